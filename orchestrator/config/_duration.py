@@ -1,0 +1,25 @@
+"""Durations written as strings: ``500ms``, ``20s``, ``2m``, ``1h`` (or a bare number of seconds)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_duration"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Return the duration in seconds.
+
+    Raises:
+        ValueError: ``value`` is not a number or a string like ``'500ms'``, ``'20s'``, ``'2m'``.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    raise ValueError(f"not a duration (use e.g. '500ms', '20s', '2m'): {value!r}")

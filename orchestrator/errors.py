@@ -1,0 +1,136 @@
+"""The exception tree of mcp-orchestrator.
+
+Every error the orchestrator raises on purpose derives from ``OrchestratorError``::
+
+    OrchestratorError
+    ├── ConfigError                      a config file is invalid (names the file and key)
+    ├── CatalogError
+    │   ├── NameCollisionError           two exposed names could not be made distinct
+    │   └── UnknownToolError             an exposed name routes nowhere
+    ├── DownstreamError                  .server names the downstream server
+    │   ├── DownstreamUnavailable        not connected, died mid-call, transport fault (retryable)
+    │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
+    │   └── DownstreamToolError          the server answered with a JSON-RPC error (not retryable)
+    └── WorkflowError
+        ├── WorkflowDefinitionError      a workflow file is invalid (names file, step, field)
+        └── WorkflowExecutionError       a run failed (names run and step)
+
+Lower-level exceptions are mapped once, at the downstream boundary; these errors become
+MCP wire errors in exactly one place (``orchestrator.server._errors``). Messages never carry
+secrets: callers put server names, tool names and keys in them, never values.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "ConfigError",
+    "DownstreamError",
+    "DownstreamTimeout",
+    "DownstreamToolError",
+    "DownstreamUnavailable",
+    "NameCollisionError",
+    "OrchestratorError",
+    "UnknownToolError",
+    "WorkflowDefinitionError",
+    "WorkflowError",
+    "WorkflowExecutionError",
+]
+
+
+class OrchestratorError(Exception):
+    """Base class of every error mcp-orchestrator raises on purpose."""
+
+
+class ConfigError(OrchestratorError):
+    """A configuration file is missing or invalid.
+
+    The message names the file and every offending key; it never quotes a secret value.
+    """
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: invalid configuration\n{lines}" if problems else f"{path}: invalid configuration")
+
+
+class CatalogError(OrchestratorError):
+    """The merged catalogue cannot satisfy a request."""
+
+
+class NameCollisionError(CatalogError):
+    """Two entries map to the same exposed name and no rule resolves it."""
+
+
+class UnknownToolError(CatalogError):
+    """An exposed name does not route to any downstream tool, prompt or resource."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"unknown {kind}: {name!r}")
+
+
+class DownstreamError(OrchestratorError):
+    """A downstream server could not serve a request.
+
+    Attributes:
+        server: The configured key of the downstream server.
+    """
+
+    retryable: bool = False
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"server {server!r}: {message}")
+
+
+class DownstreamUnavailable(DownstreamError):
+    """The server is not connected, died mid-call, or its transport failed."""
+
+    retryable = True
+
+
+class DownstreamTimeout(DownstreamError):
+    """A call ran past its timeout; the downstream was sent a cancellation."""
+
+    retryable = True
+
+    def __init__(self, server: str, message: str, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(server, message)
+
+
+class DownstreamToolError(DownstreamError):
+    """The server answered the request with a JSON-RPC error.
+
+    Attributes:
+        code: The JSON-RPC error code the server sent.
+    """
+
+    def __init__(self, server: str, message: str, code: int) -> None:
+        self.code = code
+        super().__init__(server, message)
+
+
+class WorkflowError(OrchestratorError):
+    """A workflow could not be loaded or run."""
+
+
+class WorkflowDefinitionError(WorkflowError):
+    """A workflow file is invalid; each problem is ``path:line: step.field: message``."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(problems) if problems else f"{path}: invalid workflow")
+
+
+class WorkflowExecutionError(WorkflowError):
+    """A workflow run failed at a step."""
+
+    def __init__(self, run_id: str, step_id: str, message: str) -> None:
+        self.run_id = run_id
+        self.step_id = step_id
+        super().__init__(f"run {run_id}: step {step_id!r} failed: {message}")
