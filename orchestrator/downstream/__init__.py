@@ -1,0 +1,25 @@
+"""Downstream connections: one supervised MCP client per configured server.
+
+Owns starting (concurrently), supervising and restarting downstream servers, their stdio
+process groups and stderr, per-call timeouts and cancellation, and the mapping of
+transport and protocol faults to the ``DownstreamError`` tree. It merges catalogues
+through ``orchestrator.catalog`` and routes calls by exposed name. It does not serve
+anything upstream and knows nothing of workflows.
+"""
+
+from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
+from orchestrator.downstream._peer import UpstreamPeer, current_peer
+from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool
+from orchestrator.downstream._retry import BackoffPolicy
+
+__all__ = [
+    "BackoffPolicy",
+    "CatalogChange",
+    "CatalogChangeFn",
+    "DownstreamPool",
+    "DownstreamServer",
+    "ServerState",
+    "ServerStatus",
+    "UpstreamPeer",
+    "current_peer",
+]

@@ -1,0 +1,477 @@
+"""One supervised client connection to one downstream MCP server.
+
+The supervisor connects, lists the server's catalogue, publishes it, and then watches the
+connection. When the server fails to start, or its connection ends, it is retried with
+capped, jittered back-off, forever. Calls made while it is down fail at once with
+``DownstreamUnavailable``; calls in flight when it dies fail at once too. Lower-level
+exceptions (``MCPError``, ``OSError``, HTTP errors) are mapped to the ``DownstreamError``
+tree here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast
+
+import anyio
+import mcp_types as types
+from mcp import Client, MCPError
+from mcp.client.session import ClientRequestContext
+from mcp.shared.dispatcher import ProgressFnT
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from orchestrator.catalog import ServerManifest
+from orchestrator.config import ServerSpec, StdioServerSpec
+from orchestrator.downstream._peer import UpstreamPeer, current_peer
+from orchestrator.downstream._retry import BackoffPolicy, reconnect_attempts
+from orchestrator.downstream._stderr import StderrDrain
+from orchestrator.downstream._transport import open_transport, secret_values
+from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError, DownstreamUnavailable
+
+__all__ = ["DownstreamServer", "ManifestFn", "ServerState", "ServerStatus"]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+ServerState = Literal["starting", "ready", "restarting", "stopped"]
+ManifestFn = Callable[[ServerManifest], Awaitable[None]]
+
+_LIST_PAGE_CAP = 100
+_CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version="0.1.0")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """A snapshot of one downstream server's health, for ``doctor`` and logs."""
+
+    server: str
+    state: ServerState
+    protocol_version: str | None
+    tool_count: int
+    last_error: str | None
+    start_seconds: float | None
+    stderr_tail: str
+
+
+class DownstreamServer:
+    """A downstream server kept connected by a supervisor task (``run``)."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServerSpec,
+        *,
+        on_manifest: ManifestFn,
+        policy: BackoffPolicy | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self._on_manifest = on_manifest
+        self._policy = policy or BackoffPolicy()
+        self._prefix = prefix
+        self._client: Client | None = None
+        self._lost: anyio.Event | None = None
+        self._state: ServerState = "starting"
+        self._last_error: str | None = None
+        self._start_seconds: float | None = None
+        self._drain: StderrDrain | None = None
+        self._tool_count = 0
+        self._settled = anyio.Event()
+        self._peers: list[UpstreamPeer] = []
+        self._relist_requested = anyio.Event()
+        self._inflight: set[anyio.CancelScope] = set()
+
+    # ----------------------------------------------------------------- status
+
+    def status(self) -> ServerStatus:
+        """The server's current health."""
+        client = self._client
+        return ServerStatus(
+            server=self.name,
+            state=self._state,
+            protocol_version=client.protocol_version if client is not None else None,
+            tool_count=self._tool_count,
+            last_error=self._last_error,
+            start_seconds=self._start_seconds,
+            stderr_tail=self._drain.tail() if self._drain is not None else "",
+        )
+
+    async def wait_settled(self) -> None:
+        """Wait until the first start attempt has succeeded or failed."""
+        await self._settled.wait()
+
+    # ------------------------------------------------------------- supervisor
+
+    async def run(self) -> None:
+        """Keep the server connected until cancelled; never returns otherwise."""
+        try:
+            while True:
+                async for attempt in reconnect_attempts(self.name, self._policy):
+                    with attempt:
+                        await self._serve_once()
+                self._state = "restarting"
+                logger.warning("server %r connection ended; reconnecting", self.name)
+        finally:
+            self._state = "stopped"
+
+    async def _serve_once(self) -> None:
+        """Connect, publish the catalogue, and wait until the connection ends.
+
+        Returns normally when a connection that had been stable ends (the back-off resets);
+        raises ``DownstreamUnavailable`` when the server fails to start or dies soon after.
+        """
+        lost = anyio.Event()
+        started = time.monotonic()
+        drain = StderrDrain(self.name, secret_values(self.spec)) if isinstance(self.spec, StdioServerSpec) else None
+        self._drain = drain or self._drain
+        connected = False
+        try:
+            async with AsyncExitStack() as stack:
+                streams = await stack.enter_async_context(open_transport(self.spec, lost, drain))
+                client = Client(
+                    _StreamsTransport(streams),
+                    mode="auto",
+                    cache=None,
+                    # Bounds the handshake and listings; calls pass their own timeout.
+                    read_timeout_seconds=self.spec.timeout,
+                    client_info=_CLIENT_INFO,
+                    sampling_callback=self._on_sampling,
+                    elicitation_callback=self._on_elicitation,
+                    logging_callback=self._on_log,
+                    message_handler=self._on_message,
+                    log_level="info",
+                )
+                await stack.enter_async_context(client)
+                manifest = await self._fetch_manifest(client)
+                connected = True
+                await self._serve_connected(client, manifest, lost, time.monotonic() - started)
+        # Boundary: whatever a third-party server does wrong is logged and retried, never fatal.
+        except Exception as exc:
+            if not connected:
+                self._state = "restarting"
+                self._last_error = f"failed to start: {_describe(exc)}"
+                self._settled.set()
+                raise DownstreamUnavailable(self.name, self._last_error) from exc
+            logger.info("server %r: connection closed with an error: %s", self.name, _describe(exc))
+        healthy_for = time.monotonic() - started
+        self._last_error = "connection lost"
+        if healthy_for < self._policy.stable_after:
+            raise DownstreamUnavailable(self.name, f"connection lost after {healthy_for:.1f}s")
+
+    async def _serve_connected(
+        self, client: Client, manifest: ServerManifest, lost: anyio.Event, start_seconds: float
+    ) -> None:
+        """Publish the catalogue and keep it current until the connection is lost."""
+        self._start_seconds = start_seconds
+        self._client = client
+        self._lost = lost
+        self._state = "ready"
+        self._last_error = None
+        self._tool_count = len(manifest.tools)
+        logger.info(
+            "server %r ready: %d tools, protocol %s, %.2fs",
+            self.name,
+            len(manifest.tools),
+            client.protocol_version,
+            start_seconds,
+        )
+        try:
+            await self._on_manifest(manifest)
+            self._settled.set()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_changes, client)
+                await lost.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._client = None
+            self._lost = None
+            self._state = "restarting"
+            # Calls in flight on a dead connection fail now, not at their timeout.
+            for scope in list(self._inflight):
+                scope.cancel()
+
+    async def _watch_changes(self, client: Client) -> None:
+        """Re-list and re-publish whenever the server says its lists changed."""
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._listen_modern, client)
+                await self._relist_loop(client)
+        else:
+            await self._relist_loop(client)
+
+    async def _listen_modern(self, client: Client) -> None:
+        caps = client.server_capabilities
+        wants_tools = bool(caps.tools and caps.tools.list_changed)
+        wants_prompts = bool(caps.prompts and caps.prompts.list_changed)
+        wants_resources = bool(caps.resources and caps.resources.list_changed)
+        if not (wants_tools or wants_prompts or wants_resources):
+            return
+        try:
+            async with client.listen(
+                tools_list_changed=wants_tools,
+                prompts_list_changed=wants_prompts,
+                resources_list_changed=wants_resources,
+            ) as subscription:
+                async for _event in subscription:
+                    self._relist_requested.set()
+        except (MCPError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            logger.info("server %r: change subscription ended: %s", self.name, _describe(exc))
+
+    async def _relist_loop(self, client: Client) -> None:
+        while True:
+            await self._relist_requested.wait()
+            self._relist_requested = anyio.Event()
+            try:
+                with anyio.fail_after(self.spec.timeout):
+                    manifest = await self._fetch_manifest(client)
+            except (MCPError, TimeoutError) as exc:
+                logger.warning("server %r: re-listing after a change failed: %s", self.name, _describe(exc))
+                continue
+            self._tool_count = len(manifest.tools)
+            logger.info("server %r: catalogue changed, now %d tools", self.name, len(manifest.tools))
+            await self._on_manifest(manifest)
+
+    async def _fetch_manifest(self, client: Client) -> ServerManifest:
+        caps = client.server_capabilities
+        tools: list[types.Tool] = []
+        prompts: list[types.Prompt] = []
+        resources: list[types.Resource] = []
+        templates: list[types.ResourceTemplate] = []
+        if caps.tools is not None:
+            tools = await _all_pages(lambda cursor: client.list_tools(cursor=cursor), lambda page: page.tools)
+        if caps.prompts is not None:
+            prompts = await _optional(
+                _all_pages(lambda cursor: client.list_prompts(cursor=cursor), lambda page: page.prompts)
+            )
+        if caps.resources is not None:
+            resources = await _optional(
+                _all_pages(lambda cursor: client.list_resources(cursor=cursor), lambda page: page.resources)
+            )
+            templates = await _optional(
+                _all_pages(
+                    lambda cursor: client.list_resource_templates(cursor=cursor),
+                    lambda page: page.resource_templates,
+                )
+            )
+        return ServerManifest(
+            server=self.name,
+            prefix=self._prefix,
+            tools=tuple(tools),
+            prompts=tuple(prompts),
+            resources=tuple(resources),
+            resource_templates=tuple(templates),
+            tool_filter=self.spec.tools,
+        )
+
+    # ------------------------------------------------------------ notifications
+
+    async def _on_message(self, message: types.ServerNotification | Exception) -> None:
+        if isinstance(message, Exception):
+            logger.warning("server %r sent an unreadable message: %s", self.name, _describe(message))
+            return
+        if isinstance(
+            message,
+            types.ToolListChangedNotification
+            | types.PromptListChangedNotification
+            | types.ResourceListChangedNotification,
+        ):
+            self._relist_requested.set()
+
+    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        logger.info("server %r log [%s]: %s", self.name, params.level, params.data)
+        peer = self._peer()
+        if peer is not None:
+            await peer.log(params)
+
+    async def _on_sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        peer = self._peer()
+        if peer is None or not peer.supports_sampling():
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"server {self.name!r} asked for sampling, but the upstream client does not support it",
+            )
+        return await peer.create_message(params)
+
+    async def _on_elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        peer = self._peer()
+        if peer is None or not peer.supports_elicitation():
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"server {self.name!r} asked for elicitation, but the upstream client does not support it",
+            )
+        return await peer.elicit(params)
+
+    def _peer(self) -> UpstreamPeer | None:
+        """The upstream peer a server-initiated request belongs to.
+
+        On 2026-07-28 connections the request is driven from the calling task, so the
+        context variable names the caller exactly. On handshake-era stdio connections the
+        request arrives on the connection's reader task and carries no link to its call, so
+        the most recent call still in flight on this server is taken.
+        """
+        peer = current_peer.get()
+        if peer is not None:
+            return peer
+        return self._peers[-1] if self._peers else None
+
+    # -------------------------------------------------------------------- calls
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: dict[str, Any] | None,
+        *,
+        timeout: float | None = None,
+        progress: ProgressFnT | None = None,
+        peer: UpstreamPeer | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> types.CallToolResult:
+        """Call ``tool`` on this server.
+
+        Raises:
+            DownstreamUnavailable: The server is not connected, or died during the call.
+            DownstreamTimeout: The call ran past its timeout (the server was sent a cancellation).
+            DownstreamToolError: The server answered with a JSON-RPC error.
+        """
+        limit = timeout if timeout is not None else self.spec.timeout
+
+        async def send(client: Client) -> types.CallToolResult:
+            return await client.call_tool(
+                tool,
+                arguments,
+                read_timeout_seconds=limit,
+                progress_callback=progress,
+                meta=cast(types.RequestParamsMeta, meta) if meta else None,
+            )
+
+        return await self._request(f"tools/call {tool}", send, limit, peer)
+
+    async def get_prompt(
+        self, prompt: str, arguments: dict[str, str] | None, *, peer: UpstreamPeer | None = None
+    ) -> types.GetPromptResult:
+        """Get ``prompt`` from this server.
+
+        Raises:
+            DownstreamError: As for ``call_tool``.
+        """
+
+        async def send(client: Client) -> types.GetPromptResult:
+            return await client.get_prompt(prompt, arguments)
+
+        return await self._request(f"prompts/get {prompt}", send, self.spec.timeout, peer)
+
+    async def read_resource(self, uri: str, *, peer: UpstreamPeer | None = None) -> types.ReadResourceResult:
+        """Read the resource ``uri`` from this server.
+
+        Raises:
+            DownstreamError: As for ``call_tool``.
+        """
+
+        async def send(client: Client) -> types.ReadResourceResult:
+            return await client.read_resource(uri)
+
+        return await self._request(f"resources/read {uri}", send, self.spec.timeout, peer)
+
+    async def _request(
+        self, what: str, send: Callable[[Client], Awaitable[_T]], limit: float, peer: UpstreamPeer | None
+    ) -> _T:
+        client = self._client
+        if client is None:
+            reason = f" ({self._last_error})" if self._last_error else ""
+            raise DownstreamUnavailable(self.name, f"not connected{reason}")
+        token = current_peer.set(peer)
+        if peer is not None:
+            self._peers.append(peer)
+        scope = anyio.CancelScope()
+        self._inflight.add(scope)
+        try:
+            with scope:
+                # The backstop covers a peer that ignores the timeout's cancellation.
+                with anyio.fail_after(limit + 5.0):
+                    return await send(client)
+            raise DownstreamUnavailable(self.name, f"connection lost during {what}")
+        except MCPError as exc:
+            raise self._map_mcp_error(exc, what, limit) from exc
+        except TimeoutError as exc:
+            raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit) from exc
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise DownstreamUnavailable(self.name, f"transport failed during {what}: {_describe(exc)}") from exc
+        finally:
+            self._inflight.discard(scope)
+            current_peer.reset(token)
+            if peer is not None:
+                self._peers.remove(peer)
+
+    def _map_mcp_error(self, exc: MCPError, what: str, limit: float) -> DownstreamError:
+        if exc.code == REQUEST_TIMEOUT:
+            return DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
+        if exc.code == CONNECTION_CLOSED:
+            if self._lost is not None:
+                self._lost.set()
+            return DownstreamUnavailable(self.name, f"connection lost during {what}")
+        return DownstreamToolError(self.name, exc.message, exc.code)
+
+
+_PageT = TypeVar("_PageT", bound=types.PaginatedResult)
+_ItemT = TypeVar("_ItemT")
+
+
+async def _all_pages(
+    fetch: Callable[[str | None], Awaitable[_PageT]], items: Callable[[_PageT], Sequence[_ItemT]]
+) -> list[_ItemT]:
+    """Every item of a paginated listing (a server that paginates forever is cut off)."""
+    collected: list[_ItemT] = []
+    cursor: str | None = None
+    for _ in range(_LIST_PAGE_CAP):
+        page = await fetch(cursor)
+        collected.extend(items(page))
+        if (cursor := page.next_cursor) is None:
+            break
+    return collected
+
+
+async def _optional(listing: Awaitable[list[_ItemT]]) -> list[_ItemT]:
+    """A listing a server advertised but does not implement counts as empty."""
+    try:
+        return await listing
+    except MCPError as exc:
+        if exc.code != types.METHOD_NOT_FOUND:
+            raise
+        return []
+
+
+class _StreamsTransport:
+    """Hands already-open streams to ``Client`` (the transport's lifetime is ours)."""
+
+    def __init__(self, streams: Any) -> None:
+        self._streams = streams
+
+    async def __aenter__(self) -> Any:
+        return self._streams
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line description of an exception, without secrets (no argument values)."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = cast(tuple[BaseException, ...], exc.exceptions)  # pyright: ignore[reportUnknownMemberType]
+        return "; ".join(_describe(e) for e in inner)
+    if isinstance(exc, MCPError):
+        return f"{exc.message} (code {exc.code})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

@@ -1,0 +1,132 @@
+"""Continuous, bounded draining of a stdio child's stderr into our log.
+
+A child that writes megabytes to stderr must never block on a full pipe, and must never
+make us hold megabytes either: lines are logged (truncated, rate-limited, with configured
+secret values masked) and only a bounded tail is kept for error reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from typing import TextIO
+
+import anyio
+
+__all__ = ["StderrDrain"]
+
+_READ_CHUNK = 65536
+_MAX_LINE_CHARS = 2000
+_LINES_PER_SECOND = 50
+
+
+class StderrDrain:
+    """Owns one pipe: the child writes its stderr into it, a task reads it out.
+
+    Use ``writer`` as the child's stderr (the SDK's ``errlog``), call ``close_writer``
+    once the child has been spawned (the child holds its own copy), and run ``run`` in a
+    task until the pipe reaches end of file.
+    """
+
+    def __init__(self, server: str, secrets: tuple[str, ...] = (), tail_bytes: int = 65536) -> None:
+        self._logger = logging.getLogger(f"orchestrator.downstream.{server}")
+        self._secrets = tuple(s for s in secrets if len(s) >= 4)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        self._read_fd = read_fd
+        self.writer: TextIO = os.fdopen(write_fd, "w")
+        self._tail: deque[str] = deque()
+        self._tail_size = 0
+        self._tail_limit = tail_bytes
+        self._partial = b""
+        self._window_start = 0.0
+        self._window_lines = 0
+        self._suppressed = 0
+        self._running = False
+        self.finished = anyio.Event()
+
+    def close(self) -> None:
+        """Release both pipe ends; safe to call at any time, and more than once."""
+        self.close_writer()
+        if not self._running and self._read_fd >= 0:
+            os.close(self._read_fd)
+            self._read_fd = -1
+
+    def close_writer(self) -> None:
+        """Drop our copy of the write end, so EOF arrives when the child exits."""
+        if not self.writer.closed:
+            self.writer.close()
+
+    def tail(self) -> str:
+        """The last (at most ``tail_bytes``) characters the child wrote to stderr, secrets masked."""
+        return "".join(self._tail)
+
+    async def run(self) -> None:
+        """Read until end of file; never raises for I/O on the pipe."""
+        self._running = True
+        try:
+            while True:
+                try:
+                    await anyio.wait_readable(self._read_fd)
+                    chunk = os.read(self._read_fd, _READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self._feed(chunk)
+        finally:
+            if self._partial:
+                self._emit(self._partial)
+                self._partial = b""
+            self._flush_suppressed()
+            os.close(self._read_fd)
+            self._read_fd = -1
+            self._running = False
+            self.finished.set()
+
+    def _feed(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        *lines, rest = data.split(b"\n")
+        # A line with no newline in sight is emitted in pieces, so memory stays bounded.
+        if len(rest) > _MAX_LINE_CHARS * 4:
+            lines.append(rest)
+            rest = b""
+        self._partial = rest
+        for line in lines:
+            self._emit(line)
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _emit(self, raw: bytes) -> None:
+        text = self._mask(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        if len(text) > _MAX_LINE_CHARS:
+            text = text[:_MAX_LINE_CHARS] + f"... [{len(text) - _MAX_LINE_CHARS} more characters]"
+        self._remember(text + "\n")
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._flush_suppressed()
+            self._window_start = now
+            self._window_lines = 0
+        self._window_lines += 1
+        if self._window_lines <= _LINES_PER_SECOND:
+            self._logger.info("stderr: %s", text)
+        else:
+            self._suppressed += 1
+
+    def _flush_suppressed(self) -> None:
+        if self._suppressed:
+            self._logger.info("stderr: %d more lines not logged (rate limit)", self._suppressed)
+            self._suppressed = 0
+
+    def _remember(self, text: str) -> None:
+        self._tail.append(text)
+        self._tail_size += len(text)
+        while self._tail_size > self._tail_limit and len(self._tail) > 1:
+            self._tail_size -= len(self._tail.popleft())

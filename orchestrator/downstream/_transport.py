@@ -1,0 +1,131 @@
+"""Transports to downstream servers, built from their config entries.
+
+Each transport is wrapped so the supervisor learns the moment a connection ends (a stdio
+child exiting closes its stdout): in-flight calls then fail at once and a restart begins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+import anyio
+from mcp import StdioServerParameters, stdio_client
+from mcp.client._transport import ReadStream, TransportStreams
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.message import SessionMessage
+
+from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
+from orchestrator.downstream._stderr import StderrDrain
+
+__all__ = ["open_transport", "secret_values"]
+
+
+def secret_values(spec: ServerSpec) -> tuple[str, ...]:
+    """Every configured secret of a server (env values, header values), for masking."""
+    if isinstance(spec, StdioServerSpec):
+        return tuple(v.get_secret_value() for v in spec.env.values())
+    return tuple(v.get_secret_value() for v in spec.headers.values())
+
+
+class _WatchedReadStream:
+    """A read stream that sets ``lost`` when the underlying stream ends for any reason."""
+
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], lost: anyio.Event) -> None:
+        self._inner = inner
+        self._lost = lost
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._lost.set()
+            raise
+
+    async def aclose(self) -> None:
+        self._lost.set()
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        return None
+
+
+@asynccontextmanager
+async def _stdio(spec: StdioServerSpec, drain: StderrDrain) -> AsyncGenerator[TransportStreams, None]:
+    params = StdioServerParameters(
+        command=spec.command,
+        args=list(spec.args),
+        env={k: v.get_secret_value() for k, v in spec.env.items()},
+        cwd=spec.cwd,
+    )
+    try:
+        async with anyio.create_task_group() as tg:
+            async with stdio_client(params, errlog=drain.writer) as streams:
+                # The child holds its own copy of the pipe now; ours would hide its EOF.
+                drain.close_writer()
+                tg.start_soon(drain.run)
+                yield streams
+            # A grandchild may keep stderr open after the child is gone: read what is
+            # left for a moment, then stop rather than wait for it.
+            with anyio.move_on_after(0.5):
+                await drain.finished.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        drain.close()
+
+
+@asynccontextmanager
+async def _http(spec: HttpServerSpec) -> AsyncGenerator[TransportStreams, None]:
+    headers = {k: v.get_secret_value() for k, v in spec.headers.items()}
+    if spec.type == "sse":
+        async with sse_client(spec.url, headers=headers) as streams:
+            yield streams
+        return
+    async with (
+        create_mcp_http_client(headers=headers) as http_client,
+        streamable_http_client(spec.url, http_client=http_client) as streams,
+    ):
+        yield streams
+
+
+@asynccontextmanager
+async def open_transport(
+    spec: ServerSpec, lost: anyio.Event, drain: StderrDrain | None
+) -> AsyncGenerator[TransportStreams, None]:
+    """Open the transport for ``spec``; ``lost`` is set when the connection ends.
+
+    Raises:
+        OSError: The stdio command could not be started.
+    """
+    async with AsyncExitStack() as stack:
+        if isinstance(spec, StdioServerSpec):
+            assert drain is not None, "stdio servers need a stderr drain"
+            read, write = await stack.enter_async_context(_stdio(spec, drain))
+        else:
+            read, write = await stack.enter_async_context(_http(spec))
+        try:
+            yield _WatchedReadStream(read, lost), write
+        finally:
+            lost.set()

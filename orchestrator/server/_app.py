@@ -1,0 +1,209 @@
+"""The upstream MCP server: the merged catalogue served as one MCP server.
+
+Built on the SDK's low-level ``Server`` because the catalogue changes at run time. Serves
+clients of both protocol eras: handshake-era connections get ``list_changed`` on their
+session, 2026-07-28 clients through ``subscriptions/listen``. Errors reach the wire only
+through ``orchestrator.server._errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+import mcp_types as types
+from mcp.server.connection import Connection
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from orchestrator.catalog import Catalog
+from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
+from orchestrator.errors import OrchestratorError, UnknownToolError
+from orchestrator.server._errors import request_error, tool_error_result
+from orchestrator.server._peer import RequestPeer
+from orchestrator.server._validate import ArgumentValidator
+
+__all__ = ["OrchestratorServer"]
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "mcp-orchestrator"
+SERVER_VERSION = "0.1.0"
+_INSTRUCTIONS = (
+    "Tools from several MCP servers, merged. Each tool name starts with its server's prefix; "
+    "composite tools run a whole workflow of tool calls in one call."
+)
+
+
+class _AggregatorServer(Server[Any]):
+    """A low-level server whose handshake advertises ``listChanged`` for every list."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options
+            or NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+class OrchestratorServer:
+    """Serves a ``DownstreamPool``'s catalogue; forwards calls, progress, cancellation and logs."""
+
+    def __init__(self, pool: DownstreamPool, *, startup_grace: float = 20.0) -> None:
+        """Serve ``pool``.
+
+        Args:
+            pool: The running downstream pool.
+            startup_grace: How long the first listings wait for servers still starting, so a
+                client that lists tools right after connecting sees every healthy server.
+        """
+        self._pool = pool
+        self._startup_grace = startup_grace
+        self._bus = InMemorySubscriptionBus()
+        self._listen = ListenHandler(self._bus)
+        # Handshake-era connections, to notify of list changes; weak so closed ones vanish.
+        self._legacy_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._validator = ArgumentValidator()
+        self.lowlevel = _AggregatorServer(
+            SERVER_NAME,
+            version=SERVER_VERSION,
+            instructions=_INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+            on_subscriptions_listen=self._listen,
+        )
+        self.lowlevel.middleware.append(self._remember_connection)
+        pool.add_listener(self._on_catalog_change)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalogue being served now."""
+        return self._pool.catalog
+
+    # ------------------------------------------------------------ change fan-out
+
+    async def _remember_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            # The SDK offers no public accessor for a request's connection yet.
+            self._legacy_connections.add(ctx.session._connection)  # pyright: ignore[reportPrivateUsage]
+        return await call_next(ctx)
+
+    async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
+        self._validator.forget()
+        if change.tools:
+            await self._bus.publish(ToolsListChanged())
+        if change.prompts:
+            await self._bus.publish(PromptsListChanged())
+        if change.resources:
+            await self._bus.publish(ResourcesListChanged())
+        for connection in list(self._legacy_connections):
+            try:
+                if change.tools:
+                    await connection.send_tool_list_changed()
+                if change.prompts:
+                    await connection.send_prompt_list_changed()
+                if change.resources:
+                    await connection.send_resource_list_changed()
+            # Boundary: one dead client connection must not stop the others' notifications.
+            except Exception as exc:
+                logger.debug("could not notify a client of a list change: %s", type(exc).__name__)
+                self._legacy_connections.discard(connection)
+
+    # ------------------------------------------------------------------ tools
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        await self._pool.wait_settled(self._startup_grace)
+        return types.ListToolsResult(tools=list(self._pool.catalog.tools))
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        async def progress(progress: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(progress, total, message)
+
+        try:
+            return await self.call(params.name, params.arguments or {}, progress=progress, peer=RequestPeer(ctx))
+        except UnknownToolError as exc:
+            raise request_error(exc) from exc
+
+    async def call(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        progress: ProgressFnT | None = None,
+        peer: UpstreamPeer | None = None,
+    ) -> types.CallToolResult:
+        """Call a tool by exposed name, as a client would; failures come back as error results.
+
+        Raises:
+            UnknownToolError: No tool is exposed under ``name``.
+        """
+        await self._pool.wait_settled(self._startup_grace)
+        tool = self._pool.catalog.tool(name)
+        problems = self._validator.problems(tool, arguments)
+        if problems:
+            text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
+            return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+        try:
+            return await self._pool.call_tool(name, arguments, progress=progress, peer=peer)
+        except UnknownToolError:
+            raise
+        except OrchestratorError as exc:
+            return tool_error_result(exc)
+
+    # ---------------------------------------------------------------- prompts
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        await self._pool.wait_settled(self._startup_grace)
+        return types.ListPromptsResult(prompts=list(self._pool.catalog.prompts))
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        try:
+            return await self._pool.get_prompt(params.name, params.arguments, peer=RequestPeer(ctx))
+        except OrchestratorError as exc:
+            raise request_error(exc) from exc
+
+    # -------------------------------------------------------------- resources
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        await self._pool.wait_settled(self._startup_grace)
+        return types.ListResourcesResult(resources=list(self._pool.catalog.resources))
+
+    async def _list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=list(self._pool.catalog.resource_templates))
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        try:
+            return await self._pool.read_resource(str(params.uri), peer=RequestPeer(ctx))
+        except OrchestratorError as exc:
+            raise request_error(exc) from exc

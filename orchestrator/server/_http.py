@@ -1,0 +1,168 @@
+"""Serving over streamable HTTP, with the security defaults of a local tool.
+
+- Binds 127.0.0.1 unless told otherwise, and refuses a non-loopback address unless bearer
+  tokens are configured (from the environment), which it then requires on every request.
+- Rejects a foreign ``Origin`` with 403 (DNS-rebinding protection); on a loopback bind it
+  also rejects a ``Host`` that is not a loopback name. Requests without ``Origin``
+  (non-browser clients) are accepted.
+- The inbound ``Authorization`` header is checked here and goes no further: downstream
+  servers get only their own configured credentials.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from orchestrator.config import ServeSpec
+from orchestrator.errors import ConfigError
+from orchestrator.server._app import OrchestratorServer
+
+__all__ = ["HttpSecurity", "serve_http"]
+
+logger = logging.getLogger(__name__)
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address) is a loopback address."""
+    if host.strip("[]") in _LOOPBACK_NAMES or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSecurity:
+    """What the HTTP guard enforces."""
+
+    bind_host: str
+    tokens: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, serve: ServeSpec, host: str, env: Mapping[str, str], source: str) -> HttpSecurity:
+        """Read tokens from the environment and check the bind address is allowed.
+
+        Raises:
+            ConfigError: A non-loopback address is requested without any token configured.
+        """
+        raw = env.get(serve.auth.tokens_env, "")
+        tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
+        if not is_loopback(host) and not tokens:
+            raise ConfigError(
+                source,
+                [
+                    f"serve.host: refusing to listen on non-loopback address {host!r} without bearer tokens; "
+                    f"set {serve.auth.tokens_env} in the environment (comma-separated tokens)"
+                ],
+            )
+        return cls(bind_host=host, tokens=tokens, allowed_origins=serve.allowed_origins)
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Loopback origins, and those configured, are allowed."""
+        if origin in self.allowed_origins:
+            return True
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and is_loopback(parts.hostname or "")
+
+    def host_allowed(self, host_header: str) -> bool:
+        """On a loopback bind only loopback Host names are served (DNS rebinding)."""
+        if not is_loopback(self.bind_host):
+            return True
+        name = urlsplit(f"//{host_header}").hostname or ""
+        return is_loopback(name)
+
+    def token_ok(self, authorization: str | None) -> bool:
+        """Whether the request carries one of the configured tokens (or none are required)."""
+        if not self.tokens:
+            return True
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return False
+        presented = authorization[7:].strip().encode()
+        return any(hmac.compare_digest(presented, token.encode()) for token in self.tokens)
+
+
+class _Guard:
+    """ASGI middleware enforcing ``HttpSecurity`` before any MCP handling."""
+
+    def __init__(self, app: ASGIApp, security: HttpSecurity) -> None:
+        self._app = app
+        self._security = security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        status, reason, extra = 0, "", []
+        origin = headers.get("origin")
+        if not self._security.host_allowed(headers.get("host", "")):
+            status, reason = 403, "Forbidden: Host not allowed"
+        elif origin and not self._security.origin_allowed(origin):
+            status, reason = 403, "Forbidden: Origin not allowed"
+        elif not self._security.token_ok(headers.get("authorization")):
+            status, reason = 401, "Unauthorized: a valid bearer token is required"
+            extra = [(b"www-authenticate", b'Bearer realm="mcp-orchestrator"')]
+        if status:
+            logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), reason)
+            body = reason.encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *extra],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self._app(scope, receive, send)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket (port 0 picks a free port)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_http(
+    server: OrchestratorServer,
+    security: HttpSecurity,
+    *,
+    port: int,
+    path: str,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve streamable HTTP until uvicorn is told to stop (SIGINT/SIGTERM)."""
+    app = server.lowlevel.streamable_http_app(
+        streamable_http_path=path,
+        host=security.bind_host,
+        # Our guard does Origin/Host checks for every bind address, so the SDK's are off.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    sock = bind_socket(security.bind_host, port)
+    actual_port = sock.getsockname()[1]
+    shown_host = f"[{security.bind_host}]" if ":" in security.bind_host else security.bind_host
+    url = f"http://{shown_host}:{actual_port}{path}"
+    config = uvicorn.Config(_Guard(app, security), log_level="warning", access_log=False, lifespan="on")
+    uvicorn_server = uvicorn.Server(config)
+    if on_listening is not None:
+        on_listening(url)
+    await uvicorn_server.serve(sockets=[sock])

@@ -1,0 +1,74 @@
+"""The upstream client of one request, as an ``UpstreamPeer`` the downstream layer can use."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp import MCPError
+from mcp.server.context import ServerRequestContext
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+__all__ = ["RequestPeer"]
+
+logger = logging.getLogger(__name__)
+
+_SAMPLING = types.ClientCapabilities(sampling=types.SamplingCapability())
+_ELICITATION = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+
+
+class RequestPeer:
+    """Forwards a downstream's server-initiated requests to the client of one upstream request.
+
+    Requests ride the upstream request's own channel (``related_request_id``), so over
+    streamable HTTP they reach the client on the stream that awaits the call's result.
+    """
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self._ctx = ctx
+
+    def _can_ask(self, capability: types.ClientCapabilities) -> bool:
+        session = self._ctx.session
+        # 2026-07-28 clients answer server requests only through input_required rounds.
+        if self._ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return False
+        return session.can_send_request and session.check_client_capability(capability)
+
+    def supports_sampling(self) -> bool:
+        """Whether the upstream client accepts ``sampling/createMessage`` now."""
+        return self._can_ask(_SAMPLING)
+
+    def supports_elicitation(self) -> bool:
+        """Whether the upstream client accepts ``elicitation/create`` now."""
+        return self._can_ask(_ELICITATION)
+
+    def _metadata(self) -> ServerMessageMetadata:
+        return ServerMessageMetadata(related_request_id=self._ctx.request_id)
+
+    async def create_message(
+        self, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        """Ask the upstream client to sample; its error comes back as ``ErrorData``."""
+        try:
+            return await self._ctx.session.send_request(
+                types.CreateMessageRequest(params=params), types.CreateMessageResult, metadata=self._metadata()
+            )
+        except MCPError as exc:
+            return types.ErrorData(code=exc.code, message=exc.message)
+
+    async def elicit(self, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
+        """Ask the upstream client to elicit input; its error comes back as ``ErrorData``."""
+        try:
+            return await self._ctx.session.send_request(
+                types.ElicitRequest(params=params), types.ElicitResult, metadata=self._metadata()
+            )
+        except MCPError as exc:
+            return types.ErrorData(code=exc.code, message=exc.message)
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """Pass a downstream log message to the upstream client (where it opted in)."""
+        await self._ctx.session.send_log_message(  # pyright: ignore[reportDeprecated]
+            params.level, params.data, params.logger, related_request_id=self._ctx.request_id
+        )

@@ -1,0 +1,63 @@
+"""Validation of tool-call arguments against the tool's ``inputSchema`` before forwarding.
+
+Invalid arguments become a tool error that lists what is wrong; the downstream never sees
+them. Schemas are compiled once per catalogue, with an empty ``$ref`` registry so a schema
+can never make us fetch anything over the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mcp_types as types
+from jsonschema import Draft202012Validator, SchemaError, validators
+from jsonschema.protocols import Validator
+from referencing import Registry
+
+__all__ = ["ArgumentValidator"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_PROBLEMS = 10
+_EMPTY_REGISTRY: Registry[Any] = Registry()
+
+
+class ArgumentValidator:
+    """Compiles and caches one validator per exposed tool."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Validator | None] = {}
+
+    def forget(self) -> None:
+        """Drop compiled validators (the catalogue changed)."""
+        self._cache.clear()
+
+    def _validator(self, tool: types.Tool) -> Validator | None:
+        if tool.name in self._cache:
+            return self._cache[tool.name]
+        schema = tool.input_schema
+        validator: Validator | None
+        try:
+            cls = validators.validator_for(schema, default=Draft202012Validator)
+            cls.check_schema(schema)
+            validator = cls(schema, registry=_EMPTY_REGISTRY)
+        except SchemaError as exc:
+            # A broken schema is the downstream's problem: let it judge the arguments itself.
+            logger.warning("tool %r has an invalid inputSchema (%s); arguments are not checked", tool.name, exc.message)
+            validator = None
+        self._cache[tool.name] = validator
+        return validator
+
+    def problems(self, tool: types.Tool, arguments: dict[str, Any]) -> list[str]:
+        """What is wrong with ``arguments`` for ``tool`` (empty when they are valid)."""
+        validator = self._validator(tool)
+        if validator is None:
+            return []
+        found: list[str] = []
+        for error in validator.iter_errors(arguments):
+            where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
+            found.append(f"{where}: {error.message}")
+            if len(found) >= _MAX_PROBLEMS:
+                break
+        return found
