@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.config._duration import parse_duration
 
@@ -29,20 +42,40 @@ __all__ = [
 
 SERVER_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 DEFAULT_CALL_TIMEOUT = 60.0
+SERVER_KIND_TAGS = ("stdio", "http")
+"""Tags of the server-entry union; pydantic puts them in error locations, the loader drops them."""
+
+# Keys other MCP clients (Cline, Roo Code) write into mcpServers entries that only steer
+# their own approval UI; accepted so their files load verbatim, and ignored.
+CLIENT_ONLY_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow"})
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
 
 
-Seconds = Annotated[float, Field(gt=0)]
+def _duration_or_number(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
 
 
-class _DurationMixin(_Frozen):
-    @field_validator("timeout", mode="before", check_fields=False)
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+def _scalar_to_text(value: object) -> object:
+    # YAML turns `DEBUG: true` or `PORT: 8080` into bool/int; environment values are text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Seconds = Annotated[
+    float,
+    Field(gt=0),
+    BeforeValidator(
+        _duration_or_number,
+        json_schema_input_type=Annotated[float, Field(gt=0)] | Annotated[str, Field(pattern=r"^\d")],
+    ),
+]
+SecretText = Annotated[SecretStr, BeforeValidator(_scalar_to_text, json_schema_input_type=str | int | float | bool)]
 
 
 class ToolFilterSpec(_Frozen):
@@ -61,7 +94,7 @@ class ToolFilterSpec(_Frozen):
     )
 
 
-class _ServerCommon(_DurationMixin):
+class _ServerCommon(_Frozen):
     timeout: Seconds = Field(
         default=DEFAULT_CALL_TIMEOUT, description="Per-call timeout (duration such as '30s'); default 60s."
     )
@@ -72,12 +105,21 @@ class _ServerCommon(_DurationMixin):
     )
     disabled: bool = Field(default=False, description="Skip this server entirely (as in mcpServers files).")
 
-    @field_validator("prefix")
+    @model_validator(mode="before")
     @classmethod
-    def _prefix_not_true(cls, value: str | Literal[False] | None) -> str | Literal[False] | None:
-        if value == "":
-            raise ValueError("prefix must be a non-empty string, or false for unprefixed names")
-        return value
+    def _drop_client_only_keys(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        entry = cast("dict[object, object]", data)
+        return {k: v for k, v in entry.items() if k not in CLIENT_ONLY_SERVER_KEYS}
+
+    @field_validator("prefix", mode="before")
+    @classmethod
+    def _prefix_text_or_false(cls, value: object) -> object:
+        # Checked before the union so `prefix: true` is one clear error, not one per union member.
+        if value is None or value is False or (isinstance(value, str) and value):
+            return value
+        raise ValueError("prefix must be a non-empty string, or false for unprefixed names")
 
 
 class StdioServerSpec(_ServerCommon):
@@ -86,7 +128,7 @@ class StdioServerSpec(_ServerCommon):
     type: Literal["stdio"] = Field(default="stdio", description="Transport; inferred from 'command'.")
     command: str = Field(min_length=1, description="Executable to run.")
     args: tuple[str, ...] = Field(default=(), description="Arguments to the executable.")
-    env: dict[str, SecretStr] = Field(
+    env: dict[str, SecretText] = Field(
         default_factory=dict, description="Extra environment variables for the child; values are secrets."
     )
     cwd: Path | None = Field(default=None, description="Working directory, relative to the config file.")
@@ -99,12 +141,50 @@ class HttpServerSpec(_ServerCommon):
         default="http", description="Transport; inferred from 'url'. 'sse' selects the legacy SSE transport."
     )
     url: str = Field(pattern=r"^https?://", description="Endpoint URL.")
-    headers: dict[str, SecretStr] = Field(
+    headers: dict[str, SecretText] = Field(
         default_factory=dict, description="Extra HTTP headers, e.g. Authorization; values are secrets."
     )
 
 
 ServerSpec = StdioServerSpec | HttpServerSpec
+
+
+def _server_kind(value: object) -> str | None:
+    if isinstance(value, StdioServerSpec):
+        return "stdio"
+    if isinstance(value, HttpServerSpec):
+        return "http"
+    if isinstance(value, dict):
+        return "stdio" if "command" in value else "http" if "url" in value else None
+    return None
+
+
+def _one_transport(value: object) -> object:
+    if isinstance(value, dict):
+        has_command, has_url = "command" in value, "url" in value
+        if has_command and has_url:
+            raise ValueError("has both 'command' (stdio) and 'url' (http); keep exactly one")
+        if not has_command and not has_url:
+            raise ValueError("needs 'command' (a stdio server) or 'url' (an HTTP server)")
+    elif not isinstance(value, StdioServerSpec | HttpServerSpec):
+        raise ValueError("a server entry must be a mapping with 'command' or 'url'")
+    return cast("object", value)  # un-narrows the dict of unknowns pyright strict would reject
+
+
+def _check_server_key(key: str) -> str:
+    if not re.fullmatch(SERVER_KEY_PATTERN, key):
+        raise ValueError("server keys are 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return key
+
+
+_ServerEntry = Annotated[
+    Annotated[StdioServerSpec, Tag("stdio")] | Annotated[HttpServerSpec, Tag("http")],
+    Discriminator(_server_kind),
+    BeforeValidator(_one_transport),
+]
+_ServerKey = Annotated[
+    str, AfterValidator(_check_server_key), WithJsonSchema({"type": "string", "pattern": SERVER_KEY_PATTERN})
+]
 
 
 class NamingSpec(_Frozen):
@@ -152,22 +232,18 @@ class TracingSpec(_Frozen):
 class OrchestratorConfig(_Frozen):
     """The whole configuration, as loaded from one file."""
 
-    servers: dict[str, ServerSpec] = Field(
-        default_factory=dict, alias="mcpServers", description="Downstream servers by key."
+    servers: dict[_ServerKey, _ServerEntry] = Field(
+        default_factory=dict,
+        alias="mcpServers",
+        description="Downstream servers by key; an entry with 'command' is stdio, one with 'url' is HTTP.",
     )
     workflows: tuple[Path, ...] = Field(default=(), description="Workflow files or folders, relative to the config.")
     naming: NamingSpec = Field(default_factory=NamingSpec, description="Exposed-name rules.")
     serve: ServeSpec = Field(default_factory=ServeSpec, description="Upstream server settings.")
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="OpenTelemetry settings.")
-    source: Path | None = Field(default=None, exclude=True, description="The file this was loaded from.")
-
-    @field_validator("servers")
-    @classmethod
-    def _server_keys(cls, value: dict[str, ServerSpec]) -> dict[str, ServerSpec]:
-        bad = [k for k in value if not re.fullmatch(SERVER_KEY_PATTERN, k)]
-        if bad:
-            raise ValueError(f"server keys must match {SERVER_KEY_PATTERN}: {', '.join(map(repr, bad))}")
-        return value
+    source: SkipJsonSchema[Path | None] = Field(
+        default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
+    )
 
     def enabled_servers(self) -> dict[str, ServerSpec]:
         """The servers that are not ``disabled``, in file order."""

@@ -1,0 +1,560 @@
+"""Loading config files: both spellings, interpolation, durations, paths, and the errors users see."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import (
+    HttpServerSpec,
+    OrchestratorConfig,
+    StdioServerSpec,
+    config_json_schema,
+    find_config_path,
+    load_config,
+)
+from orchestrator.errors import ConfigError
+
+CANARY = "CANARY-SECRET"
+
+CLAUDE_DESKTOP_CONFIG = {
+    "mcpServers": {
+        "filesystem": {
+            "command": "npx",
+            "args": ["-y", "@modelcontextprotocol/server-filesystem", "/Users/me/Desktop", "/Users/me/Downloads"],
+        },
+        "github": {
+            "command": "npx",
+            "args": ["-y", "@modelcontextprotocol/server-github"],
+            "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_example"},
+        },
+        "time": {"type": "stdio", "command": "uvx", "args": ["mcp-server-time", "--local-timezone=Europe/Paris"]},
+        "fetch": {"command": "uvx", "args": ["mcp-server-fetch"], "disabled": True, "autoApprove": ["fetch"]},
+        "linear": {"type": "sse", "url": "https://mcp.linear.app/sse"},
+        "context7": {
+            "type": "http",
+            "url": "https://mcp.context7.com/mcp",
+            "headers": {"CONTEXT7_API_KEY": "ctx7_example"},
+        },
+    }
+}
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+def load_error(path: Path, env: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env=env or {})
+    return caught.value
+
+
+# -- accepted files -------------------------------------------------------------------------
+
+
+def test_claude_desktop_mcp_servers_file_loads_verbatim(tmp_path: Path) -> None:
+    path = tmp_path / "claude_desktop_config.json"
+    path.write_text(json.dumps(CLAUDE_DESKTOP_CONFIG, indent=2), encoding="utf-8")
+
+    config = load_config(path, env={})
+
+    assert list(config.servers) == ["filesystem", "github", "time", "fetch", "linear", "context7"]
+    github = config.servers["github"]
+    assert isinstance(github, StdioServerSpec)
+    assert github.command == "npx"
+    assert github.env["GITHUB_PERSONAL_ACCESS_TOKEN"].get_secret_value() == "ghp_example"
+    linear = config.servers["linear"]
+    assert isinstance(linear, HttpServerSpec)
+    assert linear.type == "sse"
+    assert isinstance(config.servers["context7"], HttpServerSpec)
+    assert "fetch" not in config.enabled_servers()
+
+
+def test_orchestrator_yaml_with_every_section_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          time:
+            command: uvx
+            args: [mcp-server-time, --local-timezone=UTC]
+            env: {LOG_LEVEL: warning}
+            cwd: .
+            timeout: 30s
+            tools: {include: ["get_*"], exclude: [], rename: {get_current_time: now}, describe: {now: "Now."}}
+            prefix: clock
+          docs:
+            url: http://127.0.0.1:9000/mcp
+            headers: {Authorization: "Bearer ${DOCS_TOKEN}"}
+        workflows: [workflows/]
+        naming: {separator: "__", max_length: 60}
+        serve: {transport: http, host: 127.0.0.1, port: 8765, path: /mcp, auth: {tokens_env: MY_TOKENS}}
+        tracing: {exporter: otlp, endpoint: "http://localhost:4318", service_name: mcp-orchestrator}
+        """,
+    )
+
+    config = load_config(path, env={"DOCS_TOKEN": "t0k3n"})
+
+    time = config.servers["time"]
+    assert isinstance(time, StdioServerSpec)
+    assert time.args == ("mcp-server-time", "--local-timezone=UTC")
+    assert time.timeout == 30.0
+    assert time.prefix == "clock"
+    assert time.tools.rename == {"get_current_time": "now"}
+    docs = config.servers["docs"]
+    assert isinstance(docs, HttpServerSpec)
+    assert docs.headers["Authorization"].get_secret_value() == "Bearer t0k3n"
+    assert config.naming.max_length == 60
+    assert config.serve.transport == "http"
+    assert config.serve.auth.tokens_env == "MY_TOKENS"
+    assert config.tracing.exporter == "otlp"
+
+
+def test_mcp_servers_is_accepted_as_an_alias_of_servers_in_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yml", "mcpServers:\n  time: {command: uvx, args: [mcp-server-time]}\n")
+
+    assert list(load_config(path, env={}).servers) == ["time"]
+
+
+def test_toml_file_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.toml",
+        """
+        workflows = ["flows"]
+
+        [servers.time]
+        command = "uvx"
+        args = ["mcp-server-time"]
+        timeout = "2m"
+
+        [serve]
+        transport = "http"
+        """,
+    )
+
+    config = load_config(path, env={})
+
+    assert config.servers["time"].timeout == 120.0
+    assert config.serve.transport == "http"
+
+
+def test_source_is_the_resolved_path_of_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "sub", "orchestrator.yaml", "servers: {}\n")
+
+    config = load_config(tmp_path / "sub" / ".." / "sub" / "orchestrator.yaml", env={})
+
+    assert config.source == path.resolve()
+
+
+def test_relative_cwd_and_workflows_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    absolute = tmp_path / "elsewhere"
+    path = write(
+        tmp_path / "project",
+        "orchestrator.yaml",
+        f"""
+        servers:
+          here: {{command: uvx, cwd: .}}
+          nested: {{command: uvx, cwd: tools/server}}
+          absolute: {{command: uvx, cwd: "{absolute}"}}
+          none: {{command: uvx}}
+        workflows: [workflows/, extra/deploy.yaml, "{absolute}"]
+        """,
+    )
+    folder = path.resolve().parent
+
+    config = load_config(path, env={})
+
+    cwds = {key: spec.cwd for key, spec in config.servers.items() if isinstance(spec, StdioServerSpec)}
+    assert cwds == {"here": folder, "nested": folder / "tools/server", "absolute": absolute, "none": None}
+    assert config.workflows == (folder / "workflows", folder / "extra/deploy.yaml", absolute)
+
+
+def test_prefix_false_exposes_names_unprefixed(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  time: {command: uvx, prefix: false}\n")
+
+    assert load_config(path, env={}).servers["time"].prefix is False
+
+
+def test_prefix_true_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  time: {command: uvx, prefix: true}\n")
+
+    error = load_error(path)
+
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith("servers.time.prefix (line 2): prefix must be a non-empty string")
+
+
+def test_yaml_scalars_in_env_become_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  s: {command: x, env: {PORT: 8080, DEBUG: true}}\n")
+
+    server = load_config(path, env={}).servers["s"]
+
+    assert isinstance(server, StdioServerSpec)
+    assert {k: v.get_secret_value() for k, v in server.env.items()} == {"PORT": "8080", "DEBUG": "true"}
+
+
+# -- interpolation --------------------------------------------------------------------------
+
+
+def test_variables_are_interpolated_in_every_string_with_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          s:
+            command: "${BIN}"
+            args: ["--root=${ROOT:-/srv}", "--mode=${MODE:-fast}", "${EMPTY:-fallback}", "x${EMPTY}y"]
+            env: {TOKEN: "${TOKEN}"}
+        serve: {host: "${HOST:-127.0.0.1}"}
+        """,
+    )
+
+    config = load_config(path, env={"BIN": "uvx", "MODE": "slow", "EMPTY": "", "TOKEN": "abc", "HOST": "0.0.0.0"})
+
+    server = config.servers["s"]
+    assert isinstance(server, StdioServerSpec)
+    assert server.command == "uvx"
+    assert server.args == ("--root=/srv", "--mode=slow", "fallback", "xy")
+    assert server.env["TOKEN"].get_secret_value() == "abc"
+    assert config.serve.host == "0.0.0.0"
+
+
+def test_missing_variable_is_an_error_naming_file_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          docs:
+            url: http://127.0.0.1:9000/mcp
+            headers: {Authorization: "Bearer ${DOCS_TOKEN}"}
+        """,
+    )
+
+    error = load_error(path)
+
+    assert error.path == str(path)
+    assert error.problems == [
+        "servers.docs.headers.Authorization (line 4): environment variable DOCS_TOKEN is not set"
+        " (write ${DOCS_TOKEN:-default} for a default)"
+    ]
+    assert str(path) in str(error)
+
+
+def test_double_dollar_escapes_a_literal_reference(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  s: {command: sh, args: [-c, 'echo $${HOME} $$ $X']}\n")
+
+    server = load_config(path, env={}).servers["s"]
+
+    assert isinstance(server, StdioServerSpec)
+    assert server.args == ("-c", "echo ${HOME} $$ $X")
+
+
+def test_malformed_references_are_errors_naming_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  s: {command: x, args: ['${1BAD}', '${OPEN']}\n")
+
+    error = load_error(path)
+
+    assert [p.split(":")[0] for p in error.problems] == ["servers.s.args[0] (line 2)", "servers.s.args[1] (line 2)"]
+    assert "invalid reference" in error.problems[0]
+    assert "unterminated" in error.problems[1]
+
+
+def test_a_value_with_a_missing_variable_is_not_also_reported_as_invalid(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  docs: {url: '${DOCS_URL}'}\n")
+
+    error = load_error(path)
+
+    assert len(error.problems) == 1
+    assert "DOCS_URL is not set" in error.problems[0]
+
+
+# -- durations ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("'500ms'", 0.5), ("20s", 20.0), ("2m", 120.0), ("1h", 3600.0), ("5", 5.0), ("1.5", 1.5)],
+)
+def test_timeouts_accept_durations(tmp_path: Path, written: str, seconds: float) -> None:
+    path = write(tmp_path, "orchestrator.yaml", f"servers:\n  s: {{command: x, timeout: {written}}}\n")
+
+    assert load_config(path, env={}).servers["s"].timeout == seconds
+
+
+@pytest.mark.parametrize("written", ["5q", "fast", "0", "-1s"])
+def test_bad_timeout_is_an_error_naming_the_key(tmp_path: Path, written: str) -> None:
+    path = write(tmp_path, "orchestrator.yaml", f"servers:\n  s: {{url: 'http://x', timeout: '{written}'}}\n")
+
+    error = load_error(path)
+
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith("servers.s.timeout (line 2): ")
+
+
+# -- problems, worded -----------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers: {}\nworkflow: [flows/]\n")
+
+    assert load_error(path).problems == ["workflow (line 2): unknown key (did you mean 'workflows'?)"]
+
+
+def test_unknown_key_inside_a_server_names_the_key_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  time:\n    command: uvx\n    arg: [x]\n")
+
+    assert load_error(path).problems == ["servers.time.arg (line 4): unknown key (did you mean 'args'?)"]
+
+
+def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps({"mcpServers": {"time": {"command": "uvx", "envFile": ".env"}}}), encoding="utf-8")
+
+    assert load_error(path).problems == ["mcpServers.time.envFile: unknown key"]
+
+
+def test_entry_with_both_command_and_url_is_an_error_naming_the_server(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  mixed: {command: uvx, url: 'http://x'}\n")
+
+    (only,) = load_error(path).problems
+    assert only.startswith("servers.mixed (line 2): has both 'command' (stdio) and 'url' (http)")
+
+
+def test_entry_with_neither_command_nor_url_is_an_error_naming_the_server(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  empty: {args: [x]}\n  nothing:\n")
+
+    assert [p.split(":")[0] for p in load_error(path).problems] == [
+        "servers.empty (line 2)",
+        "servers.nothing (line 3)",
+    ]
+
+
+def test_bad_server_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  'my server': {command: uvx}\n  -dash: {command: uvx}\n")
+
+    problems = load_error(path).problems
+
+    assert [p.split(":")[0] for p in problems] == ["servers.my server (line 2)", "servers.-dash (line 3)"]
+    assert all("server keys are" in p for p in problems)
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          time: {command: uvx, timeout: soon}
+          docs: {url: 'ftp://docs', headers: {Authorization: "${TOKEN}"}}
+          both: {command: x, url: 'http://x'}
+        naming: {max_length: 3}
+        serve: {transport: carrier-pigeon}
+        tracing: {exporter: otlp, colour: blue}
+        """,
+    )
+
+    error = load_error(path)
+
+    assert sorted(p.split(" (")[0] for p in error.problems) == [
+        "naming.max_length",
+        "serve.transport",
+        "servers.both",
+        "servers.docs.headers.Authorization",
+        "servers.docs.url",
+        "servers.time.timeout",
+        "tracing.colour",
+    ]
+    assert str(error).count("\n  - ") == 7
+
+
+def test_servers_and_mcp_servers_together_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers: {a: {command: x}}\nmcpServers: {b: {command: y}}\n")
+
+    assert load_error(path).problems == ["mcpServers (line 2): use either 'servers' or 'mcpServers', not both"]
+
+
+def test_source_cannot_be_set_by_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "source: /etc/passwd\n")
+
+    (only,) = load_error(path).problems
+    assert only.startswith("source (line 1): unknown key")
+
+
+def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  a: {command: x}\n  a: {command: y}\n")
+
+    assert load_error(path).problems == ["servers.a (line 3): duplicate key (first on line 2)"]
+
+
+def test_secrets_never_appear_in_error_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        f"""
+        servers:
+          local:
+            command: uvx
+            env: {{API_KEY: {CANARY}, LIST: [{CANARY}], NESTED: {{k: {CANARY}}}}}
+            timeout: never
+            colour: blue
+          remote:
+            url: "ftp://{CANARY}@example"
+            headers: {{Authorization: "Bearer {CANARY}", X-List: [{CANARY}]}}
+            prefix: ""
+            tools: {{include: {CANARY}}}
+        serve: {{transport: "{CANARY}", host: ["{CANARY}"]}}
+        """,
+    )
+
+    error = load_error(path)
+
+    assert len(error.problems) >= 8
+    assert CANARY not in str(error)
+    assert CANARY not in repr(error.problems)
+
+
+def test_yaml_syntax_error_is_a_config_error_with_the_line_and_no_file_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", f"servers:\n  s: {{command: x, env: {{K: '{CANARY}'}}\n  t: [\n")
+
+    error = load_error(path)
+
+    (only,) = error.problems
+    assert only.startswith("line ")
+    assert "invalid YAML" in only
+    assert CANARY not in str(error)
+
+
+def test_json_syntax_error_is_a_config_error_with_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "x",}\n  }\n}\n')
+
+    (only,) = load_error(path).problems
+    assert only.startswith("line 3, column ")
+    assert "invalid JSON" in only
+
+
+def test_toml_syntax_error_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.toml", "[servers.a\ncommand = 'x'\n")
+
+    (only,) = load_error(path).problems
+    assert only.startswith("invalid TOML")
+    assert "line 1" in only
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    error = load_error(tmp_path / "absent.yaml")
+
+    assert error.path == str(tmp_path / "absent.yaml")
+    assert error.problems[0].startswith("cannot read the file")
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "orchestrator.yaml"
+    path.write_bytes(b"servers: {a: {command: \xff}}\n")
+
+    assert load_error(path).problems[0].startswith("not UTF-8 text")
+
+
+def test_unsupported_suffix_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.ini", "[servers]\n")
+
+    assert "unsupported file type '.ini'" in load_error(path).problems[0]
+
+
+@pytest.mark.parametrize(("text", "found"), [("", "an empty file"), ("- a\n- b\n", "a list")])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str, found: str) -> None:
+    path = write(tmp_path, "orchestrator.yaml", text)
+
+    assert load_error(path).problems == [f"expected a mapping with 'servers' or 'mcpServers', found {found}"]
+
+
+# -- finding the file -----------------------------------------------------------------------
+
+
+def test_explicit_path_wins_over_environment_and_default(tmp_path: Path) -> None:
+    explicit = write(tmp_path, "explicit.yaml", "")
+    from_env = write(tmp_path, "from_env.yaml", "")
+    write(tmp_path, "orchestrator.yaml", "")
+
+    found = find_config_path(Path("explicit.yaml"), env={"ORCHESTRATOR_CONFIG": str(from_env)}, cwd=tmp_path)
+
+    assert found == explicit
+
+
+def test_environment_variable_wins_over_default(tmp_path: Path) -> None:
+    from_env = write(tmp_path, "conf/from_env.json", "")
+    write(tmp_path, "orchestrator.yaml", "")
+
+    assert find_config_path(None, env={"ORCHESTRATOR_CONFIG": "conf/from_env.json"}, cwd=tmp_path) == from_env
+
+
+def test_default_is_orchestrator_yaml_in_the_working_folder(tmp_path: Path) -> None:
+    default = write(tmp_path, "orchestrator.yaml", "")
+    write(tmp_path, "orchestrator.json", "")
+
+    assert find_config_path(None, env={"ORCHESTRATOR_CONFIG": ""}, cwd=tmp_path) == default
+
+
+@pytest.mark.parametrize("name", ["orchestrator.yml", "orchestrator.json", "orchestrator.toml"])
+def test_other_default_suffixes_are_found(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, name, "")
+
+    assert find_config_path(None, env={}, cwd=tmp_path) == path
+
+
+def test_named_file_that_does_not_exist_does_not_fall_back_to_the_default(tmp_path: Path) -> None:
+    write(tmp_path, "orchestrator.yaml", "")
+
+    with pytest.raises(ConfigError, match="given with --config does not exist"):
+        find_config_path(Path("missing.yaml"), env={}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"named by \$ORCHESTRATOR_CONFIG does not exist"):
+        find_config_path(None, env={"ORCHESTRATOR_CONFIG": "missing.yaml"}, cwd=tmp_path)
+
+
+def test_no_config_file_anywhere_is_an_error_naming_what_was_tried(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        find_config_path(None, env={}, cwd=tmp_path)
+
+    message = str(caught.value)
+    assert "--config" in message
+    assert "$ORCHESTRATOR_CONFIG" in message
+    for name in ("orchestrator.yaml", "orchestrator.yml", "orchestrator.json", "orchestrator.toml"):
+        assert str(tmp_path / name) in message
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def test_json_schema_describes_both_spellings_and_forbids_unknown_keys() -> None:
+    schema = config_json_schema()
+
+    json.dumps(schema)
+    assert {"servers", "mcpServers", "workflows", "naming", "serve", "tracing"} <= set(schema["properties"])
+    assert "source" not in schema["properties"]
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["StdioServerSpec"]["additionalProperties"] is False
+    timeout = schema["$defs"]["HttpServerSpec"]["properties"]["timeout"]
+    assert {branch["type"] for branch in timeout["anyOf"]} == {"number", "string"}
+
+
+def test_loaded_config_reprs_hide_secrets(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        f"servers:\n  a: {{command: x, env: {{K: {CANARY}}}}}\n  b: {{url: 'http://x', headers: {{H: {CANARY}}}}}\n",
+    )
+
+    config: OrchestratorConfig = load_config(path, env={})
+
+    assert CANARY not in repr(config)
+    assert CANARY not in config.model_dump_json()

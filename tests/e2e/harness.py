@@ -1,0 +1,126 @@
+"""Helpers for end-to-end tests: configs on disk, the aggregator as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import StdioServerParameters
+
+from tests.fakes import REPO_ROOT, fault_server_argv
+
+__all__ = [
+    "REPO_ROOT",
+    "aggregator_params",
+    "fault_entry",
+    "http_aggregator",
+    "write_config",
+]
+
+
+def fault_entry(*options: str, env: Mapping[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A config entry that starts the fault server with ``options``."""
+    entry: dict[str, Any] = {
+        "command": sys.executable,
+        "args": fault_server_argv(*options),
+        "cwd": str(REPO_ROOT),
+    }
+    if env:
+        entry["env"] = dict(env)
+    entry.update(extra)
+    return entry
+
+
+def write_config(directory: Path, servers: Mapping[str, Any], **sections: Any) -> Path:
+    """Write an ``orchestrator.yaml`` (JSON is valid YAML) and return its path."""
+    path = directory / "orchestrator.yaml"
+    path.write_text(json.dumps({"servers": dict(servers), **sections}, indent=2), encoding="utf-8")
+    return path
+
+
+def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def aggregator_params(config: Path, *args: str, env: Mapping[str, str] | None = None) -> StdioServerParameters:
+    """Parameters that run ``orchestrator serve`` over stdio on ``config``."""
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "orchestrator", "serve", "-c", str(config), *args],
+        cwd=str(REPO_ROOT),
+        env=_child_env(env),
+    )
+
+
+@asynccontextmanager
+async def http_aggregator(
+    config: Path, *args: str, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+) -> AsyncIterator[str]:
+    """Run ``orchestrator serve --transport http --port 0``; yield its endpoint URL."""
+    command = [
+        sys.executable,
+        "-m",
+        "orchestrator",
+        "serve",
+        "-c",
+        str(config),
+        "--transport",
+        "http",
+        "--host",
+        host,
+        "--port",
+        "0",
+        *args,
+    ]
+    process = await anyio.open_process(
+        command,
+        cwd=str(REPO_ROOT),
+        env=_child_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    seen = ""
+    url = ""
+    try:
+        with anyio.fail_after(30):
+            while not url:
+                chunk = await process.stderr.receive()
+                seen += chunk.decode(errors="replace")
+                if match := re.search(r"listening on (\S+)", seen):
+                    url = match.group(1)
+        async with anyio.create_task_group() as tg:
+
+            async def drain() -> None:
+                # Keep reading so the aggregator never blocks on a full stderr pipe.
+                async for _ in process.stderr:  # type: ignore[union-attr]
+                    pass
+
+            tg.start_soon(drain)
+            try:
+                yield url
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with anyio.move_on_after(10):
+                await process.wait()
+            if process.returncode is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()

@@ -1,0 +1,108 @@
+"""Dead, hanging and flaky downstream servers: timely errors for their calls only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from tests.e2e.harness import aggregator_params, fault_entry, write_config
+from tests.fakes import EVENTS_FILE_ENV, wait_for_event
+
+pytestmark = pytest.mark.anyio
+
+
+def _text(result: types.CallToolResult) -> str:
+    return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+async def _pid(client: Client, tool: str) -> int:
+    result = await client.call_tool(tool, {})
+    assert result.structured_content is not None, _text(result)
+    return int(result.structured_content["pid"])
+
+
+async def test_killed_server_fails_its_call_within_a_second_others_keep_serving_and_it_returns(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, {"victim": fault_entry(), "bystander": fault_entry()})
+    async with Client(aggregator_params(config)) as client:
+        victim_pid = await _pid(client, "victim__pid")
+        outcome: dict[str, float | types.CallToolResult] = {}
+
+        async def slow_call() -> None:
+            outcome["result"] = await client.call_tool("victim__slow", {"seconds": 30, "steps": 30})
+            outcome["failed_at"] = time.monotonic()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow_call)
+            await anyio.sleep(0.5)  # let the call reach the server
+            killed_at = time.monotonic()
+            os.kill(victim_pid, signal.SIGKILL)
+            with anyio.fail_after(5):
+                other = await client.call_tool("bystander__echo", {"text": "still here"})
+            assert _text(other) == "still here"
+
+        result = outcome["result"]
+        assert isinstance(result, types.CallToolResult)
+        assert result.is_error
+        assert "victim" in _text(result)
+        elapsed = float(outcome["failed_at"]) - killed_at
+        assert elapsed < 1.0, f"the caller waited {elapsed:.2f}s"
+
+        # It comes back on its own, as a new process.
+        with anyio.fail_after(20):
+            while True:
+                again = await client.call_tool("victim__pid", {})
+                if not again.is_error:
+                    break
+                assert "not connected" in _text(again) or "connection lost" in _text(again)
+                await anyio.sleep(0.2)
+        assert again.structured_content is not None
+        assert again.structured_content["pid"] != victim_pid
+
+
+async def test_hanging_tool_hits_its_timeout_and_the_server_sees_the_cancellation(tmp_path: Path) -> None:
+    events = tmp_path / "events.log"
+    config = write_config(tmp_path, {"slowpoke": fault_entry(env={EVENTS_FILE_ENV: str(events)}, timeout="1s")})
+    async with Client(aggregator_params(config)) as client:
+        started = time.monotonic()
+        result = await client.call_tool("slowpoke__hang", {})
+        elapsed = time.monotonic() - started
+        assert result.is_error
+        assert "slowpoke" in _text(result) and "timed out" in _text(result)
+        assert 0.9 < elapsed < 5.0
+        line = await anyio.to_thread.run_sync(lambda: wait_for_event(events, "cancelled hang"))
+        assert line.startswith("cancelled hang")
+        # The server is still healthy afterwards.
+        assert _text(await client.call_tool("slowpoke__echo", {"text": "ok"})) == "ok"
+
+
+async def test_progress_from_the_server_reaches_the_callers_token(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"f": fault_entry()})
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async with Client(aggregator_params(config)) as client:
+        result = await client.call_tool("f__slow", {"seconds": 0.5, "steps": 4}, progress_callback=on_progress)
+    assert not result.is_error
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+async def test_callers_cancellation_reaches_the_downstream_server(tmp_path: Path) -> None:
+    events = tmp_path / "events.log"
+    config = write_config(tmp_path, {"f": fault_entry(env={EVENTS_FILE_ENV: str(events)})})
+    async with Client(aggregator_params(config), mode="legacy") as client:
+        with anyio.move_on_after(1.5):
+            await client.call_tool("f__hang", {})
+        line = await anyio.to_thread.run_sync(lambda: wait_for_event(events, "cancelled hang"))
+        assert line.startswith("cancelled hang")
+        assert _text(await client.call_tool("f__echo", {"text": "ok"})) == "ok"
