@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ def aggregator_params(config: Path, *args: str, env: Mapping[str, str] | None = 
 @asynccontextmanager
 async def http_aggregator(
     config: Path, *args: str, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Run ``orchestrator serve --transport http --port 0``; yield its endpoint URL."""
     command = [
         sys.executable,

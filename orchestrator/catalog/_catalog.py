@@ -1,0 +1,295 @@
+"""The merged catalogue: what each downstream offers, under the names we expose, and the way back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+import mcp_types as types
+
+from orchestrator.catalog._naming import DEFAULT_NAMING, NameNote, NameRequest, assign_names
+from orchestrator.catalog._uris import TemplateRoute, assign_uris
+from orchestrator.config._models import NamingSpec, ToolFilterSpec
+from orchestrator.errors import UnknownToolError
+
+__all__ = ["EMPTY_CATALOG", "Catalog", "NameMapping", "Route", "ServerManifest", "build_catalog"]
+
+_Item = TypeVar("_Item")
+_Keyed = TypeVar("_Keyed")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerManifest:
+    """What one downstream server offers, and how its tools are filtered and renamed.
+
+    Attributes:
+        server: Config key of the downstream server.
+        prefix: Prepended to tool and prompt names; ``None`` exposes them unprefixed.
+        tools: The server's tools, as it listed them.
+        prompts: The server's prompts.
+        resources: The server's resources.
+        resource_templates: The server's resource templates.
+        tool_filter: Which tools are exposed, renamed and re-described; prompts are not filtered.
+    """
+
+    server: str
+    prefix: str | None
+    tools: tuple[types.Tool, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    resource_templates: tuple[types.ResourceTemplate, ...] = ()
+    tool_filter: ToolFilterSpec = field(default_factory=ToolFilterSpec)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where an exposed name goes: the server, and the name (or resource URI) it knows."""
+
+    server: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NameMapping:
+    """One exposed tool or prompt and where it comes from, for ``orchestrator tools`` and ``doctor``."""
+
+    kind: Literal["tool", "prompt"]
+    exposed: str
+    server: str
+    original: str
+    notes: tuple[NameNote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    tool_routes: Mapping[str, Route]
+    tools: Mapping[str, types.Tool]
+    exposed_tools: Mapping[tuple[str, str], str]
+    original_tools: Mapping[tuple[str, str], types.Tool]
+    prompt_routes: Mapping[str, Route]
+    resource_routes: Mapping[str, Route]
+    templates: tuple[TemplateRoute, ...]  # most specific first
+    servers: frozenset[str]
+
+
+_NO_TABLES = _Tables(
+    tool_routes=MappingProxyType({}),
+    tools=MappingProxyType({}),
+    exposed_tools=MappingProxyType({}),
+    original_tools=MappingProxyType({}),
+    prompt_routes=MappingProxyType({}),
+    resource_routes=MappingProxyType({}),
+    templates=(),
+    servers=frozenset(),
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Catalog:
+    """The merged, immutable catalogue; built by ``build_catalog``.
+
+    Every sequence is sorted by exposed name (resources by exposed URI).
+    """
+
+    tools: tuple[types.Tool, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    resource_templates: tuple[types.ResourceTemplate, ...] = ()
+    mappings: tuple[NameMapping, ...] = ()
+    _tables: _Tables = field(default=_NO_TABLES, repr=False)
+
+    @property
+    def servers(self) -> frozenset[str]:
+        """Keys of every server a manifest was given for, whether or not it exposes anything."""
+        return self._tables.servers
+
+    def route_tool(self, exposed: str) -> Route:
+        """The server and original name behind an exposed tool name.
+
+        Raises:
+            UnknownToolError: No exposed tool has this name.
+        """
+        return _lookup(self._tables.tool_routes, exposed, "tool")
+
+    def route_prompt(self, exposed: str) -> Route:
+        """The server and original name behind an exposed prompt name.
+
+        Raises:
+            UnknownToolError: No exposed prompt has this name.
+        """
+        return _lookup(self._tables.prompt_routes, exposed, "prompt")
+
+    def route_resource(self, uri: str) -> Route:
+        """The server and its own URI for a resource read, by exact URI or else by template.
+
+        When several templates match, the one with the most literal text wins, then the
+        smallest exposed template.
+
+        Raises:
+            UnknownToolError: No resource or template matches ``uri``.
+        """
+        if (route := self._tables.resource_routes.get(uri)) is not None:
+            return route
+        for template in self._tables.templates:
+            if (original := template.original_uri(uri)) is not None:
+                return Route(template.server, original)
+        raise UnknownToolError("resource", uri)
+
+    def tool(self, exposed: str) -> types.Tool:
+        """The exposed Tool (exposed name, configured description).
+
+        Raises:
+            UnknownToolError: No exposed tool has this name.
+        """
+        return _lookup(self._tables.tools, exposed, "tool")
+
+    def exposed_tool_name(self, server: str, original: str) -> str | None:
+        """The exposed name of a server's tool, or ``None`` if it is not exposed."""
+        return self._tables.exposed_tools.get((server, original))
+
+    def original_tool(self, server: str, original: str) -> types.Tool | None:
+        """The server's own Tool (its name, description and schemas), or ``None`` if it is not exposed."""
+        return self._tables.original_tools.get((server, original))
+
+
+def _lookup(table: Mapping[str, _Keyed], name: str, kind: str) -> _Keyed:
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownToolError(kind, name) from None
+
+
+def _first_by(items: Iterable[_Item], key: Callable[[_Item], str]) -> dict[str, _Item]:
+    """Items by key; a server listing one key twice is a server bug, and its first listing wins."""
+    by_key: dict[str, _Item] = {}
+    for item in items:
+        by_key.setdefault(key(item), item)
+    return by_key
+
+
+def _name(item: types.Tool | types.Prompt) -> str:
+    return item.name
+
+
+def _uri(resource: types.Resource) -> str:
+    return resource.uri
+
+
+def _template(template: types.ResourceTemplate) -> str:
+    return template.uri_template
+
+
+def _is_exposed(name: str, spec: ToolFilterSpec) -> bool:
+    return any(fnmatchcase(name, p) for p in spec.include) and not any(fnmatchcase(name, p) for p in spec.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class _ExposedTools:
+    routes: dict[str, Route]
+    tools: dict[str, types.Tool]
+    exposed_names: dict[tuple[str, str], str]
+    originals: dict[tuple[str, str], types.Tool]
+    mappings: list[NameMapping]
+
+
+def _build_tools(manifests: Iterable[ServerManifest], naming: NamingSpec, reserved: Iterable[str]) -> _ExposedTools:
+    originals: dict[tuple[str, str], types.Tool] = {}
+    requests: dict[tuple[str, str], NameRequest] = {}
+    specs: dict[str, ToolFilterSpec] = {}
+    for manifest in manifests:
+        spec = specs[manifest.server] = manifest.tool_filter
+        for original, tool in _first_by(manifest.tools, _name).items():
+            if _is_exposed(original, spec):
+                base = spec.rename.get(original, original)
+                key = (manifest.server, original)
+                originals[key] = tool
+                requests[key] = NameRequest(*key, base, manifest.prefix, renamed=base != original)
+    names = assign_names(requests.values(), naming, reserved)
+    tools: dict[str, types.Tool] = {}
+    for key, name in names.items():
+        describe, request = specs[key[0]].describe, requests[key]
+        # The renamed key is the more specific one: it names what the user sees.
+        description = describe.get(request.base, describe.get(request.original, originals[key].description))
+        tools[name.exposed] = originals[key].model_copy(update={"name": name.exposed, "description": description})
+    return _ExposedTools(
+        routes={name.exposed: Route(*key) for key, name in names.items()},
+        tools=tools,
+        exposed_names={key: name.exposed for key, name in names.items()},
+        originals=originals,
+        mappings=[NameMapping("tool", name.exposed, *key, name.notes) for key, name in names.items()],
+    )
+
+
+def build_catalog(
+    manifests: Iterable[ServerManifest], naming: NamingSpec = DEFAULT_NAMING, reserved: Iterable[str] = ()
+) -> Catalog:
+    """Merge server manifests into one catalogue with provider-safe, unique, stable names.
+
+    The result does not depend on the order of manifests or of the entries within them,
+    except that a server listing one name (or URI) twice has its first listing used.
+    Prompts are named like tools, in a namespace of their own, and are not filtered.
+
+    Args:
+        manifests: One per downstream server; server keys must be unique.
+        naming: Separator and maximum exposed-name length.
+        reserved: Tool names taken in advance (composite workflow tools); they always win.
+
+    Returns:
+        The catalogue.
+
+    Raises:
+        ValueError: Two manifests have the same server key.
+    """
+    by_server: dict[str, ServerManifest] = {}
+    for manifest in manifests:
+        if by_server.setdefault(manifest.server, manifest) is not manifest:
+            raise ValueError(f"two manifests for server {manifest.server!r}")
+
+    exposed_tools = _build_tools(by_server.values(), naming, reserved)
+
+    prompts = {
+        (m.server, name): prompt for m in by_server.values() for name, prompt in _first_by(m.prompts, _name).items()
+    }
+    prompt_names = assign_names((NameRequest(s, o, o, by_server[s].prefix) for s, o in prompts), naming)
+    exposed_prompts = [p.model_copy(update={"name": prompt_names[key].exposed}) for key, p in prompts.items()]
+    mappings = exposed_tools.mappings + [
+        NameMapping("prompt", name.exposed, *key, name.notes) for key, name in prompt_names.items()
+    ]
+
+    resources = {(m.server, uri): r for m in by_server.values() for uri, r in _first_by(m.resources, _uri).items()}
+    resource_uris = assign_uris(resources)
+    exposed_resources = [r.model_copy(update={"uri": resource_uris[key]}) for key, r in resources.items()]
+
+    templates = {
+        (m.server, uri): t for m in by_server.values() for uri, t in _first_by(m.resource_templates, _template).items()
+    }
+    template_uris = assign_uris(templates)
+    exposed_templates = [t.model_copy(update={"uri_template": template_uris[key]}) for key, t in templates.items()]
+    template_routes = sorted(
+        (TemplateRoute.build(template_uris[key], *key) for key in templates), key=lambda t: (-t.specificity, t.exposed)
+    )
+
+    tables = _Tables(
+        tool_routes=MappingProxyType(exposed_tools.routes),
+        tools=MappingProxyType(exposed_tools.tools),
+        exposed_tools=MappingProxyType(exposed_tools.exposed_names),
+        original_tools=MappingProxyType(exposed_tools.originals),
+        prompt_routes=MappingProxyType({name.exposed: Route(*key) for key, name in prompt_names.items()}),
+        resource_routes=MappingProxyType({uri: Route(*key) for key, uri in resource_uris.items()}),
+        templates=tuple(template_routes),
+        servers=frozenset(by_server),
+    )
+    return Catalog(
+        tools=tuple(sorted(exposed_tools.tools.values(), key=_name)),
+        prompts=tuple(sorted(exposed_prompts, key=_name)),
+        resources=tuple(sorted(exposed_resources, key=_uri)),
+        resource_templates=tuple(sorted(exposed_templates, key=_template)),
+        mappings=tuple(sorted(mappings, key=lambda m: (m.kind != "tool", m.exposed))),
+        _tables=tables,
+    )
+
+
+EMPTY_CATALOG = build_catalog(())

@@ -1,0 +1,1 @@
+"""Tests of orchestrator.catalog: naming, merging and routing."""
