@@ -1,0 +1,1 @@
+"""Runnable examples for mcp-orchestrator: downstream servers, configs and sample data."""

@@ -1,0 +1,1 @@
+"""Sample data for the example servers, and the script that builds it."""

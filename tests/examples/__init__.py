@@ -1,0 +1,1 @@
+"""End-to-end tests of the example servers and configs in ``examples/``."""
