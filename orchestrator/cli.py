@@ -22,7 +22,7 @@ import mcp_types as types
 
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, UnknownToolError
 from orchestrator.server import HttpSecurity, OrchestratorServer, serve_http, serve_stdio
 
 __all__ = ["main"]
@@ -138,7 +138,11 @@ async def _call(config: OrchestratorConfig, name: str, arguments: dict[str, Any]
     async with DownstreamPool.running(config) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
         server = OrchestratorServer(pool)
-        result = await server.call(name, arguments)
+        try:
+            result = await server.call(name, arguments)
+        except UnknownToolError as exc:
+            print(f"error: {exc} (see `orchestrator tools`)", file=sys.stderr)
+            return 2
     _print_result(result)
     return 1 if result.is_error else 0
 

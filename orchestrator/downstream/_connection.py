@@ -81,7 +81,7 @@ class DownstreamServer:
         self._state: ServerState = "starting"
         self._last_error: str | None = None
         self._start_seconds: float | None = None
-        self._drain: StderrDrain | None = None
+        self._drain = StderrDrain(name, secret_values(spec)) if isinstance(spec, StdioServerSpec) else None
         self._tool_count = 0
         self._settled = anyio.Event()
         self._peers: list[UpstreamPeer] = []
@@ -129,8 +129,7 @@ class DownstreamServer:
         """
         lost = anyio.Event()
         started = time.monotonic()
-        drain = StderrDrain(self.name, secret_values(self.spec)) if isinstance(self.spec, StdioServerSpec) else None
-        self._drain = drain or self._drain
+        drain = self._drain
         connected = False
         try:
             async with AsyncExitStack() as stack:

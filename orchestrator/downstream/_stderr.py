@@ -8,12 +8,11 @@ secret values masked) and only a bounded tail is kept for error reports.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
-from typing import TextIO
 
 import anyio
+from anyio.abc import ByteReceiveStream
 
 __all__ = ["StderrDrain"]
 
@@ -23,20 +22,11 @@ _LINES_PER_SECOND = 50
 
 
 class StderrDrain:
-    """Owns one pipe: the child writes its stderr into it, a task reads it out.
-
-    Use ``writer`` as the child's stderr (the SDK's ``errlog``), call ``close_writer``
-    once the child has been spawned (the child holds its own copy), and run ``run`` in a
-    task until the pipe reaches end of file.
-    """
+    """Reads a child's stderr stream to its end, logging it and keeping a bounded tail."""
 
     def __init__(self, server: str, secrets: tuple[str, ...] = (), tail_bytes: int = 65536) -> None:
         self._logger = logging.getLogger(f"orchestrator.downstream.{server}")
         self._secrets = tuple(s for s in secrets if len(s) >= 4)
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(read_fd, False)
-        self._read_fd = read_fd
-        self.writer: TextIO = os.fdopen(write_fd, "w")
         self._tail: deque[str] = deque()
         self._tail_size = 0
         self._tail_limit = tail_bytes
@@ -44,49 +34,23 @@ class StderrDrain:
         self._window_start = 0.0
         self._window_lines = 0
         self._suppressed = 0
-        self._running = False
-        self.finished = anyio.Event()
-
-    def close(self) -> None:
-        """Release both pipe ends; safe to call at any time, and more than once."""
-        self.close_writer()
-        if not self._running and self._read_fd >= 0:
-            os.close(self._read_fd)
-            self._read_fd = -1
-
-    def close_writer(self) -> None:
-        """Drop our copy of the write end, so EOF arrives when the child exits."""
-        if not self.writer.closed:
-            self.writer.close()
 
     def tail(self) -> str:
         """The last (at most ``tail_bytes``) characters the child wrote to stderr, secrets masked."""
         return "".join(self._tail)
 
-    async def run(self) -> None:
-        """Read until end of file; never raises for I/O on the pipe."""
-        self._running = True
+    async def run(self, stream: ByteReceiveStream) -> None:
+        """Read ``stream`` until it ends; a broken stream just ends the drain."""
         try:
-            while True:
-                try:
-                    await anyio.wait_readable(self._read_fd)
-                    chunk = os.read(self._read_fd, _READ_CHUNK)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    break
-                if not chunk:
-                    break
+            async for chunk in stream:
                 self._feed(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
         finally:
             if self._partial:
                 self._emit(self._partial)
                 self._partial = b""
             self._flush_suppressed()
-            os.close(self._read_fd)
-            self._read_fd = -1
-            self._running = False
-            self.finished.set()
 
     def _feed(self, chunk: bytes) -> None:
         data = self._partial + chunk

@@ -1,6 +1,8 @@
 """Transports to downstream servers, built from their config entries.
 
-Each transport is wrapped so the supervisor learns the moment a connection ends (a stdio
+stdio children are started by ``_stdio``; HTTP and legacy SSE use the SDK's clients with the
+server's configured headers (and nothing from the upstream request). Each transport is
+wrapped so the supervisor learns the moment a connection ends (a stdio
 child exiting closes its stdout): in-flight calls then fail at once and a restart begins.
 """
 
@@ -12,7 +14,6 @@ from types import TracebackType
 from typing import Self
 
 import anyio
-from mcp import StdioServerParameters, stdio_client
 from mcp.client._transport import ReadStream, TransportStreams
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -21,6 +22,7 @@ from mcp.shared.message import SessionMessage
 
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stderr import StderrDrain
+from orchestrator.downstream._stdio import stdio_transport
 
 __all__ = ["open_transport", "secret_values"]
 
@@ -73,30 +75,6 @@ class _WatchedReadStream:
 
 
 @asynccontextmanager
-async def _stdio(spec: StdioServerSpec, drain: StderrDrain) -> AsyncGenerator[TransportStreams, None]:
-    params = StdioServerParameters(
-        command=spec.command,
-        args=list(spec.args),
-        env={k: v.get_secret_value() for k, v in spec.env.items()},
-        cwd=spec.cwd,
-    )
-    try:
-        async with anyio.create_task_group() as tg:
-            async with stdio_client(params, errlog=drain.writer) as streams:
-                # The child holds its own copy of the pipe now; ours would hide its EOF.
-                drain.close_writer()
-                tg.start_soon(drain.run)
-                yield streams
-            # A grandchild may keep stderr open after the child is gone: read what is
-            # left for a moment, then stop rather than wait for it.
-            with anyio.move_on_after(0.5):
-                await drain.finished.wait()
-            tg.cancel_scope.cancel()
-    finally:
-        drain.close()
-
-
-@asynccontextmanager
 async def _http(spec: HttpServerSpec) -> AsyncGenerator[TransportStreams, None]:
     headers = {k: v.get_secret_value() for k, v in spec.headers.items()}
     if spec.type == "sse":
@@ -122,7 +100,7 @@ async def open_transport(
     async with AsyncExitStack() as stack:
         if isinstance(spec, StdioServerSpec):
             assert drain is not None, "stdio servers need a stderr drain"
-            read, write = await stack.enter_async_context(_stdio(spec, drain))
+            read, write = await stack.enter_async_context(stdio_transport(spec, drain))
         else:
             read, write = await stack.enter_async_context(_http(spec))
         try:

@@ -1,0 +1,136 @@
+"""The stdio transport to a downstream server: a child process in its own process group.
+
+The SDK's ``stdio_client`` is close, but an aggregator needs three things it lacks:
+- the whole process group is killed on shutdown even when the child itself exits cleanly
+  on stdin EOF, so grandchildren (``npx``/``uvx`` launchers) never outlive it;
+- stderr is a pipe we drain continuously, so a chatty child never blocks and its output
+  lands in our log, bounded;
+- one stdout line is capped, so a runaway child cannot make us buffer without limit.
+Shutdown follows the spec: close stdin, wait, SIGTERM the group, wait, SIGKILL the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager, suppress
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.client.stdio import get_default_environment
+from mcp.os.posix.utilities import terminate_posix_process_tree
+from mcp.shared.message import SessionMessage
+
+from orchestrator.config import StdioServerSpec
+from orchestrator.downstream._stderr import StderrDrain
+
+__all__ = ["MAX_LINE_BYTES", "stdio_transport"]
+
+logger = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 32 * 1024 * 1024
+"""Longest stdout line accepted from a child; a longer one ends the connection."""
+
+_EXIT_GRACE = 2.0
+_TERM_GRACE = 2.0
+_LEFTOVER_GRACE = 1.0
+_READ_CHUNK = 65536
+
+
+def _parse(line: bytes) -> SessionMessage | Exception:
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValueError as exc:
+        return exc
+
+
+@asynccontextmanager
+async def stdio_transport(
+    spec: StdioServerSpec, drain: StderrDrain
+) -> AsyncGenerator[
+    tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]],
+    None,
+]:
+    """Start the child and yield the (read, write) message streams of its stdio.
+
+    Raises:
+        OSError: The command could not be started.
+    """
+    env = get_default_environment() | {k: v.get_secret_value() for k, v in spec.env.items()}
+    process = await anyio.open_process(
+        [spec.command, *spec.args],
+        env=env,
+        cwd=spec.cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async def read_stdout() -> None:
+        assert process.stdout is not None
+        buffer = bytearray()
+        async with read_send:
+            try:
+                async for chunk in process.stdout:
+                    buffer += chunk
+                    while (end := buffer.find(b"\n")) >= 0:
+                        line = bytes(buffer[:end])
+                        del buffer[: end + 1]
+                        if line.strip():
+                            await read_send.send(_parse(line))
+                    if len(buffer) > MAX_LINE_BYTES:
+                        logger.error("server %s wrote a line over %d bytes; closing it", spec.command, MAX_LINE_BYTES)
+                        return
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                return
+
+    async def write_stdin() -> None:
+        assert process.stdin is not None
+        async with write_receive:
+            try:
+                async for message in write_receive:
+                    data = message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
+                    await process.stdin.send(data.encode())
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                # The child stopped reading: end the session rather than hang a request.
+                await read_send.aclose()
+
+    async with anyio.create_task_group() as tg:
+        assert process.stderr is not None
+        tg.start_soon(read_stdout)
+        tg.start_soon(write_stdin)
+        tg.start_soon(drain.run, process.stderr)
+        try:
+            yield read_receive, write_send
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _stop(process)
+            tg.cancel_scope.cancel()
+            await read_receive.aclose()
+            await write_send.aclose()
+
+
+async def _stop(process: anyio.abc.Process) -> None:
+    """Close stdin, wait, then SIGTERM and SIGKILL the whole process group; every wait bounded."""
+    if process.stdin is not None:
+        with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await process.stdin.aclose()
+    await _wait_exit(process, _EXIT_GRACE)
+    # Even a child that exited cleanly may leave members of its group behind.
+    await terminate_posix_process_tree(process, _TERM_GRACE if process.returncode is None else _LEFTOVER_GRACE)
+    await _wait_exit(process, _TERM_GRACE)
+    if process.returncode is None:
+        logger.warning("process %d survived SIGKILL; abandoning it", process.pid)
+
+
+async def _wait_exit(process: anyio.abc.Process, timeout: float) -> None:
+    """Wait for the child to exit, polling: ``wait()`` would also wait for a grandchild's pipes."""
+    with anyio.move_on_after(timeout):
+        while process.returncode is None:  # noqa: ASYNC110 - no event exists for a child's exit
+            await anyio.sleep(0.01)
