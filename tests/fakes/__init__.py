@@ -1,0 +1,81 @@
+"""Fake downstream MCP servers for end-to-end tests of the aggregator.
+
+`fault_server` is a real MCP server (low-level SDK `Server`) with tools that misbehave on
+purpose: slow, hang, crash, fail, flood stderr, change the tool list at run time. Run it as
+a subprocess from the repository root::
+
+    python -m tests.fakes.fault_server [--name NAME] [--tools a,b] [--transport http --port 0] ...
+
+This package module stays stdlib-only: `python -m tests.fakes.fault_server` imports it first,
+and a `--fail-start` server should fail fast without paying for the SDK import. Helpers that
+need the SDK build on `fault_server_argv` (e.g.
+`StdioServerParameters(command=sys.executable, args=fault_server_argv(...), cwd=REPO_ROOT, env=...)`).
+
+Events file protocol (`FAULT_EVENTS_FILE`): one line per event, appended and flushed as it
+happens. Lines written: `started hang <request-id>`, `cancelled hang <request-id>` (the
+client sent `notifications/cancelled`), `aborted hang <request-id>` (the handler was torn
+down for another reason, e.g. the connection closed), `crash`. Remember that an SDK stdio
+client passes only a whitelist of environment variables to the child: put
+`FAULT_EVENTS_FILE` into the `env` you hand the transport.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+__all__ = [
+    "EVENTS_FILE_ENV",
+    "FAULT_SERVER_MODULE",
+    "REPO_ROOT",
+    "fault_server_argv",
+    "fault_server_command",
+    "read_events",
+    "wait_for_event",
+]
+
+REPO_ROOT: Path = Path(__file__).resolve().parents[2]
+"""The repository root: the working directory `python -m tests.fakes.fault_server` needs."""
+
+FAULT_SERVER_MODULE = "tests.fakes.fault_server"
+
+EVENTS_FILE_ENV = "FAULT_EVENTS_FILE"
+"""Environment variable naming the file the fault server appends its event lines to."""
+
+
+def fault_server_argv(*options: str) -> list[str]:
+    """Arguments for `sys.executable` that start the fault server with `options`."""
+    return ["-m", FAULT_SERVER_MODULE, *options]
+
+
+def fault_server_command(*options: str) -> list[str]:
+    """A full command line (interpreter included) that starts the fault server."""
+    return [sys.executable, *fault_server_argv(*options)]
+
+
+def read_events(path: Path) -> list[str]:
+    """The event lines written so far (empty when the file does not exist yet)."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_for_event(path: Path, prefix: str, *, timeout: float = 5.0, interval: float = 0.02) -> str:
+    """Poll `path` until a line starting with `prefix` appears; return that line.
+
+    Blocking (uses `time.sleep`): call it from sync code, or via
+    `anyio.to_thread.run_sync` from async tests.
+
+    Raises:
+        TimeoutError: No such line within `timeout` seconds; the message lists what was seen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in read_events(path):
+            if line.startswith(prefix):
+                return line
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no event starting with {prefix!r} in {path} after {timeout}s; saw {read_events(path)}")
+        time.sleep(interval)

@@ -1,0 +1,167 @@
+"""A misbehaving downstream MCP server for end-to-end tests of the aggregator.
+
+Run from the repository root::
+
+    python -m tests.fakes.fault_server [options]
+
+Transports: stdio (default; nothing but JSON-RPC is ever written to stdout) or
+`--transport http --port N` (streamable HTTP at `http://127.0.0.1:N/mcp`; `--port 0` picks a
+free port; `LISTENING <port>` goes to stderr once the server accepts connections).
+
+Both protocol eras are served on one process, decided per connection by the client's first
+request (the SDK's dual-era runner): the 2026-07-28 era (`Client(mode="auto")`, the default,
+and pinned versions) and the 2025-11-25 handshake era (`Client(mode="legacy")`). So there is
+no `--era` option.
+
+Options:
+    --name NAME             server name (default "fault")
+    --tools a,b,c           extra dummy tools with those names (any string; a dummy returns its
+                            arguments as JSON text); `--tool NAME` (repeatable) for names with commas
+    --fail-start            exit 3 at once, with a message on stderr
+    --fail-start-file PATH  exit 3 at start while PATH exists (delete it to let restarts succeed)
+    --stderr-mb N           write N MiB to stderr (64 KiB chunks) before serving
+    --list-ttl-ms N         SEP-2549 cache hint on tools/list (ttlMs=N, private): lets a test check
+                            that a list_changed really refreshes a caching client
+    --transport stdio|http, --port N
+
+Environment: `FAULT_EVENTS_FILE` names a file that gets one line per event (see
+`tests.fakes`): `started hang <id>`, `cancelled hang <id>` (a `notifications/cancelled`
+arrived), `aborted hang <id>` (the handler was torn down otherwise, e.g. the connection
+closed), `crash`.
+
+Tools: echo(text), add(a, b), slow(seconds, steps=5), hang(), crash(), pid(), add_tool(name),
+remove_tool(name), log(level, message), sample(prompt), elicit(question), fail(message),
+big(kb), env(name), spawn_grandchild(); resource `fault://static`; prompt `greet(name)`.
+A `--tools` name equal to a built-in is ignored (with a note on stderr). `add_tool` on an
+existing name returns "exists" without a notification; `remove_tool` on a missing one "absent".
+
+Process group: the SDK stdio client starts the server as a session/group leader, and
+`spawn_grandchild` puts `sleep 300` (stdio on /dev/null) into that group. The SDK only kills
+the group when the server ignores stdin EOF for ~2 s; this server exits at once on EOF, so
+after a normal `Client` exit the grandchild survives -- killing the group is the aggregator's job.
+
+What works in which era, as observed with the SDK 2.3.0 `Client` over stdio (pinned by
+tests/fakes_selftest/test_fault_server.py; HTTP notes at the end):
+
+progress (`slow`)
+    Both eras: `notifications/progress` against the caller's token (the SDK client uses the
+    request id as token when `progress_callback` is given); also teed to `message_handler`.
+cancellation (`hang`)
+    Both eras: a client timeout (`read_timeout_seconds`) raises `MCPError(REQUEST_TIMEOUT=-32001)`
+    and the client sends a courtesy `notifications/cancelled`; a caller-side cancel does too.
+    The dispatcher cancels the handler -> `cancelled hang <id>`. Closing stdin mid-call ->
+    `aborted hang <id>`.
+list_changed (`add_tool`, `remove_tool`)
+    2025-11-25: `ctx.session.send_tool_list_changed()` on the calling connection ->
+    `message_handler` receives a `ToolListChangedNotification`.
+    2026-07-28: published on the server's `SubscriptionBus`; reaches a client only through an
+    open `client.listen(tools_list_changed=True)` stream (a `ToolsListChanged` event on the
+    subscription, and the frame is teed to `message_handler`). Without a listen stream the
+    client hears nothing -- and with `--list-ttl-ms` it keeps serving its cached list.
+sampling (`sample`), elicitation (`elicit`)
+    2025-11-25: a server->client `sampling/createMessage` / `elicitation/create` request,
+    answered by the client's `sampling_callback` / `elicitation_callback`.
+    2026-07-28: no server->client requests exist; the tool returns
+    `InputRequiredResult(input_requests={"sample"|"elicit": ...})`, `Client.call_tool` runs the
+    same callback and retries the call with `inputResponses`, and the retry returns the
+    answer (`client.session.call_tool(..., allow_input_required=True)` hands you the round).
+    A client that did not declare the capability gets an `isError` result in both eras. A
+    callback returning `ErrorData`: `isError` result at 2025-11-25, `MCPError` raised by the
+    client's driver at 2026-07-28.
+log (`log`)
+    2025-11-25: sent, filtered by the level a `logging/setLevel` set (default: everything).
+    2026-07-28: sent only when the request opted in (`Client(log_level=...)`), at >= that level.
+crash (`crash`)
+    Both eras: the pending call raises `MCPError(CONNECTION_CLOSED=-32000, "Connection closed")`
+    within a few ms (stdout EOF); later calls raise the same at once.
+
+Streamable HTTP: same as above, except that a timed-out call at 2026-07-28 ends the handler
+without `notifications/cancelled` (`aborted hang <id>`), and a crash at 2026-07-28 cancels the
+pending call and the `async with Client` raises an ExceptionGroup with
+`httpx2.RemoteProtocolError` (2025-11-25: `MCPError(-32000, "SSE stream ended without a
+response")`). Handshake-era list_changed rides the GET stream, i.e. only the calling session
+hears it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+_CHUNK = 64 * 1024
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes.fault_server", description="A misbehaving downstream MCP server."
+    )
+    parser.add_argument("--name", default="fault")
+    parser.add_argument("--tools", default="", help="comma-separated extra dummy tool names")
+    parser.add_argument("--tool", action="append", default=[], help="one extra dummy tool name (repeatable)")
+    parser.add_argument("--fail-start", action="store_true")
+    parser.add_argument("--fail-start-file", type=Path)
+    parser.add_argument("--stderr-mb", type=float, default=0.0)
+    parser.add_argument("--list-ttl-ms", type=int)
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--port", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def _flood_stderr(mib: float) -> None:
+    remaining = int(mib * 1024 * 1024)
+    line = b"fault_server stderr flood " + b"." * 101 + b"\n"  # 128 bytes
+    chunk = line * (_CHUNK // len(line))
+    while remaining > 0:
+        view = memoryview(chunk)[: min(remaining, len(chunk))]
+        while view:  # a blocking write; blocks for as long as nobody drains the pipe
+            written = os.write(2, view)
+            view = view[written:]
+            remaining -= written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parse_args(argv)
+    if args.fail_start:
+        print(f"fault_server {args.name}: failing at start (--fail-start)", file=sys.stderr, flush=True)
+        sys.exit(3)
+    fail_file: Path | None = args.fail_start_file
+    if fail_file is not None and fail_file.exists():
+        print(f"fault_server {args.name}: failing at start ({fail_file} exists)", file=sys.stderr, flush=True)
+        sys.exit(3)
+    if args.stderr_mb > 0:
+        _flood_stderr(args.stderr_mb)
+
+    # The SDK import is the slow part of start-up; only servers that get this far pay for it.
+    import anyio
+    from mcp.shared.exceptions import MCPDeprecationWarning
+
+    from tests.fakes._fault_app import EVENTS_FILE_ENV, FaultApp, FaultConfig, serve_http, serve_stdio
+
+    # sampling/logging are deprecated at 2026-07-28 but this fake uses them on purpose.
+    warnings.simplefilter("ignore", MCPDeprecationWarning)
+    extra = [name for name in str(args.tools).split(",") if name.strip()]
+    extra += list(args.tool)
+    events = os.environ.get(EVENTS_FILE_ENV)
+    app = FaultApp(
+        FaultConfig(
+            name=args.name,
+            extra_tools=tuple(dict.fromkeys(extra)),
+            list_ttl_ms=args.list_ttl_ms,
+            events_file=Path(events) if events else None,
+        )
+    )
+    try:
+        if args.transport == "http":
+            anyio.run(serve_http, app, int(args.port))
+        else:
+            anyio.run(serve_stdio, app)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
