@@ -1,0 +1,45 @@
+# mcp-orchestrator: the README's commands. `make demo` runs the main job on the bundled
+# example; `make test` runs every check CI runs. Both set up what they need first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
+
+.PHONY: setup demo test lint typecheck unit bench clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(NODE_STAMP): tests/node/package.json
+	cd tests/node && npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator tools --config examples/orchestrator.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator call db__query --config examples/orchestrator.yaml \
+		--args '{"sql": "select service, severity, title from incidents where resolved_at is null"}'
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/pyright
+
+unit: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.proxy_latency
+
+clean:
+	rm -rf $(VENV) tests/node/node_modules .pytest_cache .ruff_cache
