@@ -64,8 +64,7 @@ async def _serve(config: OrchestratorConfig, transport: str, host: str, port: in
     security = None
     if transport == "http":
         security = HttpSecurity.from_config(config.serve, host, os.environ, str(config.source))
-    async with DownstreamPool.running(config) as pool:
-        server = OrchestratorServer(pool)
+    async with DownstreamPool.running(config) as pool, OrchestratorServer(pool) as server:
         if transport == "stdio":
             # stdio_server restores the descriptors when done; nothing else may touch stdout.
             async with anyio.create_task_group() as tg:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import weakref
+from contextlib import AsyncExitStack
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -27,6 +29,7 @@ from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import OrchestratorError, UnknownToolError
 from orchestrator.server._errors import request_error, tool_error_result
 from orchestrator.server._peer import RequestPeer
+from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._validate import ArgumentValidator
 
 __all__ = ["OrchestratorServer"]
@@ -58,8 +61,25 @@ class _AggregatorServer(Server[Any]):
         )
 
 
+def _can_answer_input(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """A 2026-07-28 client that declared sampling or elicitation can answer input rounds."""
+    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return False
+    caps = ctx.session.client_capabilities
+    return caps is not None and (caps.sampling is not None or caps.elicitation is not None)
+
+
+def _expired_round() -> types.CallToolResult:
+    text = "this call's input round expired or is unknown; call the tool again"
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
 class OrchestratorServer:
-    """Serves a ``DownstreamPool``'s catalogue; forwards calls, progress, cancellation and logs."""
+    """Serves a ``DownstreamPool``'s catalogue; forwards calls, progress, cancellation and logs.
+
+    Use it as an async context manager while serving: calls that wait for a 2026-07-28
+    client's input (sampling, elicitation) run in its task group between rounds.
+    """
 
     def __init__(self, pool: DownstreamPool, *, startup_grace: float = 20.0) -> None:
         """Serve ``pool``.
@@ -76,6 +96,8 @@ class OrchestratorServer:
         # Handshake-era connections, to notify of list changes; weak so closed ones vanish.
         self._legacy_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._validator = ArgumentValidator()
+        self._exit_stack = AsyncExitStack()
+        self._rounds: InputRounds | None = None
         self.lowlevel = _AggregatorServer(
             SERVER_NAME,
             version=SERVER_VERSION,
@@ -134,14 +156,36 @@ class OrchestratorServer:
         await self._pool.wait_settled(self._startup_grace)
         return types.ListToolsResult(tools=list(self._pool.catalog.tools))
 
+    async def __aenter__(self) -> OrchestratorServer:
+        self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
+        self._rounds = InputRounds(self._task_group)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._task_group.cancel_scope.cancel()
+        await self._exit_stack.aclose()
+
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        async def progress(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)
-
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        name, arguments = params.name, params.arguments or {}
         try:
-            return await self.call(params.name, params.arguments or {}, progress=progress, peer=RequestPeer(ctx))
+            if self._rounds is not None and _can_answer_input(ctx):
+                if params.request_state is not None:
+                    if not self._rounds.owns(params.request_state):
+                        return _expired_round()
+                    return await self._rounds.resume(ctx, params.request_state, params.input_responses)
+                self._pool.catalog.tool(name)  # unknown tools fail here, not in the detached task
+
+                async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:
+                    return await self.call(name, arguments, progress=state.report_progress, peer=peer)
+
+                return await self._rounds.start(ctx, detached)
+
+            async def progress(progress: float, total: float | None, message: str | None) -> None:
+                await ctx.session.report_progress(progress, total, message)
+
+            return await self.call(name, arguments, progress=progress, peer=RequestPeer(ctx))
         except UnknownToolError as exc:
             raise request_error(exc) from exc
 

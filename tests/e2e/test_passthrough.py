@@ -47,12 +47,13 @@ async def test_sampling_and_elicitation_are_forwarded_to_a_capable_caller(tmp_pa
         assert elicited.structured_content == {"action": "accept", "content": {"answer": "forty-two"}}
 
 
-async def test_sampling_without_a_capable_caller_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("upstream_mode", ["auto", "legacy"])
+async def test_sampling_without_a_capable_caller_is_a_clear_error(tmp_path: Path, upstream_mode: str) -> None:
     config = write_config(tmp_path, {"f": fault_entry()})
-    async with Client(aggregator_params(config), mode="legacy") as client:
+    async with Client(aggregator_params(config), mode=upstream_mode) as client:
         result = await client.call_tool("f__sample", {"prompt": "hello"})
         assert result.is_error
-        assert "does not support" in _text(result) or "sampling" in _text(result)
+        assert "does not support" in _text(result)
 
 
 async def test_downstream_log_messages_reach_the_caller(tmp_path: Path) -> None:
