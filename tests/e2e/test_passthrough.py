@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -67,3 +68,19 @@ async def test_downstream_log_messages_reach_the_caller(tmp_path: Path) -> None:
         result = await client.call_tool("f__log", {"level": "warning", "message": "disk nearly full"})
         assert not result.is_error
     assert any(p.data == "disk nearly full" and p.level == "warning" for p in received)
+
+
+async def test_downstream_tool_list_change_reaches_a_listening_2026_caller(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"f": fault_entry()})
+    async with Client(aggregator_params(config)) as client:
+        assert "f__fresh" not in {tool.name for tool in (await client.list_tools()).tools}
+        async with client.listen(tools_list_changed=True) as subscription:
+            result = await client.call_tool("f__add_tool", {"name": "fresh"})
+            assert not result.is_error
+            with anyio.fail_after(10):
+                async for _event in subscription:
+                    names = {tool.name for tool in (await client.list_tools(cache_mode="refresh")).tools}
+                    if "f__fresh" in names:
+                        break
+        echoed = await client.call_tool("f__fresh", {"x": 1})
+        assert not echoed.is_error
