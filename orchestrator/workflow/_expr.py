@@ -14,25 +14,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
-from jmespath import functions as jmespath_functions
 
 from orchestrator.errors import WorkflowError
+from orchestrator.workflow._jmespath_tree import References, SyntaxTree, function_problems, references
 from orchestrator.workflow._spec import KeyPath
 
 __all__ = ["Expression", "ExpressionError", "References", "Template", "compile_expression", "compile_template"]
 
 _OPEN, _CLOSE = "${{", "}}"
 _QUOTES = "'\"`"
-_FUNCTIONS = cast("dict[str, dict[str, Any]]", jmespath_functions.Functions().FUNCTION_TABLE)
-# Nodes whose first child is evaluated where the node is, and the rest on what it yields.
-_CHAINS = frozenset({"index_expression", "projection", "value_projection", "filter_projection", "flatten", "pipe"})
-_Node = dict[str, Any]
 
 
 class ExpressionError(WorkflowError):
@@ -47,31 +42,6 @@ class ExpressionError(WorkflowError):
         self.expression = expression
         self.location = location
         super().__init__(message)
-
-
-@dataclass(frozen=True, slots=True)
-class References:
-    """What an expression or template reads from its context.
-
-    Attributes:
-        names: Top-level names read (``input``, ``steps``, the for_each variable, ``index``...).
-        steps: Step ids read as ``steps.<id>``.
-        all_steps: ``steps`` is read without naming one step (``steps.*``, ``keys(steps)``).
-        whole_context: ``@`` is used at the top level, reading everything.
-    """
-
-    names: frozenset[str] = frozenset()
-    steps: frozenset[str] = frozenset()
-    all_steps: bool = False
-    whole_context: bool = False
-
-    def __or__(self, other: References) -> References:
-        return References(
-            self.names | other.names,
-            self.steps | other.steps,
-            self.all_steps or other.all_steps,
-            self.whole_context or other.whole_context,
-        )
 
 
 class Expression:
@@ -90,11 +60,11 @@ class Expression:
             parsed = jmespath.compile(text)
         except jmespath_errors.JMESPathError as exc:
             raise ExpressionError(_syntax_message(text, exc), text) from None
-        tree = cast("_Node", parsed.parsed)
-        for problem in _function_problems(tree):
+        tree = cast("SyntaxTree", parsed.parsed)
+        for problem in function_problems(tree):
             raise ExpressionError(f"invalid expression `{text}`: {problem}", text)
         self._parsed = parsed
-        self._references = _references(tree)
+        self._references = references(tree)
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
@@ -232,6 +202,9 @@ def _split(text: str) -> list[str | Expression]:
     while (start := text.find(_OPEN, position)) != -1:
         end = _closing(text, start + len(_OPEN))
         if end is None:
+            # Most often an unclosed quote swallowed the '}}': JMESPath's own error says so best.
+            if (naive_end := text.find(_CLOSE, start + len(_OPEN))) != -1:
+                Expression(text[start + len(_OPEN) : naive_end].strip())
             raise ExpressionError(f"'{_OPEN}' at character {start + 1} has no closing '{_CLOSE}'")
         source = text[start + len(_OPEN) : end].strip()
         if not source:
@@ -287,62 +260,3 @@ def _syntax_message(text: str, exc: jmespath_errors.JMESPathError) -> str:
 
 def _runtime_message(exc: jmespath_errors.JMESPathError) -> str:
     return " ".join(str(exc).split())
-
-
-def _children(node: _Node) -> list[_Node]:
-    raw = cast("list[object]", node.get("children", []))
-    return [cast("_Node", child) for child in raw if isinstance(child, dict)]
-
-
-def _function_problems(node: _Node) -> Iterator[str]:
-    if node.get("type") == "function_expression":
-        name, arguments = str(node.get("value")), len(_children(node))
-        entry = _FUNCTIONS.get(name)
-        if entry is None:
-            yield f"unknown function {name}()"
-        else:
-            signature = cast("tuple[dict[str, Any], ...]", entry["signature"])
-            variadic = bool(signature and signature[-1].get("variadic"))
-            if (arguments < len(signature)) if variadic else (arguments != len(signature)):
-                expected = f"at least {len(signature)}" if variadic else str(len(signature))
-                yield f"{name}() takes {expected} argument(s), not {arguments}"
-    for child in _children(node):
-        yield from _function_problems(child)
-
-
-def _references(node: _Node) -> References:
-    """What ``node`` reads when evaluated against the top-level context."""
-    kind = node.get("type")
-    children = _children(node)
-    if kind == "field":
-        name = str(node.get("value"))
-        return References(frozenset({name}), all_steps=name == "steps")
-    if kind in {"current", "identity"}:
-        return References(whole_context=True)
-    if kind == "subexpression" and children:
-        head, rest = children[0], children[1:]
-        if head.get("type") == "field":
-            name = str(head.get("value"))
-            if name != "steps":
-                return References(frozenset({name}))
-            step = _key(rest[0]) if rest else None
-            return References(frozenset({name}), frozenset({step}) if step else frozenset(), all_steps=step is None)
-        return _references(head)
-    if kind in _CHAINS and children:
-        return _references(children[0])
-    if kind == "expref":
-        return References()  # evaluated on elements, never on the top-level context
-    refs = References()
-    for child in children:
-        refs |= _references(child)
-    return refs
-
-
-def _key(node: _Node) -> str | None:
-    """The field name a node selects first, or ``None`` when it selects several or by computation."""
-    if node.get("type") == "field":
-        return str(node.get("value"))
-    children = _children(node)
-    if node.get("type") in _CHAINS and children:
-        return _key(children[0])
-    return None

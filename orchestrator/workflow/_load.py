@@ -134,9 +134,11 @@ def load_workflows(paths: Iterable[str | Path]) -> list[WorkflowSpec]:
             failures.append(exc)
             continue
         if (other := first_file.setdefault(spec.name, str(file))) != str(file):
-            lines = spec.source.lines if spec.source else {}
+            lines: LineMap = spec.source.lines if spec.source else {}
             message = f"composite {spec.name!r} is also defined in {other}"
-            failures.append(WorkflowDefinitionError(str(file), format_problems(str(file), [(("name",), message)], lines)))
+            failures.append(
+                WorkflowDefinitionError(str(file), format_problems(str(file), [(("name",), message)], lines))
+            )
             continue
         specs.append(spec)
     if failures:
@@ -153,10 +155,10 @@ def _read(path: Path) -> tuple[object, LineMap, list[Problem]]:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise WorkflowDefinitionError(name, [f"{name}: (top level): cannot read the file: {why}"]) from exc
-    loader = _JsonLoader(text)
+    # Parsed twice: into nodes, which know their lines, and into data. Workflow files are small.
     try:
-        node = loader.get_single_node()
-        data: object = loader.construct_document(node) if node is not None else None
+        node = _JsonLoader(text).get_single_node()
+        data: object = yaml.load(text, Loader=_JsonLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -164,8 +166,6 @@ def _read(path: Path) -> tuple[object, LineMap, list[Problem]]:
         raise WorkflowDefinitionError(name, [f"{name}{where}: (top level): invalid YAML: {what}"]) from exc
     except yaml.YAMLError as exc:
         raise WorkflowDefinitionError(name, [f"{name}: (top level): invalid YAML: {type(exc).__name__}"]) from exc
-    finally:
-        loader.dispose()
     lines: dict[KeyPath, int] = {}
     problems: list[Problem] = []
     if node is not None:

@@ -65,6 +65,10 @@ def _check_step_id(value: str) -> str:
     return value
 
 
+def _none_as_empty(value: object) -> object:
+    return {} if value is None else value
+
+
 def _one_or_many(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
@@ -145,10 +149,10 @@ class StepSpec(_Frozen):
     tool: Annotated[str, AfterValidator(_check_tool), WithJsonSchema({"type": "string", "pattern": _TOOL_PATTERN})] = (
         Field(description="'<server key>.<original tool name>', e.g. 'metrics.query'.")
     )
-    arguments: Any = Field(
+    arguments: Annotated[Any, BeforeValidator(_none_as_empty)] = Field(
         default_factory=dict,
         alias="with",
-        description="Tool arguments: any JSON value whose strings may hold ${{ expression }}s.",
+        description="Tool arguments: an object (or one ${{ expression }} giving one); strings may hold expressions.",
     )
     needs: Annotated[tuple[StepId, ...], BeforeValidator(_one_or_many)] = Field(
         default=(), description="Steps that must finish first; only their results may be referenced."

@@ -1,0 +1,94 @@
+"""Composite tools: workflow files -> compiled plans -> runs against a ``ToolInvoker``.
+
+Owns the workflow file format (``WorkflowSpec``, and its JSON Schema), ``${{ JMESPath }}``
+templates, the compiler (``compile_workflow``: every problem of a file at once, as
+``path:line: key.path: message``, optionally checked against a live ``Catalog``) and the
+executor (``execute``: eager DAG scheduling, fan-out, conditions, defaults, Temporal-style
+retries, timeouts, cancellation, output validation).
+
+Does not: do any I/O besides reading workflow files, import ``orchestrator.downstream`` or
+``orchestrator.server``, log, or trace. The server adapts its downstream pool to
+``ToolInvoker`` and turns ``StepEvent``s into progress notifications.
+"""
+
+from __future__ import annotations
+
+from orchestrator.workflow._compile import compile_workflow
+from orchestrator.workflow._execute import execute
+from orchestrator.workflow._expr import (
+    Expression,
+    ExpressionError,
+    References,
+    Template,
+    compile_expression,
+    compile_template,
+)
+from orchestrator.workflow._load import load_workflow, load_workflows, workflow_files
+from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan
+from orchestrator.workflow._retry import set_testing
+from orchestrator.workflow._run import (
+    IDEMPOTENCY_KEY_META,
+    INPUT_STEP,
+    OUTPUT_STEP,
+    RUN_STEP,
+    EventKind,
+    RunResult,
+    RunStatus,
+    StepEvent,
+    StepEventFn,
+    StepRun,
+    StepStatus,
+    ToolInvoker,
+    validate_input,
+)
+from orchestrator.workflow._schema import workflow_json_schema
+from orchestrator.workflow._spec import (
+    AnnotationsSpec,
+    DefaultsSpec,
+    LimitsSpec,
+    OutputSpec,
+    RetrySpec,
+    SourceInfo,
+    StepSpec,
+    WorkflowSpec,
+)
+
+__all__ = [
+    "IDEMPOTENCY_KEY_META",
+    "INPUT_STEP",
+    "OUTPUT_STEP",
+    "RUN_STEP",
+    "AnnotationsSpec",
+    "DefaultsSpec",
+    "EventKind",
+    "Expression",
+    "ExpressionError",
+    "LimitsSpec",
+    "OutputSpec",
+    "References",
+    "RetryPolicy",
+    "RetrySpec",
+    "RunResult",
+    "RunStatus",
+    "SourceInfo",
+    "StepEvent",
+    "StepEventFn",
+    "StepPlan",
+    "StepRun",
+    "StepSpec",
+    "StepStatus",
+    "Template",
+    "ToolInvoker",
+    "WorkflowPlan",
+    "WorkflowSpec",
+    "compile_expression",
+    "compile_template",
+    "compile_workflow",
+    "execute",
+    "load_workflow",
+    "load_workflows",
+    "set_testing",
+    "validate_input",
+    "workflow_files",
+    "workflow_json_schema",
+]

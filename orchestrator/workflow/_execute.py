@@ -1,0 +1,296 @@
+"""Run a ``WorkflowPlan`` against a ``ToolInvoker``: eager, bounded, cancellable.
+
+Owns scheduling and step semantics (DESIGN.md §5). A step starts the moment every one of
+its needs is finished, not level by level; downstream calls in flight are bounded by
+``limits.max_parallel`` (and per for_each step by its ``max_parallel``). A falsy ``if``
+skips a step; a skipped need, or one that failed under ``on_error: continue``, gives its
+dependents its ``default``. An unhandled failure cancels every step in flight (their
+calls see the cancellation) and fails the run; ``limits.timeout`` bounds the whole run.
+Cancellation from the caller is never swallowed: it propagates after in-flight calls end.
+
+Deliberately does not: import the downstream or server packages, log, or trace; the caller
+watches runs through ``StepEvent``s and the ``RunResult``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, cast
+
+import anyio
+from anyio.abc import TaskGroup
+
+from orchestrator.errors import WorkflowExecutionError
+from orchestrator.workflow._call import CallContext, call_step_tool
+from orchestrator.workflow._expr import ExpressionError
+from orchestrator.workflow._plan import StepPlan, WorkflowPlan
+from orchestrator.workflow._retry import AttemptFailure
+from orchestrator.workflow._run import (
+    INPUT_STEP,
+    OUTPUT_STEP,
+    RUN_STEP,
+    EventKind,
+    RunResult,
+    StepEvent,
+    StepEventFn,
+    StepRun,
+    StepStatus,
+    ToolInvoker,
+    validate_input,
+)
+
+__all__ = ["execute"]
+
+
+async def execute(
+    plan: WorkflowPlan,
+    arguments: Mapping[str, Any] | None,
+    invoker: ToolInvoker,
+    *,
+    on_event: StepEventFn | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Run ``plan`` with ``arguments``.
+
+    Args:
+        plan: The compiled workflow.
+        arguments: The composite tool's arguments; defaults are applied, then they are validated
+            (invalid ones fail the run before any step starts).
+        invoker: Where downstream calls go.
+        on_event: Awaited as steps start, retry and finish (progress is ``finished_steps``/``total_steps``).
+        run_id: The run id; default a fresh random one.
+
+    Returns:
+        The result; a failed run names its step and error in ``error`` (a ``WorkflowExecutionError``).
+
+    Raises:
+        BaseExceptionGroup: ``invoker`` or ``on_event`` raised something other than a
+            ``DownstreamError`` (a bug); cancellation of the caller propagates as usual.
+    """
+    run_id = run_id or uuid.uuid4().hex
+    applied, problems = validate_input(plan, arguments)
+    if problems:
+        error = WorkflowExecutionError(run_id, INPUT_STEP, f"invalid arguments: {'; '.join(problems)}")
+        return RunResult(run_id, "failed", None, {step_id: StepRun("cancelled") for step_id in plan.steps}, error)
+    return await _Run(plan, applied, invoker, on_event, run_id).run()
+
+
+@dataclass(slots=True)
+class _StepState:
+    status: StepStatus | None = None
+    result: Any = None
+    error: str | None = None
+    error_class: str | None = None
+    attempts: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {"result": self.result, "status": self.status, "error": self.error, "attempts": self.attempts}
+
+    def frozen(self) -> StepRun:
+        status: StepStatus = self.status or "cancelled"
+        return StepRun(status, self.result, self.error, self.error_class, self.attempts, self.started, self.finished)
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: WorkflowPlan,
+        arguments: dict[str, Any],
+        invoker: ToolInvoker,
+        on_event: StepEventFn | None,
+        run_id: str,
+    ) -> None:
+        self.plan = plan
+        self.arguments = arguments
+        self.invoker = invoker
+        self.on_event = on_event
+        self.run_id = run_id
+        self.states = {step_id: _StepState() for step_id in plan.steps}
+        self.waiting = {step_id: len(step.needs) for step_id, step in plan.steps.items()}
+        self.finished_steps = 0
+        self.failure: WorkflowExecutionError | None = None
+        self.limiter = anyio.CapacityLimiter(plan.max_parallel)
+        self.task_group: TaskGroup | None = None
+
+    async def run(self) -> RunResult:
+        with anyio.move_on_after(self.plan.timeout) as run_scope:
+            async with anyio.create_task_group() as task_group:
+                self.task_group = task_group
+                for step in self.plan.steps.values():
+                    if not step.needs:
+                        task_group.start_soon(self._step, step, name=f"step {step.id}")
+        if run_scope.cancelled_caught and self.failure is None:
+            in_flight = [
+                s for s, state in self.states.items() if state.started is not None and state.status == "cancelled"
+            ]
+            message = f"the run exceeded limits.timeout ({self.plan.timeout:g}s)"
+            self.failure = WorkflowExecutionError(self.run_id, in_flight[0] if in_flight else RUN_STEP, message)
+        if self.failure is not None:
+            return self._result(None)
+        try:
+            output = self.plan.output_value.render(self._context(self.plan.steps))
+        except ExpressionError as exc:
+            self.failure = WorkflowExecutionError(self.run_id, OUTPUT_STEP, str(exc))
+            return self._result(None)
+        if self.plan.output_validator is not None:
+            errors = [e.message for e in islice(self.plan.output_validator.iter_errors(output), 5)]
+            if errors:
+                message = f"output does not match output.schema: {'; '.join(errors)}"
+                self.failure = WorkflowExecutionError(self.run_id, OUTPUT_STEP, message)
+                return self._result(None)
+        return self._result(output)
+
+    def _result(self, output: Any) -> RunResult:
+        steps = {step_id: state.frozen() for step_id, state in self.states.items()}
+        status = "failed" if self.failure is not None else "succeeded"
+        return RunResult(self.run_id, status, output, steps, self.failure)
+
+    async def _step(self, step: StepPlan) -> None:
+        state = self.states[step.id]
+        state.started = anyio.current_time()
+        try:
+            await self._emit(step, state, "started")
+            status, result, failure = await self._perform(step, state)
+        except anyio.get_cancelled_exc_class():
+            state.status, state.finished = "cancelled", anyio.current_time()
+            raise
+        state.status, state.finished = status, anyio.current_time()
+        state.result = result if status == "succeeded" else step.default
+        if failure is not None:
+            state.error, state.error_class = str(failure), failure.error_class
+        self.finished_steps += 1
+        if failure is not None and step.on_error == "fail":
+            if self.failure is None:
+                attempts = f" (after {state.attempts} attempts)" if state.attempts > 1 else ""
+                message = f"{failure.error_class}: {failure}{attempts}"
+                self.failure = WorkflowExecutionError(self.run_id, step.id, message)
+            await self._emit(step, state, "finished")
+            assert self.task_group is not None
+            self.task_group.cancel_scope.cancel()
+            return
+        if self.failure is None:
+            assert self.task_group is not None
+            for dependent in step.dependents:
+                self.waiting[dependent] -= 1
+                if self.waiting[dependent] == 0:
+                    self.task_group.start_soon(self._step, self.plan.steps[dependent], name=f"step {dependent}")
+        await self._emit(step, state, "finished")
+
+    async def _perform(self, step: StepPlan, state: _StepState) -> tuple[StepStatus, Any, AttemptFailure | None]:
+        context = self._context(step.ancestors)
+        try:
+            if step.condition is not None and not _truthy(_evaluate(step.condition.evaluate, context)):
+                return "skipped", None, None
+            deadline_at = anyio.current_time() + step.deadline if step.deadline is not None else None
+
+            def count_attempt() -> None:
+                state.attempts += 1
+
+            async def on_retry(attempt: int, failure: AttemptFailure, delay: float) -> None:
+                await self._emit(step, state, "retrying", error=str(failure), delay=delay)
+
+            calls = CallContext(self.run_id, self.invoker, self.limiter, count_attempt, on_retry)
+            if step.for_each is None:
+                return "succeeded", await call_step_tool(step, _arguments(step, context), 0, calls, deadline_at), None
+            return "succeeded", await self._fan_out(step, context, calls, deadline_at), None
+        except AttemptFailure as failure:
+            return ("unknown_outcome" if failure.unknown_outcome else "failed"), None, failure
+
+    async def _fan_out(
+        self, step: StepPlan, context: dict[str, Any], calls: CallContext, deadline_at: float | None
+    ) -> list[Any]:
+        assert step.for_each is not None
+        items = _evaluate(step.for_each.evaluate, context)
+        if not isinstance(items, list):
+            hint = " (use `|| `[]`` for an optional list)" if items is None else ""
+            raise AttemptFailure("expression_error", f"for_each must yield a list, not {_json_type(items)}{hint}")
+        values = cast("list[Any]", items)
+        if len(values) > step.max_items:
+            message = f"for_each yielded {len(values)} items, more than max_items ({step.max_items})"
+            raise AttemptFailure("too_many_items", message)
+        results: list[Any] = [None] * len(values)
+        failures: list[tuple[int, AttemptFailure]] = []
+        pending = iter(enumerate(values))
+
+        async def worker(task_group: TaskGroup) -> None:
+            for index, item in pending:  # shared: each worker takes the next item when it is free
+                try:
+                    arguments = _arguments(step, {**context, step.item_name: item, "index": index})
+                    results[index] = await call_step_tool(step, arguments, index, calls, deadline_at)
+                except AttemptFailure as failure:
+                    failures.append((index, failure))
+                    task_group.cancel_scope.cancel()
+                    return
+
+        width = min(len(values), step.max_parallel or self.plan.max_parallel)
+        async with anyio.create_task_group() as task_group:
+            for _ in range(width):
+                task_group.start_soon(worker, task_group)
+        if failures:
+            index, failure = failures[0]
+            raise AttemptFailure(
+                failure.error_class, f"item {index}: {failure}", unknown_outcome=failure.unknown_outcome
+            )
+        return results
+
+    def _context(self, step_ids: Iterable[str]) -> dict[str, Any]:
+        return {"input": self.arguments, "steps": {s: self.states[s].view() for s in step_ids}}
+
+    async def _emit(
+        self,
+        step: StepPlan,
+        state: _StepState,
+        kind: EventKind,
+        *,
+        error: str | None = None,
+        delay: float | None = None,
+    ) -> None:
+        if self.on_event is None:
+            return
+        status = state.status if kind == "finished" else None
+        error = error if kind == "retrying" else state.error if kind == "finished" else None
+        event = StepEvent(
+            self.run_id, step.id, kind, status, state.attempts, self.finished_steps, len(self.plan.steps), error, delay
+        )
+        await self.on_event(event)
+
+
+def _evaluate(evaluate: Callable[[Mapping[str, Any]], Any], context: dict[str, Any]) -> Any:
+    try:
+        return evaluate(context)
+    except ExpressionError as exc:
+        raise AttemptFailure("expression_error", str(exc)) from None
+
+
+def _arguments(step: StepPlan, context: dict[str, Any]) -> dict[str, Any]:
+    try:
+        arguments = step.arguments.render(context)
+    except ExpressionError as exc:
+        raise AttemptFailure("expression_error", f"with: {exc}") from None
+    if not isinstance(arguments, dict):
+        raise AttemptFailure("expression_error", f"with must give an object of arguments, not {_json_type(arguments)}")
+    return cast("dict[str, Any]", arguments)
+
+
+def _truthy(value: Any) -> bool:
+    """JMESPath truth: false, null, and empty strings, arrays and objects are false; every number is true."""
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, str | list | dict) and len(cast("str | list[Any] | dict[str, Any]", value)) == 0)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an object" if isinstance(value, dict) else "an array"

@@ -1,0 +1,191 @@
+"""What a run talks to and what it reports: the invoker protocol, events, results, input checks.
+
+Pure module: no I/O. ``ToolInvoker`` is the executor's only way out; the server adapts its
+downstream pool to it, tests adapt a plain function.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, cast
+
+import mcp_types as types
+
+from orchestrator.errors import WorkflowExecutionError
+from orchestrator.workflow._plan import WorkflowPlan
+
+__all__ = [
+    "IDEMPOTENCY_KEY_META",
+    "INPUT_STEP",
+    "OUTPUT_STEP",
+    "RUN_STEP",
+    "EventKind",
+    "RunResult",
+    "RunStatus",
+    "StepEvent",
+    "StepEventFn",
+    "StepRun",
+    "StepStatus",
+    "ToolInvoker",
+    "validate_input",
+]
+
+IDEMPOTENCY_KEY_META = "io.github.mcp-orchestrator/idempotency-key"
+"""``_meta`` key of every call: ``<run id>:<step id>:<item index>``, the same for every attempt."""
+INPUT_STEP = "(input)"
+"""``step_id`` of the error of a run whose arguments were invalid."""
+OUTPUT_STEP = "(output)"
+"""``step_id`` of the error of a run whose output value failed or did not match ``output.schema``."""
+RUN_STEP = "(run)"
+"""``step_id`` of the error of a run that timed out with no step in flight."""
+
+StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "unknown_outcome"]
+RunStatus = Literal["succeeded", "failed"]
+EventKind = Literal["started", "retrying", "finished"]
+_MAX_PROBLEMS = 20
+
+
+class ToolInvoker(Protocol):
+    """Calls one downstream tool; the executor's only way out."""
+
+    async def call_tool(
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout: float | None,
+        meta: dict[str, Any] | None,
+    ) -> types.CallToolResult:
+        """Call ``tool`` (the server's own name) on ``server``.
+
+        Args:
+            server: Config key of the downstream server.
+            tool: The server's original tool name.
+            arguments: The rendered ``with`` object.
+            timeout: Seconds for this attempt; ``None`` for the server's configured timeout.
+            meta: ``_meta`` to send (holds the idempotency key).
+
+        Raises:
+            DownstreamError: ``DownstreamUnavailable``, ``DownstreamTimeout`` or ``DownstreamToolError``.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    """Something happened to a step.
+
+    Attributes:
+        run_id: The run.
+        step_id: The step.
+        kind: ``started``; ``retrying`` (an attempt failed and a wait of ``delay`` begins);
+            ``finished`` (the step reached ``status``; progress is ``finished_steps``/``total_steps``).
+        status: The final status, for ``finished``; else ``None``.
+        attempt: Attempts made so far by the step (all items of a for_each).
+        finished_steps: Steps finished in the run so far, this one included when finished.
+        total_steps: Steps in the workflow.
+        error: The failure, for ``retrying`` and failed ``finished`` events.
+        delay: Seconds of the coming wait, for ``retrying``.
+    """
+
+    run_id: str
+    step_id: str
+    kind: EventKind
+    status: StepStatus | None
+    attempt: int
+    finished_steps: int
+    total_steps: int
+    error: str | None = None
+    delay: float | None = None
+
+
+class StepEventFn(Protocol):
+    """Awaited for every ``StepEvent``; steps cancelled by a failing run send none."""
+
+    async def __call__(self, event: StepEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepRun:
+    """How one step went.
+
+    Attributes:
+        status: ``succeeded | failed | skipped | cancelled | unknown_outcome``; a step that never
+            started because the run failed first is ``cancelled`` with no attempts.
+        result: The tool's result (a list of them for a for_each); ``default`` if skipped or failed.
+        error: What went wrong, or ``None``.
+        error_class: ``transport_error``, ``timeout``, ``rate_limited``, ``mcp_error:<code>``,
+            ``tool_error``, ``output_invalid``, ``expression_error``, ``too_many_items`` or ``None``.
+        attempts: Calls made (all items of a for_each, retries included).
+        started: ``anyio.current_time()`` when the step started, or ``None``.
+        finished: ``anyio.current_time()`` when it finished, or ``None``.
+    """
+
+    status: StepStatus
+    result: Any = None
+    error: str | None = None
+    error_class: str | None = None
+    attempts: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, if both are known."""
+        return None if self.started is None or self.finished is None else self.finished - self.started
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run went.
+
+    Attributes:
+        run_id: The run id (also in every idempotency key).
+        status: ``succeeded`` or ``failed``.
+        output: The output value (validated against ``output.schema``), or ``None`` if failed.
+        steps: Every step of the plan, in topological order.
+        error: Why the run failed (names the run and the step), or ``None``.
+    """
+
+    run_id: str
+    status: RunStatus
+    output: Any
+    steps: Mapping[str, StepRun]
+    error: WorkflowExecutionError | None = None
+
+
+def validate_input(plan: WorkflowPlan, arguments: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Apply the input schema's defaults to ``arguments``, then validate them.
+
+    Defaults are filled from ``properties.<name>.default``, recursively into objects that are
+    present; the caller's mapping is not changed.
+
+    Returns:
+        The arguments with defaults, and what is wrong with them (``where: message``; empty if valid).
+    """
+    applied = cast("dict[str, Any]", _with_defaults(plan.input_schema, dict(arguments or {})))
+    problems: list[str] = []
+    for error in plan.input_validator.iter_errors(applied):
+        where = "/".join(str(part) for part in error.absolute_path) or "(arguments)"
+        problems.append(f"{where}: {error.message}")
+        if len(problems) >= _MAX_PROBLEMS:
+            break
+    return applied, problems
+
+
+def _with_defaults(schema: object, value: object) -> object:
+    if not isinstance(schema, dict) or not isinstance(value, dict):
+        return value
+    properties: object = cast("dict[str, object]", schema).get("properties")
+    filled = dict(cast("dict[str, object]", value))
+    if not isinstance(properties, dict):
+        return filled
+    for name, subschema in cast("dict[str, object]", properties).items():
+        if name in filled:
+            filled[name] = _with_defaults(subschema, filled[name])
+        elif isinstance(subschema, dict) and "default" in subschema:
+            filled[name] = copy.deepcopy(cast("dict[str, object]", subschema)["default"])
+    return filled

@@ -1,0 +1,1 @@
+"""Tests of orchestrator.workflow: spec, expressions, compiler, executor."""

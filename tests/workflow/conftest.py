@@ -1,0 +1,17 @@
+"""Fixtures of the workflow tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator.workflow import set_testing
+
+
+@pytest.fixture(autouse=True)
+def instant_retries() -> Iterator[None]:
+    """Retry waits are computed and reported, but not slept."""
+    set_testing(True)
+    yield
+    set_testing(False)
