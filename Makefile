@@ -23,8 +23,8 @@ $(NODE_STAMP): tests/node/package.json
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator tools --config examples/orchestrator.yaml
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator call db__query --config examples/orchestrator.yaml \
-		--args '{"sql": "select service, severity, title from incidents where resolved_at is null"}'
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator run incident_report --config examples/orchestrator.yaml \
+		--input '{"service": "checkout", "hours": 6}'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,10 +20,29 @@ from typing import Any, cast
 import anyio
 import mcp_types as types
 
+from orchestrator._runview import RunView
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool
-from orchestrator.errors import OrchestratorError, UnknownToolError
-from orchestrator.server import HttpSecurity, OrchestratorServer, serve_http, serve_stdio
+from orchestrator.errors import ConfigError, OrchestratorError, UnknownToolError, WorkflowDefinitionError
+from orchestrator.server import (
+    Composites,
+    HttpSecurity,
+    OrchestratorServer,
+    PoolInvoker,
+    run_result_to_tool_result,
+    serve_http,
+    serve_stdio,
+)
+from orchestrator.workflow import (
+    WorkflowPlan,
+    WorkflowSpec,
+    compile_workflow,
+    execute,
+    load_workflow,
+    load_workflows,
+    render_graph,
+    validate_input,
+)
 
 __all__ = ["main"]
 
@@ -33,8 +52,10 @@ _SETTLE_TIMEOUT = 30.0
 """How long one-shot commands wait for every server's first start attempt."""
 
 
-def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity if verbosity else logging.INFO
+def _configure_logging(verbosity: int, command: str) -> None:
+    # A server's log is its only window; one-shot commands show their own output instead.
+    base = logging.INFO if command == "serve" else logging.WARNING
+    level = base - 10 * verbosity
     logging.basicConfig(
         level=max(level, logging.DEBUG),
         stream=sys.stderr,
@@ -47,6 +68,30 @@ def _configure_logging(verbosity: int) -> None:
 
 def _load(path: str | None) -> OrchestratorConfig:
     return load_config(find_config_path(Path(path) if path else None))
+
+
+# ------------------------------------------------------------------ workflows
+
+
+def _static_plans(specs: list[WorkflowSpec]) -> list[WorkflowPlan]:
+    """Compile without a catalogue: every file's problems, all at once, before anything starts."""
+    plans: list[WorkflowPlan] = []
+    problems: list[str] = []
+    for spec in specs:
+        path = spec.source.path if spec.source else spec.name
+        try:
+            plans.append(compile_workflow(spec, path))
+        except WorkflowDefinitionError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise WorkflowDefinitionError(problems[0].split(":", 1)[0], problems)
+    return plans
+
+
+def _load_composites(config: OrchestratorConfig) -> Composites:
+    specs = load_workflows(config.workflows)
+    _static_plans(specs)
+    return Composites([(spec, spec.source.path if spec.source else spec.name) for spec in specs])
 
 
 # ---------------------------------------------------------------------- serve
@@ -64,7 +109,11 @@ async def _serve(config: OrchestratorConfig, transport: str, host: str, port: in
     security = None
     if transport == "http":
         security = HttpSecurity.from_config(config.serve, host, os.environ, str(config.source))
-    async with DownstreamPool.running(config) as pool, OrchestratorServer(pool) as server:
+    composites = _load_composites(config)
+    async with (
+        DownstreamPool.running(config, reserved=composites.names) as pool,
+        OrchestratorServer(pool, composites) as server,
+    ):
         if transport == "stdio":
             # stdio_server restores the descriptors when done; nothing else may touch stdout.
             async with anyio.create_task_group() as tg:
@@ -86,10 +135,12 @@ async def _serve(config: OrchestratorConfig, transport: str, host: str, port: in
 
 
 async def _tools(config: OrchestratorConfig, as_json: bool) -> int:
-    async with DownstreamPool.running(config) as pool:
+    composites = _load_composites(config)
+    async with DownstreamPool.running(config, reserved=composites.names) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
         catalog = pool.catalog
         statuses = pool.statuses()
+        composites.refresh(catalog)
     descriptions = {tool.name: tool.description or "" for tool in catalog.tools}
     rows = [
         {
@@ -108,6 +159,11 @@ async def _tools(config: OrchestratorConfig, as_json: bool) -> int:
         width = max((len(r["name"]) for r in rows), default=4)
         for row in rows:
             print(f"{row['name']:<{width}}  {row['server']}.{row['tool']}")
+        if composites.names:
+            print("\nComposite tools (workflows):")
+            for name in sorted(composites.names):
+                state = "" if name in composites.active else "  (unavailable: see the log above)"
+                print(f"{name:<{width}}  workflow{state}")
         notes = [m for m in catalog.mappings if m.notes]
         if notes:
             print("\nNames changed to fit the model-API rules:", file=sys.stderr)
@@ -134,9 +190,10 @@ def _print_result(result: types.CallToolResult) -> None:
 
 
 async def _call(config: OrchestratorConfig, name: str, arguments: dict[str, Any]) -> int:
-    async with DownstreamPool.running(config) as pool:
+    composites = _load_composites(config)
+    async with DownstreamPool.running(config, reserved=composites.names) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
-        server = OrchestratorServer(pool)
+        server = OrchestratorServer(pool, composites)
         try:
             result = await server.call(name, arguments)
         except UnknownToolError as exc:
@@ -144,6 +201,101 @@ async def _call(config: OrchestratorConfig, name: str, arguments: dict[str, Any]
             return 2
     _print_result(result)
     return 1 if result.is_error else 0
+
+
+# ------------------------------------------------------------- validate, graph
+
+
+def _print_problems(problems: list[str]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
+async def _validate(config: OrchestratorConfig | None, files: list[str], live: bool) -> int:
+    specs: list[WorkflowSpec] = []
+    problems: list[str] = []
+    for file in files:
+        try:
+            specs.append(load_workflow(file))
+        except WorkflowDefinitionError as exc:
+            problems.extend(exc.problems)
+    plans: list[WorkflowPlan] = []
+    for spec in specs:
+        try:
+            plans.extend(_static_plans([spec]))
+        except WorkflowDefinitionError as exc:
+            problems.extend(exc.problems)
+    if live and plans:
+        assert config is not None
+        async with DownstreamPool.running(config, reserved={plan.name for plan in plans}) as pool:
+            await pool.wait_settled(_SETTLE_TIMEOUT)
+            for status in pool.statuses():
+                if status.state != "ready":
+                    print(f"warning: server {status.server!r} is not available: {status.last_error}", file=sys.stderr)
+            for plan in list(plans):
+                try:
+                    compile_workflow(plan.spec, plan.path, catalog=pool.catalog)
+                except WorkflowDefinitionError as exc:
+                    problems.extend(exc.problems)
+                    plans.remove(plan)
+    for plan in plans:
+        print(f"ok: {plan.path} ({plan.name}, {len(plan.steps)} steps)")
+    _print_problems(problems)
+    return 1 if problems else 0
+
+
+def _graph(file: str, graph_format: str) -> int:
+    try:
+        [plan] = _static_plans([load_workflow(file)])
+    except WorkflowDefinitionError as exc:
+        _print_problems(exc.problems)
+        return 1
+    print(render_graph(plan, "dot" if graph_format == "dot" else "mermaid"), end="")
+    return 0
+
+
+# ------------------------------------------------------------------------ run
+
+
+def _find_workflow(config: OrchestratorConfig, target: str) -> WorkflowSpec:
+    if Path(target).is_file():
+        return load_workflow(target)
+    for spec in load_workflows(config.workflows):
+        if spec.name == target:
+            return spec
+    raise ConfigError(str(config.source), [f"workflows: no workflow file or composite named {target!r}"])
+
+
+async def _run(config: OrchestratorConfig, target: str, arguments: dict[str, Any], as_json: bool) -> int:
+    spec = _find_workflow(config, target)
+    [static_plan] = _static_plans([spec])
+    async with DownstreamPool.running(config, reserved={spec.name}) as pool:
+        await pool.wait_settled(_SETTLE_TIMEOUT)
+        try:
+            plan = compile_workflow(spec, static_plan.path, catalog=pool.catalog)
+        except WorkflowDefinitionError as exc:
+            for status in pool.statuses():
+                if status.state != "ready":
+                    print(f"error: server {status.server!r} is not available: {status.last_error}", file=sys.stderr)
+            _print_problems(exc.problems)
+            return 1
+        applied, problems = validate_input(plan, arguments)
+        if problems:
+            print(f"error: invalid --input for {plan.name!r}:", file=sys.stderr)
+            _print_problems([f"  - {p}" for p in problems])
+            return 2
+        view = RunView(plan)
+        result = await execute(plan, applied, PoolInvoker(pool), on_event=view)
+    tool_result = run_result_to_tool_result(result)
+    if result.status == "failed":
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(result.output, ensure_ascii=False))
+    else:
+        print(f"run {result.run_id} succeeded", file=sys.stderr)
+        _print_result(tool_result)
+    return 0
 
 
 # ----------------------------------------------------------------------- main
@@ -176,15 +328,45 @@ def _parser() -> argparse.ArgumentParser:
     call = with_config(commands.add_parser("call", help="call one tool by its exposed name and print the result"))
     call.add_argument("name", help="exposed tool name (see `orchestrator tools`)")
     call.add_argument("--args", default="{}", help="arguments as a JSON object")
+    validate = with_config(commands.add_parser("validate", help="check workflow files (exit 1 on any problem)"))
+    validate.add_argument("files", nargs="+", metavar="FILE", help="workflow files")
+    validate.add_argument("--live", action="store_true", help="also check against the live servers of the config")
+
+    run = with_config(commands.add_parser("run", help="run a workflow once and print its output"))
+    run.add_argument("workflow", metavar="WORKFLOW", help="a workflow file, or the name of a configured composite")
+    run.add_argument("--input", default="{}", help="the workflow's input as a JSON object")
+    run.add_argument("--json", action="store_true", help="print only the output object, as JSON")
+
+    graph = commands.add_parser("graph", help="draw a workflow's DAG (Mermaid or Graphviz DOT)")
+    graph.add_argument("workflow", metavar="WORKFLOW", help="a workflow file")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     return parser
+
+
+def _json_object(text: str, option: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(option, [f"not valid JSON: {exc}"]) from None
+    if not isinstance(value, dict):
+        raise ConfigError(option, ["must be a JSON object"])
+    return cast(dict[str, Any], value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = _parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, args.command)
     try:
+        if args.command == "graph":
+            return _graph(args.workflow, args.format)
+        if args.command == "validate" and not args.live:
+            return anyio.run(_validate, None, args.files, False)
         config = _load(args.config)
+        if args.command == "validate":
+            return anyio.run(_validate, config, args.files, True)
+        if args.command == "run":
+            return anyio.run(_run, config, args.workflow, _json_object(args.input, "--input"), args.json)
         if args.command == "serve":
             transport = args.transport or config.serve.transport
             host = args.host or config.serve.host
@@ -193,15 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tools":
             return anyio.run(_tools, config, args.json)
         if args.command == "call":
-            try:
-                arguments = json.loads(args.args)
-            except json.JSONDecodeError as exc:
-                print(f"error: --args is not valid JSON: {exc}", file=sys.stderr)
-                return 2
-            if not isinstance(arguments, dict):
-                print("error: --args must be a JSON object", file=sys.stderr)
-                return 2
-            return anyio.run(_call, config, args.name, cast(dict[str, Any], arguments))
+            return anyio.run(_call, config, args.name, _json_object(args.args, "--args"))
+    except WorkflowDefinitionError as exc:
+        _print_problems(exc.problems)
+        return 2
     except OrchestratorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -103,6 +103,11 @@ class DownstreamServer:
             stderr_tail=self._drain.tail() if self._drain is not None else "",
         )
 
+    @property
+    def settled(self) -> bool:
+        """Whether the first start attempt has succeeded or failed."""
+        return self._settled.is_set()
+
     async def wait_settled(self) -> None:
         """Wait until the first start attempt has succeeded or failed."""
         await self._settled.wait()

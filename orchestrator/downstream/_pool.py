@@ -115,6 +115,11 @@ class DownstreamPool:
             for server in self.servers.values():
                 await server.wait_settled()
 
+    @property
+    def settled(self) -> bool:
+        """Whether every server's first start attempt has finished."""
+        return all(server.settled for server in self.servers.values())
+
     def statuses(self) -> list[ServerStatus]:
         """Health of every server, in config order."""
         return [server.status() for server in self.servers.values()]

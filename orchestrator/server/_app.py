@@ -27,6 +27,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import OrchestratorError, UnknownToolError
+from orchestrator.server._composites import Composites
 from orchestrator.server._errors import request_error, tool_error_result
 from orchestrator.server._peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
@@ -81,15 +82,20 @@ class OrchestratorServer:
     client's input (sampling, elicitation) run in its task group between rounds.
     """
 
-    def __init__(self, pool: DownstreamPool, *, startup_grace: float = 20.0) -> None:
-        """Serve ``pool``.
+    def __init__(
+        self, pool: DownstreamPool, composites: Composites | None = None, *, startup_grace: float = 20.0
+    ) -> None:
+        """Serve ``pool`` and, when given, composite tools.
 
         Args:
-            pool: The running downstream pool.
+            pool: The running downstream pool (its reserved names should be the composites').
+            composites: Workflow composite tools to serve next to the catalogue's tools.
             startup_grace: How long the first listings wait for servers still starting, so a
                 client that lists tools right after connecting sees every healthy server.
         """
         self._pool = pool
+        self.composites = composites or Composites(())
+        self.composites.refresh(pool.catalog, quiet=True)
         self._startup_grace = startup_grace
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
@@ -129,6 +135,9 @@ class OrchestratorServer:
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
         self._validator.forget()
+        composites_changed = self.composites.refresh(catalog, quiet=not self._pool.settled)
+        if composites_changed and not change.tools:
+            change = CatalogChange(tools=True, prompts=change.prompts, resources=change.resources)
         if change.tools:
             await self._bus.publish(ToolsListChanged())
         if change.prompts:
@@ -154,7 +163,7 @@ class OrchestratorServer:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         await self._pool.wait_settled(self._startup_grace)
-        return types.ListToolsResult(tools=list(self._pool.catalog.tools))
+        return types.ListToolsResult(tools=[*self._pool.catalog.tools, *self.composites.tools()])
 
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
@@ -175,7 +184,7 @@ class OrchestratorServer:
                     if not self._rounds.owns(params.request_state):
                         return _expired_round()
                     return await self._rounds.resume(ctx, params.request_state, params.input_responses)
-                self._pool.catalog.tool(name)  # unknown tools fail here, not in the detached task
+                self._check_known(name)  # unknown tools fail here, not in the detached task
 
                 async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:
                     return await self.call(name, arguments, progress=state.report_progress, peer=peer)
@@ -188,6 +197,10 @@ class OrchestratorServer:
             return await self.call(name, arguments, progress=progress, peer=RequestPeer(ctx))
         except UnknownToolError as exc:
             raise request_error(exc) from exc
+
+    def _check_known(self, name: str) -> None:
+        if name not in self.composites.names:
+            self._pool.catalog.tool(name)
 
     async def call(
         self,
@@ -203,6 +216,8 @@ class OrchestratorServer:
             UnknownToolError: No tool is exposed under ``name``.
         """
         await self._pool.wait_settled(self._startup_grace)
+        if name in self.composites.names:
+            return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
         tool = self._pool.catalog.tool(name)
         problems = self._validator.problems(tool, arguments)
         if problems:

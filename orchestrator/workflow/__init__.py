@@ -23,6 +23,7 @@ from orchestrator.workflow._expr import (
     compile_expression,
     compile_template,
 )
+from orchestrator.workflow._graph import GraphFormat, render_graph
 from orchestrator.workflow._load import load_workflow, load_workflows, workflow_files
 from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan
 from orchestrator.workflow._retry import set_testing
@@ -63,6 +64,7 @@ __all__ = [
     "EventKind",
     "Expression",
     "ExpressionError",
+    "GraphFormat",
     "LimitsSpec",
     "OutputSpec",
     "References",
@@ -87,6 +89,7 @@ __all__ = [
     "execute",
     "load_workflow",
     "load_workflows",
+    "render_graph",
     "set_testing",
     "validate_input",
     "workflow_files",

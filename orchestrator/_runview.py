@@ -1,0 +1,81 @@
+"""What ``orchestrator run`` shows while a workflow runs.
+
+On a terminal: one line per step, redrawn in place as steps start, retry and finish.
+Elsewhere (a pipe, a CI log): one plain line per event, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from orchestrator.workflow import StepEvent, WorkflowPlan
+
+__all__ = ["RunView"]
+
+_SYMBOLS = {
+    "pending": "·",
+    "running": "…",
+    "retrying": "↻",
+    "succeeded": "✓",
+    "skipped": "-",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "unknown_outcome": "?",
+}
+
+
+class RunView:
+    """Renders step events of one run to ``stream`` (stderr by default)."""
+
+    def __init__(self, plan: WorkflowPlan, stream: TextIO | None = None, *, live: bool | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._live = self._stream.isatty() if live is None else live
+        self._order = list(plan.steps)
+        self._tools = {step.id: f"{step.server}.{step.tool}" for step in plan.steps.values()}
+        self._state = dict.fromkeys(self._order, "pending")
+        self._note = dict.fromkeys(self._order, "")
+        self._started: dict[str, float] = {}
+        self._drawn = 0
+        self._width = max((len(s) for s in self._order), default=4)
+
+    async def __call__(self, event: StepEvent) -> None:
+        """Take one event (the executor's ``on_event``)."""
+        step = event.step_id
+        if step not in self._state:
+            return
+        if event.kind == "started":
+            self._started.setdefault(step, time.monotonic())
+            self._state[step] = "running"
+            self._note[step] = ""
+        elif event.kind == "retrying":
+            self._state[step] = "retrying"
+            delay = f" in {event.delay:.2f}s" if event.delay is not None else ""
+            self._note[step] = f"attempt {event.attempt} failed ({event.error}); retrying{delay}"
+        else:
+            self._state[step] = event.status or "succeeded"
+            elapsed = time.monotonic() - self._started.get(step, time.monotonic())
+            attempts = f", {event.attempt} attempts" if event.attempt > 1 else ""
+            error = f": {event.error}" if event.error else ""
+            self._note[step] = f"{elapsed:.2f}s{attempts}{error}"
+        if self._live:
+            self._redraw()
+        else:
+            self._print_line(step)
+
+    def _line(self, step: str) -> str:
+        state = self._state[step]
+        note = f"  {self._note[step]}" if self._note[step] else ""
+        return f"{_SYMBOLS.get(state, '?')} {step:<{self._width}}  {self._tools[step]:<28} {state}{note}"
+
+    def _print_line(self, step: str) -> None:
+        print(self._line(step), file=self._stream, flush=True)
+
+    def _redraw(self) -> None:
+        if self._drawn:
+            self._stream.write(f"\x1b[{self._drawn}F")
+        for step in self._order:
+            self._stream.write("\x1b[2K" + self._line(step)[:200] + "\n")
+        self._drawn = len(self._order)
+        self._stream.flush()

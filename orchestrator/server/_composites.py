@@ -1,0 +1,172 @@
+"""Composite tools: compiled workflows served next to the catalogue's tools.
+
+Each workflow file is one tool. Its wiring is checked against the live catalogue whenever
+that changes: a composite whose servers or tools are missing (or no longer fit) is
+withdrawn from the tool list with a logged reason, and comes back once it is whole again.
+A run reports one progress notification per finished step and returns its run id in the
+result's ``_meta``; cancelling the call cancels every downstream call in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import mcp_types as types
+from mcp.shared.dispatcher import ProgressFnT
+
+from orchestrator.catalog import Catalog
+from orchestrator.downstream import DownstreamPool, UpstreamPeer
+from orchestrator.errors import DownstreamUnavailable, UnknownToolError, WorkflowDefinitionError
+from orchestrator.workflow import RunResult, StepEvent, WorkflowPlan, WorkflowSpec, compile_workflow, execute
+from orchestrator.workflow import validate_input as validate_workflow_input
+
+__all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_result"]
+
+logger = logging.getLogger(__name__)
+
+RUN_META_KEY = "io.github.mcp-orchestrator/run"
+"""``_meta`` key of a composite's result: ``{"run_id": ..., "trace_id": ...}``."""
+
+
+class PoolInvoker:
+    """The workflow executor's way out: calls downstream tools through the pool."""
+
+    def __init__(self, pool: DownstreamPool, peer: UpstreamPeer | None = None) -> None:
+        self._pool = pool
+        self._peer = peer
+
+    async def call_tool(
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout: float | None,
+        meta: dict[str, Any] | None,
+    ) -> types.CallToolResult:
+        """Call ``tool`` on ``server``.
+
+        Raises:
+            DownstreamError: The server is unknown, unavailable, timed out or answered an error.
+        """
+        try:
+            downstream = self._pool.server(server)
+        except UnknownToolError:
+            raise DownstreamUnavailable(server, "no such server is configured") from None
+        return await downstream.call_tool(tool, arguments, timeout=timeout, meta=meta, peer=self._peer)
+
+
+def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) -> types.CallToolResult:
+    """The composite's ``tools/call`` result for a finished run."""
+    meta: dict[str, Any] = {RUN_META_KEY: {"run_id": result.run_id, "trace_id": trace_id}}
+    if result.status == "failed":
+        error = result.error
+        text = str(error) if error is not None else f"run {result.run_id} failed"
+        if error is not None:
+            meta[RUN_META_KEY]["failed_step"] = error.step_id
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True, _meta=meta)
+    output = result.output
+    structured = cast("dict[str, Any]", output) if isinstance(output, dict) else None
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(output, ensure_ascii=False, default=str))],
+        structured_content=structured,
+        _meta=meta,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    spec: WorkflowSpec
+    path: str
+
+
+class Composites:
+    """The composite tools of a config, kept in step with the live catalogue."""
+
+    def __init__(self, sources: Sequence[tuple[WorkflowSpec, str]]) -> None:
+        self._sources = {spec.name: _Source(spec, path) for spec, path in sources}
+        self.active: dict[str, WorkflowPlan] = {}
+        self.withdrawn: dict[str, list[str]] = {name: ["waiting for the catalogue"] for name in self._sources}
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every composite name, active or not (reserved in the catalogue)."""
+        return frozenset(self._sources)
+
+    def tools(self) -> list[types.Tool]:
+        """The active composites as MCP tools."""
+        return [plan.as_tool() for plan in self.active.values()]
+
+    def refresh(self, catalog: Catalog, *, quiet: bool = False) -> bool:
+        """Recompile every composite against ``catalog``; returns whether the active set changed.
+
+        Args:
+            catalog: The catalogue now served.
+            quiet: Log withdrawals at debug level (while servers are still starting).
+        """
+        before = {name: plan.as_tool() for name, plan in self.active.items()}
+        for name, source in self._sources.items():
+            try:
+                plan = compile_workflow(source.spec, source.path, catalog=catalog)
+            except WorkflowDefinitionError as exc:
+                if name in self.active or (not quiet and self.withdrawn.get(name) != exc.problems):
+                    logger.warning(
+                        "composite %r withdrawn: its wiring does not fit the catalogue:\n%s",
+                        name,
+                        "\n".join(exc.problems),
+                    )
+                self.active.pop(name, None)
+                self.withdrawn[name] = exc.problems
+                continue
+            if name in self.withdrawn and name not in self.active:
+                logger.info("composite %r is available", name)
+            self.withdrawn.pop(name, None)
+            self.active[name] = plan
+        after = {name: plan.as_tool() for name, plan in self.active.items()}
+        return before != after
+
+    def plan(self, name: str) -> WorkflowPlan | None:
+        """The active plan of ``name``."""
+        return self.active.get(name)
+
+    async def call(
+        self,
+        pool: DownstreamPool,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        progress: ProgressFnT | None = None,
+        peer: UpstreamPeer | None = None,
+    ) -> types.CallToolResult:
+        """Run composite ``name``; failures come back as error results naming run and step.
+
+        Raises:
+            UnknownToolError: ``name`` is not a composite.
+        """
+        plan = self.active.get(name)
+        if plan is None:
+            if name in self.withdrawn:
+                reasons = "\n".join(f"- {reason}" for reason in self.withdrawn[name])
+                text = f"composite tool {name!r} is unavailable until its servers fit again:\n{reasons}"
+                return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+            raise UnknownToolError("tool", name)
+        applied, problems = validate_workflow_input(plan, arguments)
+        if problems:
+            text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
+            return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+        async def on_event(event: StepEvent) -> None:
+            if progress is not None and event.kind == "finished":
+                await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
+
+        result = await execute(plan, applied, PoolInvoker(pool, peer), on_event=on_event, run_id=_new_run_id())
+        return run_result_to_tool_result(result)
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
