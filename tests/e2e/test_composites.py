@@ -48,10 +48,10 @@ def _examples_config(tmp_path: Path) -> Path:
 
 async def test_incident_report_is_listed_and_runs_with_progress_retry_and_run_id(tmp_path: Path) -> None:
     config = _examples_config(tmp_path)
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     env = {"ANALYTICS_FLAKY": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
     async with Client(aggregator_params(config, env=env)) as client:
@@ -72,8 +72,8 @@ async def test_incident_report_is_listed_and_runs_with_progress_retry_and_run_id
     assert output["recent_deploys"][0]["version"] == "2.15.0"
     assert [t["id"] for t in output["open_tickets"]] == ["TCK-116", "TCK-118"]
     assert output["summary_posted"] is False
-    assert [p[0] for p in progress] == list(range(1, 9))
-    assert {p[1] for p in progress} == {8}
+    assert [p[0] for p in seen] == list(range(1, 9))
+    assert {p[1] for p in seen} == {8}
     assert result.meta is not None
     assert len(result.meta[RUN_META_KEY]["run_id"]) >= 8
 
