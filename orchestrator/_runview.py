@@ -34,6 +34,8 @@ class RunView:
         self._live = self._stream.isatty() if live is None else live
         self._order = list(plan.steps)
         self._tools = {step.id: f"{step.server}.{step.tool}" for step in plan.steps.values()}
+        # A fan-out's attempts add up over its items, so they say nothing about retries.
+        self._fan_outs = {step.id for step in plan.steps.values() if step.for_each is not None}
         self._state = dict.fromkeys(self._order, "pending")
         self._note = dict.fromkeys(self._order, "")
         self._started: dict[str, float] = {}
@@ -56,7 +58,7 @@ class RunView:
         else:
             self._state[step] = event.status or "succeeded"
             elapsed = time.monotonic() - self._started.get(step, time.monotonic())
-            attempts = f", {event.attempt} attempts" if event.attempt > 1 else ""
+            attempts = f", {event.attempt} attempts" if event.attempt > 1 and step not in self._fan_outs else ""
             error = f": {event.error}" if event.error else ""
             self._note[step] = f"{elapsed:.2f}s{attempts}{error}"
         if self._live:
