@@ -1,6 +1,7 @@
 """The command line every example server shares: ``--transport stdio|http --port N``.
 
-Owns argument parsing and transport selection, nothing else. HTTP binds the loopback
+Owns argument parsing, transport selection and wrapping the run in tracing (configured
+from the ``OTEL_*`` variables, see ``_tracing``), nothing else. HTTP binds the loopback
 address only: these servers have no authentication and are meant for local demos.
 """
 
@@ -10,6 +11,8 @@ import argparse
 from collections.abc import Sequence
 
 from mcp.server import MCPServer
+
+from examples.servers._tracing import traced
 
 __all__ = ["LOOPBACK_HOST", "run_server"]
 
@@ -25,6 +28,9 @@ def _port(text: str) -> int:
 
 def run_server(server: MCPServer, *, prog: str, default_port: int, argv: Sequence[str] | None = None) -> None:
     """Parse the command line and serve ``server`` until the client goes away (stdio) or Ctrl-C (HTTP).
+
+    Spans are exported when the ``OTEL_*`` variables ask for it, and flushed when the
+    server stops (stdin closed, Ctrl-C, SIGTERM under uvicorn).
 
     Args:
         server: The server to run.
@@ -46,7 +52,8 @@ def run_server(server: MCPServer, *, prog: str, default_port: int, argv: Sequenc
         help=f"HTTP port (default {default_port}; 0 picks a free one, printed on stderr)",
     )
     args = parser.parse_args(argv)
-    if args.transport == "stdio":
-        server.run()
-    else:
-        server.run(transport="streamable-http", host=LOOPBACK_HOST, port=args.port)
+    with traced(server.name):
+        if args.transport == "stdio":
+            server.run()
+        else:
+            server.run(transport="streamable-http", host=LOOPBACK_HOST, port=args.port)
