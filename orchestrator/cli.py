@@ -13,7 +13,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,8 +23,9 @@ import anyio
 import mcp_types as types
 
 from orchestrator._runview import RunView
+from orchestrator._telemetry_setup import TracingHandle, configure_tracing
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
-from orchestrator.downstream import DownstreamPool
+from orchestrator.downstream import DownstreamPool, secret_values
 from orchestrator.errors import ConfigError, OrchestratorError, UnknownToolError, WorkflowDefinitionError
 from orchestrator.server import (
     Composites,
@@ -33,6 +36,7 @@ from orchestrator.server import (
     serve_http,
     serve_stdio,
 )
+from orchestrator.tracing import Redactor, current_trace_id, tracer
 from orchestrator.workflow import (
     WorkflowPlan,
     WorkflowSpec,
@@ -70,6 +74,31 @@ def _load(path: str | None) -> OrchestratorConfig:
     return load_config(find_config_path(Path(path) if path else None))
 
 
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    """What every command needs: the config and the tracing set up for it."""
+
+    config: OrchestratorConfig
+    tracing: TracingHandle
+
+    def pool(self, reserved: Iterable[str] = ()) -> AbstractAsyncContextManager[DownstreamPool]:
+        """Start the config's servers; stdio children export traces where we do."""
+        return DownstreamPool.running(self.config, reserved=reserved, child_env=self.tracing.child_environment)
+
+    def redactor(self) -> Redactor | None:
+        """Only when payload recording is on: every configured secret is masked."""
+        if not self.tracing.record_payloads:
+            return None
+        return Redactor.from_secrets(*(secret_values(spec) for spec in self.config.servers.values()))
+
+    def report_trace(self, trace_id: str | None) -> None:
+        """Tell the user where the trace of this command is (stderr)."""
+        if trace_id is None or not self.tracing.enabled:
+            return
+        url = self.tracing.trace_url(trace_id)
+        print(f"trace: {trace_id}" + (f"  {url}" if url else ""), file=sys.stderr)
+
+
 # ------------------------------------------------------------------ workflows
 
 
@@ -105,14 +134,15 @@ async def _watch_signals(scope: anyio.CancelScope) -> None:
             return
 
 
-async def _serve(config: OrchestratorConfig, transport: str, host: str, port: int) -> int:
+async def _serve(rt: _Runtime, transport: str, host: str, port: int) -> int:
+    config = rt.config
     security = None
     if transport == "http":
         security = HttpSecurity.from_config(config.serve, host, os.environ, str(config.source))
     composites = _load_composites(config)
     async with (
-        DownstreamPool.running(config, reserved=composites.names) as pool,
-        OrchestratorServer(pool, composites) as server,
+        rt.pool(composites.names) as pool,
+        OrchestratorServer(pool, composites, redactor=rt.redactor()) as server,
     ):
         if transport == "stdio":
             # stdio_server restores the descriptors when done; nothing else may touch stdout.
@@ -134,9 +164,9 @@ async def _serve(config: OrchestratorConfig, transport: str, host: str, port: in
 # ---------------------------------------------------------------------- tools
 
 
-async def _tools(config: OrchestratorConfig, as_json: bool) -> int:
-    composites = _load_composites(config)
-    async with DownstreamPool.running(config, reserved=composites.names) as pool:
+async def _tools(rt: _Runtime, as_json: bool) -> int:
+    composites = _load_composites(rt.config)
+    async with rt.pool(composites.names) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
         catalog = pool.catalog
         statuses = pool.statuses()
@@ -189,16 +219,20 @@ def _print_result(result: types.CallToolResult) -> None:
             print(block.model_dump_json(by_alias=True, exclude_none=True))
 
 
-async def _call(config: OrchestratorConfig, name: str, arguments: dict[str, Any]) -> int:
-    composites = _load_composites(config)
-    async with DownstreamPool.running(config, reserved=composites.names) as pool:
+async def _call(rt: _Runtime, name: str, arguments: dict[str, Any]) -> int:
+    composites = _load_composites(rt.config)
+    async with rt.pool(composites.names) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
-        server = OrchestratorServer(pool, composites)
-        try:
-            result = await server.call(name, arguments)
-        except UnknownToolError as exc:
-            print(f"error: {exc} (see `orchestrator tools`)", file=sys.stderr)
-            return 2
+        server = OrchestratorServer(pool, composites, redactor=rt.redactor())
+        # The command is the caller: its span is the root of the call's trace.
+        with tracer.start_as_current_span(f"orchestrator call {name}"):
+            trace_id = current_trace_id()
+            try:
+                result = await server.call(name, arguments)
+            except UnknownToolError as exc:
+                print(f"error: {exc} (see `orchestrator tools`)", file=sys.stderr)
+                return 2
+    rt.report_trace(trace_id)
     _print_result(result)
     return 1 if result.is_error else 0
 
@@ -211,7 +245,7 @@ def _print_problems(problems: list[str]) -> None:
         print(problem, file=sys.stderr)
 
 
-async def _validate(config: OrchestratorConfig | None, files: list[str], live: bool) -> int:
+async def _validate(rt: _Runtime | None, files: list[str], live: bool) -> int:
     specs: list[WorkflowSpec] = []
     problems: list[str] = []
     for file in files:
@@ -226,8 +260,8 @@ async def _validate(config: OrchestratorConfig | None, files: list[str], live: b
         except WorkflowDefinitionError as exc:
             problems.extend(exc.problems)
     if live and plans:
-        assert config is not None
-        async with DownstreamPool.running(config, reserved={plan.name for plan in plans}) as pool:
+        assert rt is not None
+        async with rt.pool({plan.name for plan in plans}) as pool:
             await pool.wait_settled(_SETTLE_TIMEOUT)
             for status in pool.statuses():
                 if status.state != "ready":
@@ -266,10 +300,10 @@ def _find_workflow(config: OrchestratorConfig, target: str) -> WorkflowSpec:
     raise ConfigError(str(config.source), [f"workflows: no workflow file or composite named {target!r}"])
 
 
-async def _run(config: OrchestratorConfig, target: str, arguments: dict[str, Any], as_json: bool) -> int:
-    spec = _find_workflow(config, target)
+async def _run(rt: _Runtime, target: str, arguments: dict[str, Any], as_json: bool) -> int:
+    spec = _find_workflow(rt.config, target)
     [static_plan] = _static_plans([spec])
-    async with DownstreamPool.running(config, reserved={spec.name}) as pool:
+    async with rt.pool({spec.name}) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
         try:
             plan = compile_workflow(spec, static_plan.path, catalog=pool.catalog)
@@ -285,8 +319,11 @@ async def _run(config: OrchestratorConfig, target: str, arguments: dict[str, Any
             _print_problems([f"  - {p}" for p in problems])
             return 2
         view = RunView(plan)
-        result = await execute(plan, applied, PoolInvoker(pool), on_event=view)
-    tool_result = run_result_to_tool_result(result)
+        with tracer.start_as_current_span(f"orchestrator run {plan.name}"):
+            trace_id = current_trace_id()
+            result = await execute(plan, applied, PoolInvoker(pool), on_event=view)
+    tool_result = run_result_to_tool_result(result, trace_id)
+    rt.report_trace(trace_id)
     if result.status == "failed":
         print(f"error: {result.error}", file=sys.stderr)
         return 1
@@ -363,19 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate" and not args.live:
             return anyio.run(_validate, None, args.files, False)
         config = _load(args.config)
-        if args.command == "validate":
-            return anyio.run(_validate, config, args.files, True)
-        if args.command == "run":
-            return anyio.run(_run, config, args.workflow, _json_object(args.input, "--input"), args.json)
-        if args.command == "serve":
-            transport = args.transport or config.serve.transport
-            host = args.host or config.serve.host
-            port = args.port if args.port is not None else config.serve.port
-            return anyio.run(_serve, config, transport, host, port)
-        if args.command == "tools":
-            return anyio.run(_tools, config, args.json)
-        if args.command == "call":
-            return anyio.run(_call, config, args.name, _json_object(args.args, "--args"))
+        tracing = configure_tracing(config.tracing)
+        try:
+            return _dispatch(args, _Runtime(config, tracing))
+        finally:
+            # After the pool has stopped: children have exited and flushed their spans.
+            tracing.shutdown()
     except WorkflowDefinitionError as exc:
         _print_problems(exc.problems)
         return 2
@@ -384,6 +414,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _dispatch(args: argparse.Namespace, rt: _Runtime) -> int:
+    if args.command == "validate":
+        return anyio.run(_validate, rt, args.files, True)
+    if args.command == "run":
+        return anyio.run(_run, rt, args.workflow, _json_object(args.input, "--input"), args.json)
+    if args.command == "serve":
+        transport = args.transport or rt.config.serve.transport
+        host = args.host or rt.config.serve.host
+        port = args.port if args.port is not None else rt.config.serve.port
+        return anyio.run(_serve, rt, transport, host, port)
+    if args.command == "tools":
+        return anyio.run(_tools, rt, args.json)
+    if args.command == "call":
+        return anyio.run(_call, rt, args.name, _json_object(args.args, "--args"))
     return 2
 
 

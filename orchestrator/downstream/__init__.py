@@ -11,6 +11,7 @@ from orchestrator.downstream._connection import DownstreamServer, ServerState, S
 from orchestrator.downstream._peer import UpstreamPeer, current_peer
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool
 from orchestrator.downstream._retry import BackoffPolicy
+from orchestrator.downstream._transport import secret_values
 
 __all__ = [
     "BackoffPolicy",
@@ -22,4 +23,5 @@ __all__ = [
     "ServerStatus",
     "UpstreamPeer",
     "current_peer",
+    "secret_values",
 ]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
@@ -24,6 +24,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from opentelemetry.trace import SpanKind
 
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
@@ -32,6 +33,7 @@ from orchestrator.downstream._retry import BackoffPolicy, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import open_transport, secret_values
 from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError, DownstreamUnavailable
+from orchestrator.tracing import DownstreamTransport, downstream_call_attributes, http_address, tracer
 
 __all__ = ["DownstreamServer", "ManifestFn", "ServerState", "ServerStatus"]
 
@@ -70,8 +72,10 @@ class DownstreamServer:
         on_manifest: ManifestFn,
         policy: BackoffPolicy | None = None,
         prefix: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        self._extra_env = extra_env
         self.spec = spec
         self._on_manifest = on_manifest
         self._policy = policy or BackoffPolicy()
@@ -138,7 +142,7 @@ class DownstreamServer:
         connected = False
         try:
             async with AsyncExitStack() as stack:
-                streams = await stack.enter_async_context(open_transport(self.spec, lost, drain))
+                streams = await stack.enter_async_context(open_transport(self.spec, lost, drain, self._extra_env))
                 client = Client(
                     _StreamsTransport(streams),
                     mode="auto",
@@ -152,8 +156,10 @@ class DownstreamServer:
                     message_handler=self._on_message,
                     log_level="info",
                 )
-                await stack.enter_async_context(client)
-                manifest = await self._fetch_manifest(client)
+                # One trace per connection groups the handshake and the listings.
+                with tracer.start_as_current_span(f"connect {self.name}", kind=SpanKind.INTERNAL):
+                    await stack.enter_async_context(client)
+                    manifest = await self._fetch_manifest(client)
                 connected = True
                 await self._serve_connected(client, manifest, lost, time.monotonic() - started)
         # Boundary: whatever a third-party server does wrong is logged and retried, never fatal.
@@ -400,7 +406,7 @@ class DownstreamServer:
         scope = anyio.CancelScope()
         self._inflight.add(scope)
         try:
-            with scope:
+            with scope, self._call_attributes(client):
                 # The backstop covers a peer that ignores the timeout's cancellation.
                 with anyio.fail_after(limit + 5.0):
                     return await send(client)
@@ -416,6 +422,16 @@ class DownstreamServer:
             current_peer.reset(token)
             if peer is not None:
                 self._peers.remove(peer)
+
+    def _call_attributes(self, client: Client) -> AbstractContextManager[object]:
+        """Describe this server to the SDK's client spans of a call (MCP semantic conventions)."""
+        if isinstance(self.spec, StdioServerSpec):
+            return downstream_call_attributes(self.name, "stdio", protocol_version=client.protocol_version)
+        address, port = http_address(self.spec.url)
+        transport: DownstreamTransport = "sse" if self.spec.type == "sse" else "http"
+        return downstream_call_attributes(
+            self.name, transport, address=address, port=port, protocol_version=client.protocol_version
+        )
 
     def _map_mcp_error(self, exc: MCPError, what: str, limit: float) -> DownstreamError:
         if exc.code == REQUEST_TIMEOUT:

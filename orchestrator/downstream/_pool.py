@@ -8,7 +8,7 @@ server layer can send ``list_changed`` upstream.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +69,7 @@ class DownstreamPool:
         *,
         policy: BackoffPolicy | None = None,
         reserved: Iterable[str] = (),
+        child_env: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
         self._config = config
         self._reserved = frozenset(reserved)
@@ -77,7 +78,14 @@ class DownstreamPool:
         self._lock = anyio.Lock()
         self.catalog: Catalog = build_catalog((), config.naming, self._reserved)
         self.servers: dict[str, DownstreamServer] = {
-            key: DownstreamServer(key, spec, on_manifest=self._publish, policy=policy, prefix=_prefix_for(key, spec))
+            key: DownstreamServer(
+                key,
+                spec,
+                on_manifest=self._publish,
+                policy=policy,
+                prefix=_prefix_for(key, spec),
+                extra_env=child_env(key) if child_env is not None else None,
+            )
             for key, spec in config.enabled_servers().items()
         }
 
@@ -89,9 +97,17 @@ class DownstreamPool:
         *,
         policy: BackoffPolicy | None = None,
         reserved: Iterable[str] = (),
+        child_env: Callable[[str], Mapping[str, str]] | None = None,
     ) -> AsyncGenerator[DownstreamPool, None]:
-        """Start every server concurrently; stop them all (whole process groups) on exit."""
-        pool = cls(config, policy=policy, reserved=reserved)
+        """Start every server concurrently; stop them all (whole process groups) on exit.
+
+        Args:
+            config: The servers to start (the enabled ones), and the naming rules.
+            policy: Restart back-off.
+            reserved: Exposed names downstream tools must not take (composite tools).
+            child_env: Extra environment of each stdio child by server key (e.g. tracing).
+        """
+        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env)
         async with anyio.create_task_group() as tg:
             for server in pool.servers.values():
                 tg.start_soon(server.run, name=f"supervise {server.name}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager, suppress
 
 import anyio
@@ -49,17 +49,20 @@ def _parse(line: bytes) -> SessionMessage | Exception:
 
 @asynccontextmanager
 async def stdio_transport(
-    spec: StdioServerSpec, drain: StderrDrain
+    spec: StdioServerSpec, drain: StderrDrain, extra_env: Mapping[str, str] | None = None
 ) -> AsyncGenerator[
     tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]],
     None,
 ]:
     """Start the child and yield the (read, write) message streams of its stdio.
 
+    The child's environment is the SDK's safe default (PATH, HOME, ...), then ``extra_env``
+    (e.g. the tracing variables), then the server's own configured ``env``, which wins.
+
     Raises:
         OSError: The command could not be started.
     """
-    env = get_default_environment() | {k: v.get_secret_value() for k, v in spec.env.items()}
+    env = get_default_environment() | dict(extra_env or {}) | {k: v.get_secret_value() for k, v in spec.env.items()}
     process = await anyio.open_process(
         [spec.command, *spec.args],
         env=env,

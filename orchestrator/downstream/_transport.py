@@ -8,12 +8,13 @@ child exiting closes its stdout): in-flight calls then fail at once and a restar
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Self
 
 import anyio
+import httpx2
 from mcp.client._transport import ReadStream, TransportStreams
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -23,6 +24,7 @@ from mcp.shared.message import SessionMessage
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._stdio import stdio_transport
+from orchestrator.tracing import copy_trace_context_to_headers
 
 __all__ = ["open_transport", "secret_values"]
 
@@ -78,19 +80,28 @@ class _WatchedReadStream:
 async def _http(spec: HttpServerSpec) -> AsyncGenerator[TransportStreams, None]:
     headers = {k: v.get_secret_value() for k, v in spec.headers.items()}
     if spec.type == "sse":
-        async with sse_client(spec.url, headers=headers) as streams:
+        async with sse_client(spec.url, headers=headers, httpx_client_factory=_traced_http_client) as streams:
             yield streams
         return
     async with (
-        create_mcp_http_client(headers=headers) as http_client,
+        _traced_http_client(headers=headers) as http_client,
         streamable_http_client(spec.url, http_client=http_client) as streams,
     ):
         yield streams
 
 
+def _traced_http_client(
+    headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+) -> httpx2.AsyncClient:
+    """The SDK's HTTP client, also carrying each message's trace context as HTTP headers."""
+    client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+    client.event_hooks["request"].append(copy_trace_context_to_headers)
+    return client
+
+
 @asynccontextmanager
 async def open_transport(
-    spec: ServerSpec, lost: anyio.Event, drain: StderrDrain | None
+    spec: ServerSpec, lost: anyio.Event, drain: StderrDrain | None, extra_env: Mapping[str, str] | None = None
 ) -> AsyncGenerator[TransportStreams, None]:
     """Open the transport for ``spec``; ``lost`` is set when the connection ends.
 
@@ -100,7 +111,7 @@ async def open_transport(
     async with AsyncExitStack() as stack:
         if isinstance(spec, StdioServerSpec):
             assert drain is not None, "stdio servers need a stderr drain"
-            read, write = await stack.enter_async_context(stdio_transport(spec, drain))
+            read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env))
         else:
             read, write = await stack.enter_async_context(_http(spec))
         try:

@@ -23,6 +23,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from opentelemetry import trace
 
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
@@ -32,6 +33,7 @@ from orchestrator.server._errors import request_error, tool_error_result
 from orchestrator.server._peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._validate import ArgumentValidator
+from orchestrator.tracing import ATTR_TOOL_CALL_ARGUMENTS, ATTR_TOOL_CALL_RESULT, Redactor, record_payload
 
 __all__ = ["OrchestratorServer"]
 
@@ -83,7 +85,12 @@ class OrchestratorServer:
     """
 
     def __init__(
-        self, pool: DownstreamPool, composites: Composites | None = None, *, startup_grace: float = 20.0
+        self,
+        pool: DownstreamPool,
+        composites: Composites | None = None,
+        *,
+        startup_grace: float = 20.0,
+        redactor: Redactor | None = None,
     ) -> None:
         """Serve ``pool`` and, when given, composite tools.
 
@@ -92,8 +99,11 @@ class OrchestratorServer:
             composites: Workflow composite tools to serve next to the catalogue's tools.
             startup_grace: How long the first listings wait for servers still starting, so a
                 client that lists tools right after connecting sees every healthy server.
+            redactor: When given, tool arguments and results are recorded on spans through it
+                (``tracing.record_payloads``); off by default.
         """
         self._pool = pool
+        self._redactor = redactor
         self.composites = composites or Composites(())
         self.composites.refresh(pool.catalog, quiet=True)
         self._startup_grace = startup_grace
@@ -216,6 +226,17 @@ class OrchestratorServer:
             UnknownToolError: No tool is exposed under ``name``.
         """
         await self._pool.wait_settled(self._startup_grace)
+        span = trace.get_current_span()
+        if self._redactor is not None:
+            record_payload(span, ATTR_TOOL_CALL_ARGUMENTS, arguments, self._redactor)
+        result = await self._call(name, arguments, progress, peer)
+        if self._redactor is not None:
+            record_payload(span, ATTR_TOOL_CALL_RESULT, result.model_dump(mode="json", by_alias=True), self._redactor)
+        return result
+
+    async def _call(
+        self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
+    ) -> types.CallToolResult:
         if name in self.composites.names:
             return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
         tool = self._pool.catalog.tool(name)

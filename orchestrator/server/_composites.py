@@ -22,6 +22,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import DownstreamPool, UpstreamPeer
 from orchestrator.errors import DownstreamUnavailable, UnknownToolError, WorkflowDefinitionError
+from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import RunResult, StepEvent, WorkflowPlan, WorkflowSpec, compile_workflow, execute
 from orchestrator.workflow import validate_input as validate_workflow_input
 
@@ -165,7 +166,8 @@ class Composites:
                 await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
 
         result = await execute(plan, applied, PoolInvoker(pool, peer), on_event=on_event, run_id=_new_run_id())
-        return run_result_to_tool_result(result)
+        # The run's spans are children of the current (tools/call) span: same trace.
+        return run_result_to_tool_result(result, current_trace_id())
 
 
 def _new_run_id() -> str:

@@ -8,12 +8,17 @@ dependents its ``default``. An unhandled failure cancels every step in flight (t
 calls see the cancellation) and fails the run; ``limits.timeout`` bounds the whole run.
 Cancellation from the caller is never swallowed: it propagates after in-flight calls end.
 
-Deliberately does not: import the downstream or server packages, log, or trace; the caller
+Traces each run as an ``invoke_workflow`` span with one span per step (and per for_each
+item), retries as span events, through ``orchestrator.tracing`` (OTel API only); the SDK's
+client span of each downstream attempt becomes a child of its step.
+
+Deliberately does not: import the downstream or server packages, or log; the caller
 watches runs through ``StepEvent``s and the ``RunResult``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,8 +27,18 @@ from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
+from opentelemetry import trace
 
 from orchestrator.errors import WorkflowExecutionError
+from orchestrator.tracing import (
+    ATTR_FOREACH_COUNT,
+    finish_step,
+    finish_workflow,
+    item_span,
+    record_retry,
+    step_span,
+    workflow_span,
+)
 from orchestrator.workflow._call import CallContext, call_step_tool
 from orchestrator.workflow._expr import ExpressionError
 from orchestrator.workflow._plan import StepPlan, WorkflowPlan
@@ -118,6 +133,23 @@ class _Run:
         self.task_group: TaskGroup | None = None
 
     async def run(self) -> RunResult:
+        input_size = len(json.dumps(self.arguments, default=str))
+        with workflow_span(self.plan.name, self.run_id, input_size) as span:
+            try:
+                result = await self._run()
+            except anyio.get_cancelled_exc_class():
+                finish_workflow(span, "cancelled")
+                raise
+            error = result.error
+            if error is None:
+                finish_workflow(span, "succeeded")
+            else:
+                failed = self.states.get(error.step_id)
+                error_type = failed.error_class if failed is not None and failed.error_class else "workflow_error"
+                finish_workflow(span, "failed", failed_step=error.step_id, error_type=error_type, message=str(error))
+            return result
+
+    async def _run(self) -> RunResult:
         with anyio.move_on_after(self.plan.timeout) as run_scope:
             async with anyio.create_task_group() as task_group:
                 self.task_group = task_group
@@ -153,12 +185,16 @@ class _Run:
     async def _step(self, step: StepPlan) -> None:
         state = self.states[step.id]
         state.started = anyio.current_time()
-        try:
-            await self._emit(step, state, "started")
-            status, result, failure = await self._perform(step, state)
-        except anyio.get_cancelled_exc_class():
-            state.status, state.finished = "cancelled", anyio.current_time()
-            raise
+        with step_span(step.id, f"{step.server}.{step.tool}") as span:
+            try:
+                await self._emit(step, state, "started")
+                status, result, failure = await self._perform(step, state)
+            except anyio.get_cancelled_exc_class():
+                state.status, state.finished = "cancelled", anyio.current_time()
+                finish_step(span, "cancelled", state.attempts)
+                raise
+            error_type = failure.error_class if failure is not None else None
+            finish_step(span, status, state.attempts, error_type=error_type, message=str(failure) if failure else None)
         state.status, state.finished = status, anyio.current_time()
         state.result = result if status == "succeeded" else step.default
         if failure is not None:
@@ -192,6 +228,8 @@ class _Run:
                 state.attempts += 1
 
             async def on_retry(attempt: int, failure: AttemptFailure, delay: float) -> None:
+                # The current span is the step's, or the for_each item's being retried.
+                record_retry(trace.get_current_span(), attempt, delay, failure.error_class)
                 await self._emit(step, state, "retrying", error=str(failure), delay=delay)
 
             calls = CallContext(self.run_id, self.invoker, self.limiter, count_attempt, on_retry)
@@ -213,19 +251,23 @@ class _Run:
         if len(values) > step.max_items:
             message = f"for_each yielded {len(values)} items, more than max_items ({step.max_items})"
             raise AttemptFailure("too_many_items", message)
+        trace.get_current_span().set_attribute(ATTR_FOREACH_COUNT, len(values))
         results: list[Any] = [None] * len(values)
         failures: list[tuple[int, AttemptFailure]] = []
         pending = iter(enumerate(values))
 
         async def worker(task_group: TaskGroup) -> None:
             for index, item in pending:  # shared: each worker takes the next item when it is free
-                try:
-                    arguments = _arguments(step, {**context, step.item_name: item, "index": index})
-                    results[index] = await call_step_tool(step, arguments, index, calls, deadline_at)
-                except AttemptFailure as failure:
-                    failures.append((index, failure))
-                    task_group.cancel_scope.cancel()
-                    return
+                with item_span(step.id, index) as span:
+                    try:
+                        arguments = _arguments(step, {**context, step.item_name: item, "index": index})
+                        results[index] = await call_step_tool(step, arguments, index, calls, deadline_at)
+                    except AttemptFailure as failure:
+                        failures.append((index, failure))
+                        status = "unknown_outcome" if failure.unknown_outcome else "failed"
+                        finish_step(span, status, 0, error_type=failure.error_class, message=str(failure))
+                        task_group.cancel_scope.cancel()
+                        return
 
         width = min(len(values), step.max_parallel or self.plan.max_parallel)
         async with anyio.create_task_group() as task_group:

@@ -1,0 +1,566 @@
+"""``orchestrator doctor``: start everything once and say what works and what does not.
+
+Owns the health report of one config: whether it loads; per server whether it started, its
+protocol version, tool count, start time and (when it failed) its stderr tail; every exposed
+name that was renamed, sanitised, truncated or de-duplicated; every workflow compiled against
+the live catalogue; and whether the tracing endpoint answers (an empty OTLP export over
+HTTP, or a TCP connect for gRPC, bounded to 2 s, with no credentials). It renders the report
+for a terminal or as JSON, and exits 1 when anything failed.
+
+Does not: call any tool, serve anything, or configure the OpenTelemetry SDK (it only reads the
+settings ``serve`` would use). Changed names are warnings, not failures: they work, they are
+just not the names a user may expect.
+
+``--json`` prints one object::
+
+    {
+      "ok": bool,                        # false when any check below failed
+      "config": {"path": str | null, "ok": bool, "problems": [str]},
+      "servers": [{"name": str, "ok": bool, "state": "ready" | "starting" | "restarting" | "disabled",
+                   "protocol_version": str | null, "tool_count": int, "seconds": float | null,
+                   "error": str | null, "stderr_tail": str}],          # stderr_tail only for failures
+      "names": [{"kind": "tool" | "prompt", "exposed": str, "server": str, "original": str,
+                 "notes": ["renamed" | "sanitized" | "truncated" | "collision"]}],
+      "workflows": [{"name": str | null, "file": str, "ok": bool, "problems": [str]}],
+      "tracing": {"configured": bool, "ok": bool, "problems": [str],
+                  "checks": [{"exporter": str, "target": str, "ok": bool, "detail": str}]}
+    }
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from orchestrator._telemetry_setup import TracingSettings, resolve_settings
+from orchestrator.catalog import Catalog
+from orchestrator.config import OrchestratorConfig, TracingSpec, find_config_path, load_config
+from orchestrator.downstream import DownstreamPool, DownstreamServer
+from orchestrator.errors import ConfigError, WorkflowDefinitionError
+from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
+
+__all__ = [
+    "DoctorReport",
+    "NameReport",
+    "ServerReport",
+    "SubcommandAdder",
+    "TracingCheck",
+    "TracingReport",
+    "WorkflowReport",
+    "add_parser",
+    "diagnose",
+    "render_text",
+    "run",
+]
+
+DEFAULT_TIMEOUT = 30.0
+PROBE_TIMEOUT = 2.0
+"""Bound on each tracing probe, so a black-holed endpoint cannot stall the report."""
+
+_QUIET_LOGGERS = ("orchestrator", "mcp", "httpx", "httpx2")
+
+
+class SubcommandAdder(Protocol):
+    """What ``ArgumentParser.add_subparsers()`` returns, as far as this command uses it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """Add a subcommand parser."""
+        ...
+
+
+# ----------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReport:
+    """One configured server after its first start attempt."""
+
+    name: str
+    ok: bool
+    state: str
+    protocol_version: str | None
+    tool_count: int
+    seconds: float | None
+    error: str | None
+    stderr_tail: str
+
+
+@dataclass(frozen=True, slots=True)
+class NameReport:
+    """An exposed name that differs from ``prefix + separator + original``."""
+
+    kind: str
+    exposed: str
+    server: str
+    original: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowReport:
+    """One workflow file, loaded and compiled against the live catalogue."""
+
+    name: str | None
+    file: str
+    ok: bool
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TracingCheck:
+    """One exporter's destination and whether it is usable."""
+
+    exporter: str
+    target: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TracingReport:
+    """The tracing setup ``serve`` would use, and whether its destinations answer."""
+
+    configured: bool
+    checks: tuple[TracingCheck, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """No problem in the settings and every destination usable."""
+        return not self.problems and all(check.ok for check in self.checks)
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorReport:
+    """Everything ``doctor`` found."""
+
+    config_path: str | None
+    config_problems: tuple[str, ...] = ()
+    servers: tuple[ServerReport, ...] = ()
+    names: tuple[NameReport, ...] = ()
+    workflows: tuple[WorkflowReport, ...] = ()
+    tracing: TracingReport = field(default_factory=lambda: TracingReport(configured=False))
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed check; empty when all is well."""
+        failed = [f"config {self.config_path or '(none)'} is invalid" for _ in self.config_problems[:1]]
+        failed += [f"server {s.name!r} did not start" for s in self.servers if not s.ok]
+        failed += [f"workflow {w.name or w.file!r} is invalid" for w in self.workflows if not w.ok]
+        if not self.tracing.ok:
+            failed.append("tracing is not usable")
+        return failed
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing failed (changed names do not count)."""
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``--json`` object (see the module docstring)."""
+        return {
+            "ok": self.ok,
+            "config": {"path": self.config_path, "ok": not self.config_problems, "problems": [*self.config_problems]},
+            "servers": [
+                {
+                    "name": s.name,
+                    "ok": s.ok,
+                    "state": s.state,
+                    "protocol_version": s.protocol_version,
+                    "tool_count": s.tool_count,
+                    "seconds": None if s.seconds is None else round(s.seconds, 3),
+                    "error": s.error,
+                    "stderr_tail": s.stderr_tail,
+                }
+                for s in self.servers
+            ],
+            "names": [
+                {"kind": n.kind, "exposed": n.exposed, "server": n.server, "original": n.original, "notes": [*n.notes]}
+                for n in self.names
+            ],
+            "workflows": [
+                {"name": w.name, "file": w.file, "ok": w.ok, "problems": [*w.problems]} for w in self.workflows
+            ],
+            "tracing": {
+                "configured": self.tracing.configured,
+                "ok": self.tracing.ok,
+                "problems": [*self.tracing.problems],
+                "checks": [
+                    {"exporter": c.exporter, "target": c.target, "ok": c.ok, "detail": c.detail}
+                    for c in self.tracing.checks
+                ],
+            },
+        }
+
+
+# -------------------------------------------------------------- diagnosis
+
+
+async def diagnose(
+    config_path: Path | None, timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None
+) -> DoctorReport:
+    """Load the config, start every server, and check names, workflows and tracing.
+
+    Args:
+        config_path: The ``--config`` value; ``None`` looks for the default file.
+        timeout: How long servers get for their first start attempt.
+        env: Where ``${VAR}`` and ``OTEL_*`` are read; default ``os.environ``.
+
+    Returns:
+        The report; a config that cannot be found or loaded is a report with ``config_problems``.
+    """
+    env = os.environ if env is None else env
+    try:
+        path = find_config_path(config_path, env)
+        config = load_config(path, env)
+    except ConfigError as exc:
+        return DoctorReport(config_path=exc.path, config_problems=tuple(exc.problems))
+    specs, workflow_reports = _load_workflows(config)
+    seconds: dict[str, float] = {}
+    tracing: list[TracingReport] = []
+
+    async def check_tracing() -> None:
+        tracing.append(await _check_tracing(config.tracing, env))
+
+    async with DownstreamPool.running(config, reserved=[spec.name for spec, _ in specs]) as pool:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(check_tracing)
+            started = time.monotonic()
+            with anyio.move_on_after(timeout):
+                async with anyio.create_task_group() as waits:
+                    for server in pool.servers.values():
+                        waits.start_soon(_time_settling, server, started, seconds)
+        servers = _server_reports(config, pool, seconds, timeout)
+        catalog = pool.catalog
+    failed = {s.name for s in servers if not s.ok}
+    workflow_reports += [_compile(spec, file, catalog, failed) for spec, file in specs]
+    workflow_reports.sort(key=lambda w: w.file)
+    names = tuple(
+        NameReport(m.kind, m.exposed, m.server, m.original, tuple(m.notes)) for m in catalog.mappings if m.notes
+    )
+    return DoctorReport(
+        config_path=str(path),
+        servers=tuple(servers),
+        names=names,
+        workflows=tuple(workflow_reports),
+        tracing=tracing[0],
+    )
+
+
+async def _time_settling(server: DownstreamServer, started: float, seconds: dict[str, float]) -> None:
+    await server.wait_settled()
+    seconds[server.name] = time.monotonic() - started
+
+
+def _server_reports(
+    config: OrchestratorConfig, pool: DownstreamPool, seconds: Mapping[str, float], timeout: float
+) -> list[ServerReport]:
+    reports: list[ServerReport] = []
+    for key, spec in config.servers.items():
+        if spec.disabled:
+            reports.append(ServerReport(key, True, "disabled", None, 0, None, None, ""))
+            continue
+        status = pool.servers[key].status()
+        ok = status.state == "ready"
+        error = status.last_error
+        if status.state == "starting" and key not in seconds:
+            error = f"still starting after {timeout:g}s (raise --timeout if it is just slow)"
+        reports.append(
+            ServerReport(
+                name=key,
+                ok=ok,
+                state=status.state,
+                protocol_version=status.protocol_version,
+                tool_count=status.tool_count,
+                seconds=status.start_seconds if status.start_seconds is not None else seconds.get(key),
+                error=None if ok else error or "did not start",
+                stderr_tail="" if ok else status.stderr_tail,
+            )
+        )
+    return reports
+
+
+def _load_workflows(config: OrchestratorConfig) -> tuple[list[tuple[WorkflowSpec, str]], list[WorkflowReport]]:
+    """Every workflow file that loads, and a report for each that does not (or repeats a name)."""
+    loaded: list[tuple[WorkflowSpec, str]] = []
+    reports: list[WorkflowReport] = []
+    first_file: dict[str, str] = {}
+    for entry in config.workflows:
+        try:
+            files = workflow_files([entry])
+        except WorkflowDefinitionError as exc:
+            reports.append(WorkflowReport(None, exc.path, False, tuple(exc.problems)))
+            continue
+        for file in files:
+            try:
+                spec = load_workflow(file)
+            except WorkflowDefinitionError as exc:
+                reports.append(WorkflowReport(None, str(file), False, tuple(exc.problems)))
+                continue
+            if (other := first_file.setdefault(spec.name, str(file))) != str(file):
+                problem = f"{file}: name: composite {spec.name!r} is also defined in {other}"
+                reports.append(WorkflowReport(spec.name, str(file), False, (problem,)))
+                continue
+            loaded.append((spec, str(file)))
+    return loaded, reports
+
+
+def _compile(spec: WorkflowSpec, file: str, catalog: Catalog, failed_servers: set[str]) -> WorkflowReport:
+    try:
+        compile_workflow(spec, file, catalog=catalog)
+    except WorkflowDefinitionError as exc:
+        problems = list(exc.problems)
+        down = sorted({s for s in failed_servers if any(step.tool.startswith(f"{s}.") for step in spec.steps.values())})
+        if down:
+            problems.append(f"{file}: (note) uses server(s) that did not start, so not checked live: {', '.join(down)}")
+        return WorkflowReport(spec.name, file, False, tuple(problems))
+    return WorkflowReport(spec.name, file, True)
+
+
+# ---------------------------------------------------------------- tracing
+
+
+def _shown(url: str) -> str:
+    """``url`` without user info, query or fragment: where it points, never a credential."""
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")).removeprefix("//")
+
+
+async def _check_tracing(spec: TracingSpec, env: Mapping[str, str]) -> TracingReport:
+    try:
+        settings = resolve_settings(spec, env)
+    except ConfigError as exc:
+        return TracingReport(configured=True, problems=tuple(exc.problems))
+    if not settings.enabled:
+        return TracingReport(configured=False)
+    checks = [await _check_exporter(name, settings) for name in settings.exporters]
+    return TracingReport(configured=True, checks=tuple(checks))
+
+
+async def _check_exporter(exporter: str, settings: TracingSettings) -> TracingCheck:
+    if exporter == "jaeger_file" and settings.file is not None:
+        folder = settings.file.parent
+        usable = folder.is_dir() and os.access(folder, os.W_OK)
+        detail = "folder is writable" if usable else f"cannot write in {folder}"
+        return TracingCheck(exporter, str(settings.file), usable, detail)
+    if exporter != "otlp" or settings.endpoint is None:
+        return TracingCheck(exporter, "stderr" if exporter == "console" else "", True, "nothing to check")
+    target = f"{settings.protocol} {_shown(settings.endpoint)}"
+    started = time.monotonic()
+    ok, detail = False, f"no answer within {PROBE_TIMEOUT:g}s"
+    with anyio.move_on_after(PROBE_TIMEOUT + 0.5):
+        if settings.protocol == "grpc":
+            ok, detail = await _connect(settings.endpoint)
+        else:
+            ok, detail = await anyio.to_thread.run_sync(_post_empty_export, settings.endpoint, abandon_on_cancel=True)
+    return TracingCheck(exporter, target, ok, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
+
+
+async def _connect(endpoint: str) -> tuple[bool, str]:
+    parts = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    host, port = parts.hostname or "localhost", parts.port or 4317
+    try:
+        with anyio.fail_after(PROBE_TIMEOUT):
+            stream = await anyio.connect_tcp(host, port)
+    except TimeoutError:
+        return False, f"no TCP answer from {host}:{port} within {PROBE_TIMEOUT:g}s"
+    except OSError as exc:
+        return False, f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+    await stream.aclose()
+    return True, f"{host}:{port} accepts connections"
+
+
+def _post_empty_export(url: str) -> tuple[bool, str]:
+    """POST an empty ``ExportTraceServiceRequest`` (zero protobuf bytes): a receiver answers 200.
+
+    No headers from ``OTEL_EXPORTER_OTLP_HEADERS`` are sent: they may hold credentials.
+    """
+    request = urllib.request.Request(url, data=b"", method="POST", headers={"Content-Type": "application/x-protobuf"})
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as response:
+            return True, f"answered HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code in (401, 403):
+            return True, f"answered HTTP {exc.code}: it wants credentials (OTEL_EXPORTER_OTLP_HEADERS; not sent here)"
+        if exc.code in (404, 405):
+            return False, f"answered HTTP {exc.code}: nothing receives traces at this path (OTLP/HTTP: /v1/traces)"
+        if exc.code == 400:
+            return True, "answered HTTP 400: it listens, but refused the empty probe (collectors accept it)"
+        return exc.code < 500, f"answered HTTP {exc.code}"
+    except urllib.error.URLError as exc:
+        return False, f"no answer: {exc.reason}"
+    except (OSError, ValueError) as exc:
+        return False, f"no answer: {exc}"
+
+
+# -------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True, slots=True)
+class _Style:
+    color: bool
+    unicode: bool
+
+    def mark(self, kind: str) -> str:
+        symbols = {"ok": ("✓", "+"), "fail": ("✗", "x"), "warn": ("!", "!"), "skip": ("-", "-")}[kind]
+        symbol = symbols[0] if self.unicode else symbols[1]
+        colors = {"ok": "32", "fail": "31", "warn": "33", "skip": "2"}
+        return f"\033[{colors[kind]}m{symbol}\033[0m" if self.color else symbol
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.color else text
+
+    def dim(self, text: str) -> str:
+        return f"\033[2m{text}\033[0m" if self.color else text
+
+
+def _style_for(stream: TextIO) -> _Style:
+    color = stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    try:
+        "✓✗".encode(stream.encoding or "ascii")
+        unicode = True
+    except (UnicodeEncodeError, LookupError):
+        unicode = False
+    return _Style(color, unicode)
+
+
+def render_text(report: DoctorReport, *, color: bool = False, unicode: bool = True) -> str:
+    """The report for a terminal: one line per check, marked ✓, ✗, ! (warning) or - (skipped)."""
+    style = _Style(color, unicode)
+    lines = [f"{style.bold('Config')}  {report.config_path or '(none found)'}"]
+    for problem in report.config_problems:
+        lines.append(f"  {style.mark('fail')} {problem}")
+    if report.config_problems:
+        return "\n".join([*lines, "", _summary(report, style)]) + "\n"
+    lines += _server_lines(report.servers, style)
+    if report.names:
+        lines += ["", style.bold(f"Names changed to fit the model-API rules ({len(report.names)})")]
+        width = max(len(n.exposed) for n in report.names)
+        for n in report.names:
+            lines.append(
+                f"  {style.mark('warn')} {n.exposed:<{width}}  <-  {n.server}.{n.original}  ({', '.join(n.notes)})"
+            )
+    if report.workflows:
+        valid = sum(w.ok for w in report.workflows)
+        lines += ["", style.bold(f"Workflows ({valid} of {len(report.workflows)} valid)")]
+        for w in report.workflows:
+            lines.append(f"  {style.mark('ok' if w.ok else 'fail')} {w.name or '?'}  {style.dim(w.file)}")
+            lines += [f"      {problem}" for problem in w.problems]
+    lines += ["", style.bold("Tracing")]
+    tracing = report.tracing
+    if not tracing.configured:
+        lines.append(f"  {style.mark('skip')} not configured (tracing.exporter, or OTEL_EXPORTER_OTLP_ENDPOINT)")
+    lines += [f"  {style.mark('fail')} {problem}" for problem in tracing.problems]
+    for check in tracing.checks:
+        lines.append(f"  {style.mark('ok' if check.ok else 'fail')} {check.exporter} {check.target}: {check.detail}")
+    return "\n".join([*lines, "", _summary(report, style)]) + "\n"
+
+
+def _server_lines(servers: Sequence[ServerReport], style: _Style) -> list[str]:
+    started = sum(s.ok and s.state != "disabled" for s in servers)
+    enabled = sum(s.state != "disabled" for s in servers)
+    lines = ["", style.bold(f"Servers ({started} of {enabled} started)")]
+    width = max((len(s.name) for s in servers), default=0)
+    for s in servers:
+        took = f"{s.seconds:.2f}s" if s.seconds is not None else "-"
+        if s.state == "disabled":
+            lines.append(f"  {style.mark('skip')} {s.name:<{width}}  disabled")
+        elif s.ok:
+            version = s.protocol_version or "unknown"
+            lines.append(f"  {style.mark('ok')} {s.name:<{width}}  {took}  protocol {version}  {s.tool_count} tools")
+        else:
+            lines.append(f"  {style.mark('fail')} {s.name:<{width}}  {took}  {s.error}")
+            tail = s.stderr_tail.rstrip().splitlines()[-15:]
+            if tail:
+                lines.append(f"      {style.dim('stderr (last lines):')}")
+                lines += [f"      {style.dim('|')} {line}" for line in tail]
+    return lines
+
+
+def _summary(report: DoctorReport, style: _Style) -> str:
+    failures = report.failures
+    if not failures:
+        return f"{style.mark('ok')} everything works"
+    return f"{style.mark('fail')} {len(failures)} problem(s): " + "; ".join(failures)
+
+
+# ------------------------------------------------------------------ entry
+
+
+@contextmanager
+def _quiet_logs(verbosity: int) -> Generator[None]:
+    """Silence start-up logging (the report says it better) unless ``-v`` asked for it."""
+    if verbosity:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def add_parser(subparsers: SubcommandAdder) -> None:
+    """Register ``orchestrator doctor`` with the CLI's subcommands."""
+    parser = subparsers.add_parser(
+        "doctor",
+        help="start every server and check names, workflows and tracing; exit 1 if anything is wrong",
+        description=(
+            "Start every configured server once and report whether it started (protocol, tools, time; "
+            "stderr when it failed), every renamed or clashing name, every workflow checked against the "
+            "live catalogue, and whether the tracing endpoint answers. Exit status 1 if anything failed."
+        ),
+    )
+    parser.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (see `orchestrator._doctor`)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long servers get to start (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``orchestrator doctor`` as parsed by ``add_parser``'s parser.
+
+    Returns:
+        0 when every check passed, 1 when any failed (warnings about names do not count).
+    """
+    config = Path(args.config) if args.config else None
+    timeout = float(args.timeout)
+    if timeout <= 0:
+        print("error: --timeout must be positive", file=sys.stderr)
+        return 2
+    with _quiet_logs(int(getattr(args, "verbose", 0) or 0)):
+        try:
+            report = anyio.run(diagnose, config, timeout)
+        except KeyboardInterrupt:
+            return 130
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        style = _style_for(sys.stdout)
+        sys.stdout.write(render_text(report, color=style.color, unicode=style.unicode))
+    return 0 if report.ok else 1
