@@ -83,6 +83,9 @@ class Expression:
             return self._parsed.search(context)
         except jmespath_errors.JMESPathError as exc:
             raise ExpressionError(f"expression `{self.text}` failed: {_runtime_message(exc)}", self.text) from None
+        except (TypeError, ValueError) as exc:
+            # jmespath compares with Python operators: `"x" < 1` raises TypeError, not a JMESPathError.
+            raise ExpressionError(f"expression `{self.text}` failed: {exc}", self.text) from None
 
 
 TemplateKind = Literal["literal", "expression", "text", "object", "array"]

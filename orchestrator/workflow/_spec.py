@@ -155,7 +155,7 @@ class StepSpec(_Frozen):
         description="Tool arguments: an object (or one ${{ expression }} giving one); strings may hold expressions.",
     )
     needs: Annotated[tuple[StepId, ...], BeforeValidator(_one_or_many)] = Field(
-        default=(), description="Steps that must finish first; only their results may be referenced."
+        default=(), description="Steps that must finish first; expressions may read these and their own needs, transitively."
     )
     condition: str | None = Field(
         default=None, alias="if", description="${{ expression }}; when falsy the step is skipped."
