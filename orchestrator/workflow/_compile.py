@@ -218,7 +218,8 @@ def _check_references(
             elif other not in spec.steps:
                 problems.append((where, f"refers to unknown step {other!r}"))
             elif other not in ancestors:
-                problems.append((where, f"refers to step {other!r}, which it does not need, directly or through its needs (add it to needs)"))
+                message = f"refers to step {other!r}, which it does not need, directly or through its needs"
+                problems.append((where, f"{message} (add it to needs)"))
 
 
 def _check_names(refs: References, allowed: frozenset[str], where: KeyPath, problems: list[Problem]) -> None:

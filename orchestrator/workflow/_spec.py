@@ -155,7 +155,8 @@ class StepSpec(_Frozen):
         description="Tool arguments: an object (or one ${{ expression }} giving one); strings may hold expressions.",
     )
     needs: Annotated[tuple[StepId, ...], BeforeValidator(_one_or_many)] = Field(
-        default=(), description="Steps that must finish first; expressions may read these and their own needs, transitively."
+        default=(),
+        description="Steps that must finish first; expressions may read these and, transitively, their needs.",
     )
     condition: str | None = Field(
         default=None, alias="if", description="${{ expression }}; when falsy the step is skipped."

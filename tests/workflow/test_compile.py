@@ -80,7 +80,8 @@ def test_reading_a_step_that_is_not_an_ancestor_is_refused(tmp_path: Path, flow:
     )
 
     assert problems_of(tmp_path, text) == [
-        f"{flow}:8: steps.b.with: refers to step 'a', which it does not need, directly or through its needs (add it to needs)",
+        f"{flow}:8: steps.b.with: refers to step 'a', which it does not need, directly or through its needs"
+        " (add it to needs)",
     ]
 
 

@@ -189,6 +189,6 @@ def test_whole_expressions_return_any_value_unchanged_and_text_embeds_its_json(p
 
 
 def test_comparing_a_string_with_a_number_is_an_expression_error_not_a_crash() -> None:
-    expression = compile_expression("input.a < input.b")
+    expression = compile_expression("${{ input.a < input.b }}")
     with pytest.raises(ExpressionError, match="failed"):
         expression.evaluate({"input": {"a": "x", "b": 1}})
