@@ -243,7 +243,7 @@ class _JsonFile:
         try:
             data: object = json.loads(raw.removeprefix("\ufeff"))
         except json.JSONDecodeError as exc:
-            # The message would quote nothing of the file, but the position is all a user needs.
+            # Not chained: the decoder's exception holds the whole text, secrets included.
             problem = f"line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg}); fix it, or restore a backup"
             raise ConfigError(str(path), [problem]) from None
         if not isinstance(data, dict):
@@ -832,7 +832,9 @@ def add_parser(subparsers: SubcommandAdder) -> None:
         ),
     )
     parser.add_argument("--name", default=DEFAULT_ENTRY_NAME, help=f"entry name (default {DEFAULT_ENTRY_NAME})")
-    parser.add_argument("--config-path", help="the client's config file (default: its standard location)")
+    parser.add_argument(
+        "--config-path", metavar="PATH", help="the client's config file (default: its standard location)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the result instead of writing anything")
     parser.add_argument(
         "--force", action="store_true", help="with --from: replace servers of the same name in the orchestrator config"

@@ -22,6 +22,7 @@ from typing import Any, cast
 import anyio
 import mcp_types as types
 
+from orchestrator import _doctor, _install
 from orchestrator._runview import RunView
 from orchestrator._telemetry_setup import TracingHandle, configure_tracing
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
@@ -377,6 +378,9 @@ def _parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="draw a workflow's DAG (Mermaid or Graphviz DOT)")
     graph.add_argument("workflow", metavar="WORKFLOW", help="a workflow file")
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+
+    _install.add_parser(commands)
+    _doctor.add_parser(commands)
     return parser
 
 
@@ -394,6 +398,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose, args.command)
+    # These two handle a missing or broken config themselves (install --from creates one).
+    if args.command == "install":
+        return _install.run(args)
+    if args.command == "doctor":
+        return _doctor.run(args)
     try:
         if args.command == "graph":
             return _graph(args.workflow, args.format)
