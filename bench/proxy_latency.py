@@ -1,0 +1,618 @@
+"""Per-call latency and throughput, direct vs through the aggregator, over stdio and HTTP.
+
+Run from the repository root::
+
+    python -m bench.proxy_latency [--calls N] [--concurrency 32] [--rounds 3] [--modes auto,legacy]
+                                  [--paths ...] [--tcp-nodelay fixture|all|none] [--phase-seconds 4]
+                                  [--out bench/results/latest.json]
+
+Every path calls the fault server's ``echo`` tool (``python -m tests.fakes.fault_server``) with the
+SDK client (``mcp.Client``):
+
+=====================  =======================================================================
+path                   route
+=====================  =======================================================================
+direct-stdio           client -> fault server (stdio)
+proxied-stdio          client -> ``orchestrator serve`` (stdio) -> fault server (stdio)
+direct-http            client -> fault server (streamable HTTP, 127.0.0.1)
+proxied-http           client -> ``orchestrator serve --transport http`` -> fault server (stdio)
+proxied-http-http      client -> ``orchestrator serve --transport http`` -> fault server (HTTP)
+=====================  =======================================================================
+
+All connections (one per path and client mode) are opened first and warmed up; then every round
+measures each of them in turn (the order rotates from round to round, so slow drift on a shared
+machine hits every path alike): ``--calls`` sequential calls (latency p50/p99, calls/s) and
+``--calls`` calls with ``--concurrency`` in flight (calls/s); a phase stops early once it has run
+``--phase-seconds`` and made at least 50 calls, so one pathologically slow path cannot stretch the
+run. The reported figure is the median over rounds. CPU time per call of the client, the
+aggregator and the downstream server is taken from the sequential phase (psutil): it says where
+the time goes, and is less sensitive to scheduling noise than wall time.
+
+The aggregator's own downstream connections always use ``mode="auto"``; ``--modes`` picks the
+benchmark client's mode (``legacy`` = the 2025-11-25 handshake era; ``auto+sampling`` = ``auto`` with
+a sampling callback, so the client declares the sampling capability as chat clients do).
+
+``--tcp-nodelay``: the fault server's HTTP listener (a test fixture) and, today, the aggregator's
+leave Nagle's algorithm on (see ``bench._nodelay``), which costs about 40 ms per 2026-07-28 HTTP
+call. By default only the fixture is run through the workaround, so the direct baseline is sound
+and the aggregator is measured as shipped; ``all`` shows what the aggregator's one-line fix gains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import anyio
+import mcp_types as types
+import psutil
+from anyio.abc import Process
+from mcp import Client, StdioServerParameters, stdio_client
+from mcp.client.session import ClientRequestContext
+
+__all__ = ["main"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FAULT_SERVER = ["-m", "tests.fakes.fault_server"]
+ARGUMENTS: dict[str, Any] = {"text": "hello, benchmark"}
+WARMUP_CALLS = 100
+ROUND_WARMUP_CALLS = 10
+MIN_PHASE_CALLS = 50
+CALL_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
+
+Mode = Literal["auto", "legacy", "auto+sampling"]
+MODES: tuple[Mode, ...] = ("auto", "legacy", "auto+sampling")
+PATHS = ("direct-stdio", "proxied-stdio", "direct-http", "proxied-http", "proxied-http-http")
+NODELAY_CHOICES = ("fixture", "all", "none")
+RATIOS = (("proxied-stdio", "direct-stdio"), ("proxied-http", "direct-http"), ("proxied-http-http", "direct-http"))
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(slots=True)
+class RoundResult:
+    """One round of one connection."""
+
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    seq_calls_per_s: float
+    conc_calls_per_s: float
+    conc_p50_ms: float
+    client_cpu_ms: float
+    proxy_cpu_ms: float
+    downstream_cpu_ms: float
+    seq_calls: int
+    conc_calls: int
+
+
+@dataclass(slots=True)
+class TargetResult:
+    """All rounds of one path in one client mode, and their medians."""
+
+    path: str
+    mode: Mode
+    protocol_version: str
+    rounds: list[RoundResult] = field(default_factory=list[RoundResult])
+
+    def median(self, attr: str) -> float:
+        """The median over rounds of one ``RoundResult`` field."""
+        return statistics.median(float(getattr(r, attr)) for r in self.rounds)
+
+    def summary(self) -> dict[str, float]:
+        """Medians over rounds of every field."""
+        return {name: round(self.median(name), 4) for name in RoundResult.__dataclass_fields__}
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class _ProcessGroup:
+    """Server-side processes of one connection, for CPU accounting."""
+
+    def __init__(self, processes: Sequence[psutil.Process]) -> None:
+        self.downstream = [p for p in processes if "tests.fakes.fault_server" in _cmdline(p)]
+        self.proxy = [p for p in processes if p not in self.downstream]
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds (user + system) used so far by the proxy and by the downstream."""
+        return _cpu_seconds(self.proxy), _cpu_seconds(self.downstream)
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _descendants() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+async def _wait_for_log(log: Path, pattern: str, process: Process) -> re.Match[str]:
+    """Poll a child's stderr log until ``pattern`` shows up."""
+    with anyio.fail_after(START_TIMEOUT):
+        while True:
+            text = await anyio.Path(log).read_text(encoding="utf-8", errors="replace")
+            match = re.search(pattern, text)
+            if match:
+                return match
+            if process.returncode is not None:
+                raise RuntimeError(f"{process!r} exited early; see {log}")
+            await anyio.sleep(0.05)
+
+
+@asynccontextmanager
+async def _background(command: list[str], log: Path) -> AsyncGenerator[Process]:
+    """Run ``command`` from the repo root in its own process group, stderr to ``log``."""
+    with log.open("w", encoding="utf-8") as errlog:
+        process = await anyio.open_process(
+            command,
+            cwd=str(REPO_ROOT),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errlog,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                with anyio.move_on_after(10, shield=True):
+                    await process.wait()
+            if process.returncode is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                with anyio.CancelScope(shield=True):
+                    await process.wait()
+
+
+def _write_config(directory: Path, name: str, downstream: dict[str, Any]) -> Path:
+    path = directory / name
+    # JSON is valid YAML.
+    path.write_text(json.dumps({"servers": {"f": downstream}}, indent=2), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass(slots=True)
+class _Connection:
+    path: str
+    mode: Mode
+    client: Client
+    tool: str
+    processes: _ProcessGroup
+    result: TargetResult
+
+
+def _check(result: types.CallToolResult) -> None:
+    if result.is_error:
+        raise RuntimeError(f"tool call failed: {result.content}")
+
+
+async def _call(conn: _Connection) -> None:
+    _check(await conn.client.call_tool(conn.tool, ARGUMENTS, read_timeout_seconds=CALL_TIMEOUT))
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending sequence."""
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+async def _measure_round(conn: _Connection, calls: int, concurrency: int, phase_seconds: float) -> RoundResult:
+    for _ in range(ROUND_WARMUP_CALLS):
+        await _call(conn)
+
+    # Sequential: per-call latency, and CPU time per call of every process involved. A phase
+    # stops early (after at least MIN_PHASE_CALLS) when it runs past `phase_seconds`.
+    latencies: list[float] = []
+    client_cpu0 = time.process_time()
+    proxy_cpu0, downstream_cpu0 = conn.processes.cpu()
+    started = time.perf_counter()
+    deadline = started + phase_seconds
+    for done in range(calls):
+        t0 = time.perf_counter()
+        if done >= MIN_PHASE_CALLS and t0 > deadline:
+            break
+        await _call(conn)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    seq_calls = len(latencies)
+    client_cpu = time.process_time() - client_cpu0
+    proxy_cpu1, downstream_cpu1 = conn.processes.cpu()
+
+    # Concurrent: `concurrency` workers share `calls` calls.
+    remaining = calls
+    conc_latencies: list[float] = []
+    conc_deadline = time.perf_counter() + phase_seconds
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0 and (remaining > calls - MIN_PHASE_CALLS or time.perf_counter() < conc_deadline):
+            remaining -= 1
+            t0 = time.perf_counter()
+            await _call(conn)
+            conc_latencies.append(time.perf_counter() - t0)
+
+    conc_started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
+    conc_elapsed = time.perf_counter() - conc_started
+
+    latencies.sort()
+    conc_latencies.sort()
+    return RoundResult(
+        p50_ms=_percentile(latencies, 0.50) * 1e3,
+        p99_ms=_percentile(latencies, 0.99) * 1e3,
+        mean_ms=statistics.fmean(latencies) * 1e3,
+        seq_calls_per_s=seq_calls / elapsed,
+        conc_calls_per_s=len(conc_latencies) / conc_elapsed,
+        seq_calls=seq_calls,
+        conc_calls=len(conc_latencies),
+        conc_p50_ms=_percentile(conc_latencies, 0.50) * 1e3,
+        client_cpu_ms=client_cpu / seq_calls * 1e3,
+        proxy_cpu_ms=(proxy_cpu1 - proxy_cpu0) / seq_calls * 1e3,
+        downstream_cpu_ms=(downstream_cpu1 - downstream_cpu0) / seq_calls * 1e3,
+    )
+
+
+# --------------------------------------------------------------------------- setup
+
+
+@dataclass(slots=True)
+class _Endpoints:
+    """How to reach each path's server."""
+
+    direct_stdio: StdioServerParameters
+    proxied_stdio: StdioServerParameters
+    direct_http: str
+    proxied_http: str
+    proxied_http_http: str
+    http_processes: dict[str, list[psutil.Process]]
+
+
+def _stdio_params(args: list[str]) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=args, cwd=str(REPO_ROOT))
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _python_m(module: str, nodelay: bool) -> list[str]:
+    """``python -m module``, through ``bench._nodelay`` when asked."""
+    return [sys.executable, "-m", "bench._nodelay", module] if nodelay else [sys.executable, "-m", module]
+
+
+async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[str], nodelay: str) -> _Endpoints:
+    stdio_entry: dict[str, Any] = {"command": sys.executable, "args": FAULT_SERVER, "cwd": str(REPO_ROOT)}
+    stdio_config = _write_config(workdir, "stdio-downstream.yaml", stdio_entry)
+    endpoints = _Endpoints(
+        direct_stdio=_stdio_params(FAULT_SERVER),
+        proxied_stdio=_stdio_params(["-m", "orchestrator", "serve", "-c", str(stdio_config)]),
+        direct_http="",
+        proxied_http="",
+        proxied_http_http="",
+        http_processes={},
+    )
+    fault_http = [*_python_m(FAULT_SERVER[1], nodelay in ("fixture", "all")), "--transport", "http", "--port", "0"]
+    serve_http = [*_python_m("orchestrator", nodelay == "all"), "serve", "--transport", "http", "--port", "0"]
+    if {"direct-http", "proxied-http-http"} & set(paths):
+        log = workdir / "fault-http.log"
+        process = await stack.enter_async_context(_background(fault_http, log))
+        port = (await _wait_for_log(log, r"LISTENING (\d+)", process)).group(1)
+        endpoints.direct_http = f"http://127.0.0.1:{port}/mcp"
+        endpoints.http_processes["direct-http"] = _tree(process.pid)
+    if "proxied-http" in paths:
+        log = workdir / "orchestrator-http.log"
+        process = await stack.enter_async_context(_background([*serve_http, "-c", str(stdio_config)], log))
+        endpoints.proxied_http = (await _wait_for_log(log, r"listening on (\S+)", process)).group(1)
+        endpoints.http_processes["proxied-http"] = _tree(process.pid)  # refreshed once connected
+    if "proxied-http-http" in paths:
+        http_config = _write_config(workdir, "http-downstream.yaml", {"url": endpoints.direct_http})
+        log = workdir / "orchestrator-http-http.log"
+        process = await stack.enter_async_context(_background([*serve_http, "-c", str(http_config)], log))
+        endpoints.proxied_http_http = (await _wait_for_log(log, r"listening on (\S+)", process)).group(1)
+        # Only the aggregator: the downstream is direct-http's server, shared.
+        proxy = psutil.Process(process.pid)
+        endpoints.http_processes["proxied-http-http"] = [proxy, *endpoints.http_processes["direct-http"]]
+    return endpoints
+
+
+async def _refuse_sampling(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.ErrorData:
+    return types.ErrorData(code=types.INVALID_REQUEST, message="the benchmark client does not sample")
+
+
+async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode: Mode, errlog: TextIO) -> _Connection:
+    before = _descendants()
+    target: Any
+    if path == "direct-stdio":
+        target = stdio_client(endpoints.direct_stdio, errlog=errlog)
+    elif path == "proxied-stdio":
+        target = stdio_client(endpoints.proxied_stdio, errlog=errlog)
+    else:
+        target = {
+            "direct-http": endpoints.direct_http,
+            "proxied-http": endpoints.proxied_http,
+            "proxied-http-http": endpoints.proxied_http_http,
+        }[path]
+    if mode == "auto+sampling":
+        # Declares the sampling capability, as chat clients do (the aggregator may route such calls
+        # through its input-required machinery); echo never asks, so the callback never runs.
+        client = Client(target, mode="auto", read_timeout_seconds=CALL_TIMEOUT, sampling_callback=_refuse_sampling)
+    else:
+        client = Client(target, mode=mode, read_timeout_seconds=CALL_TIMEOUT)
+    # The client's read timeout bounds the connection's requests (a cancel scope around
+    # entering it would wrap the client's own task group).
+    await stack.enter_async_context(client)
+    with anyio.fail_after(START_TIMEOUT):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+    tool = "echo" if path.startswith("direct") else "f__echo"
+    if tool not in tools:
+        raise RuntimeError(f"{path}: no tool {tool!r} among {sorted(tools)}")
+    if path in endpoints.http_processes:
+        processes = endpoints.http_processes[path]
+        processes = [*processes, *(c for p in processes[:1] for c in p.children(recursive=True))]
+    else:
+        processes = [psutil.Process(pid) for pid in _descendants() - before]
+    conn = _Connection(
+        path=path,
+        mode=mode,
+        client=client,
+        tool=tool,
+        processes=_ProcessGroup(list({p.pid: p for p in processes}.values())),
+        result=TargetResult(path=path, mode=mode, protocol_version=str(client.protocol_version)),
+    )
+    for _ in range(WARMUP_CALLS):
+        await _call(conn)
+    return conn
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    by_key = {(r.path, r.mode): r for r in results}
+    rows: list[dict[str, Any]] = []
+    for mode in dict.fromkeys(r.mode for r in results):
+        for proxied, direct in RATIOS:
+            p, d = by_key.get((proxied, mode)), by_key.get((direct, mode))
+            if p is None or d is None:
+                continue
+            per_round = [pr.p50_ms / dr.p50_ms for pr, dr in zip(p.rounds, d.rounds, strict=True)]
+            rows.append(
+                {
+                    "proxied": proxied,
+                    "direct": direct,
+                    "mode": mode,
+                    "p50_ratio": round(p.median("p50_ms") / d.median("p50_ms"), 3),
+                    "p50_ratio_per_round": [round(x, 3) for x in per_round],
+                    "p99_ratio": round(p.median("p99_ms") / d.median("p99_ms"), 3),
+                    "seq_throughput_ratio": round(p.median("seq_calls_per_s") / d.median("seq_calls_per_s"), 3),
+                    "conc_throughput_ratio": round(p.median("conc_calls_per_s") / d.median("conc_calls_per_s"), 3),
+                }
+            )
+    return rows
+
+
+def _markdown(results: Sequence[TargetResult], ratios: Sequence[dict[str, Any]], concurrency: int) -> str:
+    lines = [
+        f"| path | client mode | p50 ms | p99 ms | sequential calls/s | calls/s, {concurrency} in flight "
+        "| CPU ms/call: client | aggregator | downstream |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        s = r.summary()
+        proxy = f"{s['proxy_cpu_ms']:.2f}" if r.path.startswith("proxied") else "-"
+        lines.append(
+            f"| {r.path} | {r.mode} ({r.protocol_version}) | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} "
+            f"| {s['seq_calls_per_s']:.0f} | {s['conc_calls_per_s']:.0f} "
+            f"| {s['client_cpu_ms']:.2f} | {proxy} | {s['downstream_cpu_ms']:.2f} |"
+        )
+    lines += [
+        "",
+        "| proxied / direct | client mode | p50 | p99 | sequential calls/s | calls/s in flight |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in ratios:
+        lines.append(
+            f"| {row['proxied']} / {row['direct']} | {row['mode']} | {row['p50_ratio']:.2f}x "
+            f"| {row['p99_ratio']:.2f}x | {row['seq_throughput_ratio']:.2f}x | {row['conc_throughput_ratio']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except OSError:
+            return ""
+        return done.stdout.strip()
+
+    return {"head": git("rev-parse", "--short", "HEAD"), "dirty": sorted(git("status", "--porcelain").splitlines())}
+
+
+def _machine() -> dict[str, Any]:
+    load1, load5, _ = os.getloadavg()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "mcp": metadata.version("mcp"),
+        "anyio": metadata.version("anyio"),
+        "loadavg_at_start": [round(load1, 2), round(load5, 2)],
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Command-line options."""
+
+    calls: int
+    concurrency: int
+    rounds: int
+    modes: tuple[Mode, ...]
+    paths: tuple[str, ...]
+    tcp_nodelay: str
+    phase_seconds: float
+    out: Path
+
+
+async def run(options: Options) -> dict[str, Any]:
+    """Run the benchmark and return the JSON-ready results."""
+    machine = _machine()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp:
+        workdir = Path(tmp)
+        async with AsyncExitStack() as stack:
+            errlog = stack.enter_context((workdir / "stdio-children.log").open("w", encoding="utf-8"))
+            endpoints = await _start_servers(stack, workdir, options.paths, options.tcp_nodelay)
+            connections: list[_Connection] = []
+            for mode in options.modes:
+                for path in options.paths:
+                    print(f"connecting {path} ({mode}) ...", file=sys.stderr, flush=True)
+                    connections.append(await _connect(stack, endpoints, path, mode, errlog))
+            setup_seconds = time.perf_counter() - began
+            for round_no in range(options.rounds):
+                shift = round_no % len(connections)
+                for conn in connections[shift:] + connections[:shift]:
+                    conn.result.rounds.append(
+                        await _measure_round(conn, options.calls, options.concurrency, options.phase_seconds)
+                    )
+                print(f"round {round_no + 1}/{options.rounds} done", file=sys.stderr, flush=True)
+            results = [conn.result for conn in connections]
+            print("closing connections ...", file=sys.stderr, flush=True)
+    ratios = _ratios(results)
+    return {
+        "benchmark": "proxy_latency",
+        "command": "python -m bench.proxy_latency " + " ".join(sys.argv[1:]),
+        "options": {
+            "calls": options.calls,
+            "concurrency": options.concurrency,
+            "rounds": options.rounds,
+            "modes": list(options.modes),
+            "paths": list(options.paths),
+            "tcp_nodelay": options.tcp_nodelay,
+            "phase_seconds": options.phase_seconds,
+        },
+        "git": _git(),
+        "machine": machine,
+        "setup_seconds": round(setup_seconds, 2),
+        "total_seconds": round(time.perf_counter() - began, 2),
+        "results": [
+            {"path": r.path, "mode": r.mode, "protocol_version": r.protocol_version, "median": r.summary()}
+            | {"rounds": [{k: round(v, 4) for k, v in asdict(x).items()} for x in r.rounds]}
+            for r in results
+        ],
+        "ratios": ratios,
+        "markdown": _markdown(results, ratios, options.concurrency),
+    }
+
+
+def _parse(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.proxy_latency", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300, help="calls per phase per round (default 300)")
+    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight in the throughput phase")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (default 3)")
+    parser.add_argument(
+        "--modes",
+        default="auto,legacy",
+        help="client modes, comma-separated: auto, legacy, auto+sampling (auto, declaring sampling)",
+    )
+    parser.add_argument(
+        "--phase-seconds",
+        type=float,
+        default=4.0,
+        help=f"a phase stops early after this long (but not before {MIN_PHASE_CALLS} calls); default 4",
+    )
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"paths to measure (default: {','.join(PATHS)})")
+    parser.add_argument(
+        "--tcp-nodelay",
+        choices=NODELAY_CHOICES,
+        default="fixture",
+        help="HTTP servers to run through bench._nodelay (Nagle workaround): the fault server only "
+        "(default; it is a test fixture), all (also the aggregator: shows what its fix gains), none",
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"), help="JSON results file")
+    args = parser.parse_args(argv)
+    modes = tuple(m.strip() for m in str(args.modes).split(",") if m.strip())
+    paths = tuple(p.strip() for p in str(args.paths).split(",") if p.strip())
+    for mode in modes:
+        if mode not in MODES:
+            parser.error(f"unknown mode {mode!r}")
+    for path in paths:
+        if path not in PATHS:
+            parser.error(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    if args.calls < 1 or args.concurrency < 1 or args.rounds < 1:
+        parser.error("--calls, --concurrency and --rounds must be positive")
+    return Options(
+        calls=int(args.calls),
+        concurrency=int(args.concurrency),
+        rounds=int(args.rounds),
+        modes=tuple(m for m in MODES if m in modes),
+        paths=tuple(p for p in PATHS if p in paths),
+        tcp_nodelay=str(args.tcp_nodelay),
+        phase_seconds=float(args.phase_seconds),
+        out=Path(args.out),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print the tables, write the JSON results."""
+    options = _parse(argv)
+    report = anyio.run(run, options)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    machine = report["machine"]
+    print(
+        f"\n{machine['nproc']} CPUs, Python {machine['python']}, mcp {machine['mcp']}; "
+        f"{options.calls} calls per phase, {options.rounds} rounds (medians), "
+        f"--tcp-nodelay {options.tcp_nodelay}, "
+        f"{report['total_seconds']:.0f}s in all\n"
+    )
+    print(report["markdown"])
+    print(f"\nresults: {options.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
