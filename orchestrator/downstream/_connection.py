@@ -45,6 +45,7 @@ ServerState = Literal["starting", "ready", "restarting", "stopped"]
 ManifestFn = Callable[[ServerManifest], Awaitable[None]]
 
 _LIST_PAGE_CAP = 100
+_BACKSTOP_SECONDS = 5.0
 _CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version="0.1.0")
 
 
@@ -403,14 +404,16 @@ class DownstreamServer:
         token = current_peer.set(peer)
         if peer is not None:
             self._peers.append(peer)
-        scope = anyio.CancelScope()
+        # One scope does both jobs: the supervisor cancels it when the connection is lost, and
+        # its deadline is the backstop for a peer that ignores the timeout's cancellation.
+        scope = anyio.CancelScope(deadline=anyio.current_time() + limit + _BACKSTOP_SECONDS)
         self._inflight.add(scope)
         try:
             with scope, self._call_attributes(client):
-                # The backstop covers a peer that ignores the timeout's cancellation.
-                with anyio.fail_after(limit + 5.0):
-                    return await send(client)
-            raise DownstreamUnavailable(self.name, f"connection lost during {what}")
+                return await send(client)
+            if self._client is not client:
+                raise DownstreamUnavailable(self.name, f"connection lost during {what}")
+            raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
         except MCPError as exc:
             raise self._map_mcp_error(exc, what, limit) from exc
         except TimeoutError as exc:

@@ -127,6 +127,8 @@ class DownstreamPool:
 
     async def wait_settled(self, timeout: float) -> None:
         """Wait until every server's first start attempt has finished, at most ``timeout`` s."""
+        if self.settled:  # the common case, on every call after start-up
+            return
         with anyio.move_on_after(timeout):
             for server in self.servers.values():
                 await server.wait_settled()

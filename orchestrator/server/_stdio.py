@@ -1,7 +1,9 @@
 """Serving over stdio, the transport Claude Desktop and most local clients use.
 
-stdin is read without a worker thread, so a signal can stop the server at once even while
-the client keeps the pipe open and silent.
+stdin and stdout are served without worker threads: a signal stops the server at once even
+while the client keeps the pipe open and silent, and no message pays two thread hand-offs
+(write, flush) on its way out. While serving, fd 1 points at stderr, so a stray print
+cannot corrupt the protocol stream.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from orchestrator.server._app import OrchestratorServer
 __all__ = ["serve_stdio"]
 
 _READ_CHUNK = 65536
+_WRITE_STALL_LIMIT = 30.0
+"""Seconds a client may leave the stdout pipe full before a write gives up."""
 
 
 class _StdinLines:
@@ -52,9 +56,40 @@ class _StdinLines:
         return None
 
 
+class _StdoutLines:
+    """Writes whole messages to a non-blocking descriptor, waiting on the event loop."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        os.set_blocking(fd, False)
+
+    async def write(self, text: str) -> int:
+        view = memoryview(text.encode())
+        # A message is written whole or not at all: half a line would corrupt the stream.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_WRITE_STALL_LIMIT):
+            while view:
+                try:
+                    written = os.write(self._fd, view)
+                except BlockingIOError:
+                    await anyio.wait_writable(self._fd)
+                    continue
+                view = view[written:]
+        return len(text)
+
+    async def flush(self) -> None:
+        return None
+
+
 async def serve_stdio(server: OrchestratorServer) -> None:
     """Serve until the client closes stdin (or the caller cancels)."""
-    # stdio_server only iterates stdin; it takes any async line iterator.
-    stdin = cast(Any, _StdinLines(0))
-    async with stdio_server(stdin=stdin) as (read_stream, write_stream):
-        await server.lowlevel.run(read_stream, write_stream, server.lowlevel.create_initialization_options())
+    wire = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        # stdio_server only iterates stdin and calls write/flush on stdout; any such objects do.
+        stdin, stdout = cast(Any, _StdinLines(0)), cast(Any, _StdoutLines(wire))
+        async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
+            await server.lowlevel.run(read_stream, write_stream, server.lowlevel.create_initialization_options())
+    finally:
+        os.set_blocking(wire, True)
+        os.dup2(wire, 1)
+        os.close(wire)
