@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check orchestrator tests examples bench
 
 typecheck: $(STAMP)
 	$(BIN)/pyright
