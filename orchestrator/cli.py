@@ -90,7 +90,9 @@ class _Runtime:
         """Only when payload recording is on: every configured secret is masked."""
         if not self.tracing.record_payloads:
             return None
-        return Redactor.from_secrets(*(secret_values(spec) for spec in self.config.servers.values()))
+        raw_tokens = os.environ.get(self.config.serve.auth.tokens_env, "")
+        tokens = [token.strip() for token in raw_tokens.split(",") if token.strip()]
+        return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in self.config.servers.values()))
 
     def report_trace(self, trace_id: str | None) -> None:
         """Tell the user where the trace of this command is (stderr)."""

@@ -86,7 +86,9 @@ class DownstreamServer:
         self._state: ServerState = "starting"
         self._last_error: str | None = None
         self._start_seconds: float | None = None
-        self._drain = StderrDrain(name, secret_values(spec)) if isinstance(spec, StdioServerSpec) else None
+        # Short values would mask common words; they are not credentials worth the noise.
+        self._secrets = tuple(value for value in secret_values(spec) if len(value) >= 4)
+        self._drain = StderrDrain(name, self._secrets) if isinstance(spec, StdioServerSpec) else None
         self._tool_count = 0
         self._settled = anyio.Event()
         self._peers: list[UpstreamPeer] = []
@@ -358,13 +360,14 @@ class DownstreamServer:
         limit = timeout if timeout is not None else self.spec.timeout
 
         async def send(client: Client) -> types.CallToolResult:
-            return await client.call_tool(
+            result = await client.call_tool(
                 tool,
                 arguments,
                 read_timeout_seconds=limit,
                 progress_callback=progress,
                 meta=cast(types.RequestParamsMeta, meta) if meta else None,
             )
+            return self._masked(result) if result.is_error else result
 
         return await self._request(f"tools/call {tool}", send, limit, peer)
 
@@ -436,6 +439,21 @@ class DownstreamServer:
             self.name, transport, address=address, port=port, protocol_version=client.protocol_version
         )
 
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _masked(self, result: types.CallToolResult) -> types.CallToolResult:
+        """An error result with this server's configured secrets masked: errors never carry secrets."""
+        if not self._secrets:
+            return result
+        content = [
+            block.model_copy(update={"text": self._mask(block.text)}) if isinstance(block, types.TextContent) else block
+            for block in result.content
+        ]
+        return result.model_copy(update={"content": content})
+
     def _map_mcp_error(self, exc: MCPError, what: str, limit: float) -> DownstreamError:
         if exc.code == REQUEST_TIMEOUT:
             return DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
@@ -443,7 +461,7 @@ class DownstreamServer:
             if self._lost is not None:
                 self._lost.set()
             return DownstreamUnavailable(self.name, f"connection lost during {what}")
-        return DownstreamToolError(self.name, exc.message, exc.code)
+        return DownstreamToolError(self.name, self._mask(exc.message), exc.code)
 
 
 _PageT = TypeVar("_PageT", bound=types.PaginatedResult)

@@ -108,3 +108,13 @@ async def test_callers_cancellation_reaches_the_downstream_server(tmp_path: Path
         line = await anyio.to_thread.run_sync(lambda: wait_for_event(events, "cancelled hang"))
         assert line.startswith("cancelled hang")
         assert _text(await client.call_tool("f__echo", {"text": "ok"})) == "ok"
+
+
+async def test_a_servers_configured_secret_never_reaches_the_caller_in_an_error(tmp_path: Path) -> None:
+    secret = "CANARY-env-secret-77"
+    config = write_config(tmp_path, {"f": fault_entry(env={"API_KEY": secret})})
+    async with Client(aggregator_params(config)) as client:
+        result = await client.call_tool("f__fail", {"message": f"auth failed with key {secret}"})
+    assert result.is_error
+    assert secret not in _text(result)
+    assert "auth failed with key ***" in _text(result)
