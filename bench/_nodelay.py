@@ -5,11 +5,12 @@
 asyncio turns Nagle's algorithm off only for sockets whose ``proto`` is ``IPPROTO_TCP``. A
 listening socket made as ``socket.socket(AF_INET, SOCK_STREAM)`` has ``proto == 0``, so the
 connections uvicorn accepts on it keep Nagle on: a response written as two segments (headers,
-then body) waits for the client's delayed ACK, about 40 ms per request on Linux. Both
-``tests/fakes/_fault_app.py`` (``serve_http``) and ``orchestrator/server/_http.py``
-(``bind_socket``) build their sockets that way. This wrapper runs MODULE as ``python -m`` would,
-with asyncio's check relaxed, so the benchmark can show the cost with and without the fix. It
-is a no-op for code that already creates its sockets with ``IPPROTO_TCP``.
+then body) waits for the client's delayed ACK, about 40 ms per request on Linux. Older
+checkouts of ``tests/fakes/_fault_app.py`` (``serve_http``) and ``orchestrator/server/_http.py``
+(``bind_socket``) built their sockets that way; both now pass ``IPPROTO_TCP``. This wrapper runs
+MODULE as ``python -m`` would, with asyncio's check relaxed, so such older servers can still be
+measured fairly (``--tcp-nodelay`` in ``bench.proxy_latency``). It is a no-op for code that
+already creates its sockets with ``IPPROTO_TCP``.
 """
 
 from __future__ import annotations

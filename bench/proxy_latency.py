@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m bench.proxy_latency [--calls N] [--concurrency 32] [--rounds 3] [--modes auto,legacy]
-                                  [--paths ...] [--tcp-nodelay fixture|all|none] [--phase-seconds 4]
+                                  [--paths ...] [--tcp-nodelay none|fixture|all] [--phase-seconds 4]
                                   [--out bench/results/latest.json]
 
 Every path calls the fault server's ``echo`` tool (``python -m tests.fakes.fault_server``) with the
@@ -14,10 +14,21 @@ path                   route
 =====================  =======================================================================
 direct-stdio           client -> fault server (stdio)
 proxied-stdio          client -> ``orchestrator serve`` (stdio) -> fault server (stdio)
+proxied-stdio-traced   proxied-stdio, with the aggregator exporting spans (OTLP, see below)
 direct-http            client -> fault server (streamable HTTP, 127.0.0.1)
 proxied-http           client -> ``orchestrator serve --transport http`` -> fault server (stdio)
+proxied-http-traced    proxied-http, with the aggregator exporting spans (OTLP, see below)
 proxied-http-http      client -> ``orchestrator serve --transport http`` -> fault server (HTTP)
 =====================  =======================================================================
+
+Tracing: the ``-traced`` paths start their aggregator with ``OTEL_EXPORTER_OTLP_ENDPOINT``
+pointing at a real OTLP/HTTP receiver (``bench._otlp_sink``, ``tests.otlp_receiver`` in a process
+of its own), so it exports http/protobuf through its ``BatchSpanProcessor`` as shipped; every other
+server runs with no ``OTEL_*`` variable (tracing off: the API's no-op). The aggregator hands
+``OTEL_*`` to its stdio child, but the fault server does not configure OpenTelemetry, so only the
+aggregator's spans are exported. The report counts the spans received and compares the
+aggregator's ``tools/call`` server spans with the calls made, so the traced figure is known to be
+real.
 
 All connections (one per path and client mode) are opened first and warmed up; then every round
 measures each of them in turn (the order rotates from round to round, so slow drift on a shared
@@ -32,10 +43,11 @@ The aggregator's own downstream connections always use ``mode="auto"``; ``--mode
 benchmark client's mode (``legacy`` = the 2025-11-25 handshake era; ``auto+sampling`` = ``auto`` with
 a sampling callback, so the client declares the sampling capability as chat clients do).
 
-``--tcp-nodelay``: the fault server's HTTP listener (a test fixture) and, today, the aggregator's
-leave Nagle's algorithm on (see ``bench._nodelay``), which costs about 40 ms per 2026-07-28 HTTP
-call. By default only the fixture is run through the workaround, so the direct baseline is sound
-and the aggregator is measured as shipped; ``all`` shows what the aggregator's one-line fix gains.
+``--tcp-nodelay`` (default ``none``): a workaround for servers that leave Nagle's algorithm on
+their accepted HTTP connections (see ``bench._nodelay``; about 40 ms per 2026-07-28 HTTP call).
+Both the fault server and the aggregator now create their listeners with ``IPPROTO_TCP``, so it
+is only needed to measure older checkouts: ``fixture`` wraps the fault server, ``all`` also the
+aggregators.
 """
 
 from __future__ import annotations
@@ -78,9 +90,25 @@ START_TIMEOUT = 60.0
 
 Mode = Literal["auto", "legacy", "auto+sampling"]
 MODES: tuple[Mode, ...] = ("auto", "legacy", "auto+sampling")
-PATHS = ("direct-stdio", "proxied-stdio", "direct-http", "proxied-http", "proxied-http-http")
-NODELAY_CHOICES = ("fixture", "all", "none")
+PATHS = (
+    "direct-stdio",
+    "proxied-stdio",
+    "proxied-stdio-traced",
+    "direct-http",
+    "proxied-http",
+    "proxied-http-traced",
+    "proxied-http-http",
+)
+TRACED_PATHS = ("proxied-stdio-traced", "proxied-http-traced")
+NODELAY_CHOICES = ("none", "fixture", "all")
 RATIOS = (("proxied-stdio", "direct-stdio"), ("proxied-http", "direct-http"), ("proxied-http-http", "direct-http"))
+TRACE_RATIOS = (("proxied-stdio-traced", "proxied-stdio"), ("proxied-http-traced", "proxied-http"))
+AGGREGATOR_STOP = signal.SIGINT
+"""How HTTP aggregators are stopped. On SIGTERM uvicorn shuts down and then re-raises the signal,
+which kills ``orchestrator serve --transport http`` before it flushes its spans; SIGINT ends it
+through ``KeyboardInterrupt``, so the pool closes and the batch processor flushes."""
+SERVER_SPAN = "tools/call f__echo"
+"""The aggregator's SDK server span of one proxied call (its SDK client span is the other)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -171,13 +199,24 @@ async def _wait_for_log(log: Path, pattern: str, process: Process) -> re.Match[s
             await anyio.sleep(0.05)
 
 
+def _untraced_env() -> dict[str, str]:
+    """This process's environment without any ``OTEL_*`` variable (tracing off)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+
 @asynccontextmanager
-async def _background(command: list[str], log: Path) -> AsyncGenerator[Process]:
-    """Run ``command`` from the repo root in its own process group, stderr to ``log``."""
+async def _background(
+    command: list[str], log: Path, env: dict[str, str] | None = None, stop: signal.Signals = signal.SIGTERM
+) -> AsyncGenerator[Process]:
+    """Run ``command`` from the repo root in its own process group, stderr to ``log``; ``stop`` ends it.
+
+    The environment is this process's without ``OTEL_*``, with ``env`` laid over it.
+    """
     with log.open("w", encoding="utf-8") as errlog:
         process = await anyio.open_process(
             command,
             cwd=str(REPO_ROOT),
+            env=_untraced_env() | (env or {}),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=errlog,
@@ -187,7 +226,7 @@ async def _background(command: list[str], log: Path) -> AsyncGenerator[Process]:
             yield process
         finally:
             if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(stop)
                 with anyio.move_on_after(10, shield=True):
                     await process.wait()
             if process.returncode is None:
@@ -214,6 +253,7 @@ class _Connection:
     tool: str
     processes: _ProcessGroup
     result: TargetResult
+    calls: int = 0
 
 
 def _check(result: types.CallToolResult) -> None:
@@ -222,6 +262,7 @@ def _check(result: types.CallToolResult) -> None:
 
 
 async def _call(conn: _Connection) -> None:
+    conn.calls += 1
     _check(await conn.client.call_tool(conn.tool, ARGUMENTS, read_timeout_seconds=CALL_TIMEOUT))
 
 
@@ -298,14 +339,24 @@ class _Endpoints:
 
     direct_stdio: StdioServerParameters
     proxied_stdio: StdioServerParameters
+    proxied_stdio_traced: StdioServerParameters
     direct_http: str
     proxied_http: str
+    proxied_http_traced: str
     proxied_http_http: str
     http_processes: dict[str, list[psutil.Process]]
+    sink_log: Path | None = None
+    """stderr of ``bench._otlp_sink``, where it reports what it received when stopped."""
 
 
-def _stdio_params(args: list[str]) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=args, cwd=str(REPO_ROOT))
+def _stdio_params(args: list[str], env: dict[str, str] | None = None) -> StdioServerParameters:
+    # The SDK lays `env` over a small safe default environment (no OTEL_* from this process).
+    return StdioServerParameters(command=sys.executable, args=args, cwd=str(REPO_ROOT), env=env)
+
+
+def _otel_env(endpoint: str, service: str) -> dict[str, str]:
+    """Tracing on: batch OTLP http/protobuf to ``endpoint`` as ``service`` (the SDK's defaults otherwise)."""
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": service}
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -321,14 +372,27 @@ def _python_m(module: str, nodelay: bool) -> list[str]:
 async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[str], nodelay: str) -> _Endpoints:
     stdio_entry: dict[str, Any] = {"command": sys.executable, "args": FAULT_SERVER, "cwd": str(REPO_ROOT)}
     stdio_config = _write_config(workdir, "stdio-downstream.yaml", stdio_entry)
+    serve_stdio = ["-m", "orchestrator", "serve", "-c", str(stdio_config)]
     endpoints = _Endpoints(
         direct_stdio=_stdio_params(FAULT_SERVER),
-        proxied_stdio=_stdio_params(["-m", "orchestrator", "serve", "-c", str(stdio_config)]),
+        proxied_stdio=_stdio_params(serve_stdio),
+        proxied_stdio_traced=_stdio_params(serve_stdio),
         direct_http="",
         proxied_http="",
+        proxied_http_traced="",
         proxied_http_http="",
         http_processes={},
     )
+    receiver_url = ""
+    if set(TRACED_PATHS) & set(paths):
+        # Entered first, so it is stopped last: after the aggregators have flushed their spans.
+        endpoints.sink_log = workdir / "otlp-sink.log"
+        sink = await stack.enter_async_context(
+            _background([sys.executable, "-m", "bench._otlp_sink"], endpoints.sink_log)
+        )
+        receiver_url = (await _wait_for_log(endpoints.sink_log, r"LISTENING (\S+)", sink)).group(1)
+        service = "bench-proxied-stdio-traced"
+        endpoints.proxied_stdio_traced = _stdio_params(serve_stdio, _otel_env(receiver_url, service))
     fault_http = [*_python_m(FAULT_SERVER[1], nodelay in ("fixture", "all")), "--transport", "http", "--port", "0"]
     serve_http = [*_python_m("orchestrator", nodelay == "all"), "serve", "--transport", "http", "--port", "0"]
     if {"direct-http", "proxied-http-http"} & set(paths):
@@ -337,15 +401,26 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
         port = (await _wait_for_log(log, r"LISTENING (\d+)", process)).group(1)
         endpoints.direct_http = f"http://127.0.0.1:{port}/mcp"
         endpoints.http_processes["direct-http"] = _tree(process.pid)
-    if "proxied-http" in paths:
-        log = workdir / "orchestrator-http.log"
-        process = await stack.enter_async_context(_background([*serve_http, "-c", str(stdio_config)], log))
-        endpoints.proxied_http = (await _wait_for_log(log, r"listening on (\S+)", process)).group(1)
-        endpoints.http_processes["proxied-http"] = _tree(process.pid)  # refreshed once connected
+    for path in ("proxied-http", "proxied-http-traced"):
+        if path not in paths:
+            continue
+        env = _otel_env(receiver_url, f"bench-{path}") if path in TRACED_PATHS else None
+        log = workdir / f"orchestrator-{path}.log"
+        process = await stack.enter_async_context(
+            _background([*serve_http, "-c", str(stdio_config)], log, env, AGGREGATOR_STOP)
+        )
+        url = (await _wait_for_log(log, r"listening on (\S+)", process)).group(1)
+        if path == "proxied-http":
+            endpoints.proxied_http = url
+        else:
+            endpoints.proxied_http_traced = url
+        endpoints.http_processes[path] = _tree(process.pid)  # refreshed once connected
     if "proxied-http-http" in paths:
         http_config = _write_config(workdir, "http-downstream.yaml", {"url": endpoints.direct_http})
         log = workdir / "orchestrator-http-http.log"
-        process = await stack.enter_async_context(_background([*serve_http, "-c", str(http_config)], log))
+        process = await stack.enter_async_context(
+            _background([*serve_http, "-c", str(http_config)], log, stop=AGGREGATOR_STOP)
+        )
         endpoints.proxied_http_http = (await _wait_for_log(log, r"listening on (\S+)", process)).group(1)
         # Only the aggregator: the downstream is direct-http's server, shared.
         proxy = psutil.Process(process.pid)
@@ -364,10 +439,13 @@ async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode
         target = stdio_client(endpoints.direct_stdio, errlog=errlog)
     elif path == "proxied-stdio":
         target = stdio_client(endpoints.proxied_stdio, errlog=errlog)
+    elif path == "proxied-stdio-traced":
+        target = stdio_client(endpoints.proxied_stdio_traced, errlog=errlog)
     else:
         target = {
             "direct-http": endpoints.direct_http,
             "proxied-http": endpoints.proxied_http,
+            "proxied-http-traced": endpoints.proxied_http_traced,
             "proxied-http-http": endpoints.proxied_http_http,
         }[path]
     if mode == "auto+sampling":
@@ -405,31 +483,85 @@ async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode
 # --------------------------------------------------------------------------- report
 
 
-def _ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+def _pair_rows(
+    results: Sequence[TargetResult], pairs: Sequence[tuple[str, str]], labels: tuple[str, str]
+) -> list[dict[str, Any]]:
+    """``numerator / denominator`` medians of each pair of paths present, per client mode."""
     by_key = {(r.path, r.mode): r for r in results}
     rows: list[dict[str, Any]] = []
     for mode in dict.fromkeys(r.mode for r in results):
-        for proxied, direct in RATIOS:
-            p, d = by_key.get((proxied, mode)), by_key.get((direct, mode))
+        for top, bottom in pairs:
+            p, d = by_key.get((top, mode)), by_key.get((bottom, mode))
             if p is None or d is None:
                 continue
             per_round = [pr.p50_ms / dr.p50_ms for pr, dr in zip(p.rounds, d.rounds, strict=True)]
             rows.append(
                 {
-                    "proxied": proxied,
-                    "direct": direct,
+                    labels[0]: top,
+                    labels[1]: bottom,
                     "mode": mode,
                     "p50_ratio": round(p.median("p50_ms") / d.median("p50_ms"), 3),
                     "p50_ratio_per_round": [round(x, 3) for x in per_round],
                     "p99_ratio": round(p.median("p99_ms") / d.median("p99_ms"), 3),
                     "seq_throughput_ratio": round(p.median("seq_calls_per_s") / d.median("seq_calls_per_s"), 3),
                     "conc_throughput_ratio": round(p.median("conc_calls_per_s") / d.median("conc_calls_per_s"), 3),
+                    "proxy_cpu_ms": [round(d.median("proxy_cpu_ms"), 3), round(p.median("proxy_cpu_ms"), 3)],
                 }
             )
     return rows
 
 
-def _markdown(results: Sequence[TargetResult], ratios: Sequence[dict[str, Any]], concurrency: int) -> str:
+def _ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    return _pair_rows(results, RATIOS, ("proxied", "direct"))
+
+
+def _tracing_ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    return _pair_rows(results, TRACE_RATIOS, ("traced", "untraced"))
+
+
+def _received(sink_log: Path | None) -> dict[str, Any] | None:
+    """What ``bench._otlp_sink`` reported when it was stopped (None without traced paths)."""
+    if sink_log is None:
+        return None
+    match = re.search(r"^RECEIVED (.+)$", sink_log.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"the OTLP receiver did not report; see {sink_log}")
+    received: dict[str, Any] = json.loads(match.group(1))
+    return received
+
+
+def _tracing_check(received: dict[str, Any] | None, connections: Sequence[_Connection]) -> list[dict[str, Any]]:
+    """Per traced path: calls made, the aggregator's ``tools/call`` server spans received, all its spans."""
+    if received is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    by_name: dict[str, int] = received["by_name"]
+    by_service: dict[str, int] = received["by_service"]
+    for path in TRACED_PATHS:
+        calls = sum(conn.calls for conn in connections if conn.path == path)
+        if not calls:
+            continue
+        service = f"bench-{path}"
+        rows.append(
+            {
+                "path": path,
+                "service": service,
+                "calls": calls,
+                "call_server_spans": by_name.get(f"{service}: {SERVER_SPAN} (SERVER)", 0),
+                "spans": by_service.get(service, 0),
+            }
+        )
+    return rows
+
+
+def _markdown(
+    results: Sequence[TargetResult],
+    ratios: Sequence[dict[str, Any]],
+    tracing: Sequence[dict[str, Any]],
+    check: Sequence[dict[str, Any]],
+    received: dict[str, Any] | None,
+    concurrency: int,
+) -> str:
     lines = [
         f"| path | client mode | p50 ms | p99 ms | sequential calls/s | calls/s, {concurrency} in flight "
         "| CPU ms/call: client | aggregator | downstream |",
@@ -445,14 +577,38 @@ def _markdown(results: Sequence[TargetResult], ratios: Sequence[dict[str, Any]],
         )
     lines += [
         "",
-        "| proxied / direct | client mode | p50 | p99 | sequential calls/s | calls/s in flight |",
-        "|---|---|---:|---:|---:|---:|",
+        "| proxied / direct | client mode | p50 | p50 per round | p99 | sequential calls/s | calls/s in flight |",
+        "|---|---|---:|---|---:|---:|---:|",
     ]
     for row in ratios:
         lines.append(
             f"| {row['proxied']} / {row['direct']} | {row['mode']} | {row['p50_ratio']:.2f}x "
+            f"| {' / '.join(f'{x:.2f}' for x in row['p50_ratio_per_round'])} "
             f"| {row['p99_ratio']:.2f}x | {row['seq_throughput_ratio']:.2f}x | {row['conc_throughput_ratio']:.2f}x |"
         )
+    if tracing:
+        lines += [
+            "",
+            "| tracing on / off | client mode | p50 | p50 per round | p99 | calls/s in flight "
+            "| aggregator CPU ms/call, off → on |",
+            "|---|---|---:|---|---:|---:|---:|",
+        ]
+        for row in tracing:
+            off, on = row["proxy_cpu_ms"]
+            lines.append(
+                f"| {row['traced']} / {row['untraced']} | {row['mode']} | {row['p50_ratio']:.2f}x "
+                f"| {' / '.join(f'{x:.2f}' for x in row['p50_ratio_per_round'])} "
+                f"| {row['p99_ratio']:.2f}x | {row['conc_throughput_ratio']:.2f}x | {off:.2f} → {on:.2f} |"
+            )
+    if received is not None:
+        lines += ["", f"OTLP receiver: {received['spans']} spans in {received['requests']} export requests."]
+        for row in check:
+            lines.append(
+                f"{row['path']}: {row['calls']} calls (warm-up included), {row['call_server_spans']} "
+                f"`{SERVER_SPAN}` server spans received, {row['spans']} spans in all from {row['service']}."
+            )
+        others = {k: v for k, v in received["by_service"].items() if k not in {r["service"] for r in check}}
+        lines.append(f"Spans from other services: {others or 'none'}.")
     return "\n".join(lines)
 
 
@@ -521,7 +677,11 @@ async def run(options: Options) -> dict[str, Any]:
                 print(f"round {round_no + 1}/{options.rounds} done", file=sys.stderr, flush=True)
             results = [conn.result for conn in connections]
             print("closing connections ...", file=sys.stderr, flush=True)
+        # Every server has stopped (the aggregators flushed their spans first), so the receiver has reported.
+        received = _received(endpoints.sink_log)
     ratios = _ratios(results)
+    tracing = _tracing_ratios(results)
+    check = _tracing_check(received, connections)
     return {
         "benchmark": "proxy_latency",
         "command": "python -m bench.proxy_latency " + " ".join(sys.argv[1:]),
@@ -544,7 +704,10 @@ async def run(options: Options) -> dict[str, Any]:
             for r in results
         ],
         "ratios": ratios,
-        "markdown": _markdown(results, ratios, options.concurrency),
+        "tracing_ratios": tracing,
+        "tracing_received": received,
+        "tracing_check": check,
+        "markdown": _markdown(results, ratios, tracing, check, received, options.concurrency),
     }
 
 
@@ -568,9 +731,10 @@ def _parse(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--tcp-nodelay",
         choices=NODELAY_CHOICES,
-        default="fixture",
-        help="HTTP servers to run through bench._nodelay (Nagle workaround): the fault server only "
-        "(default; it is a test fixture), all (also the aggregator: shows what its fix gains), none",
+        default="none",
+        help="HTTP servers to run through bench._nodelay, a Nagle workaround for older checkouts whose "
+        "listeners lack IPPROTO_TCP: none (default; both are fixed), fixture (the fault server), "
+        "all (also the aggregators)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"), help="JSON results file")
     args = parser.parse_args(argv)
