@@ -118,6 +118,7 @@ class OrchestratorServer:
             SERVER_NAME,
             version=SERVER_VERSION,
             instructions=_INSTRUCTIONS,
+            get_tool_input_schema=self._input_schema,
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_list_prompts=self._list_prompts,
@@ -207,6 +208,16 @@ class OrchestratorServer:
             return await self.call(name, arguments, progress=progress, peer=RequestPeer(ctx))
         except UnknownToolError as exc:
             raise request_error(exc) from exc
+
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        """A tool's input schema by name, for the SDK's header checks (saves a full tools/list)."""
+        plan = self.composites.plan(name)
+        if plan is not None:
+            return plan.input_schema
+        try:
+            return self._pool.catalog.tool(name).input_schema
+        except UnknownToolError:
+            return None
 
     def _check_known(self, name: str) -> None:
         if name not in self.composites.names:

@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -131,6 +132,20 @@ class _Guard:
         await self._app(scope, receive, send)
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn, except that it does not re-raise the stop signal after shutting down.
+
+    The caller still has to stop the downstream children and flush spans before the process
+    exits; a re-raised SIGTERM would kill it first.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind a listening TCP socket (port 0 picks a free port)."""
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
@@ -164,7 +179,7 @@ async def serve_http(
     shown_host = f"[{security.bind_host}]" if ":" in security.bind_host else security.bind_host
     url = f"http://{shown_host}:{actual_port}{path}"
     config = uvicorn.Config(_Guard(app, security), log_level="warning", access_log=False, lifespan="on")
-    uvicorn_server = uvicorn.Server(config)
+    uvicorn_server = _Uvicorn(config)
     if on_listening is not None:
         on_listening(url)
     await uvicorn_server.serve(sockets=[sock])
