@@ -138,6 +138,17 @@ class Catalog:
                 return Route(template.server, original)
         raise UnknownToolError("resource", uri)
 
+    def route_template(self, exposed: str) -> Route:
+        """The server and its own URI template behind an exposed resource template (exact match).
+
+        Raises:
+            UnknownToolError: No exposed template is ``exposed``.
+        """
+        for template in self._tables.templates:
+            if template.exposed == exposed:
+                return Route(template.server, template.original)
+        raise UnknownToolError("resource template", exposed)
+
     def tool(self, exposed: str) -> types.Tool:
         """The exposed Tool (exposed name, configured description).
 

@@ -397,6 +397,52 @@ class DownstreamServer:
 
         return await self._request(f"resources/read {uri}", send, self.spec.timeout, peer)
 
+    async def complete(
+        self,
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.CompleteResult:
+        """Ask this server for completions; a server without the capability offers none.
+
+        Raises:
+            DownstreamError: As for ``call_tool``.
+        """
+        client = self._client
+        if client is not None and client.server_capabilities.completions is None:
+            return types.CompleteResult(completion=types.Completion(values=[]))
+
+        async def send(client: Client) -> types.CompleteResult:
+            return await client.complete(
+                ref, {"name": argument.name, "value": argument.value}, context.arguments if context else None
+            )
+
+        return await self._request("completion/complete", send, self.spec.timeout, None)
+
+    async def subscribe_resource(self, uri: str, *, subscribe: bool = True) -> None:
+        """Subscribe to (or unsubscribe from) updates of ``uri`` on a handshake-era server.
+
+        A server without the capability, or on 2026-07-28 (where updates ride
+        ``subscriptions/listen``), is left alone.
+
+        Raises:
+            DownstreamError: As for ``call_tool``.
+        """
+        client = self._client
+        if client is None or client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        caps = client.server_capabilities.resources
+        if caps is None or not caps.subscribe:
+            return
+
+        async def send(client: Client) -> types.EmptyResult:
+            if subscribe:
+                return await client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+            return await client.unsubscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+
+        method = "resources/subscribe" if subscribe else "resources/unsubscribe"
+        await self._request(f"{method} {uri}", send, self.spec.timeout, None)
+
     async def _request(
         self, what: str, send: Callable[[Client], Awaitable[_T]], limit: float, peer: UpstreamPeer | None
     ) -> _T:

@@ -202,6 +202,36 @@ class DownstreamPool:
         route = self.catalog.route_prompt(exposed)
         return await self.server(route.server).get_prompt(route.name, arguments, peer=peer)
 
+    async def complete(
+        self,
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.CompleteResult:
+        """Forward ``completion/complete`` for an exposed prompt or resource template to its server.
+
+        Raises:
+            UnknownToolError: No prompt or template is exposed under the reference.
+            DownstreamError: The server could not serve the request.
+        """
+        if isinstance(ref, types.PromptReference):
+            route = self.catalog.route_prompt(ref.name)
+            own: types.PromptReference | types.ResourceTemplateReference = types.PromptReference(name=route.name)
+        else:
+            route = self.catalog.route_template(ref.uri)
+            own = types.ResourceTemplateReference(uri=route.name)
+        return await self.server(route.server).complete(own, argument, context)
+
+    async def subscribe_resource(self, uri: str, *, subscribe: bool = True) -> None:
+        """Forward ``resources/subscribe`` (or unsubscribe) for an exposed URI to its server.
+
+        Raises:
+            UnknownToolError: No resource is exposed under that URI.
+            DownstreamError: The server could not serve the request.
+        """
+        route = self.catalog.route_resource(uri)
+        await self.server(route.server).subscribe_resource(route.name, subscribe=subscribe)
+
     async def read_resource(self, uri: str, *, peer: UpstreamPeer | None = None) -> types.ReadResourceResult:
         """Read a resource by its exposed URI.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import weakref
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
@@ -72,6 +72,23 @@ def _can_answer_input(ctx: ServerRequestContext[Any, Any]) -> bool:
     return caps is not None and (caps.sampling is not None or caps.elicitation is not None)
 
 
+_ResultT = TypeVar("_ResultT", types.CallToolResult, types.GetPromptResult, types.ReadResourceResult)
+
+
+def _own(result: _ResultT) -> _ResultT:
+    """A downstream result without the downstream's ``serverInfo`` stamp: the client talks to us."""
+    meta = result.meta
+    if not meta or types.SERVER_INFO_META_KEY not in meta:
+        return result
+    rest = {key: value for key, value in meta.items() if key != types.SERVER_INFO_META_KEY}
+    return result.model_copy(update={"meta": rest or None})
+
+
+def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
+    # The SDK offers no public accessor for a request's connection yet.
+    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
+
+
 def _expired_round() -> types.CallToolResult:
     text = "this call's input round expired or is unknown; call the tool again"
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
@@ -111,6 +128,8 @@ class OrchestratorServer:
         self._listen = ListenHandler(self._bus)
         # Handshake-era connections, to notify of list changes; weak so closed ones vanish.
         self._legacy_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # The level each handshake-era connection asked for with logging/setLevel (default: all).
+        self._log_levels: weakref.WeakKeyDictionary[Connection, types.LoggingLevel] = weakref.WeakKeyDictionary()
         self._validator = ArgumentValidator()
         self._exit_stack = AsyncExitStack()
         self._rounds: InputRounds | None = None
@@ -126,8 +145,13 @@ class OrchestratorServer:
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_resource_templates,
             on_read_resource=self._read_resource,
+            on_subscribe_resource=self._subscribe_resource,
+            on_unsubscribe_resource=self._unsubscribe_resource,
+            on_completion=self._complete,
             on_subscriptions_listen=self._listen,
         )
+        # Deprecated at 2026-07-28 (SEP-2577), but handshake-era clients set it.
+        self.lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         self.lowlevel.middleware.append(self._remember_connection)
         pool.add_listener(self._on_catalog_change)
 
@@ -140,8 +164,7 @@ class OrchestratorServer:
 
     async def _remember_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            # The SDK offers no public accessor for a request's connection yet.
-            self._legacy_connections.add(ctx.session._connection)  # pyright: ignore[reportPrivateUsage]
+            self._legacy_connections.add(_connection(ctx))
         return await call_next(ctx)
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
@@ -205,7 +228,7 @@ class OrchestratorServer:
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
 
-            return await self.call(name, arguments, progress=progress, peer=RequestPeer(ctx))
+            return await self.call(name, arguments, progress=progress, peer=self._peer(ctx))
         except UnknownToolError as exc:
             raise request_error(exc) from exc
 
@@ -256,7 +279,7 @@ class OrchestratorServer:
             text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
             return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
         try:
-            return await self._pool.call_tool(name, arguments, progress=progress, peer=peer)
+            return _own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
         except UnknownToolError:
             raise
         except OrchestratorError as exc:
@@ -273,8 +296,9 @@ class OrchestratorServer:
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
+        await self._pool.wait_settled(self._startup_grace)
         try:
-            return await self._pool.get_prompt(params.name, params.arguments, peer=RequestPeer(ctx))
+            return _own(await self._pool.get_prompt(params.name, params.arguments, peer=self._peer(ctx)))
         except OrchestratorError as exc:
             raise request_error(exc) from exc
 
@@ -289,12 +313,52 @@ class OrchestratorServer:
     async def _list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
+        await self._pool.wait_settled(self._startup_grace)
         return types.ListResourceTemplatesResult(resource_templates=list(self._pool.catalog.resource_templates))
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        await self._pool.wait_settled(self._startup_grace)
+        try:
+            return await self._pool.complete(params.ref, params.argument, params.context)
+        except OrchestratorError as exc:
+            raise request_error(exc) from exc
+
+    async def _subscribe_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        await self._pool.wait_settled(self._startup_grace)
+        try:
+            await self._pool.subscribe_resource(str(params.uri))
+        except OrchestratorError as exc:
+            raise request_error(exc) from exc
+        return types.EmptyResult()
+
+    async def _unsubscribe_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        await self._pool.wait_settled(self._startup_grace)
+        try:
+            await self._pool.subscribe_resource(str(params.uri), subscribe=False)
+        except OrchestratorError as exc:
+            raise request_error(exc) from exc
+        return types.EmptyResult()
+
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        self._log_levels[_connection(ctx)] = params.level
+        return types.EmptyResult()
+
+    def _peer(self, ctx: ServerRequestContext[Any, Any]) -> RequestPeer:
+        return RequestPeer(ctx, self._log_levels.get(_connection(ctx), "debug"))
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
+        await self._pool.wait_settled(self._startup_grace)
         try:
-            return await self._pool.read_resource(str(params.uri), peer=RequestPeer(ctx))
+            return _own(await self._pool.read_resource(str(params.uri), peer=self._peer(ctx)))
         except OrchestratorError as exc:
             raise request_error(exc) from exc

@@ -11,9 +11,16 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-__all__ = ["RequestPeer"]
+__all__ = ["LOG_SEVERITY", "RequestPeer"]
 
 logger = logging.getLogger(__name__)
+
+LOG_SEVERITY = {
+    level: rank
+    for rank, level in enumerate(["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"])
+}
+"""RFC 5424 severities of MCP log levels, least severe first."""
+
 
 _SAMPLING = types.ClientCapabilities(sampling=types.SamplingCapability())
 _ELICITATION = types.ClientCapabilities(elicitation=types.ElicitationCapability())
@@ -26,8 +33,9 @@ class RequestPeer:
     streamable HTTP they reach the client on the stream that awaits the call's result.
     """
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], min_log_level: str = "debug") -> None:
         self._ctx = ctx
+        self._min_log_severity = LOG_SEVERITY.get(min_log_level, 0)
 
     def _can_ask(self, capability: types.ClientCapabilities) -> bool:
         session = self._ctx.session
@@ -69,6 +77,8 @@ class RequestPeer:
 
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         """Pass a downstream log message to the upstream client (where it opted in)."""
+        if LOG_SEVERITY.get(params.level, 0) < self._min_log_severity:
+            return
         await self._ctx.session.send_log_message(  # pyright: ignore[reportDeprecated]
             params.level, params.data, params.logger, related_request_id=self._ctx.request_id
         )
