@@ -8,21 +8,25 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
+from anyio.abc import Process
 from mcp import StdioServerParameters
 
-from tests.fakes import REPO_ROOT, fault_server_argv
+from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command
 
 __all__ = [
     "REPO_ROOT",
     "aggregator_params",
     "fault_entry",
     "http_aggregator",
+    "http_fault_server",
+    "served_process",
     "write_config",
 ]
 
@@ -66,27 +70,16 @@ def aggregator_params(config: Path, *args: str, env: Mapping[str, str] | None = 
 
 
 @asynccontextmanager
-async def http_aggregator(
-    config: Path, *args: str, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
-) -> AsyncGenerator[str, None]:
-    """Run ``orchestrator serve --transport http --port 0``; yield its endpoint URL."""
-    command = [
-        sys.executable,
-        "-m",
-        "orchestrator",
-        "serve",
-        "-c",
-        str(config),
-        "--transport",
-        "http",
-        "--host",
-        host,
-        "--port",
-        "0",
-        *args,
-    ]
+async def served_process(
+    command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> AsyncGenerator[tuple[re.Match[str], Process], None]:
+    """Start a server process; yield the ``pattern`` match from its stderr, and the process.
+
+    Its stderr keeps being read (a full pipe would block it); at the end it gets SIGTERM,
+    then, after 10 s, SIGKILL for its whole process group.
+    """
     process = await anyio.open_process(
-        command,
+        [str(part) for part in command],
         cwd=str(REPO_ROOT),
         env=_child_env(env),
         stdin=subprocess.DEVNULL,
@@ -95,25 +88,27 @@ async def http_aggregator(
         start_new_session=True,
     )
     assert process.stderr is not None
+    stderr = process.stderr
     seen = ""
-    url = ""
+    match: re.Match[str] | None = None
     try:
-        with anyio.fail_after(30):
-            while not url:
-                chunk = await process.stderr.receive()
+        with anyio.fail_after(timeout):
+            while match is None:
+                try:
+                    chunk = await stderr.receive()
+                except anyio.EndOfStream:
+                    pytest.fail(f"{command} exited before listening:\n{seen[-4000:]}", pytrace=False)
                 seen += chunk.decode(errors="replace")
-                if match := re.search(r"listening on (\S+)", seen):
-                    url = match.group(1)
+                match = re.search(pattern, seen)
         async with anyio.create_task_group() as tg:
 
             async def drain() -> None:
-                # Keep reading so the aggregator never blocks on a full stderr pipe.
-                async for _ in process.stderr:  # type: ignore[union-attr]
+                async for _ in stderr:
                     pass
 
             tg.start_soon(drain)
             try:
-                yield url
+                yield match, process
             finally:
                 tg.cancel_scope.cancel()
     finally:
@@ -124,3 +119,24 @@ async def http_aggregator(
             if process.returncode is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
+
+
+@asynccontextmanager
+async def http_aggregator(
+    config: Path, *args: str, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+) -> AsyncGenerator[str, None]:
+    """Run ``orchestrator serve --transport http --port 0``; yield its endpoint URL."""
+    command = [sys.executable, "-m", "orchestrator", "serve", "-c", str(config)]
+    command += ["--transport", "http", "--host", host, "--port", "0", *args]
+    async with served_process(command, r"listening on (\S+)", env=env) as (match, _process):
+        yield match.group(1)
+
+
+@asynccontextmanager
+async def http_fault_server(
+    *options: str, env: Mapping[str, str] | None = None
+) -> AsyncGenerator[tuple[str, Process], None]:
+    """Run the fault server over streamable HTTP on a free port; yield its URL and process."""
+    command = fault_server_command("--transport", "http", "--port", "0", *options)
+    async with served_process(command, r"LISTENING (\d+)", env=env) as (match, process):
+        yield f"http://127.0.0.1:{match.group(1)}/mcp", process

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -14,8 +11,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, write_config
-from tests.fakes import fault_server_command
+from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, http_fault_server, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -52,26 +48,8 @@ async def test_prompts_and_resources_are_merged_and_routed(tmp_path: Path) -> No
             await client.read_resource("nowhere://x")
 
 
-@asynccontextmanager
-async def _http_fault_server() -> AsyncGenerator[tuple[str, anyio.abc.Process], None]:
-    process = await anyio.open_process(
-        [*fault_server_command("--transport", "http", "--port", "0")], cwd=str(REPO_ROOT)
-    )
-    assert process.stderr is not None
-    seen = ""
-    try:
-        with anyio.fail_after(30):
-            while not (match := re.search(r"LISTENING (\d+)", seen)):
-                seen += (await process.stderr.receive()).decode()
-        yield f"http://127.0.0.1:{match.group(1)}/mcp", process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-
-
 async def test_streamable_http_downstream_with_headers_is_aggregated(tmp_path: Path) -> None:
-    async with _http_fault_server() as (url, _process):
+    async with http_fault_server() as (url, _process):
         config = write_config(
             tmp_path,
             {"remote": {"url": url, "headers": {"X-Api-Key": "CANARY-header-9"}}, "local": fault_entry()},
@@ -83,7 +61,7 @@ async def test_streamable_http_downstream_with_headers_is_aggregated(tmp_path: P
 
 
 async def test_a_dead_http_downstream_fails_its_calls_quickly(tmp_path: Path) -> None:
-    async with _http_fault_server() as (url, process):
+    async with http_fault_server() as (url, process):
         config = write_config(tmp_path, {"remote": {"url": url, "timeout": "5s"}, "local": fault_entry()})
         async with Client(aggregator_params(config)) as client:
             assert not (await client.call_tool("remote__echo", {"text": "x"})).is_error

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.e2e.harness import served_process
 from tests.fakes import REPO_ROOT
 
 __all__ = [
@@ -159,47 +159,11 @@ async def served_url(
     command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
 ) -> AsyncGenerator[re.Match[str], None]:
     """Start a server process, yield the ``pattern`` match from its stderr; stop it after."""
-    process = await anyio.open_process(
-        [str(part) for part in command],
-        cwd=str(REPO_ROOT),
-        env=_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-    seen = ""
-    match: re.Match[str] | None = None
-    try:
-        with anyio.fail_after(timeout):
-            while match is None:
-                try:
-                    chunk = await stderr.receive()
-                except anyio.EndOfStream:
-                    pytest.fail(f"{command} exited before listening:\n{seen[-4000:]}", pytrace=False)
-                seen += chunk.decode(errors="replace")
-                match = re.search(pattern, seen)
-        async with anyio.create_task_group() as tg:
-
-            async def drain() -> None:
-                async for _ in stderr:  # never let the server block on a full pipe
-                    pass
-
-            tg.start_soon(drain)
-            try:
-                yield match
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with anyio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+    async with served_process(command, pattern, env={"NO_COLOR": "1", **(env or {})}, timeout=timeout) as (
+        match,
+        _process,
+    ):
+        yield match
 
 
 @asynccontextmanager

@@ -10,10 +10,7 @@ test starts itself, and this test process (the caller; ``tests.tracing.harness``
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -21,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import mcp_types as types
 import yaml
 
-from tests.e2e.harness import REPO_ROOT
+from tests.e2e.harness import REPO_ROOT, served_process
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.tracing.harness import TEST_SERVICE_NAME
 
@@ -277,43 +273,9 @@ async def http_example_server(module: str, env: Mapping[str, str]) -> AsyncGener
 
     Stopped with SIGTERM at the end, which flushes its spans.
     """
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
-    child_env.update(PYTHONUNBUFFERED="1", **env)
-    process = await anyio.open_process(
-        [sys.executable, "-m", f"examples.servers.{module}", "--transport", "http", "--port", "0"],
-        cwd=str(REPO_ROOT),
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-    seen = ""
-    try:
-        with anyio.fail_after(30):
-            while (match := _LISTENING.search(seen)) is None:
-                seen += (await stderr.receive()).decode(errors="replace")
-        async with anyio.create_task_group() as task_group:
-
-            async def drain() -> None:
-                async for _ in stderr:
-                    pass
-
-            task_group.start_soon(drain)
-            try:
-                yield f"http://127.0.0.1:{match.group(1)}/mcp"
-            finally:
-                task_group.cancel_scope.cancel()
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with anyio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+    command = [sys.executable, "-m", f"examples.servers.{module}", "--transport", "http", "--port", "0"]
+    async with served_process(command, _LISTENING.pattern, env=env) as (match, _process):
+        yield f"http://127.0.0.1:{match.group(1)}/mcp"
 
 
 # ------------------------------------------------------------ Jaeger JSON file
