@@ -1,4 +1,4 @@
-"""The command line every example server shares: ``--transport stdio|http --port N``.
+"""The command line every example server shares: ``--transport stdio|http|sse --port N``.
 
 Owns argument parsing, transport selection and wrapping the run in tracing (configured
 from the ``OTEL_*`` variables, see ``_tracing``), nothing else. HTTP binds the loopback
@@ -41,9 +41,9 @@ def run_server(server: MCPServer, *, prog: str, default_port: int, argv: Sequenc
     parser = argparse.ArgumentParser(prog=prog, description=server.description)
     parser.add_argument(
         "--transport",
-        choices=("stdio", "http"),
+        choices=("stdio", "http", "sse"),
         default="stdio",
-        help="stdio (default) or streamable HTTP on 127.0.0.1",
+        help="stdio (default), streamable HTTP, or legacy SSE (GET /sse) on 127.0.0.1",
     )
     parser.add_argument(
         "--port",
@@ -55,5 +55,7 @@ def run_server(server: MCPServer, *, prog: str, default_port: int, argv: Sequenc
     with traced(server.name):
         if args.transport == "stdio":
             server.run()
+        elif args.transport == "sse":
+            server.run(transport="sse", host=LOOPBACK_HOST, port=args.port)
         else:
             server.run(transport="streamable-http", host=LOOPBACK_HOST, port=args.port)

@@ -11,7 +11,14 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, http_fault_server, write_config
+from tests.e2e.harness import (
+    REPO_ROOT,
+    aggregator_params,
+    fault_entry,
+    http_fault_server,
+    served_process,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -103,3 +110,17 @@ def test_an_invalid_config_is_reported_with_file_and_key_before_anything_starts(
     assert str(bad) in completed.stderr
     assert "servers.f" in completed.stderr
     assert "CANARY" not in completed.stderr
+
+
+async def test_a_legacy_sse_downstream_is_aggregated(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "examples.servers.tracker", "--transport", "sse", "--port", "0"]
+    async with served_process(command, r"Uvicorn running on http://127\.0\.0\.1:(\d+)") as (match, _process):
+        url = f"http://127.0.0.1:{match.group(1)}/sse"
+        config = write_config(tmp_path, {"legacy": {"url": url, "type": "sse"}})
+        async with Client(aggregator_params(config)) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert "legacy__get_ticket" in names
+            ticket = await client.call_tool("legacy__get_ticket", {"id": "TCK-116"})
+    assert not ticket.is_error, _text(ticket)
+    assert ticket.structured_content is not None
+    assert ticket.structured_content["id"] == "TCK-116"
