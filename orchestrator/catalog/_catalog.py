@@ -138,6 +138,17 @@ class Catalog:
                 return Route(template.server, original)
         raise UnknownToolError("resource", uri)
 
+    def exposed_resource_uri(self, server: str, uri: str) -> str:
+        """The URI under which ``server``'s resource ``uri`` is exposed (for update notifications)."""
+        for exposed, route in self._tables.resource_routes.items():
+            if route.server == server and route.name == uri:
+                return exposed
+        prefixed = f"{server}+{uri}"
+        for template in self._tables.templates:
+            if template.server == server and template.exposed != template.original:
+                return prefixed
+        return uri
+
     def route_template(self, exposed: str) -> Route:
         """The server and its own URI template behind an exposed resource template (exact match).
 

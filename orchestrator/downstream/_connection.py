@@ -43,6 +43,8 @@ _T = TypeVar("_T")
 
 ServerState = Literal["starting", "ready", "restarting", "stopped"]
 ManifestFn = Callable[[ServerManifest], Awaitable[None]]
+ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
+"""Told ``(server key, resource URI)`` when a server says one of its resources changed."""
 
 _LIST_PAGE_CAP = 100
 _BACKSTOP_SECONDS = 5.0
@@ -74,8 +76,10 @@ class DownstreamServer:
         policy: BackoffPolicy | None = None,
         prefix: str | None = None,
         extra_env: Mapping[str, str] | None = None,
+        on_resource_updated: ResourceUpdatedFn | None = None,
     ) -> None:
         self.name = name
+        self._on_resource_updated = on_resource_updated
         self._extra_env = extra_env
         self.spec = spec
         self._on_manifest = on_manifest
@@ -296,6 +300,8 @@ class DownstreamServer:
             | types.ResourceListChangedNotification,
         ):
             self._relist_requested.set()
+        elif isinstance(message, types.ResourceUpdatedNotification) and self._on_resource_updated is not None:
+            await self._on_resource_updated(self.name, str(message.params.uri))
 
     async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
         logger.info("server %r log [%s]: %s", self.name, params.level, params.data)

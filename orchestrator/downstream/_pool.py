@@ -24,7 +24,7 @@ from orchestrator.downstream._peer import UpstreamPeer
 from orchestrator.downstream._retry import BackoffPolicy
 from orchestrator.errors import UnknownToolError
 
-__all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool"]
+__all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "ResourceListenerFn"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ class CatalogChange:
 
 
 CatalogChangeFn = Callable[[Catalog, CatalogChange], Awaitable[None]]
+ResourceListenerFn = Callable[[str], Awaitable[None]]
+"""Told the exposed URI of a resource a downstream server says has changed."""
 
 
 def _prefix_for(key: str, spec: ServerSpec) -> str | None:
@@ -75,6 +77,7 @@ class DownstreamPool:
         self._reserved = frozenset(reserved)
         self._manifests: dict[str, ServerManifest] = {}
         self._listeners: list[CatalogChangeFn] = []
+        self._resource_listeners: list[ResourceListenerFn] = []
         self._lock = anyio.Lock()
         self.catalog: Catalog = build_catalog((), config.naming, self._reserved)
         self.servers: dict[str, DownstreamServer] = {
@@ -85,6 +88,7 @@ class DownstreamPool:
                 policy=policy,
                 prefix=_prefix_for(key, spec),
                 extra_env=child_env(key) if child_env is not None else None,
+                on_resource_updated=self._resource_updated,
             )
             for key, spec in config.enabled_servers().items()
         }
@@ -119,6 +123,15 @@ class DownstreamPool:
     def add_listener(self, listener: CatalogChangeFn) -> None:
         """Call ``listener`` after every change of the catalogue."""
         self._listeners.append(listener)
+
+    def add_resource_listener(self, listener: ResourceListenerFn) -> None:
+        """Call ``listener`` with the exposed URI whenever a downstream resource changes."""
+        self._resource_listeners.append(listener)
+
+    async def _resource_updated(self, server: str, uri: str) -> None:
+        exposed = self.catalog.exposed_resource_uri(server, uri)
+        for listener in self._resource_listeners:
+            await listener(exposed)
 
     async def set_reserved(self, names: Iterable[str]) -> None:
         """Reserve exposed names (composite tools) that downstream tools must not take."""

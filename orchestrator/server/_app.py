@@ -21,7 +21,7 @@ from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
@@ -128,6 +128,8 @@ class OrchestratorServer:
         self._listen = ListenHandler(self._bus)
         # Handshake-era connections, to notify of list changes; weak so closed ones vanish.
         self._legacy_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # Resources each handshake-era connection subscribed to, to relay their updates.
+        self._subscriptions: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
         # The level each handshake-era connection asked for with logging/setLevel (default: all).
         self._log_levels: weakref.WeakKeyDictionary[Connection, types.LoggingLevel] = weakref.WeakKeyDictionary()
         self._validator = ArgumentValidator()
@@ -154,6 +156,7 @@ class OrchestratorServer:
         self.lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         self.lowlevel.middleware.append(self._remember_connection)
         pool.add_listener(self._on_catalog_change)
+        pool.add_resource_listener(self._on_resource_updated)
 
     @property
     def catalog(self) -> Catalog:
@@ -333,6 +336,7 @@ class OrchestratorServer:
             await self._pool.subscribe_resource(str(params.uri))
         except OrchestratorError as exc:
             raise request_error(exc) from exc
+        self._subscriptions.setdefault(_connection(ctx), set()).add(str(params.uri))
         return types.EmptyResult()
 
     async def _unsubscribe_resource(
@@ -343,7 +347,20 @@ class OrchestratorServer:
             await self._pool.subscribe_resource(str(params.uri), subscribe=False)
         except OrchestratorError as exc:
             raise request_error(exc) from exc
+        self._subscriptions.get(_connection(ctx), set()).discard(str(params.uri))
         return types.EmptyResult()
+
+    async def _on_resource_updated(self, uri: str) -> None:
+        await self._bus.publish(ResourceUpdated(uri=uri))
+        for connection, uris in list(self._subscriptions.items()):
+            if uri not in uris:
+                continue
+            try:
+                await connection.send_resource_updated(uri)
+            # Boundary: one dead client connection must not stop the others' notifications.
+            except Exception as exc:
+                logger.debug("could not notify a client of a resource update: %s", type(exc).__name__)
+                self._subscriptions.pop(connection, None)
 
     async def _set_level(
         self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams

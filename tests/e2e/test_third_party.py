@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -82,3 +83,21 @@ def test_tools_json_over_five_servers_gives_valid_unique_names_one_per_downstrea
     assert len(per_server["alpha"]) == 17
     assert len(per_server["unprefixed"]) == 16
     assert len(rows) == sum(len(tools) for tools in per_server.values())
+
+
+async def test_resource_updates_from_a_subscribed_downstream_reach_the_subscriber(tmp_path: Path) -> None:
+    servers = _third_party_servers()
+    config = write_config(tmp_path, {"everything": servers["everything"]})
+    send_update, updates = anyio.create_memory_object_stream[str](10)
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            await send_update.send(str(message.params.uri))
+
+    async with Client(aggregator_params(config), mode="legacy", message_handler=on_message) as client:
+        uri = str((await client.list_resources()).resources[0].uri)
+        await client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+        started = await client.call_tool("everything__toggle-subscriber-updates", {})
+        assert not started.is_error
+        with anyio.fail_after(15):  # the server sends updates every 5 s
+            assert await updates.receive() == uri
