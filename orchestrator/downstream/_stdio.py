@@ -31,7 +31,7 @@ __all__ = ["MAX_LINE_BYTES", "stdio_transport"]
 
 logger = logging.getLogger(__name__)
 
-MAX_LINE_BYTES = 32 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024
 """Longest stdout line accepted from a child; a longer one ends the connection."""
 
 _EXIT_GRACE = 2.0
@@ -89,6 +89,8 @@ async def stdio_transport(
                             await read_send.send(_parse(line))
                     if len(buffer) > MAX_LINE_BYTES:
                         logger.error("server %s wrote a line over %d bytes; closing it", spec.command, MAX_LINE_BYTES)
+                        # It is blocked writing to a pipe nobody reads now: stop it at once.
+                        process.terminate()
                         return
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 return
@@ -114,6 +116,10 @@ async def stdio_transport(
         finally:
             with anyio.CancelScope(shield=True):
                 await _stop(process)
+                if process.returncode is not None:
+                    # Close our pipe ends: a reader that stopped at the line cap never sees EOF,
+                    # and asyncio would keep that paused pipe (an fd) open for good.
+                    await process.aclose()
             tg.cancel_scope.cancel()
             await read_receive.aclose()
             await write_send.aclose()

@@ -14,7 +14,9 @@ need the SDK build on `fault_server_argv` (e.g.
 Events file protocol (`FAULT_EVENTS_FILE`): one line per event, appended and flushed as it
 happens. Lines written: `started hang <request-id>`, `cancelled hang <request-id>` (the
 client sent `notifications/cancelled`), `aborted hang <request-id>` (the handler was torn
-down for another reason, e.g. the connection closed), `crash`. Remember that an SDK stdio
+down for another reason, e.g. the connection closed), `crash`; `spawned <pid> <unix-time>` at
+process start when the server runs with `--start-event` (opt-in); `crash-after-seconds` just
+before a `--crash-after-seconds` exit. Remember that an SDK stdio
 client passes only a whitelist of environment variables to the child: put
 `FAULT_EVENTS_FILE` into the `env` you hand the transport.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "REPO_ROOT",
     "fault_server_argv",
     "fault_server_command",
+    "garbage_line",
     "read_events",
     "wait_for_event",
 ]
@@ -52,6 +55,16 @@ def fault_server_argv(*options: str) -> list[str]:
 def fault_server_command(*options: str) -> list[str]:
     """A full command line (interpreter included) that starts the fault server."""
     return [sys.executable, *fault_server_argv(*options)]
+
+
+def garbage_line(i: int) -> bytes:
+    """Line ``i`` of the noise `--garbage N` and the `garbage(n)` tool write to stdout.
+
+    Never a JSON-RPC message: plain text, valid JSON that is not JSON-RPC, or broken JSON,
+    in turn; always one line, newline included, far below PIPE_BUF.
+    """
+    kinds = (b"fault_server garbage %d: this is not JSON {[" % i, b'{"garbage": %d}' % i, b"[%d, oops" % i)
+    return kinds[i % len(kinds)] + b"\n"
 
 
 def read_events(path: Path) -> list[str]:

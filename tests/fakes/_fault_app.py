@@ -7,11 +7,13 @@ the SDK import. See `tests.fakes.fault_server` for the era matrix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
 import mcp_types as types
 from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
@@ -29,6 +33,8 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from tests.fakes import garbage_line
+
 __all__ = ["FaultApp", "FaultConfig", "FaultServer", "serve_http", "serve_stdio"]
 
 Ctx = ServerRequestContext[dict[str, Any], Any]
@@ -36,6 +42,7 @@ ToolResult = types.CallToolResult | types.InputRequiredResult
 ToolFn = Callable[[Ctx, dict[str, Any], types.CallToolRequestParams], Awaitable[ToolResult]]
 
 EVENTS_FILE_ENV: Final = "FAULT_EVENTS_FILE"
+_FLOOD_CHUNK: Final = 64 * 1024
 STATIC_URI: Final = "fault://static"
 SAMPLE_KEY: Final = "sample"
 ELICIT_KEY: Final = "elicit"
@@ -69,6 +76,7 @@ class FaultConfig:
     extra_tools: tuple[str, ...] = ()
     list_ttl_ms: int | None = None
     events_file: Path | None = None
+    stdout_tools: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,9 +222,13 @@ class FaultApp:
 
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
+        self.wire_fd: int | None = None
+        """The stdout pipe (stdio transport only), for the raw-write tools; set by `serve_stdio`."""
         self.bus = InMemorySubscriptionBus()
         self.state = _State()
         self._register_builtin_tools()
+        if config.stdout_tools:
+            self._register_stdout_tools()
         for name in config.extra_tools:
             if name in self.state.tools:
                 print(f"fault_server: --tools {name!r} clashes with a built-in tool; ignored", file=sys.stderr)
@@ -423,6 +435,28 @@ class FaultApp:
             self._tool_spawn_grandchild,
         )
 
+    def _register_stdout_tools(self) -> None:
+        """`garbage` and `line_flood` (only with `--stdout-tools`: the default list stays 15 tools)."""
+        s = _schema
+        self._add(
+            types.Tool(
+                name="garbage",
+                description="Write `n` lines that are not JSON-RPC to stdout (stdio only), then answer normally.",
+                input_schema=s({"n": {"type": "integer", "minimum": 0}}, ["n"]),
+                annotations=_READ_ONLY,
+            ),
+            self._tool_garbage,
+        )
+        self._add(
+            types.Tool(
+                name="line_flood",
+                description="Write `mb` MiB to stdout with no newline (stdio only); the reply is never readable.",
+                input_schema=s({"mb": {"type": "number", "minimum": 0}}, ["mb"]),
+                annotations=_annotations(read_only=False, destructive=True),
+            ),
+            self._tool_line_flood,
+        )
+
     # ----------------------------------------------------------------- protocol handlers
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
@@ -622,6 +656,44 @@ class FaultApp:
         line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_\n"  # 64 bytes
         return _text((line * (kb * 16))[: kb * 1024])
 
+    async def _tool_garbage(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        n = _int_arg(args, "n")
+        if n < 0:
+            raise _ArgError("argument 'n' must be >= 0")
+        if self.wire_fd is None:
+            return _error("garbage needs the stdio transport")
+        for i in range(n):
+            os.write(self.wire_fd, garbage_line(i))  # < PIPE_BUF: each line lands whole
+        return _text(f"wrote {n} garbage lines")
+
+    async def _tool_line_flood(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        mib = _num_arg(args, "mb")
+        if mib < 0:
+            raise _ArgError("argument 'mb' must be >= 0")
+        fd = self.wire_fd
+        if fd is None:
+            return _error("line_flood needs the stdio transport")
+        done = anyio.Event()
+        token = anyio.lowlevel.current_token()
+
+        def flood() -> None:
+            remaining = int(mib * 1024 * 1024)
+            chunk = memoryview(b"x" * _FLOOD_CHUNK)
+            try:
+                while remaining > 0:  # blocks for as long as nobody drains the pipe
+                    remaining -= os.write(fd, chunk[: min(remaining, _FLOOD_CHUNK)])
+            except OSError:
+                pass  # the reader went away
+            finally:
+                with contextlib.suppress(RuntimeError):  # the event loop is gone
+                    anyio.from_thread.run_sync(done.set, token=token)
+
+        # A daemon thread, not a worker: a write blocked on a full pipe must not keep the
+        # process alive after stdin EOF, nor keep the handler from being cancelled.
+        threading.Thread(target=flood, name="line_flood", daemon=True).start()
+        await done.wait()
+        return _text(f"flooded {mib:g} MiB")
+
     async def _tool_env(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         name = _str_arg(args, "name")
         return _json_result({"name": name, "set": name in os.environ})
@@ -642,8 +714,15 @@ class FaultApp:
 
 async def serve_stdio(app: FaultApp) -> None:
     """Serve one connection over stdin/stdout until stdin closes (both eras)."""
-    async with stdio_server() as (read_stream, write_stream):
-        await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
+    if app.config.stdout_tools:
+        # `stdio_server` points fd 1 at stderr while serving; keep the pipe for the raw-write tools.
+        app.wire_fd = os.dup(1)  # not inherited by children (O_CLOEXEC)
+    try:
+        async with stdio_server() as (read_stream, write_stream):
+            await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
+    finally:
+        # Not closed: a line_flood thread may still be blocked writing to it.
+        app.wire_fd = None
 
 
 async def serve_http(app: FaultApp, port: int) -> None:

@@ -22,18 +22,40 @@ Options:
     --stderr-mb N           write N MiB to stderr (64 KiB chunks) before serving
     --list-ttl-ms N         SEP-2549 cache hint on tools/list (ttlMs=N, private): lets a test check
                             that a list_changed really refreshes a caching client
+    --garbage N             write N lines that are not JSON-RPC to stdout at start, before serving
+                            (stdio only; they precede the first reply)
+    --crash-after-seconds S exit with status 1 S seconds after serving began (after the SDK import;
+                            a supervisor restarting it sees a server that flaps every ~S+start-up s)
+    --stdout-tools          also serve `garbage(n)` and `line_flood(mb)` (see "Raw stdout" below);
+                            opt-in, so the default catalogue stays the 15 tools tests count on
+    --start-event           append `spawned <pid> <unix-time>` to $FAULT_EVENTS_FILE first thing at
+                            start (before --fail-start): counts process starts. Opt-in, so the event
+                            lines of servers started without it stay as they were
     --transport stdio|http, --port N
 
 Environment: `FAULT_EVENTS_FILE` names a file that gets one line per event (see
 `tests.fakes`): `started hang <id>`, `cancelled hang <id>` (a `notifications/cancelled`
 arrived), `aborted hang <id>` (the handler was torn down otherwise, e.g. the connection
-closed), `crash`.
+closed), `crash`; with `--start-event` also `spawned <pid> <unix-time>`; with
+`--crash-after-seconds` also `crash-after-seconds` just before that exit.
 
 Tools: echo(text), add(a, b), slow(seconds, steps=5), hang(), crash(), pid(), add_tool(name),
 remove_tool(name), log(level, message), sample(prompt), elicit(question), fail(message),
-big(kb), env(name), spawn_grandchild(); resource `fault://static`; prompt `greet(name)`.
+big(kb), env(name), spawn_grandchild(); with `--stdout-tools` also garbage(n), line_flood(mb);
+resource `fault://static`; prompt `greet(name)`.
 A `--tools` name equal to a built-in is ignored (with a note on stderr). `add_tool` on an
 existing name returns "exists" without a notification; `remove_tool` on a missing one "absent".
+
+Raw stdout (`--stdout-tools`; stdio only, over HTTP these tools return an `isError` result): `garbage(n)` writes n
+lines that are not JSON-RPC straight onto the stdout pipe, between frames, then answers normally.
+`line_flood(mb)` writes `mb` MiB to stdout with no newline, from a daemon thread (the handler
+stays cancellable); the call's own reply would only continue that unterminated line, so a
+reader that caps its line length sees the call fail. Once the pipe is full the SDK's own stdout
+writer (a non-daemon worker thread) blocks too, e.g. on the cancelled call's error reply, so
+after stdin EOF the process lingers -- like a wedged real server -- until its reader drains or
+closes the pipe, or signals it. Both write to a duplicate of the original fd 1 taken before the SDK diverts it
+(`stdio_server` points fd 1 at stderr while serving). `garbage` lines are shorter than PIPE_BUF,
+so each lands whole; a frame being written at that moment (>8 KiB) could still be split by one.
 
 Process group: the SDK stdio client starts the server as a session/group leader, and
 `spawn_grandchild` puts `sleep 300` (stdio on /dev/null) into that group. The SDK only kills
@@ -88,9 +110,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+from tests.fakes import EVENTS_FILE_ENV, garbage_line
 
 _CHUNK = 64 * 1024
 
@@ -106,6 +132,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fail-start-file", type=Path)
     parser.add_argument("--stderr-mb", type=float, default=0.0)
     parser.add_argument("--list-ttl-ms", type=int)
+    parser.add_argument("--garbage", type=int, default=0, help="non-JSON-RPC lines to write to stdout at start")
+    parser.add_argument("--crash-after-seconds", type=float, help="exit(1) this long after serving began")
+    parser.add_argument("--stdout-tools", action="store_true", help="also serve garbage(n) and line_flood(mb)")
+    parser.add_argument("--start-event", action="store_true", help="log `spawned <pid> <time>` to the events file")
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--port", type=int, default=0)
     return parser.parse_args(argv)
@@ -123,8 +153,35 @@ def _flood_stderr(mib: float) -> None:
             remaining -= written
 
 
+def _start_event() -> None:
+    events = os.environ.get(EVENTS_FILE_ENV)
+    if events:
+        with open(events, "a", encoding="utf-8") as f:
+            f.write(f"spawned {os.getpid()} {time.time():.3f}\n")
+
+
+def _write_garbage(lines: int) -> None:
+    for i in range(lines):
+        os.write(1, garbage_line(i))
+
+
+def _exit_later(seconds: float, events: str | None) -> None:
+    def fire() -> None:
+        if events:
+            with open(events, "a", encoding="utf-8") as f:
+                f.write("crash-after-seconds\n")
+        print(f"fault_server: exiting after {seconds}s (--crash-after-seconds)", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse_args(argv)
+    if args.start_event:
+        _start_event()
     if args.fail_start:
         print(f"fault_server {args.name}: failing at start (--fail-start)", file=sys.stderr, flush=True)
         sys.exit(3)
@@ -134,12 +191,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(3)
     if args.stderr_mb > 0:
         _flood_stderr(args.stderr_mb)
+    if args.garbage > 0 and args.transport == "stdio":
+        _write_garbage(args.garbage)
 
     # The SDK import is the slow part of start-up; only servers that get this far pay for it.
     import anyio
     from mcp.shared.exceptions import MCPDeprecationWarning
 
-    from tests.fakes._fault_app import EVENTS_FILE_ENV, FaultApp, FaultConfig, serve_http, serve_stdio
+    from tests.fakes._fault_app import FaultApp, FaultConfig, serve_http, serve_stdio
 
     # sampling/logging are deprecated at 2026-07-28 but this fake uses them on purpose.
     warnings.simplefilter("ignore", MCPDeprecationWarning)
@@ -152,8 +211,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             extra_tools=tuple(dict.fromkeys(extra)),
             list_ttl_ms=args.list_ttl_ms,
             events_file=Path(events) if events else None,
+            stdout_tools=args.stdout_tools,
         )
     )
+    if args.crash_after_seconds is not None:
+        _exit_later(args.crash_after_seconds, events)
     try:
         if args.transport == "http":
             anyio.run(serve_http, app, int(args.port))
