@@ -368,6 +368,13 @@ def _parser() -> argparse.ArgumentParser:
     call = with_config(commands.add_parser("call", help="call one tool by its exposed name and print the result"))
     call.add_argument("name", help="exposed tool name (see `orchestrator tools`)")
     call.add_argument("--args", default="{}", help="arguments as a JSON object")
+    call.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one argument (repeatable); VALUE is read as JSON if it parses, else as text",
+    )
     validate = with_config(commands.add_parser("validate", help="check workflow files (exit 1 on any problem)"))
     validate.add_argument("files", nargs="+", metavar="FILE", help="workflow files")
     validate.add_argument("--live", action="store_true", help="also check against the live servers of the config")
@@ -394,6 +401,19 @@ def _json_object(text: str, option: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(option, ["must be a JSON object"])
     return cast(dict[str, Any], value)
+
+
+def _key_values(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError("--arg", [f"expected KEY=VALUE, got {pair!r}"])
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -440,7 +460,8 @@ def _dispatch(args: argparse.Namespace, rt: _Runtime) -> int:
     if args.command == "tools":
         return anyio.run(_tools, rt, args.json)
     if args.command == "call":
-        return anyio.run(_call, rt, args.name, _json_object(args.args, "--args"))
+        arguments = _json_object(args.args, "--args") | _key_values(args.arg)
+        return anyio.run(_call, rt, args.name, arguments)
     return 2
 
 

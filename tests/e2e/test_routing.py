@@ -97,6 +97,8 @@ def test_call_prints_the_result_and_exits_1_on_an_error_result(tmp_path: Path) -
     ok = _cli("call", "f__add", "-c", config, "--args", '{"a": 2, "b": 3}')
     assert ok.returncode == 0, ok.stderr
     assert '"sum": 5' in ok.stdout
+    by_key = _cli("call", "f__add", "-c", config, "--arg", "a=2", "--arg", "b=40")
+    assert '"sum": 42' in by_key.stdout, by_key.stderr
     failed = _cli("call", "f__fail", "-c", config, "--args", '{"message": "it broke"}')
     assert failed.returncode == 1
     assert "it broke" in failed.stdout
