@@ -48,6 +48,8 @@ ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 
 _LIST_PAGE_CAP = 100
 _BACKSTOP_SECONDS = 5.0
+_UNREADABLE_LIMIT = 1000
+"""Unreadable stdout lines after which a connection counts as broken and is restarted."""
 _CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version="0.1.0")
 
 
@@ -98,6 +100,7 @@ class DownstreamServer:
         self._peers: list[UpstreamPeer] = []
         self._relist_requested = anyio.Event()
         self._inflight: set[anyio.CancelScope] = set()
+        self._unreadable = 0
 
     # ----------------------------------------------------------------- status
 
@@ -145,6 +148,7 @@ class DownstreamServer:
         """
         lost = anyio.Event()
         started = time.monotonic()
+        self._unreadable = 0
         drain = self._drain
         connected = False
         try:
@@ -291,7 +295,18 @@ class DownstreamServer:
 
     async def _on_message(self, message: types.ServerNotification | Exception) -> None:
         if isinstance(message, Exception):
-            logger.warning("server %r sent an unreadable message: %s", self.name, _describe(message))
+            self._unreadable += 1
+            if self._unreadable <= 10 or self._unreadable % 100 == 0:
+                # Only the kind of fault: the line itself may hold anything, secrets included.
+                logger.warning(
+                    "server %r sent an unreadable message (%d so far): %s",
+                    self.name,
+                    self._unreadable,
+                    type(message).__name__,
+                )
+            if self._unreadable >= _UNREADABLE_LIMIT and self._lost is not None:
+                logger.error("server %r sent %d unreadable messages; restarting it", self.name, self._unreadable)
+                self._lost.set()
             return
         if isinstance(
             message,
