@@ -9,10 +9,15 @@ cannot corrupt the protocol stream.
 from __future__ import annotations
 
 import os
+from types import TracebackType
 from typing import Any, cast
 
 import anyio
+import mcp_types as types
 from mcp.server.stdio import stdio_server
+from mcp.shared._stream_protocols import ReadStream, WriteStream
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
 from orchestrator.server._app import OrchestratorServer
 
@@ -80,6 +85,54 @@ class _StdoutLines:
         return None
 
 
+def _rejection(exc: Exception) -> SessionMessage:
+    """The JSON-RPC error (id null) answering a line that failed to parse or validate."""
+    unparseable = isinstance(exc, ValidationError) and any(e["type"] == "json_invalid" for e in exc.errors())
+    code, message = (types.PARSE_ERROR, "Parse error") if unparseable else (types.INVALID_REQUEST, "Invalid request")
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=message)))
+
+
+class _AnsweringReadStream:
+    """Passes messages on; answers each line that failed to parse with -32700 / -32600.
+
+    The SDK's dispatcher drops such lines (exception items) without any reply.
+    """
+
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], replies: WriteStream[SessionMessage]) -> None:
+        self._inner = inner
+        self._replies = replies
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            item = await self._inner.receive()
+            if not isinstance(item, Exception):
+                return item
+            await self._replies.send(_rejection(item))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> _AnsweringReadStream:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _AnsweringReadStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
 async def serve_stdio(server: OrchestratorServer) -> None:
     """Serve until the client closes stdin (or the caller cancels)."""
     wire = os.dup(1)
@@ -88,7 +141,8 @@ async def serve_stdio(server: OrchestratorServer) -> None:
         # stdio_server only iterates stdin and calls write/flush on stdout; any such objects do.
         stdin, stdout = cast(Any, _StdinLines(0)), cast(Any, _StdoutLines(wire))
         async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
-            await server.lowlevel.run(read_stream, write_stream, server.lowlevel.create_initialization_options())
+            answering = _AnsweringReadStream(read_stream, write_stream)
+            await server.lowlevel.run(answering, write_stream, server.lowlevel.create_initialization_options())
     finally:
         os.set_blocking(wire, True)
         os.dup2(wire, 1)
