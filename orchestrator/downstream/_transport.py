@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from types import TracebackType
-from typing import Self
 
 import anyio
 import httpx2
@@ -21,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.message import SessionMessage
 
+from orchestrator._streams import WrappedReadStream
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._stdio import stdio_transport
@@ -36,11 +35,11 @@ def secret_values(spec: ServerSpec) -> tuple[str, ...]:
     return tuple(v.get_secret_value() for v in spec.headers.values())
 
 
-class _WatchedReadStream:
+class _WatchedReadStream(WrappedReadStream):
     """A read stream that sets ``lost`` when the underlying stream ends for any reason."""
 
     def __init__(self, inner: ReadStream[SessionMessage | Exception], lost: anyio.Event) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._lost = lost
 
     async def receive(self) -> SessionMessage | Exception:
@@ -53,27 +52,6 @@ class _WatchedReadStream:
     async def aclose(self) -> None:
         self._lost.set()
         await self._inner.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        return None
 
 
 @asynccontextmanager

@@ -9,7 +9,6 @@ cannot corrupt the protocol stream.
 from __future__ import annotations
 
 import os
-from types import TracebackType
 from typing import Any, cast
 
 import anyio
@@ -19,6 +18,7 @@ from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
+from orchestrator._streams import WrappedReadStream
 from orchestrator.server._app import OrchestratorServer
 
 __all__ = ["serve_stdio"]
@@ -92,14 +92,14 @@ def _rejection(exc: Exception) -> SessionMessage:
     return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=message)))
 
 
-class _AnsweringReadStream:
+class _AnsweringReadStream(WrappedReadStream):
     """Passes messages on; answers each line that failed to parse with -32700 / -32600.
 
     The SDK's dispatcher drops such lines (exception items) without any reply.
     """
 
     def __init__(self, inner: ReadStream[SessionMessage | Exception], replies: WriteStream[SessionMessage]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._replies = replies
 
     async def receive(self) -> SessionMessage | Exception:
@@ -108,29 +108,6 @@ class _AnsweringReadStream:
             if not isinstance(item, Exception):
                 return item
             await self._replies.send(_rejection(item))
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> _AnsweringReadStream:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _AnsweringReadStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 async def serve_stdio(server: OrchestratorServer) -> None:
