@@ -8,7 +8,9 @@ cannot corrupt the protocol stream.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Any, cast
 
 import anyio
@@ -55,10 +57,26 @@ class _StdinLines:
                 self._eof = True
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
+        if _NULL_ID.search(line) and _is_request_with_null_id(line):
+            # The SDK would take it for a notification and never answer; the spec says -32600.
+            return _INVALID_REQUEST_LINE
         return line.decode("utf-8", errors="replace") + "\n"
 
     async def aclose(self) -> None:
         return None
+
+
+_NULL_ID = re.compile(rb'"id"\s*:\s*null')
+_INVALID_REQUEST_LINE = '{"jsonrpc": "2.0", "id": null}\n'
+"""Stands in for a request with a null id: it fails validation, so it is answered with -32600."""
+
+
+def _is_request_with_null_id(line: bytes) -> bool:
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(message, dict) and "method" in message and "id" in message and message["id"] is None
 
 
 class _StdoutLines:

@@ -160,6 +160,9 @@ def test_stdio_aggregator_answers_unparseable_frames_with_parse_and_invalid_requ
     wire.send(b"[" + _request(1, "tools/list", {}) + b"]")
     assert wire.reply(None, timeout=2)["error"]["code"] == -32600
 
+    wire.send(b'{"jsonrpc": "2.0", "id": null, "method": "tools/list"}')
+    assert wire.reply(None, timeout=2)["error"]["code"] == -32600
+
     wire.send(_deep_add_call(2))
     deep = wire.responses(timeout=2)
     assert len(deep) == 1, deep
