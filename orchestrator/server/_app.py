@@ -166,7 +166,8 @@ class OrchestratorServer:
     # ------------------------------------------------------------ change fan-out
 
     async def _remember_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        # Every handshake-era connection starts with initialize: remember it once, there.
+        if ctx.method == "initialize":
             self._legacy_connections.add(_connection(ctx))
         return await call_next(ctx)
 
@@ -263,12 +264,12 @@ class OrchestratorServer:
             UnknownToolError: No tool is exposed under ``name``.
         """
         await self._pool.wait_settled(self._startup_grace)
+        if self._redactor is None:  # the default: nothing recorded, nothing to do per call
+            return await self._call(name, arguments, progress, peer)
         span = trace.get_current_span()
-        if self._redactor is not None:
-            record_payload(span, ATTR_TOOL_CALL_ARGUMENTS, arguments, self._redactor)
+        record_payload(span, ATTR_TOOL_CALL_ARGUMENTS, arguments, self._redactor)
         result = await self._call(name, arguments, progress, peer)
-        if self._redactor is not None:
-            record_payload(span, ATTR_TOOL_CALL_RESULT, result.model_dump(mode="json", by_alias=True), self._redactor)
+        record_payload(span, ATTR_TOOL_CALL_RESULT, result.model_dump(mode="json", by_alias=True), self._redactor)
         return result
 
     async def _call(
