@@ -8,7 +8,7 @@ nothing else: no I/O besides reading the file, no connections, no logging. Error
 
 from __future__ import annotations
 
-from orchestrator.config._duration import parse_duration
+from orchestrator.config._duration import Seconds, parse_duration
 from orchestrator.config._load import CONFIG_ENV_VAR, config_json_schema, find_config_path, load_config
 from orchestrator.config._models import (
     AuthSpec,
@@ -21,13 +21,18 @@ from orchestrator.config._models import (
     ToolFilterSpec,
     TracingSpec,
 )
+from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 
 __all__ = [
     "CONFIG_ENV_VAR",
     "AuthSpec",
+    "CircuitBreakerSpec",
+    "HealthSpec",
     "HttpServerSpec",
     "NamingSpec",
     "OrchestratorConfig",
+    "RetrySpec",
+    "Seconds",
     "ServeSpec",
     "ServerSpec",
     "StdioServerSpec",

@@ -28,6 +28,7 @@ from orchestrator.config._models import (
 )
 from orchestrator.config._problems import KeyPath, Problem, format_problems, model_keys, validation_problems
 from orchestrator.config._read import SUFFIXES, read_document
+from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 from orchestrator.errors import ConfigError
 
 __all__ = ["CONFIG_ENV_VAR", "config_json_schema", "find_config_path", "load_config"]
@@ -38,6 +39,9 @@ _KEYS_BY_PLACE: dict[KeyPath, set[str]] = {
     (): model_keys(OrchestratorConfig),
     ("servers", "*"): model_keys(StdioServerSpec, HttpServerSpec),
     ("servers", "*", "tools"): model_keys(ToolFilterSpec),
+    ("servers", "*", "health"): model_keys(HealthSpec),
+    ("servers", "*", "circuit_breaker"): model_keys(CircuitBreakerSpec),
+    ("servers", "*", "retry"): model_keys(RetrySpec),
     ("naming",): model_keys(NamingSpec),
     ("serve",): model_keys(ServeSpec),
     ("serve", "auth"): model_keys(AuthSpec),

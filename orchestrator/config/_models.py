@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.config._duration import parse_duration
+from orchestrator.config._duration import Seconds
+from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 
 __all__ = [
     "AuthSpec",
@@ -54,10 +55,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
 
 
-def _duration_or_number(value: object) -> object:
-    return parse_duration(value) if isinstance(value, str) else value
-
-
 def _scalar_to_text(value: object) -> object:
     # YAML turns `DEBUG: true` or `PORT: 8080` into bool/int; environment values are text.
     if isinstance(value, bool):
@@ -67,14 +64,6 @@ def _scalar_to_text(value: object) -> object:
     return value
 
 
-Seconds = Annotated[
-    float,
-    Field(gt=0),
-    BeforeValidator(
-        _duration_or_number,
-        json_schema_input_type=Annotated[float, Field(gt=0)] | Annotated[str, Field(pattern=r"^\d")],
-    ),
-]
 SecretText = Annotated[SecretStr, BeforeValidator(_scalar_to_text, json_schema_input_type=str | int | float | bool)]
 
 
@@ -104,6 +93,13 @@ class _ServerCommon(_Frozen):
         description="Exposed-name prefix; default the server's key; false exposes names unprefixed.",
     )
     disabled: bool = Field(default=False, description="Skip this server entirely (as in mcpServers files).")
+    health: HealthSpec = Field(default_factory=HealthSpec, description="Probes while idle; unhealthy-tool policy.")
+    circuit_breaker: CircuitBreakerSpec = Field(
+        default_factory=CircuitBreakerSpec, description="When calls to a failing server fail fast instead."
+    )
+    retry: RetrySpec = Field(
+        default_factory=RetrySpec, description="Retries of plain calls to read-only or idempotent tools."
+    )
 
     @model_validator(mode="before")
     @classmethod
