@@ -9,6 +9,8 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   └── UnknownToolError             an exposed name routes nowhere
     ├── DownstreamError                  .server names the downstream server
     │   ├── DownstreamUnavailable        not connected, died mid-call, transport fault (retryable)
+    │   │   ├── DownstreamNotConnected   not connected when the call was made (nothing was sent)
+    │   │   └── DownstreamCircuitOpen    its circuit breaker is open: failing fast (nothing was sent)
     │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
     │   └── DownstreamToolError          the server answered with a JSON-RPC error (not retryable)
     └── WorkflowError
@@ -25,7 +27,9 @@ from __future__ import annotations
 __all__ = [
     "CatalogError",
     "ConfigError",
+    "DownstreamCircuitOpen",
     "DownstreamError",
+    "DownstreamNotConnected",
     "DownstreamTimeout",
     "DownstreamToolError",
     "DownstreamUnavailable",
@@ -90,6 +94,22 @@ class DownstreamUnavailable(DownstreamError):
     """The server is not connected, died mid-call, or its transport failed."""
 
     retryable = True
+
+
+class DownstreamNotConnected(DownstreamUnavailable):
+    """The server was not connected when the request was made, so nothing was sent."""
+
+
+class DownstreamCircuitOpen(DownstreamUnavailable):
+    """The server's circuit breaker is open: the request failed fast, nothing was sent.
+
+    Attributes:
+        retry_in: Seconds until the breaker lets a trial call through.
+    """
+
+    def __init__(self, server: str, message: str, retry_in: float) -> None:
+        self.retry_in = retry_in
+        super().__init__(server, message)
 
 
 class DownstreamTimeout(DownstreamError):

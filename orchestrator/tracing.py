@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 from collections.abc import Generator, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from typing import Final, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "trace_headers_from_jsonrpc",
     "trace_meta",
     "tracer",
+    "untraced",
     "workflow_span",
 ]
 
@@ -235,6 +237,23 @@ def current_trace_id() -> str | None:
     if not span.is_recording():
         return None
     return trace.format_trace_id(span.get_span_context().trace_id)
+
+
+@contextmanager
+def untraced() -> Generator[None]:
+    """Run housekeeping (health probes) under an unsampled parent, so its spans are not recorded.
+
+    With the default parent-based sampler, every span started inside inherits the "not
+    sampled" decision, and so does a downstream server that receives the ``traceparent``.
+    """
+    context = SpanContext(
+        trace_id=random.getrandbits(128) or 1,
+        span_id=random.getrandbits(64) or 1,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+    )
+    with trace.use_span(NonRecordingSpan(context), end_on_exit=False):
+        yield
 
 
 def trace_meta() -> dict[str, str]:

@@ -160,6 +160,10 @@ class Catalog:
                 return Route(template.server, template.original)
         raise UnknownToolError("resource template", exposed)
 
+    def has_tool(self, exposed: str) -> bool:
+        """Whether a tool is exposed under ``exposed``."""
+        return exposed in self._tables.tools
+
     def tool(self, exposed: str) -> types.Tool:
         """The exposed Tool (exposed name, configured description).
 

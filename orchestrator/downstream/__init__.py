@@ -7,21 +7,25 @@ through ``orchestrator.catalog`` and routes calls by exposed name. It does not s
 anything upstream and knows nothing of workflows.
 """
 
+from orchestrator.downstream._breaker import BreakerSnapshot
 from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
-from orchestrator.downstream._peer import UpstreamPeer, current_peer
-from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool
+from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
+from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
 from orchestrator.downstream._retry import BackoffPolicy
 from orchestrator.downstream._transport import secret_values
 
 __all__ = [
     "BackoffPolicy",
+    "BreakerSnapshot",
     "CatalogChange",
     "CatalogChangeFn",
     "DownstreamPool",
     "DownstreamServer",
+    "PoolChange",
     "ServerState",
     "ServerStatus",
     "UpstreamPeer",
+    "caller_of",
     "current_peer",
     "secret_values",
 ]

@@ -1,11 +1,15 @@
 """One supervised client connection to one downstream MCP server.
 
 The supervisor connects, lists the server's catalogue, publishes it, and then watches the
-connection. When the server fails to start, or its connection ends, it is retried with
+connection: it probes the server while idle (``_health``) and re-lists on change
+notifications. When the server fails to start, or its connection ends, it is retried with
 capped, jittered back-off, forever. Calls made while it is down fail at once with
-``DownstreamUnavailable``; calls in flight when it dies fail at once too. Lower-level
-exceptions (``MCPError``, ``OSError``, HTTP errors) are mapped to the ``DownstreamError``
-tree here and nowhere else.
+``DownstreamNotConnected``; calls in flight when it dies fail at once too; calls while its
+circuit breaker is open fail at once with ``DownstreamCircuitOpen``. Calls to read-only or
+idempotent tools may be retried after a transport fault (``_retry``). Requests the server
+makes of its client (sampling, elicitation, roots) go to the upstream client of the call
+they belong to (``_peer.caller_of``). Lower-level exceptions (``MCPError``, ``OSError``, HTTP
+errors) are mapped to the ``DownstreamError`` tree here and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
 import anyio
+import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
 from mcp.client.session import ClientRequestContext
@@ -28,12 +33,20 @@ from opentelemetry.trace import SpanKind
 
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
-from orchestrator.downstream._peer import UpstreamPeer, current_peer
-from orchestrator.downstream._retry import BackoffPolicy, reconnect_attempts
+from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
+from orchestrator.downstream._health import HealthMonitor
+from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
+from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import open_transport, secret_values
-from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError, DownstreamUnavailable
-from orchestrator.tracing import DownstreamTransport, downstream_call_attributes, http_address, tracer
+from orchestrator.errors import (
+    DownstreamError,
+    DownstreamNotConnected,
+    DownstreamTimeout,
+    DownstreamToolError,
+    DownstreamUnavailable,
+)
+from orchestrator.tracing import DownstreamTransport, downstream_call_attributes, http_address, tracer, untraced
 
 __all__ = ["DownstreamServer", "ManifestFn", "ServerState", "ServerStatus"]
 
@@ -43,6 +56,8 @@ _T = TypeVar("_T")
 
 ServerState = Literal["starting", "ready", "restarting", "stopped"]
 ManifestFn = Callable[[ServerManifest], Awaitable[None]]
+HealthChangeFn = Callable[[], Awaitable[None]]
+"""Told when the server becomes healthy or unhealthy (its ``status()`` says which)."""
 ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 """Told ``(server key, resource URI)`` when a server says one of its resources changed."""
 
@@ -55,7 +70,15 @@ _CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version="0.1.0")
 
 @dataclass(frozen=True, slots=True)
 class ServerStatus:
-    """A snapshot of one downstream server's health, for ``doctor`` and logs."""
+    """A snapshot of one downstream server's health, for ``doctor``, ``status`` and logs.
+
+    Attributes:
+        healthy: Connected and answering probes; an unhealthy server's tools are withdrawn
+            unless its ``health.on_unhealthy`` is ``keep``.
+        health_reason: Why it is not healthy (``None`` when it is).
+        breaker: Its circuit breaker's state.
+        restarts: Connections lost since it first came up.
+    """
 
     server: str
     state: ServerState
@@ -64,6 +87,10 @@ class ServerStatus:
     last_error: str | None
     start_seconds: float | None
     stderr_tail: str
+    healthy: bool = False
+    health_reason: str | None = None
+    breaker: BreakerSnapshot | None = None
+    restarts: int = 0
 
 
 class DownstreamServer:
@@ -79,6 +106,7 @@ class DownstreamServer:
         prefix: str | None = None,
         extra_env: Mapping[str, str] | None = None,
         on_resource_updated: ResourceUpdatedFn | None = None,
+        on_health_change: HealthChangeFn | None = None,
     ) -> None:
         self.name = name
         self._on_resource_updated = on_resource_updated
@@ -101,6 +129,18 @@ class DownstreamServer:
         self._relist_requested = anyio.Event()
         self._inflight: set[anyio.CancelScope] = set()
         self._unreadable = 0
+        self._on_health_change = on_health_change
+        self.health = HealthMonitor(name, spec.health, self._health_changed)
+        self._breaker = CircuitBreaker(name, spec.circuit_breaker)
+        self._retry_budget = RetryBudget(spec.retry.budget_ratio, spec.retry.min_retries)
+        self._connected = anyio.Event()
+        """Set while connected; a fresh, unset one replaces it when the connection is lost."""
+        self._restarts = 0
+        self._subscribed: set[str] = set()
+
+    async def _health_changed(self) -> None:
+        if self._on_health_change is not None:
+            await self._on_health_change()
 
     # ----------------------------------------------------------------- status
 
@@ -115,6 +155,10 @@ class DownstreamServer:
             last_error=self._last_error,
             start_seconds=self._start_seconds,
             stderr_tail=self._drain.tail() if self._drain is not None else "",
+            healthy=self.health.healthy,
+            health_reason=self.health.reason,
+            breaker=self._breaker.snapshot(),
+            restarts=self._restarts,
         )
 
     @property
@@ -126,21 +170,41 @@ class DownstreamServer:
         """Wait until the first start attempt has succeeded or failed."""
         await self._settled.wait()
 
+    def reconfigure(self, spec: ServerSpec, prefix: str | None) -> None:
+        """Take on changed settings that need no new connection (see ``DownstreamPool.apply``)."""
+        old, self.spec, self._prefix = self.spec, spec, prefix
+        self.health.reconfigure(spec.health)
+        if spec.circuit_breaker != old.circuit_breaker:
+            self._breaker = CircuitBreaker(self.name, spec.circuit_breaker)
+        if spec.retry != old.retry:
+            self._retry_budget = RetryBudget(spec.retry.budget_ratio, spec.retry.min_retries)
+
+    def reshape(self, manifest: ServerManifest) -> ServerManifest:
+        """``manifest`` with this server's current prefix and tool filter."""
+        return replace(manifest, prefix=self._prefix, tool_filter=self.spec.tools)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the server is fit to serve (see ``HealthMonitor``)."""
+        return self.health.healthy
+
     # ------------------------------------------------------------- supervisor
 
     async def run(self) -> None:
         """Keep the server connected until cancelled; never returns otherwise."""
         try:
-            while True:
-                async for attempt in reconnect_attempts(self.name, self._policy):
-                    with attempt:
-                        await self._serve_once()
-                self._state = "restarting"
-                logger.warning("server %r connection ended; reconnecting", self.name)
+            async with anyio.create_task_group() as watchers:
+                while True:
+                    async for attempt in reconnect_attempts(self.name, self._policy):
+                        with attempt:
+                            await self._serve_once(watchers)
+                    self._state = "restarting"
+                    logger.warning("server %r connection ended; reconnecting", self.name)
         finally:
             self._state = "stopped"
+            self._client = None
 
-    async def _serve_once(self) -> None:
+    async def _serve_once(self, watchers: anyio.abc.TaskGroup) -> None:
         """Connect, publish the catalogue, and wait until the connection ends.
 
         Returns normally when a connection that had been stable ends (the back-off resets);
@@ -163,6 +227,7 @@ class DownstreamServer:
                     client_info=_CLIENT_INFO,
                     sampling_callback=self._on_sampling,
                     elicitation_callback=self._on_elicitation,
+                    list_roots_callback=self._on_list_roots,
                     logging_callback=self._on_log,
                     message_handler=self._on_message,
                     log_level="info",
@@ -172,12 +237,13 @@ class DownstreamServer:
                     await stack.enter_async_context(client)
                     manifest = await self._fetch_manifest(client)
                 connected = True
-                await self._serve_connected(client, manifest, lost, time.monotonic() - started)
+                await self._serve_connected(client, manifest, lost, time.monotonic() - started, watchers)
         # Boundary: whatever a third-party server does wrong is logged and retried, never fatal.
         except Exception as exc:
             if not connected:
                 self._state = "restarting"
                 self._last_error = f"failed to start: {_describe(exc)}"
+                await self.health.mark_unhealthy(self._last_error)
                 self._settled.set()
                 raise DownstreamUnavailable(self.name, self._last_error) from exc
             logger.info("server %r: connection closed with an error: %s", self.name, _describe(exc))
@@ -187,15 +253,21 @@ class DownstreamServer:
             raise DownstreamUnavailable(self.name, f"connection lost after {healthy_for:.1f}s")
 
     async def _serve_connected(
-        self, client: Client, manifest: ServerManifest, lost: anyio.Event, start_seconds: float
+        self,
+        client: Client,
+        manifest: ServerManifest,
+        lost: anyio.Event,
+        start_seconds: float,
+        watchers: anyio.abc.TaskGroup,
     ) -> None:
-        """Publish the catalogue and keep it current until the connection is lost."""
+        """Publish the catalogue and keep it current (and probed) until the connection is lost."""
         self._start_seconds = start_seconds
         self._client = client
         self._lost = lost
         self._state = "ready"
         self._last_error = None
         self._tool_count = len(manifest.tools)
+        self._connected.set()
         logger.info(
             "server %r ready: %d tools, protocol %s, %.2fs",
             self.name,
@@ -205,18 +277,64 @@ class DownstreamServer:
         )
         try:
             await self._on_manifest(manifest)
+            await self.health.mark_healthy()
+            # Settled only now: a caller waiting for start-up finds these tools in the catalogue.
             self._settled.set()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_changes, client)
+                tg.start_soon(self.health.probe_while_connected, lambda: self._probe(client))
+                if self._subscribed and self._restarts:
+                    tg.start_soon(self._resubscribe)
                 await lost.wait()
                 tg.cancel_scope.cancel()
         finally:
-            self._client = None
+            self._forget(client)
             self._lost = None
             self._state = "restarting"
+            self._restarts += 1
             # Calls in flight on a dead connection fail now, not at their timeout.
             for scope in list(self._inflight):
                 scope.cancel()
+            watchers.start_soon(self.health.watch_downtime, self._connected, lambda: self._last_error)
+
+    async def _resubscribe(self) -> None:
+        """After a restart: the new process knows nothing of the subscriptions clients hold."""
+        for uri in list(self._subscribed):
+            try:
+                await self.subscribe_resource(uri)
+            except DownstreamError as exc:
+                logger.info("server %r: could not renew the subscription to %s: %s", self.name, uri, exc)
+
+    def _forget(self, client: Client) -> None:
+        """The connection of ``client`` is gone: calls fail fast until a new one is up."""
+        if self._client is client:
+            self._client = None
+            self._connected = anyio.Event()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the server to be connected; whether it is."""
+        with anyio.move_on_after(timeout):
+            await self._connected.wait()
+        return self._client is not None
+
+    async def _probe(self, client: Client) -> None:
+        """One health probe: any answer, even an error, proves the server alive.
+
+        Raises:
+            TimeoutError: The server did not answer in time.
+            ConnectionError: The connection closed under the probe.
+        """
+        try:
+            with untraced():  # housekeeping: a probe every interval would drown real traces
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    await client.session.send_discover(client.protocol_version)
+                else:
+                    await client.session.send_ping()
+        except MCPError as exc:
+            if exc.code == REQUEST_TIMEOUT:
+                raise TimeoutError from exc
+            if exc.code == CONNECTION_CLOSED:
+                raise ConnectionError("connection closed") from exc
 
     async def _watch_changes(self, client: Client) -> None:
         """Re-list and re-publish whenever the server says its lists changed."""
@@ -320,44 +438,35 @@ class DownstreamServer:
 
     async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
         logger.info("server %r log [%s]: %s", self.name, params.level, params.data)
-        peer = self._peer()
-        if peer is not None:
+        peer = caller_of(self.name, "logging", self._peers)
+        if not isinstance(peer, str):
             await peer.log(params)
+
+    def _refusal(self, what: str, capable: Callable[[UpstreamPeer], bool]) -> UpstreamPeer | types.ErrorData:
+        peer = caller_of(self.name, what, self._peers)
+        if isinstance(peer, str):
+            logger.warning("%s", peer)
+            return types.ErrorData(code=types.INVALID_REQUEST, message=peer)
+        if not capable(peer):
+            message = f"server {self.name!r} asked for {what}, but the upstream client does not support it"
+            return types.ErrorData(code=types.INVALID_REQUEST, message=message)
+        return peer
 
     async def _on_sampling(
         self, context: ClientRequestContext, params: types.CreateMessageRequestParams
     ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
-        peer = self._peer()
-        if peer is None or not peer.supports_sampling():
-            return types.ErrorData(
-                code=types.INVALID_REQUEST,
-                message=f"server {self.name!r} asked for sampling, but the upstream client does not support it",
-            )
-        return await peer.create_message(params)
+        peer = self._refusal("sampling", lambda peer: peer.supports_sampling())
+        return peer if isinstance(peer, types.ErrorData) else await peer.create_message(params)
 
     async def _on_elicitation(
         self, context: ClientRequestContext, params: types.ElicitRequestParams
     ) -> types.ElicitResult | types.ErrorData:
-        peer = self._peer()
-        if peer is None or not peer.supports_elicitation():
-            return types.ErrorData(
-                code=types.INVALID_REQUEST,
-                message=f"server {self.name!r} asked for elicitation, but the upstream client does not support it",
-            )
-        return await peer.elicit(params)
+        peer = self._refusal("elicitation", lambda peer: peer.supports_elicitation())
+        return peer if isinstance(peer, types.ErrorData) else await peer.elicit(params)
 
-    def _peer(self) -> UpstreamPeer | None:
-        """The upstream peer a server-initiated request belongs to.
-
-        On 2026-07-28 connections the request is driven from the calling task, so the
-        context variable names the caller exactly. On handshake-era stdio connections the
-        request arrives on the connection's reader task and carries no link to its call, so
-        the most recent call still in flight on this server is taken.
-        """
-        peer = current_peer.get()
-        if peer is not None:
-            return peer
-        return self._peers[-1] if self._peers else None
+    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
+        peer = self._refusal("roots", lambda peer: peer.supports_roots())
+        return peer if isinstance(peer, types.ErrorData) else await peer.list_roots()
 
     # -------------------------------------------------------------------- calls
 
@@ -370,27 +479,56 @@ class DownstreamServer:
         progress: ProgressFnT | None = None,
         peer: UpstreamPeer | None = None,
         meta: dict[str, Any] | None = None,
+        retry: bool = False,
     ) -> types.CallToolResult:
         """Call ``tool`` on this server.
 
+        Args:
+            tool: The tool's name on this server.
+            arguments: Its arguments.
+            timeout: The call's time limit (retries included); default the server's ``timeout``.
+            progress: Where the server's progress notifications go.
+            peer: The upstream client of the call (for sampling, elicitation, roots, logs).
+            meta: Extra ``_meta`` for the request.
+            retry: Whether the call may be retried after a transport fault (by the server's
+                ``retry`` settings): only for tools known to be read-only or idempotent.
+
         Raises:
-            DownstreamUnavailable: The server is not connected, or died during the call.
+            DownstreamNotConnected: The server is not connected.
+            DownstreamCircuitOpen: Its circuit breaker is open.
+            DownstreamUnavailable: It died during the call, or its transport failed.
             DownstreamTimeout: The call ran past its timeout (the server was sent a cancellation).
             DownstreamToolError: The server answered with a JSON-RPC error.
         """
         limit = timeout if timeout is not None else self.spec.timeout
 
-        async def send(client: Client) -> types.CallToolResult:
-            result = await client.call_tool(
-                tool,
-                arguments,
-                read_timeout_seconds=limit,
-                progress_callback=progress,
-                meta=cast(types.RequestParamsMeta, meta) if meta else None,
-            )
-            return self._masked(result) if result.is_error else result
+        async def attempt(attempt_limit: float) -> types.CallToolResult:
+            async def send(client: Client) -> types.CallToolResult:
+                result = await client.call_tool(
+                    tool,
+                    arguments,
+                    read_timeout_seconds=attempt_limit,
+                    progress_callback=progress,
+                    meta=cast(types.RequestParamsMeta, meta) if meta else None,
+                )
+                return self._masked(result) if result.is_error else result
 
-        return await self._request(f"tools/call {tool}", send, limit, peer)
+            return await self._request(f"tools/call {tool}", send, attempt_limit, peer)
+
+        if not retry or self.spec.retry.max_attempts <= 1:
+            return await attempt(limit)
+        return await call_with_retries(
+            self.name,
+            attempt,
+            spec=self.spec.retry,
+            timeout=limit,
+            budget=self._retry_budget,
+            before_retry=self._await_reconnect,
+        )
+
+    async def _await_reconnect(self, time_left: float) -> None:
+        """Before a retry: give a server that died mid-call a moment to be connected again."""
+        await self.wait_connected(min(time_left, self.spec.retry.reconnect_wait))
 
     async def get_prompt(
         self, prompt: str, arguments: dict[str, str] | None, *, peer: UpstreamPeer | None = None
@@ -444,11 +582,16 @@ class DownstreamServer:
         """Subscribe to (or unsubscribe from) updates of ``uri`` on a handshake-era server.
 
         A server without the capability, or on 2026-07-28 (where updates ride
-        ``subscriptions/listen``), is left alone.
+        ``subscriptions/listen``), is left alone. Subscriptions are remembered and made
+        again when the server comes back after a restart.
 
         Raises:
             DownstreamError: As for ``call_tool``.
         """
+        if subscribe:
+            self._subscribed.add(uri)
+        else:
+            self._subscribed.discard(uri)
         client = self._client
         if client is None or client.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return
@@ -470,7 +613,8 @@ class DownstreamServer:
         client = self._client
         if client is None:
             reason = f" ({self._last_error})" if self._last_error else ""
-            raise DownstreamUnavailable(self.name, f"not connected{reason}")
+            raise DownstreamNotConnected(self.name, f"not connected{reason}")
+        trial = self._breaker.admit()
         token = current_peer.set(peer)
         if peer is not None:
             self._peers.append(peer)
@@ -478,23 +622,49 @@ class DownstreamServer:
         # its deadline is the backstop for a peer that ignores the timeout's cancellation.
         scope = anyio.CancelScope(deadline=anyio.current_time() + limit + _BACKSTOP_SECONDS)
         self._inflight.add(scope)
+        outcome_known = False
         try:
-            with scope, self._call_attributes(client):
-                return await send(client)
-            if self._client is not client:
-                raise DownstreamUnavailable(self.name, f"connection lost during {what}")
-            raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
-        except MCPError as exc:
-            raise self._map_mcp_error(exc, what, limit) from exc
-        except TimeoutError as exc:
-            raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit) from exc
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise DownstreamUnavailable(self.name, f"transport failed during {what}: {_describe(exc)}") from exc
+            try:
+                with scope, self._call_attributes(client):
+                    result = await send(client)
+                    self._breaker.record_success(trial=trial)
+                    outcome_known = True
+                    self.health.saw_activity()
+                    return result
+                if self._client is not client:
+                    raise DownstreamUnavailable(self.name, f"connection lost during {what}")
+                raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
+            except MCPError as exc:
+                raise self._map_mcp_error(exc, what, limit, client) from exc
+            except TimeoutError as exc:
+                raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit) from exc
+            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+                raise DownstreamUnavailable(self.name, f"transport failed during {what}: {_describe(exc)}") from exc
+        except DownstreamError as exc:
+            outcome_known = True
+            self._record_failure(exc, trial)
+            raise
         finally:
+            if trial and not outcome_known:
+                self._breaker.release_trial()
             self._inflight.discard(scope)
             current_peer.reset(token)
             if peer is not None:
                 self._peers.remove(peer)
+
+    def _record_failure(self, exc: DownstreamError, trial: bool) -> None:
+        """Feed the breaker and the health monitor with how a request failed."""
+        if isinstance(exc, DownstreamTimeout):
+            self.health.request_probe()  # a hung server, or only a slow tool? A probe tells.
+            self._breaker.record_failure("timed out", trial=trial)
+        elif isinstance(exc, DownstreamUnavailable):
+            self._breaker.record_failure("transport fault", trial=trial)
+        elif isinstance(exc, DownstreamToolError) and exc.code == types.INTERNAL_ERROR:
+            self.health.saw_activity()
+            self._breaker.record_failure("internal error", trial=trial)
+        else:
+            self.health.saw_activity()  # an answer, even an error one: the server is alive
+            self._breaker.record_success(trial=trial)
 
     def _call_attributes(self, client: Client) -> AbstractContextManager[object]:
         """Describe this server to the SDK's client spans of a call (MCP semantic conventions)."""
@@ -521,12 +691,14 @@ class DownstreamServer:
         ]
         return result.model_copy(update={"content": content})
 
-    def _map_mcp_error(self, exc: MCPError, what: str, limit: float) -> DownstreamError:
+    def _map_mcp_error(self, exc: MCPError, what: str, limit: float, client: Client) -> DownstreamError:
         if exc.code == REQUEST_TIMEOUT:
             return DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
         if exc.code == CONNECTION_CLOSED:
-            if self._lost is not None:
-                self._lost.set()
+            lost = self._lost
+            self._forget(client)
+            if lost is not None:
+                lost.set()
             return DownstreamUnavailable(self.name, f"connection lost during {what}")
         return DownstreamToolError(self.name, self._mask(exc.message), exc.code)
 

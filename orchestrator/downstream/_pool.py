@@ -1,8 +1,11 @@
-"""All downstream servers of a config, started together and merged into one catalogue.
+"""All downstream servers of a config, supervised together and merged into one catalogue.
 
 The pool owns the supervisors, the current ``Catalog`` and the routing of calls by exposed
 name. It tells listeners when the catalogue changes, naming which lists changed, so the
-server layer can send ``list_changed`` upstream.
+server layer can send ``list_changed`` upstream. A server that is unhealthy has its tools
+withdrawn from the catalogue (unless its ``health.on_unhealthy`` is ``keep``); they return
+when it recovers. ``apply`` moves a running pool to a new config (live reload): servers are
+added, removed or restarted as their entries changed, and unchanged ones are not touched.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.abc
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
@@ -22,11 +26,14 @@ from orchestrator.config import OrchestratorConfig, ServerSpec
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
 from orchestrator.downstream._peer import UpstreamPeer
 from orchestrator.downstream._retry import BackoffPolicy
-from orchestrator.errors import UnknownToolError
+from orchestrator.errors import DownstreamNotConnected, UnknownToolError
 
-__all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "ResourceListenerFn"]
+__all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]
 
 logger = logging.getLogger(__name__)
+
+_RUNTIME_FIELDS = frozenset({"tools", "prefix", "timeout", "health", "circuit_breaker", "retry", "disabled"})
+"""Entry fields a running server takes on without a restart; any other change restarts it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,21 @@ class CatalogChange:
         return self.tools or self.prompts or self.resources
 
 
+@dataclass(frozen=True, slots=True)
+class PoolChange:
+    """What ``DownstreamPool.apply`` did to the running servers, by key."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        """Whether any server was touched."""
+        return bool(self.added or self.removed or self.restarted or self.updated)
+
+
 CatalogChangeFn = Callable[[Catalog, CatalogChange], Awaitable[None]]
 ResourceListenerFn = Callable[[str], Awaitable[None]]
 """Told the exposed URI of a resource a downstream server says has changed."""
@@ -54,12 +76,25 @@ def _prefix_for(key: str, spec: ServerSpec) -> str | None:
     return spec.prefix if spec.prefix is not None else key
 
 
+def _connection_fields(spec: ServerSpec) -> dict[str, Any]:
+    return spec.model_dump(exclude=set(_RUNTIME_FIELDS))
+
+
 def _diff(old: Catalog, new: Catalog) -> CatalogChange:
     return CatalogChange(
         tools=old.tools != new.tools,
         prompts=old.prompts != new.prompts,
         resources=old.resources != new.resources or old.resource_templates != new.resource_templates,
     )
+
+
+@dataclass
+class _Supervised:
+    """A server and the scope of the task that supervises it."""
+
+    server: DownstreamServer
+    scope: anyio.CancelScope
+    stopped: anyio.Event
 
 
 class DownstreamPool:
@@ -74,24 +109,34 @@ class DownstreamPool:
         child_env: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
         self._config = config
+        self._policy = policy
+        self._child_env = child_env
         self._reserved = frozenset(reserved)
         self._manifests: dict[str, ServerManifest] = {}
         self._listeners: list[CatalogChangeFn] = []
         self._resource_listeners: list[ResourceListenerFn] = []
         self._lock = anyio.Lock()
         self.catalog: Catalog = build_catalog((), config.naming, self._reserved)
+        self._withdrawn_tools: dict[str, str] = {}
+        """Exposed name -> server key, for the tools of servers withdrawn while unhealthy."""
         self.servers: dict[str, DownstreamServer] = {
-            key: DownstreamServer(
-                key,
-                spec,
-                on_manifest=self._publish,
-                policy=policy,
-                prefix=_prefix_for(key, spec),
-                extra_env=child_env(key) if child_env is not None else None,
-                on_resource_updated=self._resource_updated,
-            )
-            for key, spec in config.enabled_servers().items()
+            key: self._new_server(key, spec) for key, spec in config.enabled_servers().items()
         }
+        self._initial = frozenset(self.servers)
+        self._supervised: dict[str, _Supervised] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    def _new_server(self, key: str, spec: ServerSpec) -> DownstreamServer:
+        return DownstreamServer(
+            key,
+            spec,
+            on_manifest=self._publish,
+            policy=self._policy,
+            prefix=_prefix_for(key, spec),
+            extra_env=self._child_env(key) if self._child_env is not None else None,
+            on_resource_updated=self._resource_updated,
+            on_health_change=self._rebuild,
+        )
 
     @classmethod
     @asynccontextmanager
@@ -113,12 +158,83 @@ class DownstreamPool:
         """
         pool = cls(config, policy=policy, reserved=reserved, child_env=child_env)
         async with anyio.create_task_group() as tg:
+            pool._task_group = tg
             for server in pool.servers.values():
-                tg.start_soon(server.run, name=f"supervise {server.name}")
+                pool._start(server)
             try:
                 yield pool
             finally:
+                pool._task_group = None
                 tg.cancel_scope.cancel()
+
+    def _start(self, server: DownstreamServer) -> None:
+        assert self._task_group is not None, "the pool is not running"
+        supervised = _Supervised(server, anyio.CancelScope(), anyio.Event())
+
+        async def supervise() -> None:
+            try:
+                with supervised.scope:
+                    await server.run()
+            finally:
+                supervised.stopped.set()
+
+        self._supervised[server.name] = supervised
+        self._task_group.start_soon(supervise, name=f"supervise {server.name}")
+
+    async def _stop(self, key: str) -> None:
+        """Stop one server (its whole process group) and forget its catalogue."""
+        supervised = self._supervised.pop(key, None)
+        self.servers.pop(key, None)
+        self._manifests.pop(key, None)
+        if supervised is None:
+            return
+        supervised.scope.cancel()
+        await supervised.stopped.wait()
+
+    @property
+    def config(self) -> OrchestratorConfig:
+        """The config the pool runs now."""
+        return self._config
+
+    async def apply(self, config: OrchestratorConfig, reserved: Iterable[str] | None = None) -> PoolChange:
+        """Move the running pool to ``config``: the live-reload step of the downstream layer.
+
+        Servers whose entry appeared are started, those whose entry disappeared (or became
+        ``disabled``) are stopped, and those whose connection settings changed (command,
+        args, env, cwd, url, headers, type) are restarted. A change of only ``tools``,
+        ``prefix``, ``timeout``, ``health``, ``circuit_breaker`` or ``retry`` is taken on
+        without a restart. Other servers, and their calls in flight, are not touched.
+
+        Args:
+            config: The new configuration (already validated).
+            reserved: The new composite names, when they changed.
+
+        Returns:
+            What was done, by server key.
+        """
+        old, new = self._config.enabled_servers(), config.enabled_servers()
+        added = tuple(key for key in new if key not in old)
+        removed = tuple(key for key in old if key not in new)
+        common = [key for key in new if key in old]
+        restarted = tuple(key for key in common if _connection_fields(old[key]) != _connection_fields(new[key]))
+        updated = tuple(key for key in common if key not in restarted and old[key] != new[key])
+        self._config = config
+        if reserved is not None:
+            self._reserved = frozenset(reserved)
+        for key in (*removed, *restarted):
+            logger.info("server %r: %s by a config reload", key, "stopped" if key in removed else "restarting")
+            await self._stop(key)
+        for key in updated:
+            self.servers[key].reconfigure(new[key], _prefix_for(key, new[key]))
+            manifest = self._manifests.get(key)
+            if manifest is not None:
+                self._manifests[key] = self.servers[key].reshape(manifest)
+        for key in (*added, *restarted):
+            server = self._new_server(key, new[key])
+            self.servers[key] = server
+            self._start(server)
+        await self._rebuild()
+        return PoolChange(added=added, removed=removed, restarted=restarted, updated=updated)
 
     def add_listener(self, listener: CatalogChangeFn) -> None:
         """Call ``listener`` after every change of the catalogue."""
@@ -138,13 +254,20 @@ class DownstreamPool:
         self._reserved = frozenset(names)
         await self._rebuild()
 
-    async def wait_settled(self, timeout: float) -> None:
-        """Wait until every server's first start attempt has finished, at most ``timeout`` s."""
+    async def wait_settled(self, timeout: float, *, initial_only: bool = False) -> None:
+        """Wait until servers still on their first start attempt have finished it, at most ``timeout`` s.
+
+        Args:
+            timeout: The longest wait.
+            initial_only: Wait only for the servers of the config the pool started with, not
+                for servers a reload added (whose tools join with a ``list_changed``).
+        """
         if self.settled:  # the common case, on every call after start-up
             return
         with anyio.move_on_after(timeout):
-            for server in self.servers.values():
-                await server.wait_settled()
+            for key, server in list(self.servers.items()):
+                if not initial_only or key in self._initial:
+                    await server.wait_settled()
 
     @property
     def settled(self) -> bool:
@@ -156,13 +279,29 @@ class DownstreamPool:
         return [server.status() for server in self.servers.values()]
 
     async def _publish(self, manifest: ServerManifest) -> None:
+        if manifest.server not in self.servers:
+            return  # a server stopped by a reload, still finishing its listing
         self._manifests[manifest.server] = manifest
         await self._rebuild()
+
+    def _serves(self, key: str) -> bool:
+        server = self.servers.get(key)
+        return server is not None and (server.healthy or server.spec.health.on_unhealthy == "keep")
 
     async def _rebuild(self) -> None:
         async with self._lock:
             old = self.catalog
-            self.catalog = build_catalog(self._manifests.values(), self._config.naming, self._reserved)
+            served = [m for key, m in self._manifests.items() if self._serves(key)]
+            self.catalog = build_catalog(served, self._config.naming, self._reserved)
+            withdrawn = {key for key in self._manifests if not self._serves(key)}
+            self._withdrawn_tools = {}
+            if withdrawn:
+                everything = build_catalog(self._manifests.values(), self._config.naming, self._reserved)
+                self._withdrawn_tools = {
+                    mapping.exposed: mapping.server
+                    for mapping in everything.mappings
+                    if mapping.kind == "tool" and mapping.server in withdrawn
+                }
             change = _diff(old, self.catalog)
             if not change.any:
                 return
@@ -182,6 +321,24 @@ class DownstreamPool:
         except KeyError:
             raise UnknownToolError("server", key) from None
 
+    def tool(self, exposed: str) -> types.Tool:
+        """The tool exposed under ``exposed``.
+
+        Raises:
+            DownstreamNotConnected: It belongs to a server withdrawn while unhealthy.
+            UnknownToolError: No tool is exposed under that name.
+        """
+        try:
+            return self.catalog.tool(exposed)
+        except UnknownToolError:
+            server = self._withdrawn_tools.get(exposed)
+            if server is None or server not in self.servers:
+                raise
+            reason = self.servers[server].health.reason or "unhealthy"
+            raise DownstreamNotConnected(
+                server, f"unhealthy ({reason}); its tools are withdrawn until it recovers"
+            ) from None
+
     async def call_tool(
         self,
         exposed: str,
@@ -192,15 +349,18 @@ class DownstreamPool:
         meta: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> types.CallToolResult:
-        """Call a tool by its exposed name.
+        """Call a tool by its exposed name; read-only and idempotent tools may be retried.
 
         Raises:
             UnknownToolError: No tool is exposed under that name.
             DownstreamError: The server could not serve the call.
         """
+        tool = self.tool(exposed)
         route = self.catalog.route_tool(exposed)
+        hints = tool.annotations
+        safe_to_repeat = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
         return await self.server(route.server).call_tool(
-            route.name, arguments, timeout=timeout, progress=progress, peer=peer, meta=meta
+            route.name, arguments, timeout=timeout, progress=progress, peer=peer, meta=meta, retry=safe_to_repeat
         )
 
     async def get_prompt(

@@ -8,8 +8,10 @@ through ``orchestrator.server._errors``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
+from collections.abc import Hashable
 from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
@@ -27,17 +29,26 @@ from opentelemetry import trace
 
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
-from orchestrator.errors import OrchestratorError, UnknownToolError
+from orchestrator.errors import DownstreamError, OrchestratorError, UnknownToolError
 from orchestrator.server._composites import Composites
 from orchestrator.server._errors import request_error, tool_error_result
-from orchestrator.server._peer import RequestPeer
+from orchestrator.server._peer import RequestPeer, request_connection
 from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._validate import ArgumentValidator
-from orchestrator.tracing import ATTR_TOOL_CALL_ARGUMENTS, ATTR_TOOL_CALL_RESULT, Redactor, record_payload
+from orchestrator.tracing import (
+    ATTR_TOOL_CALL_ARGUMENTS,
+    ATTR_TOOL_CALL_RESULT,
+    Redactor,
+    current_trace_id,
+    record_payload,
+)
 
-__all__ = ["OrchestratorServer"]
+__all__ = ["TRACE_META_KEY", "OrchestratorServer"]
 
 logger = logging.getLogger(__name__)
+
+TRACE_META_KEY = "io.github.mcp-orchestrator/trace"
+"""``_meta`` key of a plain call's result when tracing is on: ``{"trace_id": ...}``."""
 
 SERVER_NAME = "mcp-orchestrator"
 SERVER_VERSION = "0.1.0"
@@ -84,9 +95,12 @@ def _own(result: _ResultT) -> _ResultT:
     return result.model_copy(update={"meta": rest or None})
 
 
-def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
-    # The SDK offers no public accessor for a request's connection yet.
-    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
+def _with_trace_id(result: types.CallToolResult) -> types.CallToolResult:
+    """The result with the call's trace id in ``_meta``, so a user can open the trace."""
+    trace_id = current_trace_id()
+    if trace_id is None:
+        return result
+    return result.model_copy(update={"meta": {**(result.meta or {}), TRACE_META_KEY: {"trace_id": trace_id}}})
 
 
 def _expired_round() -> types.CallToolResult:
@@ -130,6 +144,9 @@ class OrchestratorServer:
         self._legacy_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         # Resources each handshake-era connection subscribed to, to relay their updates.
         self._subscriptions: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+        # Who holds a subscription to each exposed URI (connections, listen streams): the
+        # downstream is subscribed while anyone is, and unsubscribed when the last one leaves.
+        self._subscribers: dict[str, set[Hashable]] = {}
         # The level each handshake-era connection asked for with logging/setLevel (default: all).
         self._log_levels: weakref.WeakKeyDictionary[Connection, types.LoggingLevel] = weakref.WeakKeyDictionary()
         self._validator = ArgumentValidator()
@@ -150,7 +167,7 @@ class OrchestratorServer:
             on_subscribe_resource=self._subscribe_resource,
             on_unsubscribe_resource=self._unsubscribe_resource,
             on_completion=self._complete,
-            on_subscriptions_listen=self._listen,
+            on_subscriptions_listen=self._listen_with_resources,
         )
         # Deprecated at 2026-07-28 (SEP-2577), but handshake-era clients set it.
         self.lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
@@ -168,7 +185,7 @@ class OrchestratorServer:
     async def _remember_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         # Every handshake-era connection starts with initialize: remember it once, there.
         if ctx.method == "initialize":
-            self._legacy_connections.add(_connection(ctx))
+            self._legacy_connections.add(request_connection(ctx))
         return await call_next(ctx)
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
@@ -200,7 +217,7 @@ class OrchestratorServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        await self._pool.wait_settled(self._startup_grace)
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
         return types.ListToolsResult(tools=[*self._pool.catalog.tools, *self.composites.tools()])
 
     async def __aenter__(self) -> OrchestratorServer:
@@ -216,6 +233,7 @@ class OrchestratorServer:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         name, arguments = params.name, params.arguments or {}
+        await self._wait_for_tool(name)
         try:
             if self._rounds is not None and _can_answer_input(ctx):
                 if params.request_state is not None:
@@ -248,7 +266,22 @@ class OrchestratorServer:
 
     def _check_known(self, name: str) -> None:
         if name not in self.composites.names:
-            self._pool.catalog.tool(name)
+            # Known but withdrawn (its server is unhealthy): the call answers with a tool error.
+            with contextlib.suppress(DownstreamError):
+                self._pool.tool(name)
+
+    async def _wait_for_tool(self, name: str) -> None:
+        """Let a call that arrives during start-up wait for the servers, as listing does.
+
+        A name that is served already goes at once; an unknown one (or a composite not yet
+        active) waits, at most the start-up grace, for servers still on their first attempt.
+        """
+        if name in self.composites.names:
+            if name not in self.composites.active:
+                await self._pool.wait_settled(self._startup_grace)
+            return
+        if not self._pool.catalog.has_tool(name):
+            await self._pool.wait_settled(self._startup_grace)
 
     async def call(
         self,
@@ -263,7 +296,7 @@ class OrchestratorServer:
         Raises:
             UnknownToolError: No tool is exposed under ``name``.
         """
-        await self._pool.wait_settled(self._startup_grace)
+        await self._wait_for_tool(name)
         if self._redactor is None:  # the default: nothing recorded, nothing to do per call
             return await self._call(name, arguments, progress, peer)
         span = trace.get_current_span()
@@ -277,24 +310,27 @@ class OrchestratorServer:
     ) -> types.CallToolResult:
         if name in self.composites.names:
             return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
-        tool = self._pool.catalog.tool(name)
+        try:
+            tool = self._pool.tool(name)
+        except DownstreamError as exc:  # a withdrawn server's tool: say why, as a tool error
+            return _with_trace_id(tool_error_result(exc))
         problems = self._validator.problems(tool, arguments)
         if problems:
             text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
             return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
         try:
-            return _own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
+            return _with_trace_id(_own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer)))
         except UnknownToolError:
             raise
         except OrchestratorError as exc:
-            return tool_error_result(exc)
+            return _with_trace_id(tool_error_result(exc))
 
     # ---------------------------------------------------------------- prompts
 
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        await self._pool.wait_settled(self._startup_grace)
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
         return types.ListPromptsResult(prompts=list(self._pool.catalog.prompts))
 
     async def _get_prompt(
@@ -311,13 +347,13 @@ class OrchestratorServer:
     async def _list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        await self._pool.wait_settled(self._startup_grace)
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
         return types.ListResourcesResult(resources=list(self._pool.catalog.resources))
 
     async def _list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        await self._pool.wait_settled(self._startup_grace)
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
         return types.ListResourceTemplatesResult(resource_templates=list(self._pool.catalog.resource_templates))
 
     async def _complete(
@@ -332,24 +368,91 @@ class OrchestratorServer:
     async def _subscribe_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        await self._pool.wait_settled(self._startup_grace)
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
+        connection = request_connection(ctx)
+        uri = str(params.uri)
+        mine = self._subscriptions.get(connection)
+        if mine is None:
+            mine = self._subscriptions[connection] = set()
+            # A client that goes away without unsubscribing still lets go of its subscriptions.
+            connection.exit_stack.push_async_callback(self._release_all, mine, connection)
+        if uri in mine:
+            return types.EmptyResult()
         try:
-            await self._pool.subscribe_resource(str(params.uri))
+            await self._acquire(uri, connection)
         except OrchestratorError as exc:
             raise request_error(exc) from exc
-        self._subscriptions.setdefault(_connection(ctx), set()).add(str(params.uri))
+        mine.add(uri)
         return types.EmptyResult()
 
     async def _unsubscribe_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        await self._pool.wait_settled(self._startup_grace)
-        try:
-            await self._pool.subscribe_resource(str(params.uri), subscribe=False)
-        except OrchestratorError as exc:
-            raise request_error(exc) from exc
-        self._subscriptions.get(_connection(ctx), set()).discard(str(params.uri))
+        connection = request_connection(ctx)
+        uri = str(params.uri)
+        mine = self._subscriptions.get(connection, set())
+        if uri in mine:
+            mine.discard(uri)
+            await self._release(uri, connection)
         return types.EmptyResult()
+
+    async def _acquire(self, uri: str, holder: Hashable) -> None:
+        """``holder`` subscribes to ``uri``; the first holder subscribes the downstream.
+
+        Raises:
+            OrchestratorError: The URI is unknown, or its server refused the subscription.
+        """
+        holders = self._subscribers.setdefault(uri, set())
+        if holders:
+            holders.add(holder)
+            return
+        holders.add(holder)
+        try:
+            await self._pool.subscribe_resource(uri)
+        except OrchestratorError:
+            holders.discard(holder)
+            if not holders:
+                del self._subscribers[uri]
+            raise
+
+    async def _release(self, uri: str, holder: Hashable) -> None:
+        """``holder`` lets go of ``uri``; the last one to leave unsubscribes the downstream."""
+        holders = self._subscribers.get(uri)
+        if holders is None or holder not in holders:
+            return
+        holders.discard(holder)
+        if holders:
+            return
+        del self._subscribers[uri]
+        try:
+            await self._pool.subscribe_resource(uri, subscribe=False)
+        except OrchestratorError as exc:
+            logger.info("could not unsubscribe from %s downstream: %s", uri, exc)
+
+    async def _release_all(self, uris: set[str], holder: Hashable) -> None:
+        for uri in list(uris):
+            await self._release(uri, holder)
+        uris.clear()
+
+    async def _listen_with_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        """A 2026-07-28 listen stream; the resources it names are subscribed downstream while it lasts."""
+        holder = object()
+        held: list[str] = []
+        for uri in params.notifications.resource_subscriptions or ():
+            try:
+                await self._acquire(uri, holder)
+            except OrchestratorError as exc:
+                logger.info("listen stream: cannot subscribe to %s: %s", uri, exc)
+                continue
+            held.append(uri)
+        try:
+            return await self._listen(ctx, params)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for uri in held:
+                    await self._release(uri, holder)
 
     async def _on_resource_updated(self, uri: str) -> None:
         await self._bus.publish(ResourceUpdated(uri=uri))
@@ -366,11 +469,11 @@ class OrchestratorServer:
     async def _set_level(
         self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
     ) -> types.EmptyResult:
-        self._log_levels[_connection(ctx)] = params.level
+        self._log_levels[request_connection(ctx)] = params.level
         return types.EmptyResult()
 
     def _peer(self, ctx: ServerRequestContext[Any, Any]) -> RequestPeer:
-        return RequestPeer(ctx, self._log_levels.get(_connection(ctx), "debug"))
+        return RequestPeer(ctx, self._log_levels.get(request_connection(ctx), "debug"))
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from typing import Any
 
 import mcp_types as types
 from mcp import MCPError
+from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-__all__ = ["LOG_SEVERITY", "RequestPeer"]
+__all__ = ["LOG_SEVERITY", "RequestPeer", "request_connection"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,13 @@ LOG_SEVERITY = {
 
 _SAMPLING = types.ClientCapabilities(sampling=types.SamplingCapability())
 _ELICITATION = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+_ROOTS = types.ClientCapabilities(roots=types.RootsCapability())
+
+
+def request_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
+    """The connection a request arrived on: one per handshake-era session or stdio client."""
+    # The SDK offers no public accessor for a request's connection yet.
+    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
 class RequestPeer:
@@ -36,6 +45,11 @@ class RequestPeer:
     def __init__(self, ctx: ServerRequestContext[Any, Any], min_log_level: str = "debug") -> None:
         self._ctx = ctx
         self._min_log_severity = LOG_SEVERITY.get(min_log_level, 0)
+
+    @property
+    def client_identity(self) -> Hashable:
+        """The request's connection: shared by every call of one session, never across clients."""
+        return request_connection(self._ctx)
 
     def _can_ask(self, capability: types.ClientCapabilities) -> bool:
         session = self._ctx.session
@@ -51,6 +65,10 @@ class RequestPeer:
     def supports_elicitation(self) -> bool:
         """Whether the upstream client accepts ``elicitation/create`` now."""
         return self._can_ask(_ELICITATION)
+
+    def supports_roots(self) -> bool:
+        """Whether the upstream client answers ``roots/list`` now."""
+        return self._can_ask(_ROOTS)
 
     def _metadata(self) -> ServerMessageMetadata:
         return ServerMessageMetadata(related_request_id=self._ctx.request_id)
@@ -71,6 +89,15 @@ class RequestPeer:
         try:
             return await self._ctx.session.send_request(
                 types.ElicitRequest(params=params), types.ElicitResult, metadata=self._metadata()
+            )
+        except MCPError as exc:
+            return types.ErrorData(code=exc.code, message=exc.message)
+
+    async def list_roots(self) -> types.ListRootsResult | types.ErrorData:
+        """Ask the upstream client for its roots; its error comes back as ``ErrorData``."""
+        try:
+            return await self._ctx.session.send_request(
+                types.ListRootsRequest(), types.ListRootsResult, metadata=self._metadata()
             )
         except MCPError as exc:
             return types.ErrorData(code=exc.code, message=exc.message)

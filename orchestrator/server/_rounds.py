@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.server.context import ServerRequestContext
 
 from orchestrator.downstream import UpstreamPeer
+from orchestrator.server._peer import request_connection
 
 __all__ = ["InputRounds", "RoundCallFn", "RoundState"]
 
@@ -50,6 +51,9 @@ class RoundState:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     pending: dict[str, _Ask] = field(default_factory=dict[str, _Ask])
     counter: int = 0
+    identity: Hashable = field(default_factory=object)
+    """Who the call belongs to: the connection of its first round (a stateless HTTP client's
+    requests each get their own, so there it stands for the call alone)."""
 
     async def report_progress(self, progress: float, total: float | None, message: str | None) -> None:
         """Progress goes to whichever upstream request is current."""
@@ -65,6 +69,11 @@ class _RoundPeer:
     def _caps(self) -> types.ClientCapabilities | None:
         return self._state.ctx.session.client_capabilities
 
+    @property
+    def client_identity(self) -> Hashable:
+        # Each round of a stateless client may arrive on a new connection; the call is the unit.
+        return self._state.identity
+
     def supports_sampling(self) -> bool:
         caps = self._caps()
         return caps is not None and caps.sampling is not None
@@ -72,6 +81,10 @@ class _RoundPeer:
     def supports_elicitation(self) -> bool:
         caps = self._caps()
         return caps is not None and caps.elicitation is not None
+
+    def supports_roots(self) -> bool:
+        caps = self._caps()
+        return caps is not None and caps.roots is not None
 
     async def _ask(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         self._state.counter += 1
@@ -96,6 +109,12 @@ class _RoundPeer:
             return response
         return types.ErrorData(code=types.INVALID_PARAMS, message="the client answered elicitation with another type")
 
+    async def list_roots(self) -> types.ListRootsResult | types.ErrorData:
+        response = await self._ask(types.ListRootsRequest())
+        if isinstance(response, types.ListRootsResult | types.ErrorData):
+            return response
+        return types.ErrorData(code=types.INVALID_PARAMS, message="the client answered roots/list with another type")
+
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         await self._state.ctx.session.send_log_message(  # pyright: ignore[reportDeprecated]
             params.level, params.data, params.logger, related_request_id=self._state.ctx.request_id
@@ -119,7 +138,7 @@ class InputRounds:
     ) -> types.CallToolResult | types.InputRequiredResult:
         """Run ``call`` detached; return its result, or the first round of input it needs."""
         send, receive = anyio.create_memory_object_stream[_Ask | types.CallToolResult](1)
-        state = RoundState(ctx=ctx, events=send, receive=receive)
+        state = RoundState(ctx=ctx, events=send, receive=receive, identity=request_connection(ctx))
         token = secrets.token_urlsafe(24)
 
         async def run() -> None:
