@@ -1,11 +1,13 @@
 """A base for read streams that wrap another one (bottom layer: no orchestrator imports).
 
-Subclasses override ``receive`` (and ``aclose`` if they must); iteration and the context
-manager protocol the SDK's dispatchers use come from here.
+Subclasses override ``receive`` (and ``aclose`` if they must); iteration, the context
+manager protocol and ``last_context`` (the sender's context variables, which the SDK's
+dispatchers restore around each message's handler) come from here.
 """
 
 from __future__ import annotations
 
+import contextvars
 from types import TracebackType
 from typing import Self
 
@@ -21,6 +23,16 @@ class WrappedReadStream:
 
     def __init__(self, inner: ReadStream[SessionMessage | Exception]) -> None:
         self._inner = inner
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        """The context the last item was sent in, where the wrapped stream keeps it.
+
+        Over streamable HTTP that is the task that posted the request whose response stream
+        carried the item: a server-to-client request then runs in its caller's context.
+        """
+        context: object = getattr(self._inner, "last_context", None)
+        return context if isinstance(context, contextvars.Context) else None
 
     async def receive(self) -> SessionMessage | Exception:
         """The next item of the wrapped stream."""

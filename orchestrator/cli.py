@@ -22,7 +22,7 @@ from typing import Any, cast
 import anyio
 import mcp_types as types
 
-from orchestrator import _doctor, _install
+from orchestrator import _doctor, _install, _status
 from orchestrator._runview import RunView
 from orchestrator._telemetry_setup import TracingHandle, configure_tracing
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
@@ -31,8 +31,11 @@ from orchestrator.errors import ConfigError, OrchestratorError, UnknownToolError
 from orchestrator.server import (
     Composites,
     HttpSecurity,
+    Loaded,
     OrchestratorServer,
     PoolInvoker,
+    Reloader,
+    StatusReporter,
     run_result_to_tool_result,
     serve_http,
     serve_stdio,
@@ -67,7 +70,7 @@ def _configure_logging(verbosity: int, command: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # The SDK and HTTP libraries are chatty at INFO; their warnings still show.
-    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.error"):
+    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.error", "watchfiles"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
 
 
@@ -86,13 +89,14 @@ class _Runtime:
         """Start the config's servers; stdio children export traces where we do."""
         return DownstreamPool.running(self.config, reserved=reserved, child_env=self.tracing.child_environment)
 
-    def redactor(self) -> Redactor | None:
-        """Only when payload recording is on: every configured secret is masked."""
+    def redactor(self, config: OrchestratorConfig | None = None) -> Redactor | None:
+        """Only when payload recording is on: every configured secret (of ``config``) is masked."""
         if not self.tracing.record_payloads:
             return None
-        raw_tokens = os.environ.get(self.config.serve.auth.tokens_env, "")
+        config = config or self.config
+        raw_tokens = os.environ.get(config.serve.auth.tokens_env, "")
         tokens = [token.strip() for token in raw_tokens.split(",") if token.strip()]
-        return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in self.config.servers.values()))
+        return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in config.servers.values()))
 
     def report_trace(self, trace_id: str | None) -> None:
         """Tell the user where the trace of this command is (stderr)."""
@@ -129,8 +133,9 @@ def _load_composites(config: OrchestratorConfig) -> Composites:
 # ---------------------------------------------------------------------- serve
 
 
-async def _watch_signals(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+async def _stop_on_signals(scope: anyio.CancelScope) -> None:
+    """stdio serving: SIGTERM or SIGINT stops gracefully (children stopped, spans flushed)."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             logger.info("received %s; shutting down", signal.Signals(signum).name)
             scope.cancel()
@@ -143,24 +148,44 @@ async def _serve(rt: _Runtime, transport: str, host: str, port: int) -> int:
     if transport == "http":
         security = HttpSecurity.from_config(config.serve, host, os.environ, str(config.source))
     composites = _load_composites(config)
+    assert config.source is not None, "a served config comes from a file"
+    source = config.source
+
+    def load() -> Loaded:
+        fresh = load_config(source)
+        return Loaded(fresh, _load_composites(fresh), rt.redactor(fresh))
+
     async with (
         rt.pool(composites.names) as pool,
-        OrchestratorServer(pool, composites, redactor=rt.redactor()) as server,
+        OrchestratorServer(pool, composites, redactor=rt.redactor(config)) as server,
+        anyio.create_task_group() as tg,
     ):
+        reloader = Reloader(server, pool, load)
+        tg.start_soon(reloader.watch_signals)  # SIGHUP reloads, on both transports
+        if config.serve.watch:
+            tg.start_soon(reloader.watch_files)
         if transport == "stdio":
             # stdio_server restores the descriptors when done; nothing else may touch stdout.
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_watch_signals, tg.cancel_scope)
-                await serve_stdio(server)
-                logger.info("client closed stdin; shutting down")
-                tg.cancel_scope.cancel()
+            tg.start_soon(_stop_on_signals, tg.cancel_scope)
+            await serve_stdio(server)
+            logger.info("client closed stdin; shutting down")
         else:
             assert security is not None
 
             def announce(url: str) -> None:
                 print(f"mcp-orchestrator listening on {url}", file=sys.stderr, flush=True)
 
-            await serve_http(server, security, port=port, path=config.serve.path, on_listening=announce)
+            # uvicorn handles SIGTERM and SIGINT: it stops accepting, drains, then returns here.
+            await serve_http(
+                server,
+                security,
+                port=port,
+                path=config.serve.path,
+                on_listening=announce,
+                reporter=StatusReporter(server, reloader),
+            )
+            logger.info("shutting down")
+        tg.cancel_scope.cancel()
     return 0
 
 
@@ -390,6 +415,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _install.add_parser(commands)
     _doctor.add_parser(commands)
+    _status.add_parser(commands)
     return parser
 
 
@@ -425,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _install.run(args)
     if args.command == "doctor":
         return _doctor.run(args)
+    if args.command == "status":
+        return _status.run(args)
     try:
         if args.command == "graph":
             return _graph(args.workflow, args.format)

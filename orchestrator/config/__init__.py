@@ -1,8 +1,9 @@
 """Configuration: reading one config file and the environment, into frozen models.
 
 This package owns finding the config file, parsing it (YAML, JSON or TOML), ``${VAR}``
-interpolation from the environment, validation, and the JSON Schema for editors. It does
-nothing else: no I/O besides reading the file, no connections, no logging. Errors are
+interpolation from the environment, validation, the JSON Schema for editors, and watching
+the file for edits. It does nothing else: no I/O besides reading (and watching) the file, no
+connections. Errors are
 ``orchestrator.errors.ConfigError``, naming the file and every offending key, never a secret.
 """
 
@@ -22,6 +23,7 @@ from orchestrator.config._models import (
     TracingSpec,
 )
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
+from orchestrator.config._watch import config_watch_paths, watch_files
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -39,7 +41,9 @@ __all__ = [
     "ToolFilterSpec",
     "TracingSpec",
     "config_json_schema",
+    "config_watch_paths",
     "find_config_path",
     "load_config",
     "parse_duration",
+    "watch_files",
 ]

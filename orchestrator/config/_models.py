@@ -210,6 +210,10 @@ class ServeSpec(_Frozen):
         default=(), description="Extra browser Origins accepted besides loopback ones, e.g. 'https://app.example'."
     )
     auth: AuthSpec = Field(default_factory=AuthSpec, description="Bearer tokens for HTTP.")
+    watch: bool = Field(
+        default=True,
+        description="Reload when the config file or a workflow file changes (SIGHUP always reloads).",
+    )
 
 
 class TracingSpec(_Frozen):

@@ -152,11 +152,11 @@ class DownstreamServer:
             state=self._state,
             protocol_version=client.protocol_version if client is not None else None,
             tool_count=self._tool_count,
-            last_error=self._last_error,
+            last_error=self._mask(self._last_error) if self._last_error else None,
             start_seconds=self._start_seconds,
             stderr_tail=self._drain.tail() if self._drain is not None else "",
             healthy=self.health.healthy,
-            health_reason=self.health.reason,
+            health_reason=self._mask(self.health.reason) if self.health.reason else None,
             breaker=self._breaker.snapshot(),
             restarts=self._restarts,
         )

@@ -1,22 +1,35 @@
 """The upstream MCP server: serves the merged catalogue over stdio or streamable HTTP.
 
 Owns the MCP handlers, the mapping of orchestrator errors to the wire (in ``_errors``),
-forwarding of progress, cancellation, logs, sampling and elicitation between the upstream
-client and the downstream servers, and HTTP security (loopback binding, Origin/Host
-checks, bearer tokens). It does not connect to downstream servers itself.
+forwarding of progress, cancellation, logs, sampling, elicitation and roots between the
+upstream client and the downstream servers, HTTP security (loopback binding, Origin/Host
+checks, bearer tokens), health and status endpoints, and live reload of a changed config.
+It does not connect to downstream servers itself, nor read config files (it is handed a
+function that does).
 """
 
-from orchestrator.server._app import OrchestratorServer
+from orchestrator.server._app import TRACE_META_KEY, OrchestratorServer
 from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoker, run_result_to_tool_result
-from orchestrator.server._http import HttpSecurity, serve_http
+from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, serve_http
+from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
+from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
 
 __all__ = [
+    "PROBE_PATHS",
     "RUN_META_KEY",
+    "STATUS_PATH",
+    "TRACE_META_KEY",
     "Composites",
     "HttpSecurity",
+    "LoadFn",
+    "Loaded",
     "OrchestratorServer",
     "PoolInvoker",
+    "ReloadRecord",
+    "Reloader",
+    "StatusReporter",
+    "is_ready",
     "run_result_to_tool_result",
     "serve_http",
     "serve_stdio",

@@ -180,6 +180,11 @@ class OrchestratorServer:
         """The catalogue being served now."""
         return self._pool.catalog
 
+    @property
+    def pool(self) -> DownstreamPool:
+        """The downstream servers behind the catalogue."""
+        return self._pool
+
     # ------------------------------------------------------------ change fan-out
 
     async def _remember_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -193,6 +198,28 @@ class OrchestratorServer:
         composites_changed = self.composites.refresh(catalog, quiet=not self._pool.settled)
         if composites_changed and not change.tools:
             change = CatalogChange(tools=True, prompts=change.prompts, resources=change.resources)
+        await self._notify(change)
+
+    def set_redactor(self, redactor: Redactor | None) -> None:
+        """Record payloads through ``redactor`` from now on (``None``: record nothing)."""
+        self._redactor = redactor
+
+    async def set_composites(self, composites: Composites) -> bool:
+        """Serve ``composites`` instead of the current ones (a reload); runs in flight go on.
+
+        Returns:
+            Whether the listed composite tools changed (clients were sent ``list_changed``).
+        """
+        before = self.composites.tools()
+        self.composites = composites
+        composites.refresh(self._pool.catalog, quiet=not self._pool.settled)
+        changed = composites.tools() != before
+        if changed:
+            await self._notify(CatalogChange(tools=True, prompts=False, resources=False))
+        return changed
+
+    async def _notify(self, change: CatalogChange) -> None:
+        """Tell every client which lists changed: listen streams (2026-07-28) and sessions."""
         if change.tools:
             await self._bus.publish(ToolsListChanged())
         if change.prompts:

@@ -7,6 +7,10 @@
   (non-browser clients) are accepted.
 - The inbound ``Authorization`` header is checked here and goes no further: downstream
   servers get only their own configured credentials.
+
+Besides the MCP endpoint, ``GET /healthz`` (the process is up) and ``GET /readyz`` (the
+readiness rule of ``_status``) answer without a token and without details, for load
+balancers and supervisors; ``GET /status`` gives the status document, behind the guard.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
+import signal
 import socket
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -27,8 +33,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from orchestrator.config import ServeSpec
 from orchestrator.errors import ConfigError
 from orchestrator.server._app import OrchestratorServer
+from orchestrator.server._status import StatusReporter
 
-__all__ = ["HttpSecurity", "serve_http"]
+__all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "serve_http"]
+
+PROBE_PATHS = ("/healthz", "/readyz")
+"""Answered without a token: a supervisor or load balancer learns nothing else from them."""
+STATUS_PATH = "/status"
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +119,8 @@ class _Guard:
             await self._app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        status, reason, extra = 0, "", []
+        status, reason = 0, ""
+        extra: list[tuple[bytes, bytes]] = []
         origin = headers.get("origin")
         if not self._security.host_allowed(headers.get("host", "")):
             status, reason = 403, "Forbidden: Host not allowed"
@@ -119,17 +131,60 @@ class _Guard:
             extra = [(b"www-authenticate", b'Bearer realm="mcp-orchestrator"')]
         if status:
             logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), reason)
-            body = reason.encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *extra],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _respond(send, status, reason.encode(), extra_headers=extra)
             return
         await self._app(scope, receive, send)
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = b"text/plain",
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *(extra_headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Probes:
+    """``/healthz`` and ``/readyz`` before the guard; everything else goes through it."""
+
+    def __init__(self, guarded: ASGIApp, reporter: StatusReporter) -> None:
+        self._guarded = guarded
+        self._reporter = reporter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in PROBE_PATHS:
+            await self._guarded(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _respond(send, 405, b"Method Not Allowed\n")
+        elif scope["path"] == "/healthz":
+            await _respond(send, 200, b"ok\n")
+        elif self._reporter.ready():
+            await _respond(send, 200, b"ready\n")
+        else:
+            await _respond(send, 503, b"not ready\n")
+
+
+class _StatusRoute:
+    """``GET /status`` (behind the guard): the status document as JSON."""
+
+    def __init__(self, app: ASGIApp, reporter: StatusReporter) -> None:
+        self._app = app
+        self._reporter = reporter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != STATUS_PATH:
+            await self._app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _respond(send, 405, b"Method Not Allowed\n")
+            return
+        body = json.dumps(self._reporter.document(), indent=2).encode() + b"\n"
+        await _respond(send, 200, body, b"application/json")
 
 
 class _Uvicorn(uvicorn.Server):
@@ -143,6 +198,9 @@ class _Uvicorn(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         with super().capture_signals():
             yield
+            # Logged here, not in the signal handler, where taking the logging lock could deadlock.
+            for signum in self._captured_signals[:1]:
+                logger.info("received %s; stopped serving HTTP, shutting down", signal.Signals(signum).name)
             self._captured_signals.clear()
 
 
@@ -166,8 +224,18 @@ async def serve_http(
     port: int,
     path: str,
     on_listening: Callable[[str], None] | None = None,
+    reporter: StatusReporter | None = None,
 ) -> None:
-    """Serve streamable HTTP until uvicorn is told to stop (SIGINT/SIGTERM)."""
+    """Serve streamable HTTP until uvicorn is told to stop (SIGINT/SIGTERM, gracefully).
+
+    Args:
+        server: What to serve.
+        security: The guard's rules.
+        port: TCP port (0 picks a free one).
+        path: The MCP endpoint's path.
+        on_listening: Told the endpoint URL once the socket is bound.
+        reporter: Answers ``/healthz``, ``/readyz`` and ``/status``; default one for ``server``.
+    """
     app = server.lowlevel.streamable_http_app(
         streamable_http_path=path,
         host=security.bind_host,
@@ -178,7 +246,9 @@ async def serve_http(
     actual_port = sock.getsockname()[1]
     shown_host = f"[{security.bind_host}]" if ":" in security.bind_host else security.bind_host
     url = f"http://{shown_host}:{actual_port}{path}"
-    config = uvicorn.Config(_Guard(app, security), log_level="warning", access_log=False, lifespan="on")
+    reporter = reporter or StatusReporter(server)
+    routes = _Probes(_Guard(_StatusRoute(app, reporter), security), reporter)
+    config = uvicorn.Config(routes, log_level="warning", access_log=False, lifespan="on")
     uvicorn_server = _Uvicorn(config)
     if on_listening is not None:
         on_listening(url)
