@@ -112,7 +112,7 @@ class RetryBudget:
         for times in (self._calls, self._retries):
             while times and times[0] <= now - self._window:
                 times.popleft()
-        if len(self._retries) >= self._min_retries + self._ratio * len(self._calls):
+        if len(self._retries) >= self._min_retries + int(self._ratio * len(self._calls)):
             return False
         self._retries.append(now)
         return True
