@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -399,8 +399,9 @@ class FaultApp:
         self._add(
             types.Tool(
                 name="sample",
-                description="Ask the client to sample an LLM reply to `prompt` (max 50 tokens); returns its text.",
-                input_schema=s({"prompt": {"type": "string"}}, ["prompt"]),
+                description="Ask the client to sample an LLM reply to `prompt` (max 50 tokens); returns its text. "
+                "With `hang_after`, the call then hangs like `hang` instead of returning.",
+                input_schema=s({"prompt": {"type": "string"}, "hang_after": {"type": "boolean"}}, ["prompt"]),
                 annotations=_annotations(read_only=True, open_world=True),
             ),
             self._tool_sample,
@@ -586,13 +587,22 @@ class FaultApp:
         return _text("done")
 
     async def _tool_hang(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
-        self.event(f"started hang {ctx.request_id}")
-        try:
+        return await self._hang(ctx)
+
+    async def _hang(self, ctx: Ctx) -> ToolResult:
+        with self._recorded(ctx, "hang"):
             await anyio.sleep_forever()
-        except anyio.get_cancelled_exc_class():
-            self.event(f"{'cancelled' if _peer_cancelled(ctx) else 'aborted'} hang {ctx.request_id}")
-            raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _recorded(self, ctx: Ctx, what: str) -> Generator[None]:
+        """Log `started <what> <id>`, and `cancelled`/`aborted <what> <id>` if the request is torn down."""
+        self.event(f"started {what} {ctx.request_id}")
+        try:
+            yield
+        except anyio.get_cancelled_exc_class():
+            self.event(f"{'cancelled' if _peer_cancelled(ctx) else 'aborted'} {what} {ctx.request_id}")
+            raise
 
     async def _tool_crash(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         self.event("crash")
@@ -637,13 +647,14 @@ class FaultApp:
 
     async def _tool_sample(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         prompt = _str_arg(args, "prompt")
+        hang_after = args.get("hang_after") is True
         if _is_modern(ctx):
             # 2026-07-28 has no server-to-client requests: ask via InputRequiredResult and
             # answer when the client retries the call with `inputResponses`.
             response = (params.input_responses or {}).get(SAMPLE_KEY)
             if response is not None:
                 if isinstance(response, types.CreateMessageResult | types.CreateMessageResultWithTools):
-                    return _text(_sampling_text(response))
+                    return await self._hang(ctx) if hang_after else _text(_sampling_text(response))
                 return _error(f"sampling: unexpected input response {type(response).__name__}")
             caps = ctx.session.client_capabilities
             if caps is None or caps.sampling is None:
@@ -653,12 +664,13 @@ class FaultApp:
         if caps is None or caps.sampling is None:
             return _error("sampling failed: the client did not declare the sampling capability")
         try:
-            result = await ctx.session.create_message(  # pyright: ignore[reportDeprecated]
-                _sampling_request(prompt).params.messages, max_tokens=50, related_request_id=ctx.request_id
-            )
+            with self._recorded(ctx, "sample"):
+                result = await ctx.session.create_message(  # pyright: ignore[reportDeprecated]
+                    _sampling_request(prompt).params.messages, max_tokens=50, related_request_id=ctx.request_id
+                )
         except MCPError as exc:
             return _error(f"sampling failed: {exc}")
-        return _text(_sampling_text(result))
+        return await self._hang(ctx) if hang_after else _text(_sampling_text(result))
 
     async def _tool_elicit(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         question = _str_arg(args, "question")
@@ -679,7 +691,8 @@ class FaultApp:
         if not supported:
             return _error("elicitation failed: the client did not declare the elicitation capability")
         try:
-            result = await ctx.session.elicit_form(question, _ELICIT_SCHEMA, related_request_id=ctx.request_id)
+            with self._recorded(ctx, "elicit"):
+                result = await ctx.session.elicit_form(question, _ELICIT_SCHEMA, related_request_id=ctx.request_id)
         except MCPError as exc:
             return _error(f"elicitation failed: {exc}")
         return _elicit_result(result)

@@ -44,11 +44,13 @@ Options:
 Environment: `FAULT_EVENTS_FILE` names a file that gets one line per event (see
 `tests.fakes`): `started hang <id>`, `cancelled hang <id>` (a `notifications/cancelled`
 arrived), `aborted hang <id>` (the handler was torn down otherwise, e.g. the connection
-closed), `crash`; with `--start-event` also `spawned <pid> <unix-time>`; with
+closed), `crash`; the same started/cancelled/aborted triple for `sample` with `hang_after`
+(as `hang`), and as `sample <id>`/`elicit <id>` while a handshake-era sample/elicit call waits
+for the client's answer; with `--start-event` also `spawned <pid> <unix-time>`; with
 `--crash-after-seconds` also `crash-after-seconds` just before that exit.
 
 Tools: echo(text), add(a, b), slow(seconds, steps=5), hang(), crash(), pid(), add_tool(name),
-remove_tool(name), log(level, message), sample(prompt), elicit(question), fail(message),
+remove_tool(name), log(level, message), sample(prompt, hang_after=false), elicit(question), fail(message),
 big(kb), env(name), spawn_grandchild(); with `--stdout-tools` also garbage(n), line_flood(mb);
 with `--headers-tool` also headers();
 resource `fault://static`; prompt `greet(name)`.
@@ -96,6 +98,8 @@ sampling (`sample`), elicitation (`elicit`)
     `InputRequiredResult(input_requests={"sample"|"elicit": ...})`, `Client.call_tool` runs the
     same callback and retries the call with `inputResponses`, and the retry returns the
     answer (`client.session.call_tool(..., allow_input_required=True)` hands you the round).
+    `sample` with `hang_after: true` hangs like `hang` once the reply is in (same events; at
+    2026-07-28 in the retry request, so its id is the retry's), for cancellation mid-call.
     A client that did not declare the capability gets an `isError` result in both eras. A
     callback returning `ErrorData`: `isError` result at 2025-11-25, `MCPError` raised by the
     client's driver at 2026-07-28.

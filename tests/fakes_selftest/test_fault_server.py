@@ -342,6 +342,33 @@ async def test_sampling_and_elicitation(mode: str) -> None:
         assert "elicitation" in _text(refused)
 
 
+async def test_sample_hang_after_hangs_once_the_reply_is_in_and_handshake_waits_are_recorded(
+    mode: str, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.txt"
+    answered = anyio.Event()
+
+    async def sampling(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        if mode == "legacy":  # the server's handler is waiting on this very answer
+            assert await _wait_for_event(events, "started sample")
+        answered.set()
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(text="ok"), model="fake-llm")
+
+    async with Client(_params(env={EVENTS_FILE_ENV: str(events)}), mode=mode, sampling_callback=sampling) as c:
+        with pytest.raises(MCPError) as exc_info:
+            await c.call_tool("sample", {"prompt": "p", "hang_after": True}, read_timeout_seconds=1)
+        assert exc_info.value.code == types.REQUEST_TIMEOUT
+        assert answered.is_set()
+        started = await _wait_for_event(events, "started hang")
+        cancelled = await _wait_for_event(events, "cancelled hang")
+    assert cancelled.split()[-1] == started.split()[-1]
+    sample_events = [line for line in read_events(events) if "sample" in line]
+    # Handshake era: the wait for the answer is recorded; 2026-07-28 has no such wait.
+    assert len(sample_events) == (1 if mode == "legacy" else 0), sample_events
+
+
 # --------------------------------------------------------------------------- crash / process faults
 
 
