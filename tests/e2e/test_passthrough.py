@@ -46,7 +46,9 @@ async def test_sampling_and_elicitation_are_forwarded_to_a_capable_caller(
     config = write_config(tmp_path, {"f": fault_entry(*DOWNSTREAM_ERAS[downstream_era])})
     asked: list[str] = []
 
-    async def sample(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    async def sample(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
         asked.append("sampling")
         return await _sample(context, params)
 
