@@ -267,6 +267,7 @@ class OrchestratorServer:
                     if not self._rounds.owns(params.request_state):
                         return _expired_round()
                     return await self._rounds.resume(ctx, params.request_state, params.input_responses)
+                await self._pool.wait_settled(self._startup_grace)  # as `call` does, before the lookup
                 self._check_known(name)  # unknown tools fail here, not in the detached task
 
                 async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:

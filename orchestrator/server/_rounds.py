@@ -187,6 +187,7 @@ class InputRounds:
             event = await state.receive.receive()
         except anyio.get_cancelled_exc_class():
             # The client cancelled this round: the whole call goes with it.
+            self._calls.pop(token, None)  # `run` skips its own pop when cancelled
             state.scope.cancel()
             raise
         if isinstance(event, types.CallToolResult):

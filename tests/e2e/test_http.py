@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import httpx2
 import pytest
@@ -12,7 +14,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.e2e.harness import REPO_ROOT, fault_entry, http_aggregator, write_config
+from tests.e2e.harness import REPO_ROOT, fault_entry, http_aggregator, http_fault_server, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -74,7 +76,7 @@ def test_non_loopback_bind_without_tokens_is_refused_before_anything_starts(tmp_
     assert "ORCHESTRATOR_TOKENS" in completed.stderr
 
 
-async def test_bearer_token_is_required_when_configured_and_never_forwarded(tmp_path: Path) -> None:
+async def test_bearer_token_is_required_when_configured_and_never_reaches_a_stdio_child(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"one": fault_entry()})
     token = "CANARY-token-4f1d"
     async with http_aggregator(config, env={"ORCHESTRATOR_TOKENS": f"other,{token}"}) as url:
@@ -92,3 +94,47 @@ async def test_bearer_token_is_required_when_configured_and_never_forwarded(tmp_
             assert not result.is_error
             assert result.structured_content is not None
             assert result.structured_content.get("set") is False
+
+
+async def test_http_downstreams_get_their_own_headers_and_never_the_inbound_authorization(tmp_path: Path) -> None:
+    inbound_token = "INBOUND-canary-77e2"
+    own = "Bearer downstream-canary-3b9c"
+    seen: dict[str, dict[str, dict[str, Any]]] = {}
+    async with (
+        http_fault_server("--headers-tool") as (keyed_url, _keyed),
+        http_fault_server("--headers-tool") as (bare_url, _bare),
+        http_fault_server("--headers-tool", "--transport", "sse") as (sse_base_url, _sse),
+    ):
+        keyed_headers = {"Authorization": "${DOWNSTREAM_CANARY}", "X-Api-Key": "key-${DOWNSTREAM_CANARY}"}
+        servers = {
+            "keyed": {"url": keyed_url, "headers": keyed_headers},
+            "bare": {"url": bare_url},
+            "oldsse": {"type": "sse", "url": sse_base_url.removesuffix("/mcp") + "/sse", "headers": keyed_headers},
+        }
+        config = write_config(tmp_path, servers)
+        env = {"ORCHESTRATOR_TOKENS": inbound_token, "DOWNSTREAM_CANARY": own}
+        async with http_aggregator(config, env=env) as url:
+            for mode in ("auto", "legacy"):  # both upstream eras
+                async with (
+                    create_mcp_http_client(headers={"Authorization": f"Bearer {inbound_token}"}) as http_client,
+                    Client(streamable_http_client(url, http_client=http_client), mode=mode) as client,
+                ):
+                    seen[mode] = {name: await _headers_seen_by(client, name) for name in servers}
+    for mode, received in seen.items():
+        for name, headers in received.items():
+            assert inbound_token not in json.dumps(headers), (mode, name, headers)
+        for name in ("keyed", "oldsse"):
+            assert received[name]["authorization"] == own, (mode, name)
+            assert received[name]["x-api-key"] == f"key-{own}", (mode, name)
+        assert "authorization" not in received["bare"], (mode, received["bare"])
+        assert "x-api-key" not in received["bare"], (mode, received["bare"])
+    assert set(seen) == {"auto", "legacy"}
+
+
+async def _headers_seen_by(client: Client, server: str) -> dict[str, Any]:
+    """The HTTP request headers downstream ``server`` received for a call through the aggregator."""
+    result = await client.call_tool(f"{server}__headers", {})
+    assert not result.is_error, result.content
+    content: object = result.structured_content
+    assert isinstance(content, dict)
+    return cast("dict[str, Any]", content)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import cast
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from mcp.client.stdio import stdio_client
 
 from tests.e2e.harness import aggregator_params, fault_entry, write_config
 
@@ -31,21 +34,55 @@ async def _elicit(context: ClientRequestContext, params: types.ElicitRequestPara
     return types.ElicitResult(action="accept", content={"answer": "forty-two"})
 
 
-@pytest.mark.parametrize("downstream_mode", ["modern", "legacy"])
-async def test_sampling_and_elicitation_are_forwarded_to_a_capable_caller(tmp_path: Path, downstream_mode: str) -> None:
-    # The downstream era is whatever the fault server negotiates with us: the aggregator's
-    # client prefers 2026-07-28; pinning the fake is not possible, so both rounds run through
-    # the same downstream and the parameter only documents intent for the reader.
-    config = write_config(tmp_path, {"f": fault_entry()})
-    async with Client(
-        aggregator_params(config), mode="legacy", sampling_callback=_sample, elicitation_callback=_elicit
-    ) as client:
-        sampled = await client.call_tool("f__sample", {"prompt": "hello"})
-        assert not sampled.is_error, _text(sampled)
-        assert "sampled: hello" in _text(sampled)
-        elicited = await client.call_tool("f__elicit", {"question": "meaning?"})
-        assert not elicited.is_error, _text(elicited)
-        assert elicited.structured_content == {"action": "accept", "content": {"answer": "forty-two"}}
+DOWNSTREAM_ERAS = {"2026-07-28": (), "2025-11-25": ("--legacy-only",)}
+"""Fault server options that make the aggregator's auto-mode client speak each era to it."""
+
+
+@pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
+@pytest.mark.parametrize("downstream_era", list(DOWNSTREAM_ERAS))
+async def test_sampling_and_elicitation_are_forwarded_to_a_capable_caller(
+    tmp_path: Path, downstream_era: str, upstream_mode: str
+) -> None:
+    config = write_config(tmp_path, {"f": fault_entry(*DOWNSTREAM_ERAS[downstream_era])})
+    asked: list[str] = []
+
+    async def sample(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        asked.append("sampling")
+        return await _sample(context, params)
+
+    stderr_path = tmp_path / "aggregator.stderr"
+    with stderr_path.open("w") as stderr:
+        transport = stdio_client(aggregator_params(config), errlog=stderr)
+        async with Client(transport, mode=upstream_mode, sampling_callback=sample, elicitation_callback=_elicit) as c:
+            first = await c.session.call_tool("f__sample", {"prompt": "by hand"}, allow_input_required=True)
+            if upstream_mode == "legacy":
+                # 2025-11-25 caller: a server-to-client request during the call, then the result.
+                assert isinstance(first, types.CallToolResult)
+                assert asked == ["sampling"]
+                assert _text(first) == "sampled: by hand"
+            else:
+                # 2026-07-28 caller: no server-to-client requests; the call returns a round to answer.
+                assert isinstance(first, types.InputRequiredResult)
+                assert asked == []
+                assert first.request_state
+                [(key, request)] = (first.input_requests or {}).items()
+                assert isinstance(request, types.CreateMessageRequest)
+                answer = await _sample(cast("ClientRequestContext", None), request.params)
+                done = await c.session.call_tool(
+                    "f__sample", {"prompt": "by hand"}, input_responses={key: answer}, request_state=first.request_state
+                )
+                assert _text(done) == "sampled: by hand"
+
+            sampled = await c.call_tool("f__sample", {"prompt": "hello"})
+            assert not sampled.is_error, _text(sampled)
+            assert _text(sampled) == "sampled: hello"
+            elicited = await c.call_tool("f__elicit", {"question": "meaning?"})
+            assert not elicited.is_error, _text(elicited)
+            assert elicited.structured_content == {"action": "accept", "content": {"answer": "forty-two"}}
+    log = stderr_path.read_text(encoding="utf-8")
+    assert re.search(rf"server 'f' ready: .*protocol {downstream_era}\b", log), log[-2000:]
 
 
 @pytest.mark.parametrize("upstream_mode", ["auto", "legacy"])

@@ -14,11 +14,13 @@ need the SDK build on `fault_server_argv` (e.g.
 Events file protocol (`FAULT_EVENTS_FILE`): one line per event, appended and flushed as it
 happens. Lines written: `started hang <request-id>`, `cancelled hang <request-id>` (the
 client sent `notifications/cancelled`), `aborted hang <request-id>` (the handler was torn
-down for another reason, e.g. the connection closed), `crash`; `spawned <pid> <unix-time>` at
-process start when the server runs with `--start-event` (opt-in); `crash-after-seconds` just
-before a `--crash-after-seconds` exit. Remember that an SDK stdio
-client passes only a whitelist of environment variables to the child: put
-`FAULT_EVENTS_FILE` into the `env` you hand the transport.
+down for another reason, e.g. the connection closed) -- by `hang`, and by `sample` with
+`hang_after` once its reply is in; the same three with `sample`/`elicit` for a handshake-era
+`sample`/`elicit` call while it waits for the client's answer; `crash`; `spawned <pid> <unix-time>` at process start
+when the server runs with `--start-event` (opt-in); `crash-after-seconds` just before a
+`--crash-after-seconds` exit. Remember that an SDK stdio client passes only a whitelist of
+environment variables to the child: put `FAULT_EVENTS_FILE` into the `env` you hand the
+transport.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 import anyio.abc
@@ -25,13 +25,21 @@ import anyio.from_thread
 import anyio.lowlevel
 import mcp_types as types
 from mcp.server.caching import CacheableMethod, CacheHint
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.server.runner import serve_loop
+from mcp.server.sse import SseServerTransport
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from tests.fakes import garbage_line
 
@@ -77,6 +85,8 @@ class FaultConfig:
     list_ttl_ms: int | None = None
     events_file: Path | None = None
     stdout_tools: bool = False
+    headers_tool: bool = False
+    legacy_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,17 @@ def _peer_cancelled(ctx: Ctx) -> bool:
     outbound = getattr(ctx.session, "_request_outbound", None)
     event = getattr(outbound, "cancel_requested", None)
     return isinstance(event, anyio.Event) and event.is_set()
+
+
+async def _refuse_modern_era(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+    """`--legacy-only`: answer `server/discover` and any 2026-07-28 request like a 2025-11-25 server.
+
+    An SDK client in auto mode takes -32601 on its `server/discover` probe for "no modern
+    era here" and falls back to the `initialize` handshake.
+    """
+    if ctx.request_id is not None and (ctx.method == "server/discover" or _is_modern(ctx)):
+        raise MCPError(types.METHOD_NOT_FOUND, "Method not found", data=ctx.method)
+    return await call_next(ctx)
 
 
 def _text(text: str, structured: dict[str, Any] | None = None) -> types.CallToolResult:
@@ -229,6 +250,8 @@ class FaultApp:
         self._register_builtin_tools()
         if config.stdout_tools:
             self._register_stdout_tools()
+        if config.headers_tool:
+            self._register_headers_tool()
         for name in config.extra_tools:
             if name in self.state.tools:
                 print(f"fault_server: --tools {name!r} clashes with a built-in tool; ignored", file=sys.stderr)
@@ -254,6 +277,8 @@ class FaultApp:
         # Registered after construction: the constructor keyword is the deprecated overload
         # (logging is deprecated at 2026-07-28, but handshake-era clients still use it).
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+        if config.legacy_only:
+            self.server.middleware.append(_refuse_modern_era)
 
     # ----------------------------------------------------------------- events file
 
@@ -374,8 +399,9 @@ class FaultApp:
         self._add(
             types.Tool(
                 name="sample",
-                description="Ask the client to sample an LLM reply to `prompt` (max 50 tokens); returns its text.",
-                input_schema=s({"prompt": {"type": "string"}}, ["prompt"]),
+                description="Ask the client to sample an LLM reply to `prompt` (max 50 tokens); returns its text. "
+                "With `hang_after`, the call then hangs like `hang` instead of returning.",
+                input_schema=s({"prompt": {"type": "string"}, "hang_after": {"type": "boolean"}}, ["prompt"]),
                 annotations=_annotations(read_only=True, open_world=True),
             ),
             self._tool_sample,
@@ -455,6 +481,19 @@ class FaultApp:
                 annotations=_annotations(read_only=False, destructive=True),
             ),
             self._tool_line_flood,
+        )
+
+    def _register_headers_tool(self) -> None:
+        """`headers` (only with `--headers-tool`, for the same reason)."""
+        self._add(
+            types.Tool(
+                name="headers",
+                description="The HTTP request headers this call arrived with (HTTP transports only); "
+                "structuredContent {lower-case name: value}.",
+                input_schema=_schema(),
+                annotations=_READ_ONLY,
+            ),
+            self._tool_headers,
         )
 
     # ----------------------------------------------------------------- protocol handlers
@@ -548,13 +587,22 @@ class FaultApp:
         return _text("done")
 
     async def _tool_hang(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
-        self.event(f"started hang {ctx.request_id}")
-        try:
+        return await self._hang(ctx)
+
+    async def _hang(self, ctx: Ctx) -> ToolResult:
+        with self._recorded(ctx, "hang"):
             await anyio.sleep_forever()
-        except anyio.get_cancelled_exc_class():
-            self.event(f"{'cancelled' if _peer_cancelled(ctx) else 'aborted'} hang {ctx.request_id}")
-            raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _recorded(self, ctx: Ctx, what: str) -> Generator[None]:
+        """Log `started <what> <id>`, and `cancelled`/`aborted <what> <id>` if the request is torn down."""
+        self.event(f"started {what} {ctx.request_id}")
+        try:
+            yield
+        except anyio.get_cancelled_exc_class():
+            self.event(f"{'cancelled' if _peer_cancelled(ctx) else 'aborted'} {what} {ctx.request_id}")
+            raise
 
     async def _tool_crash(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         self.event("crash")
@@ -599,13 +647,14 @@ class FaultApp:
 
     async def _tool_sample(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         prompt = _str_arg(args, "prompt")
+        hang_after = args.get("hang_after") is True
         if _is_modern(ctx):
             # 2026-07-28 has no server-to-client requests: ask via InputRequiredResult and
             # answer when the client retries the call with `inputResponses`.
             response = (params.input_responses or {}).get(SAMPLE_KEY)
             if response is not None:
                 if isinstance(response, types.CreateMessageResult | types.CreateMessageResultWithTools):
-                    return _text(_sampling_text(response))
+                    return await self._hang(ctx) if hang_after else _text(_sampling_text(response))
                 return _error(f"sampling: unexpected input response {type(response).__name__}")
             caps = ctx.session.client_capabilities
             if caps is None or caps.sampling is None:
@@ -615,12 +664,13 @@ class FaultApp:
         if caps is None or caps.sampling is None:
             return _error("sampling failed: the client did not declare the sampling capability")
         try:
-            result = await ctx.session.create_message(  # pyright: ignore[reportDeprecated]
-                _sampling_request(prompt).params.messages, max_tokens=50, related_request_id=ctx.request_id
-            )
+            with self._recorded(ctx, "sample"):
+                result = await ctx.session.create_message(  # pyright: ignore[reportDeprecated]
+                    _sampling_request(prompt).params.messages, max_tokens=50, related_request_id=ctx.request_id
+                )
         except MCPError as exc:
             return _error(f"sampling failed: {exc}")
-        return _text(_sampling_text(result))
+        return await self._hang(ctx) if hang_after else _text(_sampling_text(result))
 
     async def _tool_elicit(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         question = _str_arg(args, "question")
@@ -641,7 +691,8 @@ class FaultApp:
         if not supported:
             return _error("elicitation failed: the client did not declare the elicitation capability")
         try:
-            result = await ctx.session.elicit_form(question, _ELICIT_SCHEMA, related_request_id=ctx.request_id)
+            with self._recorded(ctx, "elicit"):
+                result = await ctx.session.elicit_form(question, _ELICIT_SCHEMA, related_request_id=ctx.request_id)
         except MCPError as exc:
             return _error(f"elicitation failed: {exc}")
         return _elicit_result(result)
@@ -694,6 +745,17 @@ class FaultApp:
         await done.wait()
         return _text(f"flooded {mib:g} MiB")
 
+    async def _tool_headers(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        # Both HTTP transports (and both eras on them) hand the handler the Starlette request
+        # that carried this message; on stdio there is none.
+        request = ctx.request
+        if not isinstance(request, Request):
+            return _error("headers needs an HTTP transport")
+        received: dict[str, str] = {}
+        for name, value in request.headers.items():  # names come lower-case
+            received[name] = f"{received[name]}, {value}" if name in received else value
+        return _json_result(received)
+
     async def _tool_env(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         name = _str_arg(args, "name")
         return _json_result({"name": name, "set": name in os.environ})
@@ -712,6 +774,29 @@ class FaultApp:
 # --------------------------------------------------------------------------- transports
 
 
+async def _serve_streams(
+    app: FaultApp,
+    read_stream: ReadStream[SessionMessage | Exception],
+    write_stream: WriteStream[SessionMessage],
+) -> None:
+    """Serve one connection over a stream pair (stdio, legacy SSE) until it closes."""
+    server = app.server
+    if not app.config.legacy_only:
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+        return
+    # The dual-era loop `Server.run` drives would lock the connection modern on the client's
+    # enveloped `server/discover` probe, whatever the answer; the handshake-only loop leaves
+    # the era to `initialize`.
+    async with server.lifespan(server) as lifespan_state:
+        await serve_loop(
+            server,
+            read_stream,
+            write_stream,
+            lifespan_state=lifespan_state,
+            init_options=server.create_initialization_options(),
+        )
+
+
 async def serve_stdio(app: FaultApp) -> None:
     """Serve one connection over stdin/stdout until stdin closes (both eras)."""
     if app.config.stdout_tools:
@@ -719,16 +804,32 @@ async def serve_stdio(app: FaultApp) -> None:
         app.wire_fd = os.dup(1)  # not inherited by children (O_CLOEXEC)
     try:
         async with stdio_server() as (read_stream, write_stream):
-            await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
+            await _serve_streams(app, read_stream, write_stream)
     finally:
         # Not closed: a line_flood thread may still be blocked writing to it.
         app.wire_fd = None
 
 
-async def serve_http(app: FaultApp, port: int) -> None:
-    """Serve streamable HTTP on 127.0.0.1:`port` (0 = pick a free one) at `/mcp`.
+def _sse_app(app: FaultApp) -> Starlette:
+    """The legacy HTTP+SSE transport: `GET /sse` opens a session, `POST /messages/` feeds it."""
+    sse = SseServerTransport("/messages/")
 
-    Prints `LISTENING <port>` to stderr once uvicorn accepts connections.
+    async def handle_sse(request: Request) -> Response:
+        send = request._send  # pyright: ignore[reportPrivateUsage]  # the SDK's own recipe (mcp.server.sse)
+        async with sse.connect_sse(request.scope, request.receive, send) as (read_stream, write_stream):
+            await _serve_streams(app, read_stream, write_stream)
+        return Response()
+
+    return Starlette(
+        routes=[Route("/sse", endpoint=handle_sse, methods=["GET"]), Mount("/messages/", app=sse.handle_post_message)]
+    )
+
+
+async def serve_http(app: FaultApp, port: int, *, transport: Literal["http", "sse"] = "http") -> None:
+    """Serve HTTP on 127.0.0.1:`port` (0 = pick a free one).
+
+    `http`: streamable HTTP at `/mcp`. `sse`: the legacy HTTP+SSE transport at `/sse` (and
+    `/messages/`). Prints `LISTENING <port>` to stderr once uvicorn accepts connections.
     """
     import uvicorn
 
@@ -737,8 +838,9 @@ async def serve_http(app: FaultApp, port: int) -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     bound_port: int = sock.getsockname()[1]
+    asgi_app = _sse_app(app) if transport == "sse" else app.server.streamable_http_app(host="127.0.0.1")
     config = uvicorn.Config(
-        app.server.streamable_http_app(host="127.0.0.1"),
+        asgi_app,
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=1,

@@ -4,14 +4,18 @@ Run from the repository root::
 
     python -m tests.fakes.fault_server [options]
 
-Transports: stdio (default; nothing but JSON-RPC is ever written to stdout) or
+Transports: stdio (default; nothing but JSON-RPC is ever written to stdout),
 `--transport http --port N` (streamable HTTP at `http://127.0.0.1:N/mcp`; `--port 0` picks a
-free port; `LISTENING <port>` goes to stderr once the server accepts connections).
+free port; `LISTENING <port>` goes to stderr once the server accepts connections), or
+`--transport sse --port N` (the legacy HTTP+SSE transport: `GET http://127.0.0.1:N/sse`, posts
+to `/messages/`; same `LISTENING` line).
 
 Both protocol eras are served on one process, decided per connection by the client's first
 request (the SDK's dual-era runner): the 2026-07-28 era (`Client(mode="auto")`, the default,
-and pinned versions) and the 2025-11-25 handshake era (`Client(mode="legacy")`). So there is
-no `--era` option.
+and pinned versions) and the 2025-11-25 handshake era (`Client(mode="legacy")`). With
+`--legacy-only` the server is a 2025-11-25 server: it answers `server/discover` (and any
+request carrying the 2026-07-28 envelope) with -32601 Method not found, so a client in auto
+mode falls back to the handshake.
 
 Options:
     --name NAME             server name (default "fault")
@@ -31,17 +35,24 @@ Options:
     --start-event           append `spawned <pid> <unix-time>` to $FAULT_EVENTS_FILE first thing at
                             start (before --fail-start): counts process starts. Opt-in, so the event
                             lines of servers started without it stay as they were
-    --transport stdio|http, --port N
+    --headers-tool          also serve `headers()`: the HTTP request headers the call arrived with,
+                            as structuredContent {lower-case name: value} (HTTP transports; an
+                            `isError` result on stdio). Opt-in for the same reason as above
+    --legacy-only           serve only the 2025-11-25 handshake era (see above)
+    --transport stdio|http|sse, --port N
 
 Environment: `FAULT_EVENTS_FILE` names a file that gets one line per event (see
 `tests.fakes`): `started hang <id>`, `cancelled hang <id>` (a `notifications/cancelled`
 arrived), `aborted hang <id>` (the handler was torn down otherwise, e.g. the connection
-closed), `crash`; with `--start-event` also `spawned <pid> <unix-time>`; with
+closed), `crash`; the same started/cancelled/aborted triple for `sample` with `hang_after`
+(as `hang`), and as `sample <id>`/`elicit <id>` while a handshake-era sample/elicit call waits
+for the client's answer; with `--start-event` also `spawned <pid> <unix-time>`; with
 `--crash-after-seconds` also `crash-after-seconds` just before that exit.
 
 Tools: echo(text), add(a, b), slow(seconds, steps=5), hang(), crash(), pid(), add_tool(name),
-remove_tool(name), log(level, message), sample(prompt), elicit(question), fail(message),
+remove_tool(name), log(level, message), sample(prompt, hang_after=false), elicit(question), fail(message),
 big(kb), env(name), spawn_grandchild(); with `--stdout-tools` also garbage(n), line_flood(mb);
+with `--headers-tool` also headers();
 resource `fault://static`; prompt `greet(name)`.
 A `--tools` name equal to a built-in is ignored (with a note on stderr). `add_tool` on an
 existing name returns "exists" without a notification; `remove_tool` on a missing one "absent".
@@ -87,6 +98,8 @@ sampling (`sample`), elicitation (`elicit`)
     `InputRequiredResult(input_requests={"sample"|"elicit": ...})`, `Client.call_tool` runs the
     same callback and retries the call with `inputResponses`, and the retry returns the
     answer (`client.session.call_tool(..., allow_input_required=True)` hands you the round).
+    `sample` with `hang_after: true` hangs like `hang` once the reply is in (same events; at
+    2026-07-28 in the retry request, so its id is the retry's), for cancellation mid-call.
     A client that did not declare the capability gets an `isError` result in both eras. A
     callback returning `ErrorData`: `isError` result at 2025-11-25, `MCPError` raised by the
     client's driver at 2026-07-28.
@@ -114,6 +127,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from tests.fakes import EVENTS_FILE_ENV, garbage_line
@@ -136,7 +150,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--crash-after-seconds", type=float, help="exit(1) this long after serving began")
     parser.add_argument("--stdout-tools", action="store_true", help="also serve garbage(n) and line_flood(mb)")
     parser.add_argument("--start-event", action="store_true", help="log `spawned <pid> <time>` to the events file")
-    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--headers-tool", action="store_true", help="also serve headers() (HTTP transports)")
+    parser.add_argument("--legacy-only", action="store_true", help="serve the 2025-11-25 handshake era only")
+    parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     parser.add_argument("--port", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -212,13 +228,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             list_ttl_ms=args.list_ttl_ms,
             events_file=Path(events) if events else None,
             stdout_tools=args.stdout_tools,
+            headers_tool=args.headers_tool,
+            legacy_only=args.legacy_only,
         )
     )
     if args.crash_after_seconds is not None:
         _exit_later(args.crash_after_seconds, events)
     try:
-        if args.transport == "http":
-            anyio.run(serve_http, app, int(args.port))
+        if args.transport in ("http", "sse"):
+            anyio.run(partial(serve_http, app, int(args.port), transport=args.transport))
         else:
             anyio.run(serve_stdio, app)
     except KeyboardInterrupt:

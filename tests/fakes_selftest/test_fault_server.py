@@ -24,8 +24,11 @@ from anyio.streams.text import TextReceiveStream
 from mcp import Client, StdioServerParameters
 from mcp.client.caching import CacheMode
 from mcp.client.session import ClientRequestContext, IncomingMessage
+from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ToolsListChanged
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.fakes import EVENTS_FILE_ENV, REPO_ROOT, fault_server_argv, fault_server_command, read_events
@@ -339,6 +342,33 @@ async def test_sampling_and_elicitation(mode: str) -> None:
         assert "elicitation" in _text(refused)
 
 
+async def test_sample_hang_after_hangs_once_the_reply_is_in_and_handshake_waits_are_recorded(
+    mode: str, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.txt"
+    answered = anyio.Event()
+
+    async def sampling(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        if mode == "legacy":  # the server's handler is waiting on this very answer
+            assert await _wait_for_event(events, "started sample")
+        answered.set()
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(text="ok"), model="fake-llm")
+
+    async with Client(_params(env={EVENTS_FILE_ENV: str(events)}), mode=mode, sampling_callback=sampling) as c:
+        with pytest.raises(MCPError) as exc_info:
+            await c.call_tool("sample", {"prompt": "p", "hang_after": True}, read_timeout_seconds=1)
+        assert exc_info.value.code == types.REQUEST_TIMEOUT
+        assert answered.is_set()
+        started = await _wait_for_event(events, "started hang")
+        cancelled = await _wait_for_event(events, "cancelled hang")
+    assert cancelled.split()[-1] == started.split()[-1]
+    sample_events = [line for line in read_events(events) if "sample" in line]
+    # Handshake era: the wait for the answer is recorded; 2026-07-28 has no such wait.
+    assert len(sample_events) == (1 if mode == "legacy" else 0), sample_events
+
+
 # --------------------------------------------------------------------------- crash / process faults
 
 
@@ -401,8 +431,9 @@ async def test_stderr_flood_then_serves(tmp_path: Path) -> None:
 
 
 @asynccontextmanager
-async def _http_server(*options: str) -> AsyncGenerator[str]:
-    command = fault_server_command("--transport", "http", "--port", "0", *options)
+async def _http_server(*options: str, transport: str = "http") -> AsyncGenerator[str]:
+    """Start the fault server over `transport` (`http` or `sse`); yield its endpoint URL."""
+    command = fault_server_command("--transport", transport, "--port", "0", *options)
     async with await anyio.open_process(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL) as process:
         try:
             assert process.stderr is not None
@@ -413,7 +444,7 @@ async def _http_server(*options: str) -> AsyncGenerator[str]:
                     if "LISTENING " in buffer and buffer.split("LISTENING ", 1)[1].count("\n"):
                         break
             port = int(buffer.split("LISTENING ", 1)[1].split()[0])
-            yield f"http://127.0.0.1:{port}/mcp"
+            yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
         finally:
             process.terminate()
             with anyio.move_on_after(5):
@@ -452,3 +483,72 @@ async def _check_http_client(url: str, mode: str) -> None:
                     assert await sub.__anext__() == ToolsListChanged()
         names = {t.name for t in (await c.list_tools()).tools}
         assert {"http-added", "http-added-modern"} & names
+
+
+# --------------------------------------------------------------------------- --legacy-only, headers
+
+
+@asynccontextmanager
+async def _client_over(
+    transport: str, *options: str, headers: dict[str, str] | None = None, **client_options: Any
+) -> AsyncGenerator[Client]:
+    """A `Client` (auto mode unless told) connected to a fault server started with `options`."""
+    if transport == "stdio":
+        async with Client(_params(*options), **client_options) as client:
+            yield client
+        return
+    async with _http_server(*options, transport=transport) as url:
+        if transport == "sse":
+            async with Client(sse_client(url, headers=headers), **client_options) as client:
+                yield client
+        else:
+            async with (
+                create_mcp_http_client(headers=headers) as http_client,
+                Client(streamable_http_client(url, http_client=http_client), **client_options) as client,
+            ):
+                yield client
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http", "sse"])
+async def test_legacy_only_turns_an_auto_client_to_the_handshake_era(transport: str) -> None:
+    async with _client_over(transport) as client:
+        assert client.protocol_version == "2026-07-28"
+    async with _client_over(transport, "--legacy-only") as client:
+        assert client.protocol_version == "2025-11-25"
+        assert client.session.initialize_result is not None
+        assert _text(await client.call_tool("echo", {"text": "old"})) == "old"
+        assert {t.name for t in (await client.list_tools()).tools} == BUILTIN_TOOLS
+
+
+async def test_legacy_only_refuses_discover_and_modern_requests_with_method_not_found() -> None:
+    # What a 2025-11-25-only server answers a client pinned to the modern era.
+    async with _http_server("--legacy-only") as url, Client(url, mode="2026-07-28") as client:
+        with pytest.raises(MCPError) as discover:
+            await client.session.send_discover("2026-07-28")
+        with pytest.raises(MCPError) as call:
+            await client.call_tool("echo", {"text": "new"})
+    assert discover.value.code == types.METHOD_NOT_FOUND
+    assert call.value.code == types.METHOD_NOT_FOUND
+
+
+@pytest.mark.parametrize("transport", ["http", "sse"])
+@pytest.mark.parametrize("mode", MODES)
+async def test_headers_tool_returns_the_request_headers_of_the_call(transport: str, mode: str) -> None:
+    sent = {"Authorization": "Bearer selftest-canary", "X-Api-Key": "k-1"}
+    async with _client_over(transport, "--headers-tool", headers=sent, mode=mode) as client:
+        result = await client.call_tool("headers", {})
+        assert result.is_error is not True, _text(result)
+        received = _structured(result)
+    assert received["authorization"] == "Bearer selftest-canary"
+    assert received["x-api-key"] == "k-1"
+    assert all(name == name.lower() for name in received)
+    assert received["host"].startswith("127.0.0.1:")
+
+
+async def test_headers_tool_is_opt_in_and_an_error_on_stdio() -> None:
+    async with Client(_params()) as client:
+        assert "headers" not in {t.name for t in (await client.list_tools()).tools}
+    async with Client(_params("--headers-tool")) as client:
+        result = await client.call_tool("headers", {})
+    assert result.is_error is True
+    assert "HTTP" in _text(result)
