@@ -33,7 +33,7 @@ from orchestrator.errors import DownstreamError, OrchestratorError, UnknownToolE
 from orchestrator.server._composites import Composites
 from orchestrator.server._errors import request_error, tool_error_result
 from orchestrator.server._peer import RequestPeer, request_connection
-from orchestrator.server._rounds import InputRounds, RoundState
+from orchestrator.server._rounds import InputRounds, RoundState, expired_round_result
 from orchestrator.server._validate import ArgumentValidator
 from orchestrator.tracing import (
     ATTR_TOOL_CALL_ARGUMENTS,
@@ -101,11 +101,6 @@ def _with_trace_id(result: types.CallToolResult) -> types.CallToolResult:
     if trace_id is None:
         return result
     return result.model_copy(update={"meta": {**(result.meta or {}), TRACE_META_KEY: {"trace_id": trace_id}}})
-
-
-def _expired_round() -> types.CallToolResult:
-    text = "this call's input round expired or is unknown; call the tool again"
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 class OrchestratorServer:
@@ -265,9 +260,8 @@ class OrchestratorServer:
             if self._rounds is not None and _can_answer_input(ctx):
                 if params.request_state is not None:
                     if not self._rounds.owns(params.request_state):
-                        return _expired_round()
+                        return expired_round_result()
                     return await self._rounds.resume(ctx, params.request_state, params.input_responses)
-                await self._pool.wait_settled(self._startup_grace)  # as `call` does, before the lookup
                 self._check_known(name)  # unknown tools fail here, not in the detached task
 
                 async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:

@@ -25,7 +25,7 @@ from mcp.server.context import ServerRequestContext
 from orchestrator.downstream import UpstreamPeer
 from orchestrator.server._peer import request_connection
 
-__all__ = ["InputRounds", "RoundCallFn", "RoundState"]
+__all__ = ["InputRounds", "RoundCallFn", "RoundState", "expired_round_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class RoundState:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     pending: dict[str, _Ask] = field(default_factory=dict[str, _Ask])
     counter: int = 0
+    cancelled_by_client: bool = False
     identity: Hashable = field(default_factory=object)
     """Who the call belongs to: the connection of its first round (a stateless HTTP client's
     requests each get their own, so there it stands for the call alone)."""
@@ -121,6 +122,11 @@ class _RoundPeer:
         )
 
 
+def expired_round_result() -> types.CallToolResult:
+    text = "this call's input round expired or is unknown; call the tool again"
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
 class InputRounds:
     """Suspended calls awaiting their client's next round, keyed by request state."""
 
@@ -142,23 +148,26 @@ class InputRounds:
         token = secrets.token_urlsafe(24)
 
         async def run() -> None:
-            with state.scope:
-                state.scope.deadline = anyio.current_time() + self._ttl
-                try:
-                    result = await call(_RoundPeer(state), state)
-                # Boundary: a detached task must always answer the round that waits for it.
-                except Exception as exc:
-                    logger.exception("a call with input rounds failed")
-                    result = types.CallToolResult(
-                        content=[types.TextContent(type="text", text=f"internal error: {type(exc).__name__}")],
-                        is_error=True,
-                    )
-                try:
+            try:
+                with state.scope:
+                    state.scope.deadline = anyio.current_time() + self._ttl
+                    try:
+                        result = await call(_RoundPeer(state), state)
+                    # Boundary: a detached task must always answer the round that waits for it.
+                    except Exception as exc:
+                        logger.exception("a call with input rounds failed")
+                        result = types.CallToolResult(
+                            content=[types.TextContent(type="text", text=f"internal error: {type(exc).__name__}")],
+                            is_error=True,
+                        )
                     await send.send(result)
-                finally:
-                    self._calls.pop(token, None)
-            if state.scope.cancelled_caught:
-                logger.info("a call waiting for client input was abandoned")
+            finally:
+                # However it ends (answered, expired, cancelled), the round is gone, and a retry
+                # waiting on it learns so from the closed stream instead of hanging.
+                self._calls.pop(token, None)
+                send.close()
+            if state.scope.cancelled_caught and not state.cancelled_by_client:
+                logger.info("a call waiting for client input expired after %gs", self._ttl)
 
         self._calls[token] = state
         self._task_group.start_soon(run)
@@ -185,9 +194,12 @@ class InputRounds:
     async def _next(self, token: str, state: RoundState) -> types.CallToolResult | types.InputRequiredResult:
         try:
             event = await state.receive.receive()
+        except anyio.EndOfStream:
+            return expired_round_result()
         except anyio.get_cancelled_exc_class():
             # The client cancelled this round: the whole call goes with it.
-            self._calls.pop(token, None)  # `run` skips its own pop when cancelled
+            self._calls.pop(token, None)
+            state.cancelled_by_client = True
             state.scope.cancel()
             raise
         if isinstance(event, types.CallToolResult):
