@@ -1,17 +1,24 @@
 """Configuration: reading one config file and the environment, into frozen models.
 
-This package owns finding the config file, parsing it (YAML, JSON or TOML), ``${VAR}``
-interpolation from the environment, validation, and the JSON Schema for editors. It does
-nothing else: no I/O besides reading the file, no connections, no logging. Errors are
-``orchestrator.errors.ConfigError``, naming the file and every offending key, never a secret.
+This package owns finding the config file, parsing it (YAML, JSON with comments, or TOML),
+telling an orchestrator config from an MCP client's own file (Claude Desktop, Cursor, Windsurf,
+VS Code, Claude Code) and reading the latter's server entries as that client would, ``${VAR}``
+interpolation from the environment, the ``envFile``s entries name, validation, and the JSON
+Schema for editors. It does nothing else: no I/O besides reading those files, no connections,
+no logging. Errors are ``orchestrator.errors.ConfigError``, naming the file and every offending
+key, never a secret.
 """
 
 from __future__ import annotations
 
+from orchestrator.config._client_references import translate_references
+from orchestrator.config._clients import home_dir, server_key_for
 from orchestrator.config._duration import parse_duration
 from orchestrator.config._load import CONFIG_ENV_VAR, config_json_schema, find_config_path, load_config
 from orchestrator.config._models import (
     AuthSpec,
+    ConfigKind,
+    ConfigOrigin,
     HttpServerSpec,
     NamingSpec,
     OrchestratorConfig,
@@ -25,6 +32,8 @@ from orchestrator.config._models import (
 __all__ = [
     "CONFIG_ENV_VAR",
     "AuthSpec",
+    "ConfigKind",
+    "ConfigOrigin",
     "HttpServerSpec",
     "NamingSpec",
     "OrchestratorConfig",
@@ -35,6 +44,9 @@ __all__ = [
     "TracingSpec",
     "config_json_schema",
     "find_config_path",
+    "home_dir",
     "load_config",
     "parse_duration",
+    "server_key_for",
+    "translate_references",
 ]

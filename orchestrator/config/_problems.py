@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from orchestrator.config._models import SERVER_KIND_TAGS
 
@@ -68,14 +68,14 @@ def validation_problems(
 
 
 def model_keys(*models: type[BaseModel]) -> set[str]:
-    """The field names and aliases of ``models``."""
-    return {
-        name
-        for model in models
-        for field_name, info in model.model_fields.items()
-        for name in (field_name, info.alias)
-        if name is not None
-    }
+    """The field names and aliases (``AliasChoices`` included) of ``models``."""
+    keys: set[str] = set()
+    for model in models:
+        for field_name, info in model.model_fields.items():
+            keys |= {field_name, *([info.alias] if info.alias else [])}
+            if isinstance(info.validation_alias, AliasChoices):
+                keys |= {choice for choice in info.validation_alias.choices if isinstance(choice, str)}
+    return keys
 
 
 def _key_path(loc: tuple[str | int, ...]) -> KeyPath:

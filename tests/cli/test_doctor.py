@@ -145,7 +145,15 @@ def test_doctor_exits_0_on_a_healthy_config_and_checks_the_tracing_endpoint(
 
     assert status == 0, report
     assert report["ok"] is True
-    assert report["config"] == {"path": str(work / "orchestrator.yaml"), "ok": True, "problems": []}
+    assert report["config"] == {
+        "path": str(work / "orchestrator.yaml"),
+        "ok": True,
+        "problems": [],
+        "kind": "orchestrator",
+        "ignored_keys": [],
+        "ignored_entry_keys": [],
+        "notes": [],
+    }
     assert [(s["name"], s["state"]) for s in report["servers"]] == [("f", "ready"), ("old", "disabled")]
     assert report["workflows"] == [
         {"name": "shout", "file": str(work / "workflows" / "shout.yaml"), "ok": True, "problems": []}

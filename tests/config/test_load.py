@@ -317,11 +317,12 @@ def test_unknown_key_inside_a_server_names_the_key_path(tmp_path: Path) -> None:
     assert load_error(path).problems == ["servers.time.arg (line 4): unknown key (did you mean 'args'?)"]
 
 
-def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path(tmp_path: Path) -> None:
+def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path_and_line(tmp_path: Path) -> None:
     path = tmp_path / "mcp.json"
-    path.write_text(json.dumps({"mcpServers": {"time": {"command": "uvx", "envFile": ".env"}}}), encoding="utf-8")
+    entry = {"command": "uvx", "arg": ["mcp-server-time"]}
+    path.write_text(json.dumps({"mcpServers": {"time": entry}}, indent=2), encoding="utf-8")
 
-    assert load_error(path).problems == ["mcpServers.time.envFile: unknown key"]
+    assert load_error(path).problems == ["mcpServers.time.arg (line 5): unknown key (did you mean 'args'?)"]
 
 
 def test_entry_with_both_command_and_url_is_an_error_naming_the_server(tmp_path: Path) -> None:
@@ -436,7 +437,7 @@ def test_yaml_syntax_error_is_a_config_error_with_the_line_and_no_file_text(tmp_
 
 
 def test_json_syntax_error_is_a_config_error_with_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "x",}\n  }\n}\n')
+    path = write(tmp_path, "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "x" "args": []}\n  }\n}\n')
 
     (only,) = load_error(path).problems
     assert only.startswith("line 3, column ")
