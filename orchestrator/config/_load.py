@@ -271,14 +271,15 @@ def _with_transport_typos_merged(problems: Iterable[Problem]) -> list[Problem]:
         for suggestion in _TRANSPORT_KEYS
         if len(path) == 3 and f"did you mean {suggestion!r}" in message
     }
-    merged: list[Problem] = []
+    entries: list[Problem] = []
+    others: list[Problem] = []
     for path, message in kept:
         if len(path) == 3 and path[2] in _TRANSPORT_KEYS and message == _MISSING:
-            if any(entry == path[:2] for entry, _ in suggested):
-                continue
-            path, message = path[:2], "needs 'command' (a stdio server) or 'url' (an HTTP server)"
-        merged.append((path, message))
-    return merged
+            if not any(entry == path[:2] for entry, _ in suggested):
+                entries.append((path[:2], "needs 'command' (a stdio server) or 'url' (an HTTP server)"))
+        else:
+            others.append((path, message))
+    return entries + others  # an entry's own problem first, before those of its keys on the same line
 
 
 def _read_env_files(data: Mapping[str, object], folder: Path, problems: list[Problem]) -> dict[str, dict[str, str]]:

@@ -90,8 +90,10 @@ def _key_path(loc: tuple[str | int, ...]) -> KeyPath:
 def _message(kind: str, message: str, value: Any, path: KeyPath, keys_at: Callable[[KeyPath], Iterable[str]]) -> str:
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
-        close = difflib.get_close_matches(key, sorted(keys_at(path[:-1])), n=1, cutoff=0.75)
-        return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+        # Case-insensitive, so `Command` or `URL` also get their suggestion.
+        by_lower = {known.lower(): known for known in sorted(keys_at(path[:-1]))}
+        close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
+        return f"unknown key (did you mean {by_lower[close[0]]!r}?)" if close else "unknown key"
     if kind == "missing":
         return "required key is missing"
     for prefix in _MESSAGE_PREFIXES:

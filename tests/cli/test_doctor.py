@@ -99,6 +99,7 @@ def test_doctor_names_a_broken_server_and_a_broken_workflow_and_exits_1(
 
     out = capsys.readouterr().out
     lines = out.splitlines()
+    assert lines[1] == "  ✓ read as an orchestrator config (every key checked)", out
     assert any(line.startswith("  ✓ f ") and "protocol" in line and "tools" in line for line in lines), out
     assert any(line.startswith("  ✗ missing ") and "no-such-server" in line for line in lines), out
     assert any(line.startswith("  ✗ crashes ") for line in lines), out

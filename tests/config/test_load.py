@@ -341,6 +341,71 @@ def test_entry_with_neither_command_nor_url_is_an_error_naming_the_server(tmp_pa
     ]
 
 
+def test_a_misspelt_command_is_suggested_and_the_other_mistakes_of_the_entry_come_with_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          time:
+            comand: uvx
+            arg: [mcp-server-time]
+            timeout: soon
+            env: [LOG_LEVEL]
+            prefix: true
+        """,
+    )
+
+    assert load_error(path).problems == [
+        "servers.time.comand (line 3): unknown key (did you mean 'command'?)",
+        "servers.time.arg (line 4): unknown key (did you mean 'args'?)",
+        "servers.time.timeout (line 5): not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
+        "servers.time.env (line 6): Input should be a valid dictionary",
+        "servers.time.prefix (line 7): prefix must be a non-empty string, or false for unprefixed names",
+    ]
+
+
+def test_a_misspelt_url_is_suggested_and_the_other_mistakes_of_the_entry_come_with_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          docs:
+            URL: http://127.0.0.1:9000/mcp
+            header: {Authorization: Bearer x}
+            timeout: 0
+        """,
+    )
+
+    assert load_error(path).problems == [
+        "servers.docs.URL (line 3): unknown key (did you mean 'url'?)",
+        "servers.docs.header (line 4): unknown key (did you mean 'headers'?)",
+        "servers.docs.timeout (line 5): Input should be greater than 0",
+    ]
+
+
+def test_a_misspelt_command_in_a_json_file_is_located_by_line_too(tmp_path: Path) -> None:
+    path = tmp_path / "claude_desktop_config.json"
+    entry = {"comand": "npx", "args": "-y", "disabled": "sometimes"}
+    path.write_text(json.dumps({"mcpServers": {"github": entry}}, indent=2), encoding="utf-8")
+
+    assert load_error(path).problems == [
+        "mcpServers.github.comand (line 4): unknown key (did you mean 'command'?)",
+        "mcpServers.github.args (line 5): Input should be a valid tuple",
+        "mcpServers.github.disabled (line 6): Input should be a valid boolean, unable to interpret input",
+    ]
+
+
+def test_an_entry_that_names_its_transport_in_no_way_says_what_it_needs(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  odd: {args: [x], timeout: soon}\n")
+
+    assert load_error(path).problems == [
+        "servers.odd (line 2): needs 'command' (a stdio server) or 'url' (an HTTP server)",
+        "servers.odd.timeout (line 2): not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
+    ]
+
+
 def test_bad_server_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers:\n  'my server': {command: uvx}\n  -dash: {command: uvx}\n")
 
