@@ -36,6 +36,7 @@ from orchestrator.config._models import (
     StdioServerSpec,
     ToolFilterSpec,
     TracingSpec,
+    guess_server_kind,
 )
 from orchestrator.config._problems import (
     KeyPath,
@@ -65,7 +66,7 @@ _KEYS_BY_PLACE: dict[KeyPath, set[str]] = {
 _TRANSPORT_KEYS = ("command", "url", "serverUrl")
 _MISSING = "required key is missing"
 _EDITOR_FOLDERS = frozenset({".vscode", ".cursor"})
-"""A client file in one of these folders belongs to the project folder above it (``${workspaceFolder}``)."""
+"""A client file in one of these folders (not in the home folder) belongs to the project above it."""
 
 
 def find_config_path(explicit: Path | None, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Path:
@@ -165,12 +166,22 @@ def load_config(path: Path, env: Mapping[str, str] = os.environ, cwd: Path | Non
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of a config file, for editors (e.g. via ``# yaml-language-server: $schema=``).
 
-    Both spellings of the server map (``servers`` and ``mcpServers``) are described.
+    Both spellings of the server map (``servers`` and ``mcpServers``) are described, and server
+    entries as clients write them: ``envFile``, ``disabledTools``, ``serverUrl`` (for ``url``), and
+    the client-only keys that are accepted and ignored.
     """
-    schema = OrchestratorConfig.model_json_schema(by_alias=False)
+    schema = OrchestratorConfig.model_json_schema(by_alias=True)
     properties = cast("dict[str, Any]", schema["properties"])
-    properties["mcpServers"] = {**properties["servers"], "title": "Mcpservers"}
+    properties["servers"] = {**properties["mcpServers"], "title": "Servers"}
     schema["not"] = {"required": ["servers", "mcpServers"]}
+    definitions = cast("dict[str, dict[str, Any]]", schema["$defs"])
+    http = definitions["HttpServerSpec"]
+    http["properties"]["serverUrl"] = {**http["properties"]["url"], "description": "Windsurf's spelling of 'url'."}
+    http["required"] = [key for key in http.get("required", []) if key != "url"]
+    http["anyOf"] = [{"required": ["url"]}, {"required": ["serverUrl"]}]
+    for name in ("StdioServerSpec", "HttpServerSpec"):
+        for key, what in IGNORED_ENTRY_KEYS.items():
+            definitions[name]["properties"][key] = {"description": f"Ignored here: {what}."}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
@@ -234,13 +245,12 @@ def _client_reading(
         reading.problems += input_problems
     elif kind == "vscode":
         inputs = {}
-    editor_folder = source.parent.name in _EDITOR_FOLDERS
-    variables = ClientVariables(
-        home=home_dir(env, sys.platform),
-        workspace=source.parent.parent if editor_folder else cwd,
-        env=env,
-        inputs=inputs,
-    )
+    home = home_dir(env, sys.platform)
+    # A project's `.cursor/mcp.json` belongs to that project; the user-wide `~/.cursor/mcp.json`
+    # to whatever folder the client has open, which here is the working folder.
+    project = source.parent.parent
+    in_project = source.parent.name in _EDITOR_FOLDERS and project.resolve() != home.resolve()
+    variables = ClientVariables(home=home, workspace=project if in_project else cwd, env=env, inputs=inputs)
     reading.data = {
         "servers": {
             key: resolve_client_references(entry, kind, variables, ("servers", key), reading.problems)
@@ -287,8 +297,8 @@ def _read_env_files(data: Mapping[str, object], folder: Path, problems: list[Pro
     values: dict[str, dict[str, str]] = {}
     for key, entry in _entries(data):
         env_file = entry.get("envFile", entry.get("env_file"))
-        if not isinstance(env_file, str) or not env_file:
-            continue
+        if not isinstance(env_file, str) or not env_file or guess_server_kind(entry) != "stdio":
+            continue  # an HTTP entry's envFile is reported as an unknown key instead
         path = folder / Path(env_file).expanduser()
         read = read_env_file(path)
         problems += [(("servers", key, "envFile"), f"{path}: {problem}") for problem in read.problems]

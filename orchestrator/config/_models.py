@@ -240,7 +240,7 @@ class HttpServerSpec(_ServerCommon):
 ServerSpec = StdioServerSpec | HttpServerSpec
 
 
-def guess_server_kind(entry: Mapping[object, object]) -> Literal["stdio", "http"] | None:
+def guess_server_kind(entry: Mapping[str, object]) -> Literal["stdio", "http"] | None:
     """Whether an entry is meant as a stdio or an HTTP server, even when its 'command' or 'url' is misspelt.
 
     So an entry with ``comand:`` is checked as a stdio server, and its typo and other mistakes
@@ -270,13 +270,13 @@ def _server_kind(value: object) -> str | None:
     if isinstance(value, HttpServerSpec):
         return "http"
     if isinstance(value, dict):
-        return guess_server_kind(cast("dict[object, object]", value))
+        return guess_server_kind(cast("dict[str, object]", value))
     return None
 
 
 def _one_transport(value: object) -> object:
     if isinstance(value, dict):
-        entry = cast("dict[object, object]", value)
+        entry = cast("dict[str, object]", value)
         if "url" in entry and "serverUrl" in entry:
             raise ValueError("has both 'url' and 'serverUrl'; keep one")
         if "command" in entry and ("url" in entry or "serverUrl" in entry):

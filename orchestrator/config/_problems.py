@@ -90,8 +90,12 @@ def _key_path(loc: tuple[str | int, ...]) -> KeyPath:
 def _message(kind: str, message: str, value: Any, path: KeyPath, keys_at: Callable[[KeyPath], Iterable[str]]) -> str:
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
+        known_here = keys_at(path[:-1])
+        if key in known_here:
+            # Known, but to the other transport (server entries): `headers` on a stdio server.
+            return "not a key of this kind of server (stdio servers have 'command', HTTP servers 'url')"
         # Case-insensitive, so `Command` or `URL` also get their suggestion.
-        by_lower = {known.lower(): known for known in sorted(keys_at(path[:-1]))}
+        by_lower = {known.lower(): known for known in sorted(known_here)}
         close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
         return f"unknown key (did you mean {by_lower[close[0]]!r}?)" if close else "unknown key"
     if kind == "missing":

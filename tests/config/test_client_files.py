@@ -405,3 +405,26 @@ def test_a_secret_from_an_input_or_env_file_never_appears_in_errors(tmp_path: Pa
 
     assert CANARY not in str(error)
     assert [p.split(":")[0] for p in error.problems] == ["servers.s.colour (line 1)"]
+
+
+def test_workspace_folder_of_the_user_wide_cursor_file_is_the_working_folder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    path = home / ".cursor" / "mcp.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        json.dumps({"mcpServers": {"s": {"command": "x", "args": ["${workspaceFolder}"]}}}), encoding="utf-8"
+    )
+    project = tmp_path / "project"
+
+    config = load_config(path, env={"HOME": str(home)}, cwd=project)
+
+    assert stdio(config, "s").args == (str(project),)
+
+
+def test_a_stdio_only_key_on_an_http_entry_says_so_and_its_env_file_is_not_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "orchestrator.yaml", "servers:\n  h: {url: 'http://x/mcp', envFile: missing.env}\n")
+
+    assert load_error(path).problems == [
+        "servers.h.envFile (line 2): not a key of this kind of server"
+        " (stdio servers have 'command', HTTP servers 'url')"
+    ]

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from orchestrator.config import (
     HttpServerSpec,
@@ -611,6 +612,16 @@ def test_json_schema_describes_both_spellings_and_forbids_unknown_keys() -> None
     assert schema["$defs"]["StdioServerSpec"]["additionalProperties"] is False
     timeout = schema["$defs"]["HttpServerSpec"]["properties"]["timeout"]
     assert {branch["type"] for branch in timeout["anyOf"]} == {"number", "string"}
+
+
+def test_json_schema_accepts_entries_as_clients_write_them_and_rejects_typos() -> None:
+    validator = Draft202012Validator(config_json_schema())
+    windsurf = {"serverUrl": "https://x/mcp", "disabledTools": ["a"], "autoApprove": []}
+    cursor = {"command": "npx", "envFile": ".env", "timeout": "20s"}
+
+    assert list(validator.iter_errors({"mcpServers": {"w": windsurf, "c": cursor}})) == []
+    assert list(validator.iter_errors({"servers": {"c": {**cursor, "comand": "x"}}})) != []
+    assert list(validator.iter_errors({"servers": {"h": {"headers": {}}}})) != []
 
 
 def test_loaded_config_reprs_hide_secrets(tmp_path: Path) -> None:
