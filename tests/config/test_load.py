@@ -6,8 +6,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
-from jsonschema import Draft202012Validator
 
 from orchestrator.config import (
     HttpServerSpec,
@@ -615,13 +615,15 @@ def test_json_schema_describes_both_spellings_and_forbids_unknown_keys() -> None
 
 
 def test_json_schema_accepts_entries_as_clients_write_them_and_rejects_typos() -> None:
-    validator = Draft202012Validator(config_json_schema())
+    schema = config_json_schema()
     windsurf = {"serverUrl": "https://x/mcp", "disabledTools": ["a"], "autoApprove": []}
     cursor = {"command": "npx", "envFile": ".env", "timeout": "20s"}
 
-    assert list(validator.iter_errors({"mcpServers": {"w": windsurf, "c": cursor}})) == []
-    assert list(validator.iter_errors({"servers": {"c": {**cursor, "comand": "x"}}})) != []
-    assert list(validator.iter_errors({"servers": {"h": {"headers": {}}}})) != []
+    jsonschema.validate({"mcpServers": {"w": windsurf, "c": cursor}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"servers": {"c": {**cursor, "comand": "x"}}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"servers": {"h": {"headers": {}}}}, schema)
 
 
 def test_loaded_config_reprs_hide_secrets(tmp_path: Path) -> None:
