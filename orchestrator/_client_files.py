@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from orchestrator.config import home_dir
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -54,15 +55,6 @@ _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 
 
 # --------------------------------------------------------------- locations
-
-
-def home_dir(env: Mapping[str, str], platform: str) -> Path:
-    """The user's home folder as the clients find it: ``HOME`` (``USERPROFILE`` first on Windows)."""
-    names = ("USERPROFILE", "HOME") if platform == "win32" else ("HOME",)
-    for name in names:
-        if value := env.get(name):
-            return Path(value)
-    return Path.home()
 
 
 def client_config_path(client: ClientName, env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:

@@ -1,6 +1,8 @@
 """``orchestrator doctor``: start everything once and say what works and what does not.
 
-Owns the health report of one config: whether it loads; per server whether it started, its
+Owns the health report of one config: whether it loads, and as what kind of file (an
+orchestrator config, or an MCP client's file, with the parts of it that were ignored); per
+server whether it started, its
 protocol version, tool count, start time and (when it failed) its stderr tail; every exposed
 name that was renamed, sanitised, truncated or de-duplicated; every workflow compiled against
 the live catalogue; and whether the tracing endpoint answers (an empty OTLP export over
@@ -15,7 +17,12 @@ just not the names a user may expect.
 
     {
       "ok": bool,                        # false when any check below failed
-      "config": {"path": str | null, "ok": bool, "problems": [str]},
+      "config": {"path": str | null, "ok": bool, "problems": [str],
+                 "kind": str | null,             # "orchestrator", "claude-desktop", "cursor", "windsurf",
+                                                 # "vscode", "claude-code", "claude-code-user", "mcp-servers"
+                 "ignored_keys": [str],          # top-level keys of a client's file that were not read
+                 "ignored_entry_keys": [str],    # client-only server-entry keys, with what they are for
+                 "notes": [str]},                # e.g. a renamed entry, the Claude Code project used
       "servers": [{"name": str, "ok": bool, "state": "ready" | "starting" | "restarting" | "disabled",
                    "protocol_version": str | null, "tool_count": int, "seconds": float | null,
                    "error": str | null, "stderr_tail": str}],          # stderr_tail only for failures
@@ -48,7 +55,7 @@ import anyio
 
 from orchestrator._telemetry_setup import TracingSettings, resolve_settings
 from orchestrator.catalog import Catalog
-from orchestrator.config import OrchestratorConfig, TracingSpec, find_config_path, load_config
+from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
 from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
@@ -150,6 +157,7 @@ class DoctorReport:
 
     config_path: str | None
     config_problems: tuple[str, ...] = ()
+    config_origin: ConfigOrigin | None = None
     servers: tuple[ServerReport, ...] = ()
     names: tuple[NameReport, ...] = ()
     workflows: tuple[WorkflowReport, ...] = ()
@@ -172,9 +180,18 @@ class DoctorReport:
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` object (see the module docstring)."""
+        origin = self.config_origin
         return {
             "ok": self.ok,
-            "config": {"path": self.config_path, "ok": not self.config_problems, "problems": [*self.config_problems]},
+            "config": {
+                "path": self.config_path,
+                "ok": not self.config_problems,
+                "problems": [*self.config_problems],
+                "kind": origin.kind if origin else None,
+                "ignored_keys": [*origin.ignored_keys] if origin else [],
+                "ignored_entry_keys": [*origin.ignored_entry_keys] if origin else [],
+                "notes": [*origin.notes] if origin else [],
+            },
             "servers": [
                 {
                     "name": s.name,
@@ -254,6 +271,7 @@ async def diagnose(
     )
     return DoctorReport(
         config_path=str(path),
+        config_origin=config.origin,
         servers=tuple(servers),
         names=names,
         workflows=tuple(workflow_reports),
@@ -448,6 +466,8 @@ def render_text(report: DoctorReport, *, color: bool = False, unicode: bool = Tr
         lines.append(f"  {style.mark('fail')} {problem}")
     if report.config_problems:
         return "\n".join([*lines, "", _summary(report, style)]) + "\n"
+    if report.config_origin is not None:
+        lines += _origin_lines(report.config_origin, style)
     lines += _server_lines(report.servers, style)
     if report.names:
         lines += ["", style.bold(f"Names changed to fit the model-API rules ({len(report.names)})")]
@@ -470,6 +490,19 @@ def render_text(report: DoctorReport, *, color: bool = False, unicode: bool = Tr
     for check in tracing.checks:
         lines.append(f"  {style.mark('ok' if check.ok else 'fail')} {check.exporter} {check.target}: {check.detail}")
     return "\n".join([*lines, "", _summary(report, style)]) + "\n"
+
+
+def _origin_lines(origin: ConfigOrigin, style: _Style) -> list[str]:
+    """What kind of file the config is, and what of it was not used (never a value)."""
+    if origin.kind == "orchestrator":
+        lines = [f"  {style.mark('ok')} read as {origin.title} (every key checked)"]
+    else:
+        lines = [f"  {style.mark('ok')} read as {origin.title}: its server entries are used, the rest is ignored"]
+    if origin.ignored_keys:
+        lines.append(f"  {style.mark('skip')} ignored keys of {origin.title}: {', '.join(origin.ignored_keys)}")
+    lines += [f"  {style.mark('skip')} ignored: {entry}" for entry in origin.ignored_entry_keys]
+    lines += [f"  {style.mark('skip')} {note}" for note in origin.notes]
+    return lines
 
 
 def _server_lines(servers: Sequence[ServerReport], style: _Style) -> list[str]:

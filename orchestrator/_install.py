@@ -46,8 +46,8 @@ from orchestrator._client_files import (
     secret_names,
     write_atomically,
 )
-from orchestrator._migrate import TargetConfig, entry_problems, plan_import, translate_references, yaml_dump
-from orchestrator.config import find_config_path, load_config
+from orchestrator._migrate import TargetConfig, entry_problems, plan_import, yaml_dump
+from orchestrator.config import find_config_path, load_config, translate_references
 from orchestrator.errors import ConfigError, OrchestratorError
 
 __all__ = [

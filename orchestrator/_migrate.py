@@ -1,11 +1,14 @@
 """``install --from``'s import: a client's server entries made into servers of an orchestrator config.
 
-Owns translating a client's ``${...}`` references into what they meant in that client; fitting
-entry names to server keys; merging the imported entries with the config's own (renamed, already
-there, conflicting); checking them as orchestrator servers; reading the target config (YAML or
+Owns merging the imported entries with the config's own (renamed, already there,
+conflicting); checking them as orchestrator servers; reading the target config (YAML or
 JSON); and rendering it with the servers added: appended to a block-style YAML server map with all
 else kept byte for byte, so its comments survive, and the whole file rewritten only when that
 cannot be done.
+
+Translating a client's ``${...}`` references into what they meant in that client, and fitting
+entry names to server keys, are the config layer's (``orchestrator.config``), which reads client
+files with ``-c`` too.
 
 Does not: read or edit the client's file (``_client_files``), write or back up anything, print,
 or decide what to do about conflicts and warnings (``_install`` runs the flow, and validates the
@@ -24,8 +27,8 @@ from typing import Any, cast
 import yaml
 from pydantic import ValidationError
 
-from orchestrator._client_files import ClientName, JsonStyle
-from orchestrator.config import OrchestratorConfig
+from orchestrator._client_files import JsonStyle
+from orchestrator.config import OrchestratorConfig, server_key_for
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -33,13 +36,10 @@ __all__ = [
     "TargetConfig",
     "entry_problems",
     "plan_import",
-    "translate_references",
     "yaml_dump",
 ]
 
-_CLIENT_REFERENCE = re.compile(r"\$\{([^}]*)\}|\$\{")
 _SERVER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_SERVER_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _WRITABLE_SUFFIXES = (".yaml", ".yml", ".json")
 _NEW_FILE_HEADER = (
     "# mcp-orchestrator configuration (`orchestrator install --from` wrote it; edit freely).\n"
@@ -49,43 +49,6 @@ _NEW_FILE_HEADER = (
 
 
 # ---------------------------------------------------------------- entries
-
-
-def translate_references(value: object, client: ClientName, home: Path) -> object:
-    """A client's entry with its ``${...}`` made to mean in our config what they meant in the client's.
-
-    Claude Code expands ``${VAR}`` and ``${VAR:-default}`` as we do. Claude Desktop expands nothing,
-    so a ``${`` there is literal (``$${`` here). Cursor's ``${env:NAME}`` is our ``${NAME}`` and its
-    ``${userHome}`` the home folder; its other variables have no meaning here and stay literal.
-    """
-    if isinstance(value, dict):
-        return {k: translate_references(v, client, home) for k, v in cast("dict[str, object]", value).items()}
-    if isinstance(value, list):
-        return [translate_references(v, client, home) for v in cast("list[object]", value)]
-    if not isinstance(value, str) or client == "claude-code":
-        return value
-
-    def one(match: re.Match[str]) -> str:
-        body = match.group(1)
-        if client == "cursor" and body is not None and body.startswith("env:"):
-            return f"${{{body[4:]}}}"
-        if client == "cursor" and body == "userHome":
-            return str(home)
-        return "$" + match.group(0)
-
-    return _CLIENT_REFERENCE.sub(one, value)
-
-
-def _server_key(name: str, taken: set[str]) -> str:
-    """A valid orchestrator server key for a client's entry name, distinct from ``taken``."""
-    key = _SERVER_KEY_UNSAFE.sub("-", name).strip("-_.")[:64] or "server"
-    if not key[0].isalnum():
-        key = f"s{key}"[:64]
-    candidate, counter = key, 1
-    while candidate in taken:
-        counter += 1
-        candidate = f"{key[: 64 - len(str(counter)) - 1]}-{counter}"
-    return candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +76,7 @@ def plan_import(existing: Mapping[str, Any], entries: Mapping[str, Any], *, forc
     plan = ImportPlan({}, [], [], [])
     taken = set(existing)
     for name, entry in entries.items():
-        key = name if _SERVER_KEY.fullmatch(name) else _server_key(name, taken)
+        key = name if _SERVER_KEY.fullmatch(name) else server_key_for(name, taken)
         if key != name:
             plan.renamed.append(f"{name!r} -> {key!r}")
         taken.add(key)

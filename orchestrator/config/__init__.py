@@ -1,18 +1,24 @@
 """Configuration: reading one config file and the environment, into frozen models.
 
-This package owns finding the config file, parsing it (YAML, JSON or TOML), ``${VAR}``
-interpolation from the environment, validation, the JSON Schema for editors, and watching
-the file for edits. It does nothing else: no I/O besides reading (and watching) the file, no
-connections. Errors are
+This package owns finding the config file, parsing it (YAML, JSON with comments, or TOML),
+telling an orchestrator config from an MCP client's own file (Claude Desktop, Cursor, Windsurf,
+VS Code, Claude Code) and reading the latter's server entries as that client would, ``${VAR}``
+interpolation from the environment, the ``envFile``s entries name, validation, the JSON
+Schema for editors, and watching the files for edits. It does nothing else: no I/O besides
+reading (and watching) those files, no connections. Errors are
 ``orchestrator.errors.ConfigError``, naming the file and every offending key, never a secret.
 """
 
 from __future__ import annotations
 
+from orchestrator.config._client_references import translate_references
+from orchestrator.config._clients import home_dir, server_key_for
 from orchestrator.config._duration import Seconds, parse_duration
 from orchestrator.config._load import CONFIG_ENV_VAR, config_json_schema, find_config_path, load_config
 from orchestrator.config._models import (
     AuthSpec,
+    ConfigKind,
+    ConfigOrigin,
     HttpServerSpec,
     NamingSpec,
     OrchestratorConfig,
@@ -29,6 +35,8 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "AuthSpec",
     "CircuitBreakerSpec",
+    "ConfigKind",
+    "ConfigOrigin",
     "HealthSpec",
     "HttpServerSpec",
     "NamingSpec",
@@ -43,7 +51,10 @@ __all__ = [
     "config_json_schema",
     "config_watch_paths",
     "find_config_path",
+    "home_dir",
     "load_config",
     "parse_duration",
+    "server_key_for",
+    "translate_references",
     "watch_files",
 ]

@@ -1,18 +1,23 @@
-"""Configuration models: what an ``orchestrator.yaml`` or ``mcpServers`` file declares.
+"""Configuration models: what an ``orchestrator.yaml`` or an MCP client's file declares.
 
 Every model is frozen and forbids unknown keys, so a typo is an error naming the key.
 Secrets (environment values, header values) are ``SecretStr``: they never print in a
-repr, a log line or an error message.
+repr, a log line or an error message. Server entries also accept the keys MCP clients write
+into theirs (``serverUrl``, ``envFile``, ``disabledTools``), so an entry copied from a client
+means the same here; keys that only steer a client's own UI are accepted and ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +25,7 @@ from pydantic import (
     Field,
     SecretStr,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -30,7 +36,10 @@ from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 
 __all__ = [
+    "KIND_TITLES",
     "AuthSpec",
+    "ConfigKind",
+    "ConfigOrigin",
     "HttpServerSpec",
     "NamingSpec",
     "OrchestratorConfig",
@@ -46,9 +55,49 @@ DEFAULT_CALL_TIMEOUT = 60.0
 SERVER_KIND_TAGS = ("stdio", "http")
 """Tags of the server-entry union; pydantic puts them in error locations, the loader drops them."""
 
-# Keys other MCP clients (Cline, Roo Code) write into mcpServers entries that only steer
-# their own approval UI; accepted so their files load verbatim, and ignored.
-CLIENT_ONLY_SERVER_KEYS = frozenset({"autoApprove", "alwaysAllow"})
+IGNORED_ENTRY_KEYS: Mapping[str, str] = {
+    "autoApprove": "Cline's and Roo Code's tool approvals",
+    "alwaysAllow": "Cline's and Roo Code's tool approvals",
+    "dev": "VS Code's development mode",
+    "gallery": "VS Code's gallery record",
+    "version": "VS Code's gallery record",
+    "sandbox": "VS Code's sandbox rules",
+    "oauth": "the client's own OAuth sign-in, not done here",
+    "auth": "Cursor's OAuth client settings, not used here",
+    "headersHelper": "Claude Code's header script, not run here",
+}
+"""Keys MCP clients write into server entries that steer only the client itself, and what they are for.
+
+Accepted so the client's file loads as it is, and ignored (``doctor`` lists them).
+"""
+
+_HTTP_TYPES = ("http", "streamable-http", "streamableHttp", "sse")
+_STDIO_ONLY_KEYS = frozenset({"args", "env", "cwd", "envFile"})
+_HTTP_ONLY_KEYS = frozenset({"headers"})
+
+ConfigKind = Literal[
+    "orchestrator",
+    "claude-desktop",
+    "cursor",
+    "windsurf",
+    "vscode",
+    "claude-code",
+    "claude-code-user",
+    "mcp-servers",
+]
+"""What kind of file a config was read from (see ``orchestrator.config._clients`` for the rule)."""
+
+KIND_TITLES: Mapping[ConfigKind, str] = {
+    "orchestrator": "an orchestrator config",
+    "claude-desktop": "a Claude Desktop file",
+    "cursor": "a Cursor file",
+    "windsurf": "a Windsurf file",
+    "vscode": "a VS Code file",
+    "claude-code": "a Claude Code project file",
+    "claude-code-user": "a Claude Code user file",
+    "mcp-servers": "an mcpServers file",
+}
+"""How ``doctor`` and messages name each kind of file."""
 
 
 class _Frozen(BaseModel):
@@ -87,7 +136,15 @@ class _ServerCommon(_Frozen):
     timeout: Seconds = Field(
         default=DEFAULT_CALL_TIMEOUT, description="Per-call timeout (duration such as '30s'); default 60s."
     )
-    tools: ToolFilterSpec = Field(default_factory=ToolFilterSpec, description="Tool filtering and renaming.")
+    # Before `tools`, whose validator reads it.
+    disabled_tools: tuple[str, ...] = Field(
+        default=(),
+        alias="disabledTools",
+        description="Tool names to hide, as Windsurf writes them; added to tools.exclude.",
+    )
+    tools: ToolFilterSpec = Field(
+        default_factory=ToolFilterSpec, validate_default=True, description="Tool filtering and renaming."
+    )
     prefix: str | Literal[False] | None = Field(
         default=None,
         description="Exposed-name prefix; default the server's key; false exposes names unprefixed.",
@@ -107,7 +164,17 @@ class _ServerCommon(_Frozen):
         if not isinstance(data, dict):
             return data
         entry = cast("dict[object, object]", data)
-        return {k: v for k, v in entry.items() if k not in CLIENT_ONLY_SERVER_KEYS}
+        return {k: v for k, v in entry.items() if k not in IGNORED_ENTRY_KEYS}
+
+    @field_validator("tools")
+    @classmethod
+    def _hide_disabled_tools(cls, tools: ToolFilterSpec, info: ValidationInfo) -> ToolFilterSpec:
+        disabled = cast("tuple[str, ...]", info.data.get("disabled_tools", ()))
+        if not disabled:
+            return tools
+        # Exact names: escape the glob characters a tool name might hold.
+        names = tuple(re.sub(r"([*?\[])", r"[\1]", name) for name in disabled)
+        return tools.model_copy(update={"exclude": (*tools.exclude, *names)})
 
     @field_validator("prefix", mode="before")
     @classmethod
@@ -128,6 +195,26 @@ class StdioServerSpec(_ServerCommon):
         default_factory=dict, description="Extra environment variables for the child; values are secrets."
     )
     cwd: Path | None = Field(default=None, description="Working directory, relative to the config file.")
+    env_file: Path | None = Field(
+        default=None,
+        alias="envFile",
+        description="A dotenv-style file of more environment variables (secrets), relative to the config file; "
+        "'env' wins over it.",
+    )
+    sandbox_enabled: SkipJsonSchema[bool] = Field(
+        default=False, alias="sandboxEnabled", exclude=True, description="VS Code's sandbox switch; only false works."
+    )
+
+    @field_validator("sandbox_enabled")
+    @classmethod
+    def _no_sandbox(cls, value: bool) -> bool:
+        # Running a server unsandboxed that its owner asked to sandbox would quietly drop a safeguard.
+        if value:
+            raise ValueError(
+                "VS Code's sandbox is not available here: the server would run unsandboxed; "
+                "set it to false (or remove it) to accept that"
+            )
+        return value
 
 
 class HttpServerSpec(_ServerCommon):
@@ -136,7 +223,11 @@ class HttpServerSpec(_ServerCommon):
     type: Literal["http", "streamable-http", "streamableHttp", "sse"] = Field(
         default="http", description="Transport; inferred from 'url'. 'sse' selects the legacy SSE transport."
     )
-    url: str = Field(pattern=r"^https?://", description="Endpoint URL.")
+    url: str = Field(
+        pattern=r"^https?://",
+        validation_alias=AliasChoices("url", "serverUrl"),
+        description="Endpoint URL ('serverUrl', as Windsurf writes it, is accepted too).",
+    )
     headers: dict[str, SecretText] = Field(
         default_factory=dict, description="Extra HTTP headers, e.g. Authorization; values are secrets."
     )
@@ -145,22 +236,48 @@ class HttpServerSpec(_ServerCommon):
 ServerSpec = StdioServerSpec | HttpServerSpec
 
 
+def guess_server_kind(entry: Mapping[str, object]) -> Literal["stdio", "http"] | None:
+    """Whether an entry is meant as a stdio or an HTTP server, even when its 'command' or 'url' is misspelt.
+
+    So an entry with ``comand:`` is checked as a stdio server, and its typo and other mistakes
+    are all reported, rather than only "needs 'command' or 'url'".
+    """
+    keys = {str(key) for key in entry}
+    if "command" in keys:
+        return "stdio"
+    if "url" in keys or "serverUrl" in keys:
+        return "http"
+    for key in sorted(keys):
+        if difflib.get_close_matches(key.lower(), ["command"], n=1, cutoff=0.75):
+            return "stdio"
+        if difflib.get_close_matches(key.lower(), ["url", "serverurl"], n=1, cutoff=0.6):
+            return "http"
+    declared = entry.get("type")
+    if declared == "stdio" or (declared is None and keys & _STDIO_ONLY_KEYS):
+        return "stdio"
+    if declared in _HTTP_TYPES or (declared is None and keys & _HTTP_ONLY_KEYS):
+        return "http"
+    return None
+
+
 def _server_kind(value: object) -> str | None:
     if isinstance(value, StdioServerSpec):
         return "stdio"
     if isinstance(value, HttpServerSpec):
         return "http"
     if isinstance(value, dict):
-        return "stdio" if "command" in value else "http" if "url" in value else None
+        return guess_server_kind(cast("dict[str, object]", value))
     return None
 
 
 def _one_transport(value: object) -> object:
     if isinstance(value, dict):
-        has_command, has_url = "command" in value, "url" in value
-        if has_command and has_url:
+        entry = cast("dict[str, object]", value)
+        if "url" in entry and "serverUrl" in entry:
+            raise ValueError("has both 'url' and 'serverUrl'; keep one")
+        if "command" in entry and ("url" in entry or "serverUrl" in entry):
             raise ValueError("has both 'command' (stdio) and 'url' (http); keep exactly one")
-        if not has_command and not has_url:
+        if guess_server_kind(entry) is None:
             raise ValueError("needs 'command' (a stdio server) or 'url' (an HTTP server)")
     elif not isinstance(value, StdioServerSpec | HttpServerSpec):
         raise ValueError("a server entry must be a mapping with 'command' or 'url'")
@@ -229,6 +346,22 @@ class TracingSpec(_Frozen):
     record_payloads: bool = Field(default=False, description="Record (redacted, capped) arguments and results.")
 
 
+class ConfigOrigin(_Frozen):
+    """What kind of file a configuration was read from, and what of it was not used; set by the loader."""
+
+    kind: ConfigKind = Field(description="What kind of file it is.")
+    ignored_keys: tuple[str, ...] = Field(default=(), description="Top-level keys of a client's file not read.")
+    ignored_entry_keys: tuple[str, ...] = Field(
+        default=(), description="'key.path (what it is for)' of each client-only server-entry key ignored."
+    )
+    notes: tuple[str, ...] = Field(default=(), description="Anything else a user should know about the reading.")
+
+    @property
+    def title(self) -> str:
+        """The kind in words: 'a Claude Desktop file'."""
+        return KIND_TITLES[self.kind]
+
+
 class OrchestratorConfig(_Frozen):
     """The whole configuration, as loaded from one file."""
 
@@ -243,6 +376,9 @@ class OrchestratorConfig(_Frozen):
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="OpenTelemetry settings.")
     source: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
+    )
+    origin: SkipJsonSchema[ConfigOrigin | None] = Field(
+        default=None, exclude=True, description="What kind of file that was and what was ignored; set by the loader."
     )
 
     def enabled_servers(self) -> dict[str, ServerSpec]:

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from orchestrator.config._models import SERVER_KIND_TAGS
 
@@ -68,14 +68,14 @@ def validation_problems(
 
 
 def model_keys(*models: type[BaseModel]) -> set[str]:
-    """The field names and aliases of ``models``."""
-    return {
-        name
-        for model in models
-        for field_name, info in model.model_fields.items()
-        for name in (field_name, info.alias)
-        if name is not None
-    }
+    """The field names and aliases (``AliasChoices`` included) of ``models``."""
+    keys: set[str] = set()
+    for model in models:
+        for field_name, info in model.model_fields.items():
+            keys |= {field_name, *([info.alias] if info.alias else [])}
+            if isinstance(info.validation_alias, AliasChoices):
+                keys |= {choice for choice in info.validation_alias.choices if isinstance(choice, str)}
+    return keys
 
 
 def _key_path(loc: tuple[str | int, ...]) -> KeyPath:
@@ -90,8 +90,14 @@ def _key_path(loc: tuple[str | int, ...]) -> KeyPath:
 def _message(kind: str, message: str, value: Any, path: KeyPath, keys_at: Callable[[KeyPath], Iterable[str]]) -> str:
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
-        close = difflib.get_close_matches(key, sorted(keys_at(path[:-1])), n=1, cutoff=0.75)
-        return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+        known_here = keys_at(path[:-1])
+        if key in known_here:
+            # Known, but to the other transport (server entries): `headers` on a stdio server.
+            return "not a key of this kind of server (stdio servers have 'command', HTTP servers 'url')"
+        # Case-insensitive, so `Command` or `URL` also get their suggestion.
+        by_lower = {known.lower(): known for known in sorted(known_here)}
+        close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
+        return f"unknown key (did you mean {by_lower[close[0]]!r}?)" if close else "unknown key"
     if kind == "missing":
         return "required key is missing"
     for prefix in _MESSAGE_PREFIXES:

@@ -1,4 +1,4 @@
-"""Read one config file into plain data: YAML, JSON or TOML, chosen by the file's suffix.
+"""Read one config file into plain data: YAML, JSON (with comments) or TOML, chosen by the file's suffix.
 
 The only I/O in the package. Syntax errors become ``ConfigError`` with a line number and
 without the offending line's text, which might hold a secret.
@@ -14,6 +14,7 @@ from typing import cast
 
 import yaml
 
+from orchestrator.config._jsonc import key_lines, strip_comments
 from orchestrator.config._problems import KeyPath, Problem
 from orchestrator.errors import ConfigError
 
@@ -28,7 +29,7 @@ class Document:
 
     Attributes:
         data: Dicts, lists and scalars, as the file wrote them.
-        lines: 1-based line of each mapping key (YAML only; empty for JSON and TOML).
+        lines: 1-based line of each mapping key and list item (YAML and JSON; empty for TOML).
         problems: Problems found while parsing that do not stop validation (duplicate keys).
     """
 
@@ -60,10 +61,14 @@ def read_document(path: Path) -> Document:
 
 
 def _read_json(path: Path, text: str) -> Document:
+    # Comments and trailing commas are allowed, as in VS Code's mcp.json ("JSON with comments").
+    plain = strip_comments(text)
     try:
-        return Document(json.loads(text))
+        data: object = json.loads(plain)
     except json.JSONDecodeError as exc:
-        raise ConfigError(str(path), [f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"]) from exc
+        # Not chained: the decoder's exception holds the whole text, secrets included.
+        raise ConfigError(str(path), [f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"]) from None
+    return Document(data, key_lines(plain))
 
 
 def _read_toml(path: Path, text: str) -> Document:

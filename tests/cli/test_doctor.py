@@ -99,6 +99,7 @@ def test_doctor_names_a_broken_server_and_a_broken_workflow_and_exits_1(
 
     out = capsys.readouterr().out
     lines = out.splitlines()
+    assert lines[1] == "  ✓ read as an orchestrator config (every key checked)", out
     assert any(line.startswith("  ✓ f ") and "protocol" in line and "tools" in line for line in lines), out
     assert any(line.startswith("  ✗ missing ") and "no-such-server" in line for line in lines), out
     assert any(line.startswith("  ✗ crashes ") for line in lines), out
@@ -145,7 +146,15 @@ def test_doctor_exits_0_on_a_healthy_config_and_checks_the_tracing_endpoint(
 
     assert status == 0, report
     assert report["ok"] is True
-    assert report["config"] == {"path": str(work / "orchestrator.yaml"), "ok": True, "problems": []}
+    assert report["config"] == {
+        "path": str(work / "orchestrator.yaml"),
+        "ok": True,
+        "problems": [],
+        "kind": "orchestrator",
+        "ignored_keys": [],
+        "ignored_entry_keys": [],
+        "notes": [],
+    }
     assert [(s["name"], s["state"]) for s in report["servers"]] == [("f", "ready"), ("old", "disabled")]
     assert report["workflows"] == [
         {"name": "shout", "file": str(work / "workflows" / "shout.yaml"), "ok": True, "problems": []}

@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from orchestrator.config import (
@@ -317,11 +318,12 @@ def test_unknown_key_inside_a_server_names_the_key_path(tmp_path: Path) -> None:
     assert load_error(path).problems == ["servers.time.arg (line 4): unknown key (did you mean 'args'?)"]
 
 
-def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path(tmp_path: Path) -> None:
+def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path_and_line(tmp_path: Path) -> None:
     path = tmp_path / "mcp.json"
-    path.write_text(json.dumps({"mcpServers": {"time": {"command": "uvx", "envFile": ".env"}}}), encoding="utf-8")
+    entry = {"command": "uvx", "arg": ["mcp-server-time"]}
+    path.write_text(json.dumps({"mcpServers": {"time": entry}}, indent=2), encoding="utf-8")
 
-    assert load_error(path).problems == ["mcpServers.time.envFile: unknown key"]
+    assert load_error(path).problems == ["mcpServers.time.arg (line 5): unknown key (did you mean 'args'?)"]
 
 
 def test_entry_with_both_command_and_url_is_an_error_naming_the_server(tmp_path: Path) -> None:
@@ -337,6 +339,71 @@ def test_entry_with_neither_command_nor_url_is_an_error_naming_the_server(tmp_pa
     assert [p.split(":")[0] for p in load_error(path).problems] == [
         "servers.empty (line 2)",
         "servers.nothing (line 3)",
+    ]
+
+
+def test_a_misspelt_command_is_suggested_and_the_other_mistakes_of_the_entry_come_with_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          time:
+            comand: uvx
+            arg: [mcp-server-time]
+            timeout: soon
+            env: [LOG_LEVEL]
+            prefix: true
+        """,
+    )
+
+    assert load_error(path).problems == [
+        "servers.time.comand (line 3): unknown key (did you mean 'command'?)",
+        "servers.time.arg (line 4): unknown key (did you mean 'args'?)",
+        "servers.time.timeout (line 5): not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
+        "servers.time.env (line 6): Input should be a valid dictionary",
+        "servers.time.prefix (line 7): prefix must be a non-empty string, or false for unprefixed names",
+    ]
+
+
+def test_a_misspelt_url_is_suggested_and_the_other_mistakes_of_the_entry_come_with_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers:
+          docs:
+            URL: http://127.0.0.1:9000/mcp
+            header: {Authorization: Bearer x}
+            timeout: 0
+        """,
+    )
+
+    assert load_error(path).problems == [
+        "servers.docs.URL (line 3): unknown key (did you mean 'url'?)",
+        "servers.docs.header (line 4): unknown key (did you mean 'headers'?)",
+        "servers.docs.timeout (line 5): Input should be greater than 0",
+    ]
+
+
+def test_a_misspelt_command_in_a_json_file_is_located_by_line_too(tmp_path: Path) -> None:
+    path = tmp_path / "claude_desktop_config.json"
+    entry = {"comand": "npx", "args": "-y", "disabled": "sometimes"}
+    path.write_text(json.dumps({"mcpServers": {"github": entry}}, indent=2), encoding="utf-8")
+
+    assert load_error(path).problems == [
+        "mcpServers.github.comand (line 4): unknown key (did you mean 'command'?)",
+        "mcpServers.github.args (line 5): Input should be a valid tuple",
+        "mcpServers.github.disabled (line 6): Input should be a valid boolean, unable to interpret input",
+    ]
+
+
+def test_an_entry_that_names_its_transport_in_no_way_says_what_it_needs(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "servers:\n  odd: {args: [x], timeout: soon}\n")
+
+    assert load_error(path).problems == [
+        "servers.odd (line 2): needs 'command' (a stdio server) or 'url' (an HTTP server)",
+        "servers.odd.timeout (line 2): not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
     ]
 
 
@@ -436,7 +503,7 @@ def test_yaml_syntax_error_is_a_config_error_with_the_line_and_no_file_text(tmp_
 
 
 def test_json_syntax_error_is_a_config_error_with_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "x",}\n  }\n}\n')
+    path = write(tmp_path, "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "x" "args": []}\n  }\n}\n')
 
     (only,) = load_error(path).problems
     assert only.startswith("line 3, column ")
@@ -545,6 +612,18 @@ def test_json_schema_describes_both_spellings_and_forbids_unknown_keys() -> None
     assert schema["$defs"]["StdioServerSpec"]["additionalProperties"] is False
     timeout = schema["$defs"]["HttpServerSpec"]["properties"]["timeout"]
     assert {branch["type"] for branch in timeout["anyOf"]} == {"number", "string"}
+
+
+def test_json_schema_accepts_entries_as_clients_write_them_and_rejects_typos() -> None:
+    schema = config_json_schema()
+    windsurf = {"serverUrl": "https://x/mcp", "disabledTools": ["a"], "autoApprove": []}
+    cursor = {"command": "npx", "envFile": ".env", "timeout": "20s"}
+
+    jsonschema.validate({"mcpServers": {"w": windsurf, "c": cursor}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"servers": {"c": {**cursor, "comand": "x"}}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"servers": {"h": {"headers": {}}}}, schema)
 
 
 def test_loaded_config_reprs_hide_secrets(tmp_path: Path) -> None:
