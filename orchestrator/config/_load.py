@@ -223,7 +223,9 @@ class _Reading:
 
 
 def _orchestrator_reading(document: dict[str, object]) -> _Reading:
-    reading = _Reading(dict(document))
+    # Top-level `x-` keys are the user's own (YAML anchors for shared server settings), as in
+    # Docker Compose; every other unknown top-level key stays an error.
+    reading = _Reading({key: value for key, value in document.items() if not str(key).startswith("x-")})
     for key in _LOADER_OWNED_KEYS:
         if key in reading.data:
             reading.problems.append(((key,), "unknown key (set by the loader, not the file)"))

@@ -637,3 +637,41 @@ def test_loaded_config_reprs_hide_secrets(tmp_path: Path) -> None:
 
     assert CANARY not in repr(config)
     assert CANARY not in config.model_dump_json()
+
+
+def test_top_level_x_keys_hold_yaml_anchors_for_shared_server_settings(tmp_path: Path) -> None:
+    path = tmp_path / "orchestrator.yaml"
+    path.write_text(
+        "x-defaults: &defaults {health: {interval: 5s}, retry: {max_attempts: 1}}\n"
+        "servers:\n"
+        "  a: {<<: *defaults, command: server-a}\n"
+        "  b: {<<: *defaults, url: 'http://127.0.0.1:9/mcp', retry: {max_attempts: 3}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, env={})
+    a, b = config.servers["a"], config.servers["b"]
+    assert a.health.interval == 5.0
+    assert a.retry.max_attempts == 1
+    assert b.health.interval == 5.0
+    assert b.retry.max_attempts == 3
+
+
+def test_resilience_sections_report_their_mistakes_with_did_you_mean(tmp_path: Path) -> None:
+    path = tmp_path / "orchestrator.yaml"
+    path.write_text(
+        "servers:\n"
+        "  a:\n"
+        "    command: server-a\n"
+        "    health: {intervall: 5s, on_unhealthy: drop}\n"
+        "    circuit_breaker: {window: 5, min_calls: 10}\n"
+        "    retry: {max_attempts: 0}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    text = str(caught.value)
+    assert "servers.a.health.intervall (line 4): unknown key (did you mean 'interval'?)" in text
+    assert "servers.a.health.on_unhealthy (line 4):" in text
+    assert "'withdraw' or 'keep'" in text
+    assert "servers.a.circuit_breaker (line 5): min_calls cannot exceed window" in text
+    assert "servers.a.retry.max_attempts (line 6):" in text
