@@ -38,7 +38,7 @@ from orchestrator.downstream._health import HealthMonitor
 from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
-from orchestrator.downstream._transport import open_transport, secret_values
+from orchestrator.downstream._transport import HttpStatusNote, http_status_note, open_transport, secret_values
 from orchestrator.errors import (
     DownstreamError,
     DownstreamNotConnected,
@@ -616,6 +616,9 @@ class DownstreamServer:
             raise DownstreamNotConnected(self.name, f"not connected{reason}")
         trial = self._breaker.admit()
         token = current_peer.set(peer)
+        # The HTTP client's response hook runs in a copy of this context: it fills this in.
+        note = HttpStatusNote()
+        note_token = http_status_note.set(note)
         if peer is not None:
             self._peers.append(peer)
         # One scope does both jobs: the supervisor cancels it when the connection is lost, and
@@ -635,6 +638,8 @@ class DownstreamServer:
                     raise DownstreamUnavailable(self.name, f"connection lost during {what}")
                 raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
             except MCPError as exc:
+                if note.status is not None and exc.code == types.INTERNAL_ERROR:
+                    raise DownstreamUnavailable(self.name, f"HTTP {note.status} during {what}") from exc
                 raise self._map_mcp_error(exc, what, limit, client) from exc
             except TimeoutError as exc:
                 raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit) from exc
@@ -648,6 +653,7 @@ class DownstreamServer:
             if trial and not outcome_known:
                 self._breaker.release_trial()
             self._inflight.discard(scope)
+            http_status_note.reset(note_token)
             current_peer.reset(token)
             if peer is not None:
                 self._peers.remove(peer)

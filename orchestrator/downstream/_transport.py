@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import anyio
 import httpx2
@@ -25,7 +27,25 @@ from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._stdio import stdio_transport
 from orchestrator.tracing import copy_trace_context_to_headers
 
-__all__ = ["open_transport", "secret_values"]
+__all__ = ["HttpStatusNote", "http_status_note", "open_transport", "secret_values"]
+
+
+@dataclass(slots=True)
+class HttpStatusNote:
+    """Filled in by the HTTP client when a request of the current call got a 5xx status."""
+
+    status: int | None = None
+
+
+http_status_note: ContextVar[HttpStatusNote | None] = ContextVar("orchestrator_http_status_note", default=None)
+"""Set around a downstream request; the SDK reports an HTTP 5xx only as a JSON-RPC internal
+error, and this tells the two apart (a 502/503/504 is a transport fault worth a retry)."""
+
+
+async def _note_server_error(response: httpx2.Response) -> None:
+    note = http_status_note.get()
+    if note is not None and response.status_code >= 500:
+        note.status = response.status_code
 
 
 def secret_values(spec: ServerSpec) -> tuple[str, ...]:
@@ -74,6 +94,7 @@ def _traced_http_client(
     """The SDK's HTTP client, also carrying each message's trace context as HTTP headers."""
     client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
     client.event_hooks["request"].append(copy_trace_context_to_headers)
+    client.event_hooks["response"].append(_note_server_error)
     return client
 
 

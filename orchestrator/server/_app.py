@@ -76,11 +76,11 @@ class _AggregatorServer(Server[Any]):
 
 
 def _can_answer_input(ctx: ServerRequestContext[Any, Any]) -> bool:
-    """A 2026-07-28 client that declared sampling or elicitation can answer input rounds."""
+    """A 2026-07-28 client that declared sampling, elicitation or roots can answer input rounds."""
     if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
         return False
     caps = ctx.session.client_capabilities
-    return caps is not None and (caps.sampling is not None or caps.elicitation is not None)
+    return caps is not None and any(cap is not None for cap in (caps.sampling, caps.elicitation, caps.roots))
 
 
 _ResultT = TypeVar("_ResultT", types.CallToolResult, types.GetPromptResult, types.ReadResourceResult)

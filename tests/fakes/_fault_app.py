@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ _FLOOD_CHUNK: Final = 64 * 1024
 STATIC_URI: Final = "fault://static"
 SAMPLE_KEY: Final = "sample"
 ELICIT_KEY: Final = "elicit"
+ROOTS_KEY: Final = "roots"
 
 _LEVELS: Final[dict[str, types.LoggingLevel]] = {
     "debug": "debug",
@@ -87,6 +89,8 @@ class FaultConfig:
     stdout_tools: bool = False
     headers_tool: bool = False
     legacy_only: bool = False
+    ops_tools: bool = False
+    http_fail_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class _State:
     tools: dict[str, _ToolSpec] = field(default_factory=lambda: {})
     legacy_log_level: types.LoggingLevel = "debug"
     grandchildren: list[anyio.abc.Process] = field(default_factory=lambda: [])
+    subscribers: list[Any] = field(default_factory=lambda: [])
 
 
 class FaultServer(Server[dict[str, Any]]):
@@ -252,6 +257,8 @@ class FaultApp:
             self._register_stdout_tools()
         if config.headers_tool:
             self._register_headers_tool()
+        if config.ops_tools:
+            self._register_ops_tools()
         for name in config.extra_tools:
             if name in self.state.tools:
                 print(f"fault_server: --tools {name!r} clashes with a built-in tool; ignored", file=sys.stderr)
@@ -273,6 +280,7 @@ class FaultApp:
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
             on_subscriptions_listen=ListenHandler(self.bus),
+            **self._subscription_handlers(),
         )
         # Registered after construction: the constructor keyword is the deprecated overload
         # (logging is deprecated at 2026-07-28, but handshake-era clients still use it).
@@ -400,8 +408,12 @@ class FaultApp:
             types.Tool(
                 name="sample",
                 description="Ask the client to sample an LLM reply to `prompt` (max 50 tokens); returns its text. "
-                "With `hang_after`, the call then hangs like `hang` instead of returning.",
-                input_schema=s({"prompt": {"type": "string"}, "hang_after": {"type": "boolean"}}, ["prompt"]),
+                "With `hang_after`, the call then hangs like `hang` instead of returning. With `gate` (a "
+                "path), it first records `gated sample <id>` and waits until that file exists.",
+                input_schema=s(
+                    {"prompt": {"type": "string"}, "hang_after": {"type": "boolean"}, "gate": {"type": "string"}},
+                    ["prompt"],
+                ),
                 annotations=_annotations(read_only=True, open_world=True),
             ),
             self._tool_sample,
@@ -495,6 +507,52 @@ class FaultApp:
             ),
             self._tool_headers,
         )
+
+    def _register_ops_tools(self) -> None:
+        """`freeze` and `touch_resource` (only with `--ops-tools`), for health and subscription tests."""
+        self._add(
+            types.Tool(
+                name="freeze",
+                description="Block the whole process for `seconds` (nothing answers, pings included); "
+                "then return 'thawed'.",
+                input_schema=_schema({"seconds": {"type": "number", "minimum": 0}}, ["seconds"]),
+                annotations=_READ_ONLY,
+            ),
+            self._tool_freeze,
+        )
+        self._add(
+            types.Tool(
+                name="touch_resource",
+                description=f"Announce notifications/resources/updated for {STATIC_URI} (handshake era).",
+                input_schema=_schema(),
+                annotations=_annotations(read_only=False, idempotent=True),
+            ),
+            self._tool_touch_resource,
+        )
+        self._add(
+            types.Tool(
+                name="roots",
+                description="Ask the client for its roots (roots/list); structuredContent {roots: [uri, ...]}.",
+                input_schema=_schema(),
+                annotations=_READ_ONLY,
+            ),
+            self._tool_roots,
+        )
+
+    def _subscription_handlers(self) -> dict[str, Any]:
+        """With `--ops-tools`: resources/subscribe and unsubscribe, recorded in the events file."""
+        if not self.config.ops_tools:
+            return {}
+        return {"on_subscribe_resource": self._subscribe, "on_unsubscribe_resource": self._unsubscribe}
+
+    async def _subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        self.state.subscribers.append(ctx.session)
+        self.event(f"subscribed {params.uri}")
+        return types.EmptyResult()
+
+    async def _unsubscribe(self, ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        self.event(f"unsubscribed {params.uri}")
+        return types.EmptyResult()
 
     # ----------------------------------------------------------------- protocol handlers
 
@@ -648,6 +706,11 @@ class FaultApp:
     async def _tool_sample(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         prompt = _str_arg(args, "prompt")
         hang_after = args.get("hang_after") is True
+        gate = args.get("gate")
+        if isinstance(gate, str) and not (params.input_responses or {}):
+            self.event(f"gated sample {ctx.request_id}")
+            while not await anyio.Path(gate).exists():  # noqa: ASYNC110 - a test fixture: the test creates it
+                await anyio.sleep(0.02)
         if _is_modern(ctx):
             # 2026-07-28 has no server-to-client requests: ask via InputRequiredResult and
             # answer when the client retries the call with `inputResponses`.
@@ -756,6 +819,35 @@ class FaultApp:
             received[name] = f"{received[name]}, {value}" if name in received else value
         return _json_result(received)
 
+    async def _tool_freeze(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        seconds = _num_arg(args, "seconds")
+        self.event(f"frozen {seconds:g}")
+        time.sleep(seconds)  # noqa: ASYNC251 - on purpose: the event loop stops, nothing at all is answered
+        self.event("thawed")
+        return _text("thawed")
+
+    async def _tool_touch_resource(
+        self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams
+    ) -> ToolResult:
+        await ctx.session.send_resource_updated(STATIC_URI)
+        self.event(f"touched {STATIC_URI}")
+        return _text("touched")
+
+    async def _tool_roots(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        if _is_modern(ctx):
+            response = (params.input_responses or {}).get(ROOTS_KEY)
+            if response is None:
+                return types.InputRequiredResult(input_requests={ROOTS_KEY: types.ListRootsRequest()})
+            if not isinstance(response, types.ListRootsResult):
+                return _error(f"roots: unexpected input response {type(response).__name__}")
+            result = response
+        else:
+            try:
+                result = await ctx.session.list_roots()  # pyright: ignore[reportDeprecated] - tested on purpose
+            except MCPError as exc:
+                return _error(f"roots failed: {exc}")
+        return _json_result({"roots": [str(root.uri) for root in result.roots]})
+
     async def _tool_env(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         name = _str_arg(args, "name")
         return _json_result({"name": name, "set": name in os.environ})
@@ -825,6 +917,43 @@ def _sse_app(app: FaultApp) -> Starlette:
     )
 
 
+class _FailEvery:
+    """Answers every Nth `tools/call` POST with HTTP 503 before the MCP app sees it (a flaky proxy)."""
+
+    def __init__(self, inner: Any, app: FaultApp) -> None:
+        self._inner = inner
+        self._app = app
+        self._calls = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self._inner(scope, receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b'"tools/call"' in body:
+            self._calls += 1
+            if self._calls % self._app.config.http_fail_every == 0:
+                self._app.event(f"http503 {self._calls}")
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self._inner(scope, replay, send)
+
+
 async def serve_http(app: FaultApp, port: int, *, transport: Literal["http", "sse"] = "http") -> None:
     """Serve HTTP on 127.0.0.1:`port` (0 = pick a free one).
 
@@ -839,6 +968,8 @@ async def serve_http(app: FaultApp, port: int, *, transport: Literal["http", "ss
     sock.listen(128)
     bound_port: int = sock.getsockname()[1]
     asgi_app = _sse_app(app) if transport == "sse" else app.server.streamable_http_app(host="127.0.0.1")
+    if app.config.http_fail_every > 0:
+        asgi_app = _FailEvery(asgi_app, app)
     config = uvicorn.Config(
         asgi_app,
         log_level="warning",

@@ -38,6 +38,15 @@ Options:
     --headers-tool          also serve `headers()`: the HTTP request headers the call arrived with,
                             as structuredContent {lower-case name: value} (HTTP transports; an
                             `isError` result on stdio). Opt-in for the same reason as above
+    --ops-tools             also serve `freeze(seconds)` (blocks the whole process: nothing, not even
+                            a ping, is answered until it thaws) and `touch_resource()` (sends
+                            notifications/resources/updated for fault://static to the calling
+                            session), and accept resources/subscribe and unsubscribe (events
+                            `subscribed <uri>`, `unsubscribed <uri>`, `touched <uri>`, `frozen S`,
+                            `thawed`)
+    --http-fail-every N     over HTTP, answer every Nth tools/call POST with 503 before the MCP app
+                            sees it (event `http503 <n>`): a flaky proxy in front of the server
+    --start-delay S         sleep S seconds before serving (a slow `npx` start)
     --legacy-only           serve only the 2025-11-25 handshake era (see above)
     --transport stdio|http|sse, --port N
 
@@ -152,6 +161,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--start-event", action="store_true", help="log `spawned <pid> <time>` to the events file")
     parser.add_argument("--headers-tool", action="store_true", help="also serve headers() (HTTP transports)")
     parser.add_argument("--legacy-only", action="store_true", help="serve the 2025-11-25 handshake era only")
+    parser.add_argument(
+        "--ops-tools", action="store_true", help="also serve freeze(seconds), touch_resource() and subscriptions"
+    )
+    parser.add_argument("--http-fail-every", type=int, default=0, help="HTTP 503 for every Nth tools/call POST")
+    parser.add_argument("--start-delay", type=float, default=0.0, help="sleep this long before serving")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     parser.add_argument("--port", type=int, default=0)
     return parser.parse_args(argv)
@@ -209,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _flood_stderr(args.stderr_mb)
     if args.garbage > 0 and args.transport == "stdio":
         _write_garbage(args.garbage)
+    if args.start_delay > 0:
+        time.sleep(args.start_delay)  # a slow start (e.g. npx fetching a package)
 
     # The SDK import is the slow part of start-up; only servers that get this far pay for it.
     import anyio
@@ -230,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             stdout_tools=args.stdout_tools,
             headers_tool=args.headers_tool,
             legacy_only=args.legacy_only,
+            ops_tools=args.ops_tools,
+            http_fail_every=args.http_fail_every,
         )
     )
     if args.crash_after_seconds is not None:
