@@ -1,0 +1,52 @@
+"""A call that arrives before the downstream servers are up waits for them, as a listing does."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+
+from tests.e2e.harness import aggregator_params, fault_entry, http_aggregator, write_config
+
+pytestmark = pytest.mark.anyio
+
+
+async def _sample(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="x"), model="m")
+
+
+def _text(result: types.CallToolResult) -> str:
+    return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize("capable", [False, True], ids=["plain", "sampling"])
+async def test_the_first_call_right_after_connecting_waits_for_a_slow_server(
+    tmp_path: Path, transport: str, mode: str, capable: bool
+) -> None:
+    # The server takes 3 s to start (an `npx` fetching its package, say); the client calls at once.
+    config = write_config(tmp_path, {"slow": fault_entry("--start-delay", "3")})
+    options = {"mode": mode, "sampling_callback": _sample if capable else None}
+    started = time.monotonic()
+    if transport == "stdio":
+        async with Client(aggregator_params(config), **options) as client:
+            result = await client.call_tool("slow__echo", {"text": "first"})
+    else:
+        async with http_aggregator(config) as url, Client(url, **options) as client:
+            started = time.monotonic()
+            result = await client.call_tool("slow__echo", {"text": "first"})
+    assert not result.is_error, _text(result)
+    assert _text(result) == "first"
+    assert time.monotonic() - started >= 2.0, "the call did not have to wait: the race was not exercised"
+
+
+async def test_an_unknown_tool_is_still_unknown_once_start_up_is_over(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"f": fault_entry()})
+    async with Client(aggregator_params(config)) as client:
+        with pytest.raises(Exception, match="unknown tool"):
+            await client.call_tool("f__nope", {})
