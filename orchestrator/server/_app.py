@@ -25,6 +25,7 @@ from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, R
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
+from orchestrator._version import __version__
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import OrchestratorError, UnknownToolError
@@ -40,7 +41,7 @@ __all__ = ["OrchestratorServer"]
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "mcp-orchestrator"
-SERVER_VERSION = "0.1.0"
+SERVER_VERSION = __version__
 _INSTRUCTIONS = (
     "Tools from several MCP servers, merged. Each tool name starts with its server's prefix; "
     "composite tools run a whole workflow of tool calls in one call."
