@@ -4,4 +4,6 @@ It connects as a client to many downstream MCP servers, merges their tools, prom
 resources under provider-safe names, and serves the result as one MCP server.
 """
 
-__version__ = "0.1.0"
+from orchestrator._version import __version__
+
+__all__ = ["__version__"]

@@ -511,6 +511,12 @@ class TracingHandle:
         except (OSError, ValueError) as exc:
             logger.warning("tracing: could not merge the servers' trace files into %s: %s", main, exc)
             return
+        # Their spans are in ours now; left behind they would only be merged (or uploaded) twice.
+        for merged in fresh:
+            try:
+                merged.unlink(missing_ok=True)
+            except OSError as exc:
+                logger.warning("tracing: could not remove %s after merging it: %s", merged, exc.strerror or exc)
         logger.info("tracing: merged %d trace(s) from %d server file(s) into %s", count, len(fresh), main)
 
 

@@ -25,9 +25,11 @@ import mcp_types as types
 from orchestrator import _doctor, _install, _status
 from orchestrator._runview import RunView
 from orchestrator._telemetry_setup import TracingHandle, configure_tracing
+from orchestrator._version import __version__
+from orchestrator.catalog import close_names
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
-from orchestrator.downstream import DownstreamPool, secret_values
-from orchestrator.errors import ConfigError, OrchestratorError, UnknownToolError, WorkflowDefinitionError
+from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
+from orchestrator.errors import OrchestratorError, UnknownToolError, UsageError, WorkflowDefinitionError
 from orchestrator.server import (
     Composites,
     HttpSecurity,
@@ -44,6 +46,7 @@ from orchestrator.tracing import Redactor, current_trace_id, tracer
 from orchestrator.workflow import (
     WorkflowPlan,
     WorkflowSpec,
+    check_workflow,
     compile_workflow,
     execute,
     load_workflow,
@@ -58,6 +61,8 @@ logger = logging.getLogger("orchestrator")
 
 _SETTLE_TIMEOUT = 30.0
 """How long one-shot commands wait for every server's first start attempt."""
+_STDERR_LINES = 6
+"""Lines of a server's stderr shown when it did not start: a traceback's end says why."""
 
 
 def _configure_logging(verbosity: int, command: str) -> None:
@@ -104,6 +109,36 @@ class _Runtime:
             return
         url = self.tracing.trace_url(trace_id)
         print(f"trace: {trace_id}" + (f"  {url}" if url else ""), file=sys.stderr)
+
+
+def _unavailable(statuses: Iterable[ServerStatus], label: str) -> list[str]:
+    """Print each server that is not up, with its error and the end of its stderr; return their keys."""
+    down: list[str] = []
+    for status in statuses:
+        if status.state == "ready":
+            continue
+        down.append(status.server)
+        why = status.last_error or (
+            f"still starting after {_SETTLE_TIMEOUT:g}s" if status.state == "starting" else "did not start"
+        )
+        print(f"{label}: server {status.server!r} is not available: {why}", file=sys.stderr)
+        tail = _telling_tail(status.stderr_tail)
+        if tail:
+            print("  its stderr ended with:", file=sys.stderr)
+            for line in tail:
+                print(f"  | {line}", file=sys.stderr)
+    return down
+
+
+def _telling_tail(stderr: str) -> list[str]:
+    """The last distinct lines of a server's stderr: a server restarted in a loop repeats itself."""
+    tail: list[str] = []
+    for line in reversed(stderr.splitlines()):
+        if line.strip() and line not in tail:
+            tail.append(line)
+            if len(tail) == _STDERR_LINES:
+                break
+    return tail[::-1]
 
 
 # ------------------------------------------------------------------ workflows
@@ -227,10 +262,8 @@ async def _tools(rt: _Runtime, as_json: bool) -> int:
             print("\nNames changed to fit the model-API rules:", file=sys.stderr)
             for m in notes:
                 print(f"  {m.exposed}  <-  {m.server}.{m.original}  ({', '.join(m.notes)})", file=sys.stderr)
-    for status in statuses:
-        if status.state != "ready":
-            print(f"warning: server {status.server!r} is not available: {status.last_error}", file=sys.stderr)
-    return 0
+    # An empty or partial list that exits 0 would read as "these are all the tools".
+    return 1 if _unavailable(statuses, "error") else 0
 
 
 # ----------------------------------------------------------------------- call
@@ -258,6 +291,8 @@ async def _call(rt: _Runtime, name: str, arguments: dict[str, Any]) -> int:
             try:
                 result = await server.call(name, arguments)
             except UnknownToolError as exc:
+                # The tool may well exist, on a server that did not start: say so first.
+                _unavailable(pool.statuses(), "warning")
                 print(f"error: {exc} (see `orchestrator tools`)", file=sys.stderr)
                 return 2
     rt.report_trace(trace_id)
@@ -274,36 +309,31 @@ def _print_problems(problems: list[str]) -> None:
 
 
 async def _validate(rt: _Runtime | None, files: list[str], live: bool) -> int:
-    specs: list[WorkflowSpec] = []
-    problems: list[str] = []
-    for file in files:
-        try:
-            specs.append(load_workflow(file))
-        except WorkflowDefinitionError as exc:
-            problems.extend(exc.problems)
-    plans: list[WorkflowPlan] = []
-    for spec in specs:
-        try:
-            plans.extend(_static_plans([spec]))
-        except WorkflowDefinitionError as exc:
-            problems.extend(exc.problems)
-    if live and plans:
+    checks = [check_workflow(file) for file in files]
+    checked_against = ""
+    if live:
         assert rt is not None
-        async with rt.pool({plan.name for plan in plans}) as pool:
+        names = {check.spec.name for check in checks if check.spec is not None}
+        async with rt.pool(names) as pool:
             await pool.wait_settled(_SETTLE_TIMEOUT)
-            for status in pool.statuses():
-                if status.state != "ready":
-                    print(f"warning: server {status.server!r} is not available: {status.last_error}", file=sys.stderr)
-            for plan in list(plans):
-                try:
-                    compile_workflow(plan.spec, plan.path, catalog=pool.catalog)
-                except WorkflowDefinitionError as exc:
-                    problems.extend(exc.problems)
-                    plans.remove(plan)
-    for plan in plans:
-        print(f"ok: {plan.path} ({plan.name}, {len(plan.steps)} steps)")
-    _print_problems(problems)
-    return 1 if problems else 0
+            down = _unavailable(pool.statuses(), "warning")
+            # Every file again, with the tools: a step that parsed is checked even if another did not.
+            checks = [check_workflow(file, pool.catalog, unavailable_servers=down) for file in files]
+        checked_against = f"; not available: {', '.join(down)}" if down else ""
+    for check in checks:
+        if check.plan is not None:
+            print(f"ok: {check.path} ({_validated(check.plan, live)}{checked_against})")
+    _print_problems([problem for check in checks for problem in check.problems])
+    return 1 if any(check.problems for check in checks) else 0
+
+
+def _validated(plan: WorkflowPlan, live: bool) -> str:
+    """What ``validate`` checked of a good file: ``name, 6 steps; tools checked against live servers a, b``."""
+    steps = f"{plan.name}, {len(plan.steps)} step{'s' if len(plan.steps) != 1 else ''}"
+    if not live:
+        return f"{steps}; tools unchecked without --live"
+    servers = sorted({step.server for step in plan.steps.values()})
+    return f"{steps}; tools checked against live servers {', '.join(servers)}"
 
 
 def _graph(file: str, graph_format: str) -> int:
@@ -320,12 +350,23 @@ def _graph(file: str, graph_format: str) -> int:
 
 
 def _find_workflow(config: OrchestratorConfig, target: str) -> WorkflowSpec:
+    """The workflow file ``target``, or the composite of the config named so.
+
+    Raises:
+        UsageError: Neither exists; names what does.
+        WorkflowDefinitionError: The file, or a workflow of the config, is invalid.
+    """
     if Path(target).is_file():
         return load_workflow(target)
-    for spec in load_workflows(config.workflows):
+    specs = load_workflows(config.workflows)
+    for spec in specs:
         if spec.name == target:
             return spec
-    raise ConfigError(str(config.source), [f"workflows: no workflow file or composite named {target!r}"])
+    names = sorted(spec.name for spec in specs)
+    close = close_names(target, names)
+    hint = f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+    known = f"the config's composites: {', '.join(names)}" if names else "the config has no composites"
+    raise UsageError(f"no workflow file or composite named {target!r}{hint} ({known})")
 
 
 async def _run(rt: _Runtime, target: str, arguments: dict[str, Any], as_json: bool) -> int:
@@ -333,12 +374,10 @@ async def _run(rt: _Runtime, target: str, arguments: dict[str, Any], as_json: bo
     [static_plan] = _static_plans([spec])
     async with rt.pool({spec.name}) as pool:
         await pool.wait_settled(_SETTLE_TIMEOUT)
+        down = _unavailable(pool.statuses(), "warning")
         try:
-            plan = compile_workflow(spec, static_plan.path, catalog=pool.catalog)
+            plan = compile_workflow(spec, static_plan.path, catalog=pool.catalog, unavailable_servers=down)
         except WorkflowDefinitionError as exc:
-            for status in pool.statuses():
-                if status.state != "ready":
-                    print(f"error: server {status.server!r} is not available: {status.last_error}", file=sys.stderr)
             _print_problems(exc.problems)
             return 1
         applied, problems = validate_input(plan, arguments)
@@ -372,6 +411,7 @@ def _parser() -> argparse.ArgumentParser:
         description="One MCP meta-connector: many MCP servers served as one, with composite workflow tools.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeatable)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -420,21 +460,41 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:
+    """The JSON object an option holds.
+
+    Raises:
+        UsageError: It is not JSON, or not an object.
+    """
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(option, [f"not valid JSON: {exc}"]) from None
+        raise UsageError(f"not valid JSON: {exc}", option) from None
     if not isinstance(value, dict):
-        raise ConfigError(option, ["must be a JSON object"])
+        raise UsageError(f'must be a JSON object such as \'{{"key": "value"}}\', not {_json_kind(value)}', option)
     return cast(dict[str, Any], value)
 
 
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
+
+
 def _key_values(pairs: list[str]) -> dict[str, Any]:
+    """``--arg KEY=VALUE`` options as an object; VALUE is JSON if it parses, else text.
+
+    Raises:
+        UsageError: An option is not ``KEY=VALUE``.
+    """
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise ConfigError("--arg", [f"expected KEY=VALUE, got {pair!r}"])
+            raise UsageError(f"expected KEY=VALUE, got {pair!r}", "--arg")
         try:
             values[key] = json.loads(text)
         except json.JSONDecodeError:

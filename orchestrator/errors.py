@@ -4,6 +4,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
 
     OrchestratorError
     ├── ConfigError                      a config file is invalid (names the file and key)
+    ├── UsageError                       a command-line argument is invalid (names the option)
     ├── CatalogError
     │   ├── NameCollisionError           two exposed names could not be made distinct
     │   └── UnknownToolError             an exposed name routes nowhere
@@ -24,6 +25,8 @@ secrets: callers put server names, tool names and keys in them, never values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "CatalogError",
     "ConfigError",
@@ -36,6 +39,7 @@ __all__ = [
     "NameCollisionError",
     "OrchestratorError",
     "UnknownToolError",
+    "UsageError",
     "WorkflowDefinitionError",
     "WorkflowError",
     "WorkflowExecutionError",
@@ -59,6 +63,20 @@ class ConfigError(OrchestratorError):
         super().__init__(f"{path}: invalid configuration\n{lines}" if problems else f"{path}: invalid configuration")
 
 
+class UsageError(OrchestratorError):
+    """A command-line argument is invalid: bad JSON in an option, an unknown workflow name...
+
+    The config may be fine; the message names the option (when there is one) and what would fit.
+
+    Attributes:
+        option: The option or argument at fault (``--args``, ``WORKFLOW``), or ``None``.
+    """
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        self.option = option
+        super().__init__(f"{option}: {message}" if option else message)
+
+
 class CatalogError(OrchestratorError):
     """The merged catalogue cannot satisfy a request."""
 
@@ -68,12 +86,22 @@ class NameCollisionError(CatalogError):
 
 
 class UnknownToolError(CatalogError):
-    """An exposed name does not route to any downstream tool, prompt or resource."""
+    """An exposed name does not route to any downstream tool, prompt or resource.
 
-    def __init__(self, kind: str, name: str) -> None:
+    Attributes:
+        kind: ``tool``, ``prompt``, ``resource``, ``resource template`` or ``server``.
+        name: The name (or URI) asked for.
+        suggestions: Close names that do exist, best first (may be empty).
+    """
+
+    def __init__(self, kind: str, name: str, suggestions: Sequence[str] = ()) -> None:
         self.kind = kind
         self.name = name
-        super().__init__(f"unknown {kind}: {name!r}")
+        self.suggestions = tuple(suggestions)
+        hint = ""
+        if self.suggestions:
+            hint = "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(f"unknown {kind} {name!r}{hint}")
 
 
 class DownstreamError(OrchestratorError):

@@ -20,6 +20,7 @@ from orchestrator.catalog._catalog import (
     build_catalog,
 )
 from orchestrator.catalog._naming import NameNote, is_valid_name
+from orchestrator.catalog._suggest import close_names
 
 __all__ = [
     "EMPTY_CATALOG",
@@ -29,5 +30,6 @@ __all__ = [
     "Route",
     "ServerManifest",
     "build_catalog",
+    "close_names",
     "is_valid_name",
 ]

@@ -11,6 +11,7 @@ from typing import Literal, TypeVar
 import mcp_types as types
 
 from orchestrator.catalog._naming import DEFAULT_NAMING, NameNote, NameRequest, assign_names
+from orchestrator.catalog._suggest import close_names
 from orchestrator.catalog._uris import TemplateRoute, assign_uris
 from orchestrator.config._models import NamingSpec, ToolFilterSpec
 from orchestrator.errors import UnknownToolError
@@ -73,6 +74,7 @@ class _Tables:
     resource_routes: Mapping[str, Route]
     templates: tuple[TemplateRoute, ...]  # most specific first
     servers: frozenset[str]
+    reserved_tools: frozenset[str]  # composite names: callable, though not routed here
 
 
 _NO_TABLES = _Tables(
@@ -84,6 +86,7 @@ _NO_TABLES = _Tables(
     resource_routes=MappingProxyType({}),
     templates=(),
     servers=frozenset(),
+    reserved_tools=frozenset(),
 )
 
 
@@ -112,7 +115,7 @@ class Catalog:
         Raises:
             UnknownToolError: No exposed tool has this name.
         """
-        return _lookup(self._tables.tool_routes, exposed, "tool")
+        return _lookup(self._tables.tool_routes, exposed, "tool", self._tables.reserved_tools)
 
     def route_prompt(self, exposed: str) -> Route:
         """The server and original name behind an exposed prompt name.
@@ -170,7 +173,7 @@ class Catalog:
         Raises:
             UnknownToolError: No exposed tool has this name.
         """
-        return _lookup(self._tables.tools, exposed, "tool")
+        return _lookup(self._tables.tools, exposed, "tool", self._tables.reserved_tools)
 
     def exposed_tool_name(self, server: str, original: str) -> str | None:
         """The exposed name of a server's tool, or ``None`` if it is not exposed."""
@@ -181,11 +184,11 @@ class Catalog:
         return self._tables.original_tools.get((server, original))
 
 
-def _lookup(table: Mapping[str, _Keyed], name: str, kind: str) -> _Keyed:
+def _lookup(table: Mapping[str, _Keyed], name: str, kind: str, also: Iterable[str] = ()) -> _Keyed:
     try:
         return table[name]
     except KeyError:
-        raise UnknownToolError(kind, name) from None
+        raise UnknownToolError(kind, name, close_names(name, [*table, *also])) from None
 
 
 def _first_by(items: Iterable[_Item], key: Callable[[_Item], str]) -> dict[str, _Item]:
@@ -274,6 +277,7 @@ def build_catalog(
         if by_server.setdefault(manifest.server, manifest) is not manifest:
             raise ValueError(f"two manifests for server {manifest.server!r}")
 
+    reserved = frozenset(reserved)
     exposed_tools = _build_tools(by_server.values(), naming, reserved)
 
     prompts = {
@@ -307,6 +311,7 @@ def build_catalog(
         resource_routes=MappingProxyType({uri: Route(*key) for key, uri in resource_uris.items()}),
         templates=tuple(template_routes),
         servers=frozenset(by_server),
+        reserved_tools=reserved,
     )
     return Catalog(
         tools=tuple(sorted(exposed_tools.tools.values(), key=_name)),

@@ -31,6 +31,7 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
+from orchestrator._version import __version__
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
@@ -65,7 +66,7 @@ _LIST_PAGE_CAP = 100
 _BACKSTOP_SECONDS = 5.0
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
-_CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version="0.1.0")
+_CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version=__version__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, R
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
+from orchestrator._version import __version__
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import DownstreamError, OrchestratorError, UnknownToolError
@@ -51,7 +52,7 @@ TRACE_META_KEY = "io.github.mcp-orchestrator/trace"
 """``_meta`` key of a plain call's result when tracing is on: ``{"trace_id": ...}``."""
 
 SERVER_NAME = "mcp-orchestrator"
-SERVER_VERSION = "0.1.0"
+SERVER_VERSION = __version__
 _INSTRUCTIONS = (
     "Tools from several MCP servers, merged. Each tool name starts with its server's prefix; "
     "composite tools run a whole workflow of tool calls in one call."

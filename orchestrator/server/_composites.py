@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -165,10 +164,6 @@ class Composites:
             if progress is not None and event.kind == "finished":
                 await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
 
-        result = await execute(plan, applied, PoolInvoker(pool, peer), on_event=on_event, run_id=_new_run_id())
+        result = await execute(plan, applied, PoolInvoker(pool, peer), on_event=on_event)
         # The run's spans are children of the current (tools/call) span: same trace.
         return run_result_to_tool_result(result, current_trace_id())
-
-
-def _new_run_id() -> str:
-    return uuid.uuid4().hex[:16]

@@ -41,7 +41,9 @@ def request_error(exc: OrchestratorError) -> MCPError:
     """The JSON-RPC error for ``exc`` in a request other than ``tools/call``."""
     if isinstance(exc, UnknownToolError):
         code = _RESOURCE_NOT_FOUND if exc.kind == "resource" else types.INVALID_PARAMS
-        return MCPError(code=code, message=str(exc))
+        # The message says "did you mean"; data gives the same names to a program.
+        data = {"suggestions": list(exc.suggestions)} if exc.suggestions else None
+        return MCPError(code=code, message=str(exc), data=data)
     if isinstance(exc, DownstreamToolError):
         return MCPError(code=exc.code, message=str(exc))
     return MCPError(code=types.INTERNAL_ERROR, message=str(exc))

@@ -15,6 +15,8 @@ from jsonschema import Draft202012Validator, SchemaError, validators
 from jsonschema.protocols import Validator
 from referencing import Registry
 
+from orchestrator._schema_messages import describe_errors
+
 __all__ = ["ArgumentValidator"]
 
 logger = logging.getLogger(__name__)
@@ -54,10 +56,4 @@ class ArgumentValidator:
         validator = self._validator(tool)
         if validator is None:
             return []
-        found: list[str] = []
-        for error in validator.iter_errors(arguments):
-            where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
-            found.append(f"{where}: {error.message}")
-            if len(found) >= _MAX_PROBLEMS:
-                break
-        return found
+        return describe_errors(validator, arguments, _MAX_PROBLEMS)

@@ -1,10 +1,11 @@
 """Composite tools: workflow files -> compiled plans -> runs against a ``ToolInvoker``.
 
 Owns the workflow file format (``WorkflowSpec``, and its JSON Schema), ``${{ JMESPath }}``
-templates, the compiler (``compile_workflow``: every problem of a file at once, as
-``path:line: key.path: message``, optionally checked against a live ``Catalog``) and the
-executor (``execute``: eager DAG scheduling, fan-out, conditions, defaults, Temporal-style
-retries, timeouts, cancellation, output validation).
+templates, the compiler (``compile_workflow``), the checker (``check_workflow``: every problem
+of a file at once, format, wiring and, against a live ``Catalog``, tools and arguments, as
+``path:line: key.path: message``) and the executor (``execute``: eager DAG scheduling,
+fan-out, conditions, defaults, Temporal-style retries, timeouts, cancellation, output
+validation).
 
 Does not: do any I/O besides reading workflow files, import ``orchestrator.downstream`` or
 ``orchestrator.server``, log, or trace. The server adapts its downstream pool to
@@ -24,7 +25,7 @@ from orchestrator.workflow._expr import (
     compile_template,
 )
 from orchestrator.workflow._graph import GraphFormat, render_graph
-from orchestrator.workflow._load import load_workflow, load_workflows, workflow_files
+from orchestrator.workflow._load import WorkflowCheck, check_workflow, load_workflow, load_workflows, workflow_files
 from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan
 from orchestrator.workflow._retry import set_testing
 from orchestrator.workflow._run import (
@@ -40,6 +41,7 @@ from orchestrator.workflow._run import (
     StepRun,
     StepStatus,
     ToolInvoker,
+    new_run_id,
     validate_input,
 )
 from orchestrator.workflow._schema import workflow_json_schema
@@ -81,14 +83,17 @@ __all__ = [
     "StepStatus",
     "Template",
     "ToolInvoker",
+    "WorkflowCheck",
     "WorkflowPlan",
     "WorkflowSpec",
+    "check_workflow",
     "compile_expression",
     "compile_template",
     "compile_workflow",
     "execute",
     "load_workflow",
     "load_workflows",
+    "new_run_id",
     "render_graph",
     "set_testing",
     "validate_input",

@@ -43,7 +43,7 @@ from orchestrator.workflow._wiring import (
     split_tool_reference,
 )
 
-__all__ = ["compile_workflow"]
+__all__ = ["collect_problems", "compile_workflow"]
 
 _CONTEXT_NAMES = frozenset({"input", "steps"})
 _RESERVED_VARIABLES = frozenset({"input", "steps", "index"})
@@ -63,6 +63,8 @@ def compile_workflow(
     path: str | Path | None = None,
     catalog: Catalog | None = None,
     reserved_names: Iterable[str] = frozenset(),
+    *,
+    unavailable_servers: Iterable[str] = frozenset(),
 ) -> WorkflowPlan:
     """Check ``spec`` and compile it into a plan.
 
@@ -72,6 +74,8 @@ def compile_workflow(
         catalog: The live catalogue; when given, tools, retries, arguments and annotation
             claims are checked against the downstream tools, and annotations derived from them.
         reserved_names: Names the composite may not take (other tools, built-ins).
+        unavailable_servers: Servers that are configured but not up: steps calling them are
+            reported as unchecked rather than as naming an unknown server.
 
     Returns:
         The plan.
@@ -79,8 +83,28 @@ def compile_workflow(
     Raises:
         WorkflowDefinitionError: Lists every problem found, as ``path:line: key.path: message``.
     """
-    lines: LineMap = spec.source.lines if spec.source else {}
     where = str(path) if path is not None else spec.source.path if spec.source else f"<workflow {spec.name}>"
+    plan, problems = collect_problems(spec, where, catalog, reserved_names, unavailable_servers=unavailable_servers)
+    if plan is None:
+        lines: LineMap = spec.source.lines if spec.source else {}
+        raise WorkflowDefinitionError(where, format_problems(where, problems, lines))
+    return plan
+
+
+def collect_problems(
+    spec: WorkflowSpec,
+    where: str,
+    catalog: Catalog | None = None,
+    reserved_names: Iterable[str] = frozenset(),
+    *,
+    unavailable_servers: Iterable[str] = frozenset(),
+) -> tuple[WorkflowPlan | None, list[Problem]]:
+    """``compile_workflow`` without raising: the plan (``None`` if there is any problem) and every problem.
+
+    The problems are located by key path, so a caller can merge them with problems found
+    elsewhere (the loader's) before wording them.
+    """
+    lines: LineMap = spec.source.lines if spec.source else {}
     problems: list[Problem] = []
     graph = _graph(spec, problems)
     order = _order(graph, spec, problems)
@@ -101,7 +125,8 @@ def compile_workflow(
     for step_id in order:
         steps[step_id] = _step_plan(step_id, spec, graph, expressions[step_id], catalog, problems)
     if catalog is not None:
-        problems += catalog_problems(spec.name, steps.values(), spec.annotations, catalog, reserved_names)
+        unavailable = frozenset(unavailable_servers)
+        problems += catalog_problems(spec.name, steps.values(), spec.annotations, catalog, reserved_names, unavailable)
     else:
         problems += name_problems(spec.name, None, reserved_names)
         for step in steps.values():
@@ -112,7 +137,7 @@ def compile_workflow(
     input_validator = make_validator(spec.input)
     output_validator = make_validator(output_schema) if output_schema is not None else None
     if problems or input_validator is None:
-        raise WorkflowDefinitionError(where, format_problems(where, problems, lines))
+        return None, problems
     return WorkflowPlan(
         name=spec.name,
         description=spec.description,
@@ -128,7 +153,7 @@ def compile_workflow(
         input_validator=input_validator,
         output_validator=output_validator,
         lines=lines,
-    )
+    ), problems
 
 
 def _graph(spec: WorkflowSpec, problems: list[Problem]) -> nx.DiGraph[str]:

@@ -19,7 +19,6 @@ watches runs through ``StepEvent``s and the ``RunResult``.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -54,6 +53,7 @@ from orchestrator.workflow._run import (
     StepRun,
     StepStatus,
     ToolInvoker,
+    new_run_id,
     validate_input,
 )
 
@@ -76,7 +76,7 @@ async def execute(
             (invalid ones fail the run before any step starts).
         invoker: Where downstream calls go.
         on_event: Awaited as steps start, retry and finish (progress is ``finished_steps``/``total_steps``).
-        run_id: The run id; default a fresh random one.
+        run_id: The run id; default a fresh one from ``new_run_id``.
 
     Returns:
         The result; a failed run names its step and error in ``error`` (a ``WorkflowExecutionError``).
@@ -85,7 +85,7 @@ async def execute(
         BaseExceptionGroup: ``invoker`` or ``on_event`` raised something other than a
             ``DownstreamError`` (a bug); cancellation of the caller propagates as usual.
     """
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or new_run_id()
     applied, problems = validate_input(plan, arguments)
     if problems:
         error = WorkflowExecutionError(run_id, INPUT_STEP, f"invalid arguments: {'; '.join(problems)}")

@@ -1,66 +1,72 @@
-"""Read workflow files into ``WorkflowSpec``s, with every problem of a file reported at once.
+"""Load workflow files into specs, or check them: every problem of a file at once, format and wiring.
 
-The only I/O of the workflow package: it reads files, nothing else. YAML is composed into
-nodes first, so each key's line is known and a problem reads ``path:line: key.path: message``.
-YAML timestamps stay strings (a workflow is JSON data), and duplicate keys are problems.
+A file is read (``_read``: YAML, format, with a salvaged spec when the format has problems)
+and, where that found problems, compiled all the same, so its wiring problems (cycles,
+unknown steps, reads of steps that are not needs) come in the same report as its format
+problems. ``check_workflow`` goes one step further and, given a live catalogue, adds the
+problems of tools and arguments too.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
-import yaml
-from pydantic import BaseModel, ValidationError
-
+from orchestrator.catalog import Catalog
 from orchestrator.errors import WorkflowDefinitionError
+from orchestrator.workflow._compile import collect_problems
+from orchestrator.workflow._plan import WorkflowPlan
 from orchestrator.workflow._problems import LineMap, Problem, format_problems
-from orchestrator.workflow._spec import (
-    AnnotationsSpec,
-    DefaultsSpec,
-    KeyPath,
-    LimitsSpec,
-    OutputSpec,
-    RetrySpec,
-    SourceInfo,
-    StepSpec,
-    WorkflowSpec,
-)
+from orchestrator.workflow._read import WorkflowDraft, read_workflow
+from orchestrator.workflow._spec import KeyPath, WorkflowSpec
 
-__all__ = ["WORKFLOW_SUFFIXES", "load_workflow", "load_workflows", "workflow_files"]
+__all__ = ["WORKFLOW_SUFFIXES", "WorkflowCheck", "check_workflow", "load_workflow", "load_workflows", "workflow_files"]
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
-_LOADER_OWNED_KEYS = ("source",)
-_MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
-class _JsonLoader(yaml.SafeLoader):
-    """A safe loader whose scalars are JSON's: ``2024-01-01`` stays a string."""
+@dataclass(frozen=True, slots=True)
+class WorkflowCheck:
+    """What checking one workflow file found.
+
+    Attributes:
+        path: The file, as named in messages.
+        spec: What the file declares, when it is valid as far as its format goes.
+        plan: The compiled plan, when there is no problem at all.
+        problems: Every problem, as ``path:line: key.path: message``, in line order.
+    """
+
+    path: str
+    spec: WorkflowSpec | None
+    plan: WorkflowPlan | None
+    problems: list[str]
 
 
-_JsonLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+def check_workflow(
+    path: str | Path,
+    catalog: Catalog | None = None,
+    reserved_names: Iterable[str] = frozenset(),
+    *,
+    unavailable_servers: Iterable[str] = frozenset(),
+) -> WorkflowCheck:
+    """Check one workflow file: format, wiring and, given ``catalog``, its tools and arguments.
 
+    Every part that can be checked is, whatever the others' problems: a step whose keys
+    are fine is checked against its tool even when another step has a typo.
 
-def _model_keys(*models: type[BaseModel]) -> set[str]:
-    return {info.alias or name for model in models for name, info in model.model_fields.items() if name != "source"}
+    Args:
+        path: A YAML file.
+        catalog: The live catalogue, to check tools, retries, arguments and annotation claims.
+        reserved_names: Names the composite may not take.
+        unavailable_servers: Servers that are configured but not up (their steps are unchecked).
 
-
-_KEYS_BY_PLACE: dict[KeyPath, set[str]] = {
-    (): _model_keys(WorkflowSpec),
-    ("defaults",): _model_keys(DefaultsSpec),
-    ("defaults", "retry"): _model_keys(RetrySpec),
-    ("limits",): _model_keys(LimitsSpec),
-    ("output",): _model_keys(OutputSpec),
-    ("annotations",): _model_keys(AnnotationsSpec),
-    ("steps", "*"): _model_keys(StepSpec),
-    ("steps", "*", "retry"): _model_keys(RetrySpec),
-}
+    Returns:
+        The check; its ``plan`` is set only when ``problems`` is empty.
+    """
+    draft = read_workflow(path)
+    plan, problems = _check_draft(draft, catalog, reserved_names, frozenset(unavailable_servers))
+    return WorkflowCheck(draft.path, draft.spec if draft.ok else None, plan, problems)
 
 
 def load_workflow(path: str | Path) -> WorkflowSpec:
@@ -74,26 +80,35 @@ def load_workflow(path: str | Path) -> WorkflowSpec:
 
     Raises:
         WorkflowDefinitionError: The file is unreadable, not YAML, or not a valid workflow; lists
-            every problem as ``path:line: key.path: message``.
+            every problem as ``path:line: key.path: message``: its format problems and, checked
+            on the parts that are valid, its wiring problems.
     """
-    name = str(path)
-    data, lines, problems = _read(Path(path))
-    if not isinstance(data, dict):
-        found = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise WorkflowDefinitionError(name, [f"{name}: (top level): expected a mapping, found {found}"])
-    document = dict(cast("dict[str, Any]", data))
-    for key in _LOADER_OWNED_KEYS:
-        if key in document:
-            del document[key]
-            problems.append(((key,), "unknown key"))
-    spec: WorkflowSpec | None = None
-    try:
-        spec = WorkflowSpec.model_validate(document)
-    except ValidationError as exc:
-        problems += _validation_problems(exc)
-    if problems or spec is None:
-        raise WorkflowDefinitionError(name, format_problems(name, problems, lines))
-    return spec.model_copy(update={"source": SourceInfo(name, lines)})
+    draft = read_workflow(path)
+    if draft.ok and draft.spec is not None:
+        return draft.spec
+    _, problems = _check_draft(draft, None, (), frozenset())
+    raise WorkflowDefinitionError(draft.path, problems)
+
+
+def _check_draft(
+    draft: WorkflowDraft, catalog: Catalog | None, reserved_names: Iterable[str], unavailable: frozenset[str]
+) -> tuple[WorkflowPlan | None, list[str]]:
+    if draft.fatal:
+        return None, list(draft.fatal)
+    problems: list[Problem] = list(draft.problems)
+    plan: WorkflowPlan | None = None
+    if draft.spec is not None:
+        plan, wiring = collect_problems(
+            draft.spec, draft.path, catalog, reserved_names, unavailable_servers=unavailable
+        )
+        problems += [problem for problem in wiring if not _under(problem[0], draft.broken)]
+    if problems:
+        return None, format_problems(draft.path, problems, draft.lines)
+    return plan, []
+
+
+def _under(path: KeyPath, broken: frozenset[KeyPath]) -> bool:
+    return any(path[: len(place)] == place for place in broken)
 
 
 def workflow_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -144,73 +159,3 @@ def load_workflows(paths: Iterable[str | Path]) -> list[WorkflowSpec]:
     if failures:
         raise WorkflowDefinitionError(failures[0].path, [p for failure in failures for p in failure.problems])
     return specs
-
-
-def _read(path: Path) -> tuple[object, LineMap, list[Problem]]:
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise WorkflowDefinitionError(name, [f"{name}: (top level): not UTF-8 text (byte {exc.start})"]) from exc
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        raise WorkflowDefinitionError(name, [f"{name}: (top level): cannot read the file: {why}"]) from exc
-    # Parsed twice: into nodes, which know their lines, and into data. Workflow files are small.
-    try:
-        node = _JsonLoader(text).get_single_node()
-        data: object = yaml.load(text, Loader=_JsonLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}" if mark is not None else ""
-        what = " ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
-        raise WorkflowDefinitionError(name, [f"{name}{where}: (top level): invalid YAML: {what}"]) from exc
-    except yaml.YAMLError as exc:
-        raise WorkflowDefinitionError(name, [f"{name}: (top level): invalid YAML: {type(exc).__name__}"]) from exc
-    lines: dict[KeyPath, int] = {}
-    problems: list[Problem] = []
-    if node is not None:
-        _record_lines(node, (), lines, problems)
-    return data, lines, problems
-
-
-def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], problems: list[Problem]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in cast("list[tuple[yaml.Node, yaml.Node]]", node.value):
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key, line = cast("str", key_node.value), key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(((*path, key), f"duplicate key (first on line {seen[key]})"))
-            seen[key] = line
-            lines[(*path, key)] = line
-            _record_lines(value_node, (*path, key), lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(cast("list[yaml.Node]", node.value)):
-            lines[(*path, index)] = item.start_mark.line + 1
-            _record_lines(item, (*path, index), lines, problems)
-
-
-def _validation_problems(error: ValidationError) -> list[Problem]:
-    problems: list[Problem] = []
-    for details in error.errors(include_url=False):
-        loc = details["loc"]
-        is_key = "[key]" in loc
-        path: KeyPath = tuple(part for part in loc if part != "[key]")
-        problems.append((path, _message(details["type"], details["msg"], path, is_key)))
-    return problems
-
-
-def _message(kind: str, message: str, path: KeyPath, is_key: bool) -> str:
-    if kind == "extra_forbidden":
-        place = ("steps", "*", *path[2:-1]) if path[:1] == ("steps",) else path[:-1]
-        keys = sorted(_KEYS_BY_PLACE.get(place, set()))
-        close = difflib.get_close_matches(str(path[-1]), keys, n=1, cutoff=0.6)
-        return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "too_short" and path == ("steps",):
-        return "a workflow needs at least one step"
-    for prefix in _MESSAGE_PREFIXES:
-        message = message.removeprefix(prefix)
-    return f"invalid key: {message}" if is_key else message

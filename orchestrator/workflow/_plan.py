@@ -206,12 +206,13 @@ def catalog_problems(
     claim: AnnotationsSpec | None,
     catalog: Catalog,
     reserved_names: Iterable[str],
+    unavailable: frozenset[str] = frozenset(),
 ) -> list[Problem]:
-    """Every wiring problem of compiled steps against ``catalog``."""
+    """Every wiring problem of compiled steps against ``catalog`` (``unavailable``: servers configured but down)."""
     problems = name_problems(name, catalog, reserved_names)
     annotated: list[AnnotatedStep] = []
     for step in steps:
-        tool, missing = find_tool(step.id, step.server, step.tool, catalog)
+        tool, missing = find_tool(step.id, step.server, step.tool, catalog, unavailable)
         problems += missing
         if tool is not None:
             problems += retry_problems(step, tool) + argument_problems(step, tool)

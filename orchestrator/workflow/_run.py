@@ -7,12 +7,14 @@ downstream pool to it, tests adapt a plain function.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
 import mcp_types as types
 
+from orchestrator._schema_messages import describe_errors
 from orchestrator.errors import WorkflowExecutionError
 from orchestrator.workflow._plan import WorkflowPlan
 
@@ -29,6 +31,7 @@ __all__ = [
     "StepRun",
     "StepStatus",
     "ToolInvoker",
+    "new_run_id",
     "validate_input",
 ]
 
@@ -157,6 +160,11 @@ class RunResult:
     error: WorkflowExecutionError | None = None
 
 
+def new_run_id() -> str:
+    """A fresh run id: 32 lowercase hex characters (a random UUID), the one format of every run id."""
+    return uuid.uuid4().hex
+
+
 def validate_input(plan: WorkflowPlan, arguments: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
     """Apply the input schema's defaults to ``arguments``, then validate them.
 
@@ -167,13 +175,7 @@ def validate_input(plan: WorkflowPlan, arguments: Mapping[str, Any] | None) -> t
         The arguments with defaults, and what is wrong with them (``where: message``; empty if valid).
     """
     applied = cast("dict[str, Any]", _with_defaults(plan.input_schema, dict(arguments or {})))
-    problems: list[str] = []
-    for error in plan.input_validator.iter_errors(applied):
-        where = "/".join(str(part) for part in error.absolute_path) or "(arguments)"
-        problems.append(f"{where}: {error.message}")
-        if len(problems) >= _MAX_PROBLEMS:
-            break
-    return applied, problems
+    return applied, describe_errors(plan.input_validator, applied, _MAX_PROBLEMS)
 
 
 def _with_defaults(schema: object, value: object) -> object:

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, SchemaError, validators
 from jsonschema.protocols import Validator
 from referencing import Registry
 
+from orchestrator._schema_messages import explain_error
 from orchestrator.catalog import Catalog
 from orchestrator.workflow._expr import Template
 from orchestrator.workflow._problems import Problem
@@ -82,9 +83,17 @@ def split_tool_reference(reference: str, servers: frozenset[str] | None = None) 
     return server, tool
 
 
-def find_tool(step_id: str, server: str, tool: str, catalog: Catalog) -> tuple[types.Tool | None, list[Problem]]:
-    """The server's own definition of ``tool``, or a problem saying why there is none."""
+def find_tool(
+    step_id: str, server: str, tool: str, catalog: Catalog, unavailable: frozenset[str] = frozenset()
+) -> tuple[types.Tool | None, list[Problem]]:
+    """The server's own definition of ``tool``, or a problem saying why there is none.
+
+    ``unavailable`` names servers that are configured but not up: their tools are unknown,
+    which is not the same mistake as naming a server that does not exist.
+    """
     where: KeyPath = ("steps", step_id, "tool")
+    if server in unavailable and server not in catalog.servers:
+        return None, [(where, f"server {server!r} is not available, so {server}.{tool} could not be checked")]
     if server not in catalog.servers:
         known = ", ".join(sorted(catalog.servers)) or "none"
         return None, [(where, f"unknown server {server!r} (servers: {known})")]
@@ -149,9 +158,9 @@ def argument_problems(step: WiredStep, tool: types.Tool) -> list[Problem]:
         for name in sorted(keys - set(properties)):
             problems.append(((*where, name), f"unknown argument {name!r} (the tool takes: {takes})"))
     for error in validator.iter_errors(literal):
-        path = tuple(cast("Iterable[str | int]", error.absolute_path))
+        path, message = explain_error(error)
         if path:
-            problems.append(((*where, *path), _short(error.message)))
+            problems.append(((*where, *path), _short(message)))
     for name in sorted(text_keys):
         expected = _types_of(properties.get(name))
         if expected and "string" not in expected:

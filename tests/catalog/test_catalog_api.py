@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import mcp_types as types
 import pytest
 
 import orchestrator.catalog as catalog_package
-from orchestrator.catalog import EMPTY_CATALOG, ServerManifest, build_catalog
+from orchestrator.catalog import EMPTY_CATALOG, ServerManifest, build_catalog, close_names
+from orchestrator.errors import UnknownToolError
 
 
 def test_public_names_are_exactly_the_documented_ones() -> None:
@@ -20,6 +22,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         "Route",
         "ServerManifest",
         "build_catalog",
+        "close_names",
         "is_valid_name",
     }
     assert all(hasattr(catalog_package, name) for name in catalog_package.__all__)
@@ -36,3 +39,36 @@ def test_catalog_cannot_be_changed_after_build() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         catalog.tools = ()  # pyright: ignore[reportAttributeAccessIssue]  # assigning on purpose, to prove it fails
     assert EMPTY_CATALOG.tools == ()
+
+
+def _tools(*names: str) -> tuple[types.Tool, ...]:
+    return tuple(types.Tool(name=name, input_schema={"type": "object"}) for name in names)
+
+
+def test_an_unknown_tool_name_suggests_the_closest_exposed_names_and_composites() -> None:
+    catalog = build_catalog(
+        [ServerManifest("tickets", "tickets", tools=_tools("search_tickets", "get_ticket", "add_comment"))],
+        reserved=["incident_report"],
+    )
+
+    with pytest.raises(UnknownToolError) as typo:
+        catalog.tool("tickets__serch")
+    with pytest.raises(UnknownToolError) as composite:
+        catalog.route_tool("incident_reprot")
+    with pytest.raises(UnknownToolError) as nothing_close:
+        catalog.tool("weather")
+
+    assert str(typo.value) == "unknown tool 'tickets__serch'; did you mean 'tickets__search_tickets'?"
+    assert typo.value.suggestions == ("tickets__search_tickets",)
+    assert composite.value.suggestions == ("incident_report",)
+    assert str(nothing_close.value) == "unknown tool 'weather'"
+
+
+def test_close_names_offers_near_ties_best_first_and_at_most_three() -> None:
+    assert close_names("db_query", ["db__query", "metrics__query_metrics"]) == ["db__query"]
+    assert close_names("a__tool", ["a__tool1", "a__tool2", "a__tool3", "a__tool4"]) == [
+        "a__tool1",
+        "a__tool2",
+        "a__tool3",
+    ]
+    assert close_names("x", []) == []

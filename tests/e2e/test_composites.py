@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 from mcp import Client
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, write_config
-from tests.fakes import EVENTS_FILE_ENV, wait_for_event
+from tests.fakes import EVENTS_FILE_ENV, wait_for_events
 
 pytestmark = pytest.mark.anyio
 
@@ -130,18 +131,12 @@ async def test_cancelling_a_composite_cancels_its_downstream_calls(tmp_path: Pat
         workflows=[str(tmp_path / "workflows")],
     )
     async with Client(aggregator_params(config), mode="legacy") as client:
-        with anyio.move_on_after(2):
-            await client.call_tool("stuck", {})
-
-        def both_cancelled() -> None:
-            wait_for_event(events, "cancelled hang")
-            for _ in range(100):
-                if events.read_text().count("cancelled hang") >= 2:
-                    return
-                wait_for_event(events, "cancelled hang", timeout=0.05)
-            raise AssertionError(events.read_text())
-
-        await anyio.to_thread.run_sync(both_cancelled)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(client.call_tool, "stuck", {}))
+            # Cancel only once both downstream calls are in flight, however slowly the servers start.
+            await anyio.to_thread.run_sync(partial(wait_for_events, events, "started hang", 2, timeout=30))
+            tg.cancel_scope.cancel()
+        await anyio.to_thread.run_sync(partial(wait_for_events, events, "cancelled hang", 2, timeout=20))
         assert _text(await client.call_tool("f__echo", {"text": "still fine"})) == "still fine"
 
 

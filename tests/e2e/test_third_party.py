@@ -16,7 +16,7 @@ from mcp import Client
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, write_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
 
 EVERYTHING = REPO_ROOT / "tests" / "node" / "node_modules" / ".bin" / "mcp-server-everything"
 VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -38,6 +38,7 @@ __all__ = [
     "garbage_line",
     "read_events",
     "wait_for_event",
+    "wait_for_events",
 ]
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
@@ -93,4 +94,25 @@ def wait_for_event(path: Path, prefix: str, *, timeout: float = 5.0, interval: f
                 return line
         if time.monotonic() >= deadline:
             raise TimeoutError(f"no event starting with {prefix!r} in {path} after {timeout}s; saw {read_events(path)}")
+        time.sleep(interval)
+
+
+def wait_for_events(path: Path, prefix: str, count: int, *, timeout: float = 20.0, interval: float = 0.02) -> list[str]:
+    """Poll `path` until `count` lines start with `prefix`; return them.
+
+    Blocking, like `wait_for_event`: call it via `anyio.to_thread.run_sync` from async tests.
+
+    Raises:
+        TimeoutError: Fewer such lines within `timeout` seconds; the message lists what was seen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in read_events(path) if line.startswith(prefix)]
+        if len(found) >= count:
+            return found
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"{len(found)} of {count} events starting with {prefix!r} in {path} after {timeout}s; "
+                f"saw {read_events(path)}"
+            )
         time.sleep(interval)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import __version__
 from tests.interop._peers import COMPOSITE, TS_CLIENT, TS_SDK, VALID_NAME, node, require, run
 
 pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
@@ -40,7 +41,7 @@ async def ts_client(target: list[str], *call: str) -> dict[str, Any]:
 
 async def test_ts_client_lists_every_tool(target: list[str], expected_tools: set[str]) -> None:
     out = await ts_client(target)
-    assert out["server"] == {"name": "mcp-orchestrator", "version": "0.1.0"}
+    assert out["server"] == {"name": "mcp-orchestrator", "version": __version__}
     assert out["protocolVersion"] == "2025-11-25"
     names = [tool["name"] for tool in out["tools"]]
     assert set(names) == expected_tools

@@ -226,7 +226,7 @@ def test_the_merge_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([str(tmp_path / "out.json"), str(tmp_path / "bad.json")]) == 1
 
 
-def test_shutdown_merges_the_files_of_the_children_it_configured(tmp_path: Path) -> None:
+def test_shutdown_merges_the_files_of_the_children_it_configured_and_removes_them(tmp_path: Path) -> None:
     path = tmp_path / "traces.json"
     handle = configure_tracing(TracingSpec(exporter="file", file=path, service_name="agg"), {}, set_global=False)
     assert handle.provider is not None
@@ -243,3 +243,5 @@ def test_shutdown_merges_the_files_of_the_children_it_configured(tmp_path: Path)
     found = spans_by_name(trace)
     assert set(found) == {"MCP send tools/call q", "tools/call q"}
     assert found["tools/call q"]["references"][0]["spanID"] == f"{ids.span_id:016x}"
+    assert not child_file.exists()  # merged, so removed
+    assert stale.exists()  # not merged (not from this run), so not ours to remove

@@ -232,7 +232,7 @@ def test_arguments_that_cannot_satisfy_the_input_schema_are_refused(tmp_path: Pa
     assert problems_of(tmp_path, text, catalog) == [
         f"{flow}:7: steps.a.with: missing required argument 'sql' of db.query",
         f"{flow}:8: steps.a.with.limit: is text (an expression inside a string) but the tool expects integer",
-        f"{flow}:9: steps.a.with.mode: 'x' is not one of ['r', 'w']",
+        f'{flow}:9: steps.a.with.mode: "x" is not one of "r", "w"',
         f"{flow}:10: steps.a.with.colour: unknown argument 'colour' (the tool takes: limit, mode, sql)",
     ]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import WorkflowDefinitionError
-from orchestrator.workflow import load_workflow, load_workflows, workflow_files
-from tests.workflow.helpers import DATA, write_workflow
+from orchestrator.workflow import check_workflow, load_workflow, load_workflows, workflow_files
+from tests.workflow.helpers import DATA, catalog_of, tool, write_workflow
 
 MINIMAL = """
 version: 1
@@ -175,3 +175,118 @@ def test_load_workflows_reports_the_problems_of_every_bad_file_and_duplicate_nam
 def test_a_missing_path_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(WorkflowDefinitionError, match="no such file or folder"):
         load_workflows([tmp_path / "absent"])
+
+
+MIXED = """
+version: 1
+name: mixed
+description: Mistakes of every stage in one file.
+steps:
+  a:
+    tool: s.echo
+    needs: [b]
+    with: {text: hi}
+    retyr: {max_attempts: 2}
+  b:
+    tool: s.echo
+    needs: [a]
+  c:
+    tool: s.ecko
+    with: {text: "${{ steps.a.result }}"}
+  d:
+    tool: s.add
+    with: {a: one}
+"""
+
+
+def test_format_and_wiring_problems_of_a_file_are_reported_in_one_go(tmp_path: Path) -> None:
+    path = write_workflow(tmp_path, MIXED)
+
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        load_workflow(path)
+
+    assert caught.value.problems == [
+        f"{path}:7: steps.a.needs: needs form a cycle: a -> b -> a",
+        f"{path}:9: steps.a.retyr: unknown key (did you mean 'retry'?)",
+        f"{path}:15: steps.c.with: refers to step 'a', which it does not need, directly or through its needs "
+        "(add it to needs)",
+    ]
+
+
+def test_check_workflow_adds_the_live_tool_problems_of_the_steps_that_parsed(tmp_path: Path) -> None:
+    path = write_workflow(tmp_path, MIXED)
+    catalog = catalog_of(
+        s=[
+            tool("echo", properties={"text": {"type": "string"}}, required=["text"]),
+            tool("add", properties={"a": {"type": "number"}}),
+        ]
+    )
+
+    check = check_workflow(path, catalog)
+
+    assert check.plan is None
+    assert check.spec is None  # the format is broken
+    assert check.problems == [
+        f"{path}:7: steps.a.needs: needs form a cycle: a -> b -> a",
+        f"{path}:9: steps.a.retyr: unknown key (did you mean 'retry'?)",
+        f"{path}:10: steps.b.with: missing required argument 'text' of s.echo",
+        f"{path}:14: steps.c.tool: server 's' has no tool 'ecko' (did you mean 'echo'?)",
+        f"{path}:15: steps.c.with: refers to step 'a', which it does not need, directly or through its needs "
+        "(add it to needs)",
+        f"{path}:18: steps.d.with.a: 'one' is not of type 'number'",
+    ]
+
+
+def test_a_good_file_checks_clean_and_compiles(tmp_path: Path) -> None:
+    check = check_workflow(write_workflow(tmp_path, MINIMAL))
+
+    assert check.problems == []
+    assert check.plan is not None
+    assert check.spec is not None
+    assert check.plan.name == "minimal"
+
+
+def test_what_a_broken_value_implies_is_not_reported_again(tmp_path: Path) -> None:
+    path = write_workflow(
+        tmp_path,
+        """
+        version: 1
+        name: Bad-Name
+        description: Broken values, and what would follow from them.
+        steps:
+          first:
+            tool: nodot
+            idempotent: false
+          second: 5
+          third:
+            tool: s.t
+            needs: 7
+            with: {x: "${{ steps.first.result }}"}
+          fourth:
+            tool: s.t
+            needs: [second, Bad-Id]
+            with: {x: "${{ steps.second.result }}", y: "${{ steps.fifth.result }}"}
+        """,
+    )
+
+    check = check_workflow(path, catalog_of(s=[tool("t")]))
+
+    assert check.problems == [
+        f"{path}:2: name: String should match pattern '^[a-z][a-z0-9_]{{0,63}}$'",
+        f"{path}:6: steps.first.tool: must be '<server>.<tool>', e.g. 'metrics.query'",
+        f"{path}:8: steps.second: Input should be a valid dictionary or instance of StepSpec",
+        f"{path}:11: steps.third.needs: Input should be a valid tuple",
+        f"{path}:15: steps.fourth.needs[1]: step ids are lowercase letters, digits and '_', starting with a letter",
+        f"{path}:16: steps.fourth.with: refers to unknown step 'fifth'",
+    ]
+
+
+def test_a_file_without_a_usable_steps_map_reports_its_format_problems_only(tmp_path: Path) -> None:
+    path = write_workflow(tmp_path, "version: 1\nname: n\ndescription: d\nsteps: [a, b]\nextra: 1\n")
+
+    check = check_workflow(path)
+
+    assert check.problems == [
+        f"{path}:4: steps: Input should be a valid dictionary",
+        f"{path}:5: extra: unknown key",
+    ]
