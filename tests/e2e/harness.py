@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,27 @@ import pytest
 from anyio.abc import Process
 from mcp import StdioServerParameters
 
-from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command
+from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command, wait_for_events
 
 __all__ = [
     "REPO_ROOT",
     "aggregator_params",
+    "events_seen",
     "fault_entry",
     "http_aggregator",
     "http_fault_server",
     "served_process",
     "write_config",
 ]
+
+
+async def events_seen(path: Path, prefix: str, count: int = 1, *, timeout: float = 20.0) -> list[str]:
+    """Wait (bounded) until ``count`` lines of a fault server's events file start with ``prefix``.
+
+    Raises:
+        TimeoutError: Fewer such lines within ``timeout`` seconds; the message lists what was seen.
+    """
+    return await anyio.to_thread.run_sync(partial(wait_for_events, path, prefix, count, timeout=timeout))
 
 
 def fault_entry(*options: str, env: Mapping[str, str] | None = None, **extra: Any) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import mcp_types as types
@@ -21,8 +22,8 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 
-from tests.e2e.harness import fault_entry, http_aggregator, http_fault_server, write_config
-from tests.fakes import EVENTS_FILE_ENV, read_events
+from tests.e2e.harness import events_seen, fault_entry, http_aggregator, http_fault_server, write_config
+from tests.fakes import EVENTS_FILE_ENV
 
 pytestmark = pytest.mark.anyio
 
@@ -51,12 +52,6 @@ class _Asked:
         )
 
 
-async def _wait_for_event(path: Path, prefix: str, timeout: float = 15.0) -> None:
-    with anyio.fail_after(timeout):
-        while not any(line.startswith(prefix) for line in read_events(path)):
-            await anyio.sleep(0.02)
-
-
 @asynccontextmanager
 async def _downstream(kind: str, tmp_path: Path, events: Path) -> AsyncGenerator[dict[str, Any], None]:
     """The config entry of a downstream of ``kind``."""
@@ -73,11 +68,12 @@ async def _downstream(kind: str, tmp_path: Path, events: Path) -> AsyncGenerator
 @pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
 @pytest.mark.parametrize("downstream", ["stdio-2026", "http-2025", "stdio-2025"])
 async def test_a_request_for_sampling_reaches_only_the_client_whose_call_made_it(
-    tmp_path: Path, downstream: str, upstream_mode: str
+    tmp_path: Path, downstream: str, upstream_mode: Literal["auto", "legacy"]
 ) -> None:
     events, gate = tmp_path / "events.log", tmp_path / "gate"
     asked_a, asked_b = _Asked("A"), _Asked("B")
     results: dict[str, types.CallToolResult] = {}
+    answered = anyio.Event()
     async with _downstream(downstream, tmp_path, events) as entry:
         config = write_config(tmp_path, {"f": entry})
         async with (
@@ -89,16 +85,16 @@ async def test_a_request_for_sampling_reaches_only_the_client_whose_call_made_it
             async def call_a() -> None:
                 arguments = {"prompt": SECRET, "gate": str(gate)}
                 results["a"] = await client_a.call_tool("f__sample", arguments)
+                answered.set()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call_a)
-                await _wait_for_event(events, "gated sample")  # A's call is at the downstream
-                tg.start_soon(client_b.call_tool, "f__hang", {})
-                await _wait_for_event(events, "started hang")  # and so is B's
+                await events_seen(events, "gated sample")  # A's call is at the downstream
+                tg.start_soon(partial(client_b.call_tool, "f__hang", {}))
+                await events_seen(events, "started hang")  # and so is B's
                 gate.touch()  # now the downstream asks for sampling, for A's call
                 with anyio.fail_after(20):
-                    while "a" not in results:
-                        await anyio.sleep(0.02)
+                    await answered.wait()
                 tg.cancel_scope.cancel()  # B's hang
 
     assert SECRET not in asked_b.prompts, "client B was shown client A's prompt"
@@ -121,32 +117,33 @@ async def test_calls_of_one_client_on_a_2025_stdio_server_still_get_their_reques
     asked = _Asked("A")
     config = write_config(tmp_path, {"f": fault_entry("--legacy-only", env={EVENTS_FILE_ENV: str(events)})})
     results: list[types.CallToolResult] = []
+    answered = anyio.Event()
     async with http_aggregator(config) as url, Client(url, mode="legacy", sampling_callback=asked) as client:
 
         async def sample() -> None:
             results.append(await client.call_tool("f__sample", {"prompt": "mine", "gate": str(gate)}))
+            answered.set()
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(sample)
-            await _wait_for_event(events, "gated sample")
-            tg.start_soon(client.call_tool, "f__hang", {})
-            await _wait_for_event(events, "started hang")
+            await events_seen(events, "gated sample")
+            tg.start_soon(partial(client.call_tool, "f__hang", {}))
+            await events_seen(events, "started hang")
             gate.touch()
             with anyio.fail_after(20):
-                while not results:
-                    await anyio.sleep(0.02)
+                await answered.wait()
             tg.cancel_scope.cancel()
     assert _text(results[0]) == "A says: mine"
 
 
 async def _roots(context: ClientRequestContext) -> types.ListRootsResult:
-    return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
+    return types.ListRootsResult(roots=[types.Root.model_validate({"uri": "file:///work/project", "name": "project"})])
 
 
 @pytest.mark.parametrize("downstream", ["stdio-2026", "stdio-2025"])
 @pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
 async def test_a_request_for_roots_is_answered_by_the_calling_client(
-    tmp_path: Path, downstream: str, upstream_mode: str
+    tmp_path: Path, downstream: str, upstream_mode: Literal["auto", "legacy"]
 ) -> None:
     options = ("--ops-tools",) if downstream == "stdio-2026" else ("--ops-tools", "--legacy-only")
     config = write_config(tmp_path, {"f": fault_entry(*options)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import mcp_types as types
 import pytest
@@ -27,17 +28,17 @@ def _text(result: types.CallToolResult) -> str:
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 @pytest.mark.parametrize("capable", [False, True], ids=["plain", "sampling"])
 async def test_the_first_call_right_after_connecting_waits_for_a_slow_server(
-    tmp_path: Path, transport: str, mode: str, capable: bool
+    tmp_path: Path, transport: str, mode: Literal["auto", "legacy"], capable: bool
 ) -> None:
     # The server takes 3 s to start (an `npx` fetching its package, say); the client calls at once.
     config = write_config(tmp_path, {"slow": fault_entry("--start-delay", "3")})
-    options = {"mode": mode, "sampling_callback": _sample if capable else None}
+    sampling = _sample if capable else None
     started = time.monotonic()
     if transport == "stdio":
-        async with Client(aggregator_params(config), **options) as client:
+        async with Client(aggregator_params(config), mode=mode, sampling_callback=sampling) as client:
             result = await client.call_tool("slow__echo", {"text": "first"})
     else:
-        async with http_aggregator(config) as url, Client(url, **options) as client:
+        async with http_aggregator(config) as url, Client(url, mode=mode, sampling_callback=sampling) as client:
             started = time.monotonic()
             result = await client.call_tool("slow__echo", {"text": "first"})
     assert not result.is_error, _text(result)
