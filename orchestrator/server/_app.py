@@ -463,6 +463,8 @@ class OrchestratorServer:
         """A 2026-07-28 listen stream; the resources it names are subscribed downstream while it lasts."""
         holder = object()
         held: list[str] = []
+        if params.notifications.resource_subscriptions:
+            await self._pool.wait_settled(self._startup_grace, initial_only=True)
         for uri in params.notifications.resource_subscriptions or ():
             try:
                 await self._acquire(uri, holder)

@@ -13,7 +13,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-__all__ = ["LOG_SEVERITY", "RequestPeer", "request_connection"]
+__all__ = ["LOG_SEVERITY", "RequestPeer", "client_identity", "request_connection"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +29,25 @@ _ELICITATION = types.ClientCapabilities(elicitation=types.ElicitationCapability(
 _ROOTS = types.ClientCapabilities(roots=types.RootsCapability())
 
 
+_STDIO_CLIENT = object()
+"""The one client of a server serving stdio: whoever holds the other end of the pipes."""
+
+
 def request_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
-    """The connection a request arrived on: one per handshake-era session or stdio client."""
+    """The connection a request arrived on: one per handshake-era session; one per request at 2026-07-28."""
     # The SDK offers no public accessor for a request's connection yet.
     return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
+
+
+def client_identity(ctx: ServerRequestContext[Any, Any]) -> Hashable:
+    """Who sent a request, as far as the transport tells: equal for every request of one client.
+
+    Over stdio there is one client. Over HTTP a handshake-era session is one client; a
+    2026-07-28 request carries no session, so each one stands for itself.
+    """
+    if ctx.request is None:
+        return _STDIO_CLIENT
+    return request_connection(ctx)
 
 
 class RequestPeer:
@@ -48,8 +63,8 @@ class RequestPeer:
 
     @property
     def client_identity(self) -> Hashable:
-        """The request's connection: shared by every call of one session, never across clients."""
-        return request_connection(self._ctx)
+        """Shared by every call of one client, never across clients (see ``client_identity``)."""
+        return client_identity(self._ctx)
 
     def _can_ask(self, capability: types.ClientCapabilities) -> bool:
         session = self._ctx.session

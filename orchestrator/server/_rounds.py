@@ -23,7 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.server.context import ServerRequestContext
 
 from orchestrator.downstream import UpstreamPeer
-from orchestrator.server._peer import request_connection
+from orchestrator.server._peer import client_identity
 
 __all__ = ["InputRounds", "RoundCallFn", "RoundState", "expired_round_result"]
 
@@ -53,8 +53,7 @@ class RoundState:
     counter: int = 0
     cancelled_by_client: bool = False
     identity: Hashable = field(default_factory=object)
-    """Who the call belongs to: the connection of its first round (a stateless HTTP client's
-    requests each get their own, so there it stands for the call alone)."""
+    """Who the call belongs to, from its first round (see ``_peer.client_identity``)."""
 
     async def report_progress(self, progress: float, total: float | None, message: str | None) -> None:
         """Progress goes to whichever upstream request is current."""
@@ -144,7 +143,7 @@ class InputRounds:
     ) -> types.CallToolResult | types.InputRequiredResult:
         """Run ``call`` detached; return its result, or the first round of input it needs."""
         send, receive = anyio.create_memory_object_stream[_Ask | types.CallToolResult](1)
-        state = RoundState(ctx=ctx, events=send, receive=receive, identity=request_connection(ctx))
+        state = RoundState(ctx=ctx, events=send, receive=receive, identity=client_identity(ctx))
         token = secrets.token_urlsafe(24)
 
         async def run() -> None:

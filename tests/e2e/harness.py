@@ -23,11 +23,14 @@ from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command, wait
 
 __all__ = [
     "REPO_ROOT",
+    "ProcessLog",
+    "aggregator_command",
     "aggregator_params",
     "events_seen",
     "fault_entry",
     "http_aggregator",
     "http_fault_server",
+    "logged_process",
     "served_process",
     "write_config",
 ]
@@ -80,14 +83,51 @@ def aggregator_params(config: Path, *args: str, env: Mapping[str, str] | None = 
     )
 
 
-@asynccontextmanager
-async def served_process(
-    command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
-) -> AsyncGenerator[tuple[re.Match[str], Process], None]:
-    """Start a server process; yield the ``pattern`` match from its stderr, and the process.
+class ProcessLog:
+    """What a served process has written to stderr so far, and a way to wait for a line of it."""
 
-    Its stderr keeps being read (a full pipe would block it); at the end it gets SIGTERM,
-    then, after 10 s, SIGKILL for its whole process group.
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self.text = ""
+        self.ended = False
+        self._grew = anyio.Event()
+
+    def end(self) -> None:
+        """The process closed its stderr (it exited): nothing more will be logged."""
+        self.ended = True
+        self._grew.set()
+
+    def add(self, chunk: bytes) -> None:
+        """Record a chunk of stderr and wake whoever waits for it."""
+        self.text += chunk.decode(errors="replace")
+        self._grew.set()
+        self._grew = anyio.Event()
+
+    async def wait_for(self, pattern: str, *, after: int = 0, timeout: float = 20.0) -> re.Match[str]:
+        """The first match of ``pattern`` in the log from offset ``after`` on, waiting (bounded) for it.
+
+        Raises:
+            TimeoutError: No match within ``timeout`` seconds, or the process ended without one
+                (the message shows the log's end).
+        """
+        compiled = re.compile(pattern)
+        with anyio.move_on_after(timeout):
+            while (match := compiled.search(self.text, after)) is None and not self.ended:
+                await self._grew.wait()
+            if match is not None:
+                return match
+        why = "the process ended" if self.ended else f"{timeout}s passed"
+        raise TimeoutError(f"{pattern!r} was not logged ({why}); the log ends:\n{self.text[-3000:]}")
+
+
+@asynccontextmanager
+async def logged_process(
+    command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> AsyncGenerator[tuple[re.Match[str], ProcessLog], None]:
+    """Start a server process; yield the ``pattern`` match from its stderr, and its log.
+
+    Its stderr keeps being read into the log (a full pipe would block it); at the end it gets
+    SIGTERM, then, after 10 s, SIGKILL for its whole process group.
     """
     process = await anyio.open_process(
         [str(part) for part in command],
@@ -100,26 +140,22 @@ async def served_process(
     )
     assert process.stderr is not None
     stderr = process.stderr
-    seen = ""
-    match: re.Match[str] | None = None
+    log = ProcessLog(process)
+
+    async def drain() -> None:
+        async for chunk in stderr:
+            log.add(chunk)
+        log.end()
+
     try:
-        with anyio.fail_after(timeout):
-            while match is None:
-                try:
-                    chunk = await stderr.receive()
-                except anyio.EndOfStream:
-                    pytest.fail(f"{command} exited before listening:\n{seen[-4000:]}", pytrace=False)
-                seen += chunk.decode(errors="replace")
-                match = re.search(pattern, seen)
         async with anyio.create_task_group() as tg:
-
-            async def drain() -> None:
-                async for _ in stderr:
-                    pass
-
             tg.start_soon(drain)
             try:
-                yield match, process
+                match = await log.wait_for(pattern, timeout=timeout)
+            except TimeoutError:
+                pytest.fail(f"{command} did not log {pattern!r}:\n{log.text[-4000:]}", pytrace=False)
+            try:
+                yield match, log
             finally:
                 tg.cancel_scope.cancel()
     finally:
@@ -133,12 +169,26 @@ async def served_process(
 
 
 @asynccontextmanager
+async def served_process(
+    command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> AsyncGenerator[tuple[re.Match[str], Process], None]:
+    """Start a server process; yield the ``pattern`` match from its stderr, and the process (see ``logged_process``)."""
+    async with logged_process(command, pattern, env=env, timeout=timeout) as (match, log):
+        yield match, log.process
+
+
+def aggregator_command(config: Path, *args: str, host: str = "127.0.0.1") -> list[str]:
+    """``orchestrator serve --transport http --port 0`` on ``config``."""
+    command = [sys.executable, "-m", "orchestrator", "serve", "-c", str(config)]
+    return [*command, "--transport", "http", "--host", host, "--port", "0", *args]
+
+
+@asynccontextmanager
 async def http_aggregator(
     config: Path, *args: str, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
 ) -> AsyncGenerator[str, None]:
     """Run ``orchestrator serve --transport http --port 0``; yield its endpoint URL."""
-    command = [sys.executable, "-m", "orchestrator", "serve", "-c", str(config)]
-    command += ["--transport", "http", "--host", host, "--port", "0", *args]
+    command = aggregator_command(config, *args, host=host)
     async with served_process(command, r"listening on (\S+)", env=env) as (match, _process):
         yield match.group(1)
 

@@ -224,7 +224,13 @@ async def test_an_abandoned_round_ends_with_the_downstream_call_and_disturbs_no_
             echoed = await client.call_tool(f"{server}__echo", {"text": "still here"})
             assert echoed.structured_content == {"text": "still here"}
             sampled = await client.call_tool(f"{server}__sample", {"prompt": "meanwhile"})
-            assert _text(sampled) == "sampled: meanwhile", server
+            if server == "old" and upstream == "http":
+                # A 2025-11-25 stdio server's request names no call, and two calls are in flight
+                # there; stateless HTTP requests do not show they come from one client, so the
+                # request is refused rather than risk asking the wrong one.
+                assert "calls from 2 clients were in flight" in _text(sampled), _text(sampled)
+            else:
+                assert _text(sampled) == "sampled: meanwhile", server
 
         # The 2025-11-25 downstream was asked by a server-to-client request: the call's timeout
         # cancels it there, and the round ends with it. (The 2026-07-28 downstream holds no
