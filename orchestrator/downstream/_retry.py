@@ -201,6 +201,8 @@ async def call_with_retries(
         with try_:
             if try_.retry_state.attempt_number > 1:
                 await before_retry(left())
-            limit = left() if spec.per_try_timeout is None else min(spec.per_try_timeout, left())
-            return await attempt(max(limit, 0.001))
+            first = try_.retry_state.attempt_number == 1
+            whole = timeout if first else left()  # the first attempt may use the whole timeout, as set
+            limit = whole if spec.per_try_timeout is None else min(spec.per_try_timeout, whole)
+            return await attempt(max(round(limit, 3), 0.001))
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
