@@ -52,8 +52,13 @@ async def watch_files(
         path = Path(name)
         return path in files or any(path.is_relative_to(folder) for folder in folders)
 
+    # watchfiles waits in a worker thread that only this event stops promptly: without it, a
+    # cancelled watch would hold up shutdown until its next internal timeout (seconds).
+    stop = anyio.Event()
+
     async def pump(roots: list[Path], recursive: bool) -> None:
-        async for changes in awatch(*roots, watch_filter=matters, debounce=debounce_ms, recursive=recursive):
+        watching = awatch(*roots, watch_filter=matters, debounce=debounce_ms, recursive=recursive, stop_event=stop)
+        async for changes in watching:
             changed = {Path(name) for _, name in changes}
             logger.debug("watched files changed: %s", ", ".join(sorted(map(str, changed))))
             await on_change(changed)
@@ -63,3 +68,7 @@ async def watch_files(
             tg.start_soon(pump, parents, False)
         if folders:
             tg.start_soon(pump, folders, True)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stop.set()
