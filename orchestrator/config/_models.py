@@ -150,6 +150,11 @@ class _ServerCommon(_Frozen):
         description="Exposed-name prefix; default the server's key; false exposes names unprefixed.",
     )
     disabled: bool = Field(default=False, description="Skip this server entirely (as in mcpServers files).")
+    input_timeout: Seconds = Field(
+        default=300.0,
+        description="How long the server's request for the caller's input (sampling, elicitation, roots) may "
+        "wait for an answer; the call's own timeout stops meanwhile.",
+    )
     health: HealthSpec = Field(default_factory=HealthSpec, description="Probes while idle; unhealthy-tool policy.")
     circuit_breaker: CircuitBreakerSpec = Field(
         default_factory=CircuitBreakerSpec, description="When calls to a failing server fail fast instead."

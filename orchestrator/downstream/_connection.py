@@ -15,6 +15,7 @@ errors) are mapped to the ``DownstreamError`` tree here and nowhere else.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, AsyncExitStack
@@ -35,6 +36,7 @@ from orchestrator._version import __version__
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
+from orchestrator.downstream._deadline import CallDeadline, current_deadline, paused
 from orchestrator.downstream._health import HealthMonitor
 from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
@@ -54,6 +56,7 @@ __all__ = ["DownstreamServer", "ManifestFn", "ServerState", "ServerStatus"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_AnswerT = TypeVar("_AnswerT")
 
 ServerState = Literal["starting", "ready", "restarting", "stopped"]
 ManifestFn = Callable[[ServerManifest], Awaitable[None]]
@@ -63,7 +66,6 @@ ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 """Told ``(server key, resource URI)`` when a server says one of its resources changed."""
 
 _LIST_PAGE_CAP = 100
-_BACKSTOP_SECONDS = 5.0
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
 _CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version=__version__)
@@ -126,7 +128,8 @@ class DownstreamServer:
         self._drain = StderrDrain(name, self._secrets) if isinstance(spec, StdioServerSpec) else None
         self._tool_count = 0
         self._settled = anyio.Event()
-        self._peers: list[UpstreamPeer] = []
+        self._calls: list[tuple[UpstreamPeer, CallDeadline]] = []
+        """The peer and deadline of each call in flight that has an upstream caller, oldest first."""
         self._relist_requested = anyio.Event()
         self._inflight: set[anyio.CancelScope] = set()
         self._unreadable = 0
@@ -439,12 +442,12 @@ class DownstreamServer:
 
     async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
         logger.info("server %r log [%s]: %s", self.name, params.level, params.data)
-        peer = caller_of(self.name, "logging", self._peers)
+        peer = caller_of(self.name, "logging", self._callers())
         if not isinstance(peer, str):
             await peer.log(params)
 
     def _refusal(self, what: str, capable: Callable[[UpstreamPeer], bool]) -> UpstreamPeer | types.ErrorData:
-        peer = caller_of(self.name, what, self._peers)
+        peer = caller_of(self.name, what, self._callers())
         if isinstance(peer, str):
             logger.warning("%s", peer)
             return types.ErrorData(code=types.INVALID_REQUEST, message=peer)
@@ -453,21 +456,52 @@ class DownstreamServer:
             return types.ErrorData(code=types.INVALID_REQUEST, message=message)
         return peer
 
+    def _callers(self) -> list[UpstreamPeer]:
+        return [peer for peer, _ in self._calls]
+
+    def _waiting_on(self, peer: UpstreamPeer) -> AbstractContextManager[None]:
+        """Stop the clock of the call(s) a request to ``peer`` is for, while a person answers it."""
+        own = current_deadline.get()
+        if own is not None:
+            return paused([own])
+        # No link to one call: every call of that client waits on the same person.
+        client = peer.client_identity
+        return paused(deadline for caller, deadline in self._calls if caller.client_identity == client)
+
+    async def _ask(
+        self, peer: UpstreamPeer, what: str, ask: Callable[[], Awaitable[_AnswerT]]
+    ) -> _AnswerT | types.ErrorData:
+        """Put a request to the caller's client, for at most ``input_timeout``, the call's clock stopped."""
+        with self._waiting_on(peer), anyio.move_on_after(self.spec.input_timeout) as waiting:
+            return await ask()
+        if waiting.cancelled_caught:
+            limit = self.spec.input_timeout
+            message = f"the client did not answer server {self.name!r}'s {what} request within {limit:g}s"
+            logger.info("%s", message)
+            return types.ErrorData(code=types.REQUEST_TIMEOUT, message=message)
+        raise AssertionError("unreachable: the block returns unless it timed out")  # pragma: no cover
+
     async def _on_sampling(
         self, context: ClientRequestContext, params: types.CreateMessageRequestParams
     ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
         peer = self._refusal("sampling", lambda peer: peer.supports_sampling())
-        return peer if isinstance(peer, types.ErrorData) else await peer.create_message(params)
+        if isinstance(peer, types.ErrorData):
+            return peer
+        return await self._ask(peer, "sampling", lambda: peer.create_message(params))
 
     async def _on_elicitation(
         self, context: ClientRequestContext, params: types.ElicitRequestParams
     ) -> types.ElicitResult | types.ErrorData:
         peer = self._refusal("elicitation", lambda peer: peer.supports_elicitation())
-        return peer if isinstance(peer, types.ErrorData) else await peer.elicit(params)
+        if isinstance(peer, types.ErrorData):
+            return peer
+        return await self._ask(peer, "elicitation", lambda: peer.elicit(params))
 
     async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
         peer = self._refusal("roots", lambda peer: peer.supports_roots())
-        return peer if isinstance(peer, types.ErrorData) else await peer.list_roots()
+        if isinstance(peer, types.ErrorData):
+            return peer
+        return await self._ask(peer, "roots", peer.list_roots)
 
     # -------------------------------------------------------------------- calls
 
@@ -508,7 +542,8 @@ class DownstreamServer:
                 result = await client.call_tool(
                     tool,
                     arguments,
-                    read_timeout_seconds=attempt_limit,
+                    # The limit is kept by `_request`'s deadline, which stops while a person answers.
+                    read_timeout_seconds=math.inf,
                     progress_callback=progress,
                     meta=cast(types.RequestParamsMeta, meta) if meta else None,
                 )
@@ -620,11 +655,14 @@ class DownstreamServer:
         # The HTTP client's response hook runs in a copy of this context: it fills this in.
         note = HttpStatusNote()
         note_token = http_status_note.set(note)
-        if peer is not None:
-            self._peers.append(peer)
-        # One scope does both jobs: the supervisor cancels it when the connection is lost, and
-        # its deadline is the backstop for a peer that ignores the timeout's cancellation.
-        scope = anyio.CancelScope(deadline=anyio.current_time() + limit + _BACKSTOP_SECONDS)
+        # One scope does both jobs: the supervisor cancels it when the connection is lost, and its
+        # deadline is the request's time limit (cancelling it sends the server a cancellation).
+        scope = anyio.CancelScope()
+        deadline = CallDeadline(scope, limit)
+        deadline_token = current_deadline.set(deadline)
+        call = (peer, deadline) if peer is not None else None
+        if call is not None:
+            self._calls.append(call)
         self._inflight.add(scope)
         outcome_known = False
         try:
@@ -655,9 +693,10 @@ class DownstreamServer:
                 self._breaker.release_trial()
             self._inflight.discard(scope)
             http_status_note.reset(note_token)
+            current_deadline.reset(deadline_token)
             current_peer.reset(token)
-            if peer is not None:
-                self._peers.remove(peer)
+            if call is not None:
+                self._calls.remove(call)
 
     def _record_failure(self, exc: DownstreamError, trial: bool) -> None:
         """Feed the breaker and the health monitor with how a request failed."""

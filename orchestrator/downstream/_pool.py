@@ -32,7 +32,9 @@ __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "
 
 logger = logging.getLogger(__name__)
 
-_RUNTIME_FIELDS = frozenset({"tools", "prefix", "timeout", "health", "circuit_breaker", "retry", "disabled"})
+_RUNTIME_FIELDS = frozenset(
+    {"tools", "prefix", "timeout", "input_timeout", "health", "circuit_breaker", "retry", "disabled"}
+)
 """Entry fields a running server takes on without a restart; any other change restarts it."""
 
 

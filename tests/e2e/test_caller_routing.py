@@ -158,3 +158,42 @@ async def test_a_request_for_roots_is_answered_by_the_calling_client(
         refused = await no_roots.call_tool("f__roots", {})
         assert refused.is_error
         assert "does not support" in _text(refused) or "roots" in _text(refused)
+
+
+async def _slow_person(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    await anyio.sleep(1.5)  # the scenario itself: a person takes longer than the call's timeout
+    return types.ElicitResult(action="accept", content={"answer": "after a while"})
+
+
+@pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
+@pytest.mark.parametrize("downstream", ["stdio-2026", "http-2025", "stdio-2025"])
+async def test_the_time_a_person_takes_to_answer_does_not_count_against_the_calls_timeout(
+    tmp_path: Path, downstream: str, upstream_mode: Literal["auto", "legacy"]
+) -> None:
+    async with _downstream(downstream, tmp_path, tmp_path / "events.log") as entry:
+        config = write_config(tmp_path, {"f": {**entry, "timeout": "1s"}})
+        async with (
+            http_aggregator(config) as url,
+            Client(url, mode=upstream_mode, elicitation_callback=_slow_person) as c,
+        ):
+            result = await c.call_tool("f__elicit", {"question": "take your time"})
+            assert not result.is_error, _text(result)
+            assert result.structured_content == {"action": "accept", "content": {"answer": "after a while"}}
+            # The call's own timeout still holds when nobody is being asked.
+            hung = await c.call_tool("f__hang", {})
+            assert "timed out after 1s" in _text(hung)
+
+
+async def test_a_person_who_never_answers_ends_the_wait_after_input_timeout(tmp_path: Path) -> None:
+    never = anyio.Event()
+
+    async def absent(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    config = write_config(tmp_path, {"f": fault_entry("--legacy-only", timeout="1s", input_timeout="1s")})
+    async with http_aggregator(config) as url, Client(url, mode="legacy", elicitation_callback=absent) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool("f__elicit", {"question": "anyone?"})
+        assert result.is_error
+        assert "the client did not answer server 'f''s elicitation request within 1s" in _text(result)

@@ -654,13 +654,19 @@ class FaultApp:
 
     @contextlib.contextmanager
     def _recorded(self, ctx: Ctx, what: str) -> Generator[None]:
-        """Log `started <what> <id>`, and `cancelled`/`aborted <what> <id>` if the request is torn down."""
+        """Log `started <what> <id>`, then `finished <what> <id>`, or `cancelled`/`aborted <what> <id>`
+        if the request is torn down."""
         self.event(f"started {what} {ctx.request_id}")
+        torn_down = False
         try:
             yield
         except anyio.get_cancelled_exc_class():
+            torn_down = True
             self.event(f"{'cancelled' if _peer_cancelled(ctx) else 'aborted'} {what} {ctx.request_id}")
             raise
+        finally:
+            if not torn_down:  # answered, or refused with an error
+                self.event(f"finished {what} {ctx.request_id}")
 
     async def _tool_crash(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         self.event("crash")
