@@ -140,8 +140,7 @@ async def _roots(context: ClientRequestContext) -> types.ListRootsResult:
     return types.ListRootsResult(roots=[types.Root.model_validate({"uri": "file:///work/project", "name": "project"})])
 
 
-@pytest.mark.parametrize("downstream", ["stdio-2026", "stdio-2025"])
-@pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
+@pytest.mark.parametrize(("downstream", "upstream_mode"), [("stdio-2026", "auto"), ("stdio-2025", "legacy")])
 async def test_a_request_for_roots_is_answered_by_the_calling_client(
     tmp_path: Path, downstream: str, upstream_mode: Literal["auto", "legacy"]
 ) -> None:
@@ -165,8 +164,10 @@ async def _slow_person(context: ClientRequestContext, params: types.ElicitReques
     return types.ElicitResult(action="accept", content={"answer": "after a while"})
 
 
-@pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
-@pytest.mark.parametrize("downstream", ["stdio-2026", "http-2025", "stdio-2025"])
+@pytest.mark.parametrize(
+    ("downstream", "upstream_mode"),
+    [("stdio-2026", "auto"), ("http-2025", "legacy"), ("stdio-2025", "legacy"), ("stdio-2025", "auto")],
+)
 async def test_the_time_a_person_takes_to_answer_does_not_count_against_the_calls_timeout(
     tmp_path: Path, downstream: str, upstream_mode: Literal["auto", "legacy"]
 ) -> None:
