@@ -8,7 +8,7 @@ capped, jittered back-off, forever. Calls made while it is down fail at once wit
 circuit breaker is open fail at once with ``DownstreamCircuitOpen``. Calls to read-only or
 idempotent tools may be retried after a transport fault (``_retry``). Requests the server
 makes of its client (sampling, elicitation, roots) go to the upstream client of the call
-they belong to (``_peer.caller_of``). Lower-level exceptions (``MCPError``, ``OSError``, HTTP
+they belong to (``_caller_requests``). Lower-level exceptions (``MCPError``, ``OSError``, HTTP
 errors) are mapped to the ``DownstreamError`` tree here and nowhere else.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
@@ -26,7 +26,6 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -36,9 +35,11 @@ from orchestrator._version import __version__
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
-from orchestrator.downstream._deadline import CallDeadline, current_deadline, paused
+from orchestrator.downstream._caller_requests import CallerRequests
+from orchestrator.downstream._deadline import CallDeadline, current_deadline
 from orchestrator.downstream._health import HealthMonitor
-from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
+from orchestrator.downstream._listing import fetch_manifest
+from orchestrator.downstream._peer import UpstreamPeer, current_peer
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import HttpStatusNote, http_status_note, open_transport, secret_values
@@ -56,7 +57,6 @@ __all__ = ["DownstreamServer", "ManifestFn", "ServerState", "ServerStatus"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_AnswerT = TypeVar("_AnswerT")
 
 ServerState = Literal["starting", "ready", "restarting", "stopped"]
 ManifestFn = Callable[[ServerManifest], Awaitable[None]]
@@ -65,7 +65,6 @@ HealthChangeFn = Callable[[], Awaitable[None]]
 ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 """Told ``(server key, resource URI)`` when a server says one of its resources changed."""
 
-_LIST_PAGE_CAP = 100
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
 _CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version=__version__)
@@ -128,8 +127,7 @@ class DownstreamServer:
         self._drain = StderrDrain(name, self._secrets) if isinstance(spec, StdioServerSpec) else None
         self._tool_count = 0
         self._settled = anyio.Event()
-        self._calls: list[tuple[UpstreamPeer, CallDeadline]] = []
-        """The peer and deadline of each call in flight that has an upstream caller, oldest first."""
+        self._caller_requests = CallerRequests(name, lambda: self.spec.input_timeout)
         self._relist_requested = anyio.Event()
         self._inflight: set[anyio.CancelScope] = set()
         self._unreadable = 0
@@ -229,10 +227,10 @@ class DownstreamServer:
                     # Bounds the handshake and listings; calls pass their own timeout.
                     read_timeout_seconds=self.spec.timeout,
                     client_info=_CLIENT_INFO,
-                    sampling_callback=self._on_sampling,
-                    elicitation_callback=self._on_elicitation,
-                    list_roots_callback=self._on_list_roots,
-                    logging_callback=self._on_log,
+                    sampling_callback=self._caller_requests.on_sampling,
+                    elicitation_callback=self._caller_requests.on_elicitation,
+                    list_roots_callback=self._caller_requests.on_list_roots,
+                    logging_callback=self._caller_requests.on_log,
                     message_handler=self._on_message,
                     log_level="info",
                 )
@@ -382,36 +380,7 @@ class DownstreamServer:
             await self._on_manifest(manifest)
 
     async def _fetch_manifest(self, client: Client) -> ServerManifest:
-        caps = client.server_capabilities
-        tools: list[types.Tool] = []
-        prompts: list[types.Prompt] = []
-        resources: list[types.Resource] = []
-        templates: list[types.ResourceTemplate] = []
-        if caps.tools is not None:
-            tools = await _all_pages(lambda cursor: client.list_tools(cursor=cursor), lambda page: page.tools)
-        if caps.prompts is not None:
-            prompts = await _optional(
-                _all_pages(lambda cursor: client.list_prompts(cursor=cursor), lambda page: page.prompts)
-            )
-        if caps.resources is not None:
-            resources = await _optional(
-                _all_pages(lambda cursor: client.list_resources(cursor=cursor), lambda page: page.resources)
-            )
-            templates = await _optional(
-                _all_pages(
-                    lambda cursor: client.list_resource_templates(cursor=cursor),
-                    lambda page: page.resource_templates,
-                )
-            )
-        return ServerManifest(
-            server=self.name,
-            prefix=self._prefix,
-            tools=tuple(tools),
-            prompts=tuple(prompts),
-            resources=tuple(resources),
-            resource_templates=tuple(templates),
-            tool_filter=self.spec.tools,
-        )
+        return await fetch_manifest(client, self.name, self._prefix, self.spec.tools)
 
     # ------------------------------------------------------------ notifications
 
@@ -439,69 +408,6 @@ class DownstreamServer:
             self._relist_requested.set()
         elif isinstance(message, types.ResourceUpdatedNotification) and self._on_resource_updated is not None:
             await self._on_resource_updated(self.name, str(message.params.uri))
-
-    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
-        logger.info("server %r log [%s]: %s", self.name, params.level, params.data)
-        peer = caller_of(self.name, "logging", self._callers())
-        if not isinstance(peer, str):
-            await peer.log(params)
-
-    def _refusal(self, what: str, capable: Callable[[UpstreamPeer], bool]) -> UpstreamPeer | types.ErrorData:
-        peer = caller_of(self.name, what, self._callers())
-        if isinstance(peer, str):
-            logger.warning("%s", peer)
-            return types.ErrorData(code=types.INVALID_REQUEST, message=peer)
-        if not capable(peer):
-            message = f"server {self.name!r} asked for {what}, but the upstream client does not support it"
-            return types.ErrorData(code=types.INVALID_REQUEST, message=message)
-        return peer
-
-    def _callers(self) -> list[UpstreamPeer]:
-        return [peer for peer, _ in self._calls]
-
-    def _waiting_on(self, peer: UpstreamPeer) -> AbstractContextManager[None]:
-        """Stop the clock of the call(s) a request to ``peer`` is for, while a person answers it."""
-        own = current_deadline.get()
-        if own is not None:
-            return paused([own])
-        # No link to one call: every call of that client waits on the same person.
-        client = peer.client_identity
-        return paused(deadline for caller, deadline in self._calls if caller.client_identity == client)
-
-    async def _ask(
-        self, peer: UpstreamPeer, what: str, ask: Callable[[], Awaitable[_AnswerT]]
-    ) -> _AnswerT | types.ErrorData:
-        """Put a request to the caller's client, for at most ``input_timeout``, the call's clock stopped."""
-        with self._waiting_on(peer), anyio.move_on_after(self.spec.input_timeout) as waiting:
-            return await ask()
-        if waiting.cancelled_caught:
-            limit = self.spec.input_timeout
-            message = f"the client did not answer server {self.name!r}'s {what} request within {limit:g}s"
-            logger.info("%s", message)
-            return types.ErrorData(code=types.REQUEST_TIMEOUT, message=message)
-        raise AssertionError("unreachable: the block returns unless it timed out")  # pragma: no cover
-
-    async def _on_sampling(
-        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
-    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
-        peer = self._refusal("sampling", lambda peer: peer.supports_sampling())
-        if isinstance(peer, types.ErrorData):
-            return peer
-        return await self._ask(peer, "sampling", lambda: peer.create_message(params))
-
-    async def _on_elicitation(
-        self, context: ClientRequestContext, params: types.ElicitRequestParams
-    ) -> types.ElicitResult | types.ErrorData:
-        peer = self._refusal("elicitation", lambda peer: peer.supports_elicitation())
-        if isinstance(peer, types.ErrorData):
-            return peer
-        return await self._ask(peer, "elicitation", lambda: peer.elicit(params))
-
-    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
-        peer = self._refusal("roots", lambda peer: peer.supports_roots())
-        if isinstance(peer, types.ErrorData):
-            return peer
-        return await self._ask(peer, "roots", peer.list_roots)
 
     # -------------------------------------------------------------------- calls
 
@@ -660,14 +566,11 @@ class DownstreamServer:
         scope = anyio.CancelScope()
         deadline = CallDeadline(scope, limit)
         deadline_token = current_deadline.set(deadline)
-        call = (peer, deadline) if peer is not None else None
-        if call is not None:
-            self._calls.append(call)
         self._inflight.add(scope)
         outcome_known = False
         try:
             try:
-                with scope, self._call_attributes(client):
+                with scope, self._caller_requests.tracking(peer, deadline), self._call_attributes(client):
                     result = await send(client)
                     self._breaker.record_success(trial=trial)
                     outcome_known = True
@@ -695,8 +598,6 @@ class DownstreamServer:
             http_status_note.reset(note_token)
             current_deadline.reset(deadline_token)
             current_peer.reset(token)
-            if call is not None:
-                self._calls.remove(call)
 
     def _record_failure(self, exc: DownstreamError, trial: bool) -> None:
         """Feed the breaker and the health monitor with how a request failed."""
@@ -747,34 +648,6 @@ class DownstreamServer:
                 lost.set()
             return DownstreamUnavailable(self.name, f"connection lost during {what}")
         return DownstreamToolError(self.name, self._mask(exc.message), exc.code)
-
-
-_PageT = TypeVar("_PageT", bound=types.PaginatedResult)
-_ItemT = TypeVar("_ItemT")
-
-
-async def _all_pages(
-    fetch: Callable[[str | None], Awaitable[_PageT]], items: Callable[[_PageT], Sequence[_ItemT]]
-) -> list[_ItemT]:
-    """Every item of a paginated listing (a server that paginates forever is cut off)."""
-    collected: list[_ItemT] = []
-    cursor: str | None = None
-    for _ in range(_LIST_PAGE_CAP):
-        page = await fetch(cursor)
-        collected.extend(items(page))
-        if (cursor := page.next_cursor) is None:
-            break
-    return collected
-
-
-async def _optional(listing: Awaitable[list[_ItemT]]) -> list[_ItemT]:
-    """A listing a server advertised but does not implement counts as empty."""
-    try:
-        return await listing
-    except MCPError as exc:
-        if exc.code != types.METHOD_NOT_FOUND:
-            raise
-        return []
 
 
 class _StreamsTransport:
