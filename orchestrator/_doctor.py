@@ -48,11 +48,12 @@ from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from orchestrator._subcommands import SubcommandAdder
 from orchestrator._telemetry_setup import TracingSettings, resolve_settings
 from orchestrator.catalog import Catalog
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
@@ -64,7 +65,6 @@ __all__ = [
     "DoctorReport",
     "NameReport",
     "ServerReport",
-    "SubcommandAdder",
     "TracingCheck",
     "TracingReport",
     "WorkflowReport",
@@ -79,14 +79,6 @@ PROBE_TIMEOUT = 2.0
 """Bound on each tracing probe, so a black-holed endpoint cannot stall the report."""
 
 _QUIET_LOGGERS = ("orchestrator", "mcp", "httpx", "httpx2")
-
-
-class SubcommandAdder(Protocol):
-    """What ``ArgumentParser.add_subparsers()`` returns, as far as this command uses it."""
-
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        """Add a subcommand parser."""
-        ...
 
 
 # ----------------------------------------------------------------- report

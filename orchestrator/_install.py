@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TextIO, cast
+from typing import Any, TextIO, cast
 
 from orchestrator._client_files import (
     CLIENTS,
@@ -47,6 +47,7 @@ from orchestrator._client_files import (
     write_atomically,
 )
 from orchestrator._migrate import TargetConfig, entry_problems, plan_import, yaml_dump
+from orchestrator._subcommands import SubcommandAdder
 from orchestrator.config import find_config_path, load_config, translate_references
 from orchestrator.errors import ConfigError, OrchestratorError
 
@@ -54,7 +55,6 @@ __all__ = [
     "CLIENTS",
     "DEFAULT_ENTRY_NAME",
     "ClientName",
-    "SubcommandAdder",
     "add_parser",
     "client_config_path",
     "mask_secrets",
@@ -74,14 +74,6 @@ _NEXT_STEP: Mapping[ClientName, str] = {
     "cursor": "Restart Cursor (or toggle the server in Settings > MCP).",
     "claude-code": "Start a new Claude Code session; `claude mcp list` shows the entry.",
 }
-
-
-class SubcommandAdder(Protocol):
-    """What ``ArgumentParser.add_subparsers()`` returns, as far as these commands use it."""
-
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        """Add a subcommand parser."""
-        ...
 
 
 # ------------------------------------------------------------------ entry

@@ -17,8 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from orchestrator._subcommands import SubcommandAdder
 from orchestrator.config import find_config_path, load_config
 from orchestrator.errors import ConfigError
 from orchestrator.server import STATUS_PATH
@@ -26,14 +27,6 @@ from orchestrator.server import STATUS_PATH
 __all__ = ["add_parser", "fetch_status", "render_status", "run"]
 
 _TIMEOUT = 10.0
-
-
-class SubcommandAdder(Protocol):
-    """The part of ``argparse``'s subparsers action this module uses."""
-
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        """Add one subcommand."""
-        ...
 
 
 def _status_url(url: str) -> str:

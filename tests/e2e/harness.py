@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,7 @@ from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command, wait
 
 __all__ = [
     "REPO_ROOT",
+    "Notifications",
     "ProcessLog",
     "aggregator_command",
     "aggregator_params",
@@ -34,6 +35,28 @@ __all__ = [
     "served_process",
     "write_config",
 ]
+
+
+class Notifications:
+    """A client's ``message_handler`` that counts the notifications of one type it receives."""
+
+    def __init__(self, kind: type[object], matches: Callable[[Any], bool] = lambda _message: True) -> None:
+        self._kind = kind
+        self._matches = matches
+        self.count = 0
+        self._arrived = anyio.Event()
+
+    async def __call__(self, message: object) -> None:
+        if isinstance(message, self._kind) and self._matches(message):
+            self.count += 1
+            self._arrived.set()
+            self._arrived = anyio.Event()
+
+    async def reach(self, count: int, timeout: float = 30.0) -> None:
+        """Wait (bounded) until ``count`` have arrived in all."""
+        with anyio.fail_after(timeout):
+            while self.count < count:
+                await self._arrived.wait()
 
 
 async def events_seen(path: Path, prefix: str, count: int = 1, *, timeout: float = 20.0) -> list[str]:

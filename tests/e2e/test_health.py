@@ -23,31 +23,12 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.e2e.harness import REPO_ROOT, aggregator_command, fault_entry, logged_process, write_config
+from tests.e2e.harness import REPO_ROOT, Notifications, aggregator_command, fault_entry, logged_process, write_config
 
 pytestmark = pytest.mark.anyio
 
 LISTENING = r"listening on (\S+)"
 FAST_HEALTH = {"interval": "300ms", "timeout": "700ms", "failures": 2}
-
-
-class _ListChanges:
-    """A handshake-era client's message handler counting tools/list_changed."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._arrived = anyio.Event()
-
-    async def __call__(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.count += 1
-            self._arrived.set()
-            self._arrived = anyio.Event()
-
-    async def reach(self, count: int, timeout: float = 20.0) -> None:
-        with anyio.fail_after(timeout):
-            while self.count < count:
-                await self._arrived.wait()
 
 
 def _text(result: types.CallToolResult) -> str:
@@ -58,13 +39,14 @@ async def _names(client: Client) -> set[str]:
     return {tool.name for tool in (await client.list_tools()).tools}
 
 
-async def _until_names(client: Client, changes: _ListChanges, present: bool, name: str) -> None:
+async def _until_names(client: Client, changes: Notifications, present: bool, name: str) -> None:
     """Wait (bounded) for ``list_changed`` notifications until ``name`` is (or is not) listed."""
-    seen = changes.count
     with anyio.fail_after(30):
-        while (name in await _names(client)) != present:
-            seen += 1
-            await changes.reach(seen)
+        while True:
+            seen = changes.count
+            if (name in await _names(client)) == present:
+                return
+            await changes.reach(seen + 1)
 
 
 async def test_a_hung_server_is_withdrawn_with_list_changed_and_returns_when_it_answers_again(tmp_path: Path) -> None:
@@ -73,7 +55,7 @@ async def test_a_hung_server_is_withdrawn_with_list_changed_and_returns_when_it_
         "fine": fault_entry(health=FAST_HEALTH),
     }
     config = write_config(tmp_path, servers)
-    changes = _ListChanges()
+    changes = Notifications(types.ToolListChangedNotification)
     async with (
         logged_process(aggregator_command(config), LISTENING) as (match, log),
         Client(match.group(1), mode="legacy", message_handler=changes) as client,
@@ -104,7 +86,7 @@ async def test_a_server_that_cannot_restart_is_withdrawn_until_it_starts_again(t
     health = {"interval": "30s", "timeout": "1s"}
     servers = {"dies": fault_entry("--fail-start-file", str(blocker), health=health), "fine": fault_entry()}
     config = write_config(tmp_path, servers)
-    changes = _ListChanges()
+    changes = Notifications(types.ToolListChangedNotification)
     async with (
         logged_process(aggregator_command(config), LISTENING) as (match, log),
         Client(match.group(1), mode="legacy", message_handler=changes) as client,

@@ -19,31 +19,18 @@ import psutil
 import pytest
 from mcp import Client
 
-from tests.e2e.harness import aggregator_command, aggregator_params, fault_entry, logged_process, write_config
+from tests.e2e.harness import (
+    Notifications,
+    aggregator_command,
+    aggregator_params,
+    fault_entry,
+    logged_process,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
 LISTENING = r"listening on (\S+)"
-
-
-class _ListChanges:
-    """A handshake-era client's message handler counting tools/list_changed."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._arrived = anyio.Event()
-
-    async def __call__(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.count += 1
-            self._arrived.set()
-            self._arrived = anyio.Event()
-
-    async def after(self, count: int, timeout: float = 30.0) -> None:
-        """Wait (bounded) for a notification beyond the first ``count``."""
-        with anyio.fail_after(timeout):
-            while self.count <= count:
-                await self._arrived.wait()
 
 
 def _text(result: types.CallToolResult) -> str:
@@ -54,7 +41,7 @@ async def _names(client: Client) -> set[str]:
     return {tool.name for tool in (await client.list_tools()).tools}
 
 
-async def _until(client: Client, changes: _ListChanges, wanted: set[str], unwanted: set[str]) -> set[str]:
+async def _until(client: Client, changes: Notifications, wanted: set[str], unwanted: set[str]) -> set[str]:
     """Wait, one ``list_changed`` at a time (bounded), until the list has ``wanted`` and lacks ``unwanted``."""
     with anyio.fail_after(40):
         while True:
@@ -62,7 +49,7 @@ async def _until(client: Client, changes: _ListChanges, wanted: set[str], unwant
             names = await _names(client)
             if wanted <= names and not unwanted & names:
                 return names
-            await changes.after(seen)
+            await changes.reach(seen + 1)
 
 
 async def _pid(client: Client, server: str) -> int:
@@ -93,7 +80,7 @@ async def test_edits_add_remove_and_restart_servers_reload_workflows_and_a_bad_e
     _workflow(tmp_path, "say_keep", "keep")
     servers = {"keep": fault_entry(), "drop": fault_entry(), "edit": fault_entry("--tools", "old_tool")}
     config = _config(tmp_path, servers)
-    changes = _ListChanges()
+    changes = Notifications(types.ToolListChangedNotification)
     async with (
         logged_process(aggregator_command(config), LISTENING) as (match, log),
         Client(match.group(1), mode="legacy", message_handler=changes) as client,
@@ -144,7 +131,7 @@ async def test_edits_add_remove_and_restart_servers_reload_workflows_and_a_bad_e
 
 async def test_a_config_edit_reaches_a_stdio_client_as_list_changed(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"a": fault_entry()})
-    changes = _ListChanges()
+    changes = Notifications(types.ToolListChangedNotification)
     async with Client(aggregator_params(config), mode="legacy", message_handler=changes) as client:
         assert "a__echo" in await _names(client)
         write_config(tmp_path, {"a": fault_entry(), "b": fault_entry()})
@@ -155,7 +142,7 @@ async def test_a_config_edit_reaches_a_stdio_client_as_list_changed(tmp_path: Pa
 
 async def test_sighup_reloads_a_stdio_server_that_does_not_watch_its_file(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"a": fault_entry()}, serve={"watch": False})
-    changes = _ListChanges()
+    changes = Notifications(types.ToolListChangedNotification)
     async with Client(aggregator_params(config), mode="legacy", message_handler=changes) as client:
         assert "a__echo" in await _names(client)
         # The aggregator is the parent of its stdio servers.

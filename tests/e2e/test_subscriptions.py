@@ -16,7 +16,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.e2e.harness import events_seen, fault_entry, http_aggregator, write_config
+from tests.e2e.harness import Notifications, events_seen, fault_entry, http_aggregator, write_config
 from tests.fakes import EVENTS_FILE_ENV, read_events
 
 pytestmark = pytest.mark.anyio
@@ -24,24 +24,8 @@ pytestmark = pytest.mark.anyio
 URI = "fault://static"
 
 
-class _Updates:
-    """A client's message handler that counts resources/updated notifications."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._arrived = anyio.Event()
-
-    async def __call__(self, message: object) -> None:
-        if isinstance(message, types.ResourceUpdatedNotification) and str(message.params.uri) == URI:
-            self.count += 1
-            self._arrived.set()
-            self._arrived = anyio.Event()
-
-    async def reach(self, count: int, timeout: float = 10.0) -> None:
-        """Wait (bounded) until ``count`` updates have arrived in all."""
-        with anyio.fail_after(timeout):
-            while self.count < count:
-                await self._arrived.wait()
+def _updates() -> Notifications:
+    return Notifications(types.ResourceUpdatedNotification, lambda message: str(message.params.uri) == URI)
 
 
 def _count(path: Path, line: str) -> int:
@@ -56,7 +40,7 @@ def _config(tmp_path: Path) -> tuple[Path, Path]:
 
 async def test_one_client_unsubscribing_leaves_the_others_subscription_and_updates_in_place(tmp_path: Path) -> None:
     config, events = _config(tmp_path)
-    updates_a, updates_b = _Updates(), _Updates()
+    updates_a, updates_b = _updates(), _updates()
     handler_a: Callable[[object], Awaitable[None]] = updates_a
     handler_b: Callable[[object], Awaitable[None]] = updates_b
     async with (
