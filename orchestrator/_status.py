@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from orchestrator._subcommands import SubcommandAdder
-from orchestrator.config import find_config_path, load_config
+from orchestrator.config import AuthSpec, find_config_path, load_config
 from orchestrator.errors import ConfigError
 from orchestrator.server import STATUS_PATH
 
@@ -120,15 +120,15 @@ def add_parser(subparsers: SubcommandAdder) -> None:
 
 def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     """The URL to ask, and the bearer token to present (the first configured one)."""
-    tokens_env = "ORCHESTRATOR_TOKENS"
+    auth = AuthSpec()
     url = cast(str | None, args.url)
     if url is None or args.config:
         config = load_config(find_config_path(Path(args.config) if args.config else None))
-        tokens_env = config.serve.auth.tokens_env
+        auth = config.serve.auth
         if url is None:
             host = config.serve.host if config.serve.host not in ("0.0.0.0", "::") else "127.0.0.1"
             url = f"http://{host}:{config.serve.port}{config.serve.path}"
-    tokens = [token.strip() for token in os.environ.get(tokens_env, "").split(",") if token.strip()]
+    tokens = auth.tokens(os.environ)
     return url, tokens[0] if tokens else None
 
 

@@ -99,8 +99,7 @@ class _Runtime:
         if not self.tracing.record_payloads:
             return None
         config = config or self.config
-        raw_tokens = os.environ.get(config.serve.auth.tokens_env, "")
-        tokens = [token.strip() for token in raw_tokens.split(",") if token.strip()]
+        tokens = config.serve.auth.tokens(os.environ)
         return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in config.servers.values()))
 
     def report_trace(self, trace_id: str | None) -> None:

@@ -320,6 +320,10 @@ class AuthSpec(_Frozen):
         description="Environment variable holding accepted bearer tokens, comma-separated.",
     )
 
+    def tokens(self, env: Mapping[str, str]) -> tuple[str, ...]:
+        """The bearer tokens set in ``env`` (the variable ``tokens_env`` names), in order."""
+        return tuple(token.strip() for token in env.get(self.tokens_env, "").split(",") if token.strip())
+
 
 class ServeSpec(_Frozen):
     """How ``orchestrator serve`` listens."""

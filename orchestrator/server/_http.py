@@ -71,8 +71,7 @@ class HttpSecurity:
         Raises:
             ConfigError: A non-loopback address is requested without any token configured.
         """
-        raw = env.get(serve.auth.tokens_env, "")
-        tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
+        tokens = serve.auth.tokens(env)
         if not is_loopback(host) and not tokens:
             raise ConfigError(
                 source,
