@@ -266,14 +266,14 @@ class OrchestratorServer:
                 self._check_known(name)  # unknown tools fail here, not in the detached task
 
                 async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:
-                    return await self.call(name, arguments, progress=state.report_progress, peer=peer)
+                    return await self._recorded_call(name, arguments, state.report_progress, peer)
 
                 return await self._rounds.start(ctx, detached)
 
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
 
-            return await self.call(name, arguments, progress=progress, peer=self._peer(ctx))
+            return await self._recorded_call(name, arguments, progress, self._peer(ctx))
         except UnknownToolError as exc:
             raise request_error(exc) from exc
 
@@ -320,6 +320,12 @@ class OrchestratorServer:
             UnknownToolError: No tool is exposed under ``name``.
         """
         await self._wait_for_tool(name)
+        return await self._recorded_call(name, arguments, progress, peer)
+
+    async def _recorded_call(
+        self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
+    ) -> types.CallToolResult:
+        """``_call``, with arguments and result recorded on the span when payload recording is on."""
         if self._redactor is None:  # the default: nothing recorded, nothing to do per call
             return await self._call(name, arguments, progress, peer)
         span = trace.get_current_span()
@@ -333,20 +339,25 @@ class OrchestratorServer:
     ) -> types.CallToolResult:
         if name in self.composites.names:
             return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
+        return _with_trace_id(await self._call_downstream(name, arguments, progress, peer))
+
+    async def _call_downstream(
+        self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
+    ) -> types.CallToolResult:
         try:
             tool = self._pool.tool(name)
         except DownstreamError as exc:  # a withdrawn server's tool: say why, as a tool error
-            return _with_trace_id(tool_error_result(exc))
+            return tool_error_result(exc)
         problems = self._validator.problems(tool, arguments)
         if problems:
             text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
             return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
         try:
-            return _with_trace_id(_own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer)))
+            return _own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
         except UnknownToolError:
             raise
         except OrchestratorError as exc:
-            return _with_trace_id(tool_error_result(exc))
+            return tool_error_result(exc)
 
     # ---------------------------------------------------------------- prompts
 
