@@ -23,8 +23,8 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 
-from tests.e2e.harness import aggregator_params, fault_entry, http_aggregator, write_config
-from tests.fakes import EVENTS_FILE_ENV, read_events
+from tests.e2e.harness import aggregator_params, events_seen, fault_entry, http_aggregator, write_config
+from tests.fakes import EVENTS_FILE_ENV
 
 pytestmark = pytest.mark.anyio
 
@@ -76,14 +76,9 @@ async def _caller(upstream: str, config: Path, **client_options: Any) -> AsyncGe
         yield client
 
 
-async def _wait_for_event(path: Path, prefix: str, count: int = 1, timeout: float = 10.0) -> str:
-    """Poll the events file (bounded) until ``count`` lines start with ``prefix``; return the last."""
-    with anyio.fail_after(timeout):
-        while True:
-            matching = [line for line in read_events(path) if line.startswith(prefix)]
-            if len(matching) >= count:
-                return matching[count - 1]
-            await anyio.sleep(0.02)
+async def _wait_for_event(path: Path, prefix: str, count: int = 1) -> str:
+    """The ``count``-th line of the events file that starts with ``prefix``, waiting (bounded) for it."""
+    return (await events_seen(path, prefix, count))[count - 1]
 
 
 async def _first_round(client: Client, tool: str, arguments: dict[str, Any]) -> types.InputRequiredResult:
