@@ -21,7 +21,8 @@ __all__ = ["StatusReporter", "is_ready"]
 
 def is_ready(pool: DownstreamPool) -> bool:
     """Every configured server has finished its first start attempt and is healthy."""
-    return pool.settled and all(status.healthy for status in pool.statuses())
+    # Asked every few seconds by load balancers: read the flags, not whole status snapshots.
+    return pool.settled and all(server.healthy for server in pool.servers.values())
 
 
 def _server_entry(status: ServerStatus) -> dict[str, Any]:
