@@ -572,9 +572,8 @@ class DownstreamServer:
             try:
                 with scope, self._caller_requests.tracking(peer, deadline), self._call_attributes(client):
                     result = await send(client)
-                    self._breaker.record_success(trial=trial)
                     outcome_known = True
-                    self.health.saw_activity()
+                    self._record_outcome(None, trial)
                     return result
                 if self._client is not client:
                     raise DownstreamUnavailable(self.name, f"connection lost during {what}")
@@ -589,7 +588,7 @@ class DownstreamServer:
                 raise DownstreamUnavailable(self.name, f"transport failed during {what}: {_describe(exc)}") from exc
         except DownstreamError as exc:
             outcome_known = True
-            self._record_failure(exc, trial)
+            self._record_outcome(exc, trial)
             raise
         finally:
             if trial and not outcome_known:
@@ -599,8 +598,8 @@ class DownstreamServer:
             current_deadline.reset(deadline_token)
             current_peer.reset(token)
 
-    def _record_failure(self, exc: DownstreamError, trial: bool) -> None:
-        """Feed the breaker and the health monitor with how a request failed."""
+    def _record_outcome(self, exc: DownstreamError | None, trial: bool) -> None:
+        """Feed the breaker and the health monitor with how a request ended (``None``: an answer)."""
         if isinstance(exc, DownstreamTimeout):
             self.health.request_probe()  # a hung server, or only a slow tool? A probe tells.
             self._breaker.record_failure("timed out", trial=trial)
