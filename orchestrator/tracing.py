@@ -6,7 +6,7 @@ to, and the redaction of recorded payloads. It uses the OpenTelemetry **API** on
 no SDK configured every helper is a no-op that costs a context-variable lookup.
 
 It deliberately does not configure anything (exporters, providers, samplers: that is
-``orchestrator._telemetry_setup``, called by the CLI) and does not create spans for MCP
+``orchestrator.telemetry``, called by the CLI) and does not create spans for MCP
 requests: the MCP SDK already makes ``MCP send …`` CLIENT and ``tools/call …`` SERVER
 spans and carries ``traceparent`` in ``params._meta``.
 

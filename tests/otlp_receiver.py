@@ -36,7 +36,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from orchestrator._jaeger_file import EventRecord, LinkRecord, SpanRecord, jaeger_document, write_json_atomic
+from orchestrator._files import write_atomically
+from orchestrator.telemetry import EventRecord, LinkRecord, SpanRecord, jaeger_document
 
 __all__ = ["OtlpReceiver", "ReceivedEvent", "ReceivedRequest", "ReceivedSpan", "SpanPredicate", "by_id"]
 
@@ -51,6 +52,10 @@ _KINDS = {
     Span.SPAN_KIND_CONSUMER: "CONSUMER",
 }
 _STATUS = {Status.STATUS_CODE_UNSET: "UNSET", Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
+
+
+def write_json(path: Path, document: object) -> None:
+    write_atomically(path, json.dumps(document))
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +307,7 @@ class OtlpReceiver:
 
     def write_jaeger_json(self, path: Path) -> None:
         """Write what was received as a Jaeger-UI JSON file, for a manual look."""
-        write_json_atomic(path, jaeger_document(span.to_record() for span in self.spans))
+        write_json(path, jaeger_document(span.to_record() for span in self.spans))
 
     # -------------------------------------------------------------- receiving
 

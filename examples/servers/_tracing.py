@@ -17,9 +17,9 @@ import os
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 
-from orchestrator._telemetry_setup import TracingHandle, configure_tracing
 from orchestrator.config import TracingSpec
 from orchestrator.errors import ConfigError
+from orchestrator.telemetry import TracingHandle, configure_tracing
 
 __all__ = ["traced"]
 

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 
 import anyio
 import httpx2
-from mcp.client._transport import ReadStream, TransportStreams
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.message import SessionMessage
 
-from orchestrator._streams import WrappedReadStream
+from orchestrator._sdk_internals import ReadStream, TransportStreams, WrappedReadStream, create_mcp_http_client
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._stdio import stdio_transport

@@ -8,10 +8,11 @@ from typing import Any
 
 import mcp_types as types
 from mcp import MCPError
-from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from orchestrator._sdk_internals import request_connection
 
 __all__ = ["LOG_SEVERITY", "RequestPeer", "client_identity", "request_connection"]
 
@@ -31,12 +32,6 @@ _ROOTS = types.ClientCapabilities(roots=types.RootsCapability())
 
 _STDIO_CLIENT = object()
 """The one client of a server serving stdio: whoever holds the other end of the pipes."""
-
-
-def request_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
-    """The connection a request arrived on: one per handshake-era session; one per request at 2026-07-28."""
-    # The SDK offers no public accessor for a request's connection yet.
-    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
 def client_identity(ctx: ServerRequestContext[Any, Any]) -> Hashable:

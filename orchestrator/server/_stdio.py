@@ -16,11 +16,10 @@ from typing import Any, cast
 import anyio
 import mcp_types as types
 from mcp.server.stdio import stdio_server
-from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from orchestrator._streams import WrappedReadStream
+from orchestrator._sdk_internals import ReadStream, WrappedReadStream, WriteStream
 from orchestrator.server._app import OrchestratorServer
 
 __all__ = ["serve_stdio"]

@@ -20,8 +20,6 @@ from typing import Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
-
-# The workflow's one tenacity module: remove this noqa once pyproject's per-file-ignores list the file.
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from orchestrator.errors import WorkflowError

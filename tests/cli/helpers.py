@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 from typing import Any, cast
 
-from orchestrator import _doctor, _install
+from orchestrator.cli import _doctor
+from orchestrator.cli import install as _install
 
 __all__ = ["orchestrator", "parser", "read_json", "write_json", "write_workflow"]
 

@@ -9,7 +9,7 @@ import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from orchestrator._install import client_config_path
+from orchestrator.cli.install._client_files import client_config_path
 from tests.cli.helpers import orchestrator, read_json, write_json
 from tests.e2e.harness import fault_entry, write_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator._install import CLIENTS, ClientName, client_config_path
+from orchestrator.cli.install._client_files import CLIENTS, ClientName, client_config_path
 from tests.cli.helpers import orchestrator, read_json, write_json
 from tests.e2e.harness import fault_entry, write_config
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from orchestrator._install import client_config_path
+from orchestrator.cli.install._client_files import client_config_path
 from orchestrator.config import load_config
 from tests.cli.helpers import orchestrator, read_json, write_json
 from tests.e2e.harness import fault_entry

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from orchestrator._telemetry_setup import McpAttributesProcessor
+from orchestrator.telemetry import McpAttributesProcessor
 
 __all__ = ["TEST_SERVICE_NAME", "capture_spans", "export_spans_to", "global_router"]
 

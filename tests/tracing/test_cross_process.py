@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from orchestrator._telemetry_setup import configure_tracing
 from orchestrator.config import TracingSpec
+from orchestrator.telemetry import configure_tracing
 from orchestrator.tracing import downstream_call_attributes, tracer
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, SpanPredicate
 from tests.tracing.harness import TEST_SERVICE_NAME, capture_spans, export_spans_to

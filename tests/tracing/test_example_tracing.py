@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from examples.servers._tracing import traced
-from orchestrator._telemetry_setup import FILE_ENV
+from orchestrator.telemetry import FILE_ENV
 
 
 def test_without_variables_the_example_servers_install_nothing() -> None:

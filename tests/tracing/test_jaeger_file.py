@@ -9,19 +9,24 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind
 
-from orchestrator._jaeger_file import (
+from orchestrator._files import write_atomically
+from orchestrator.cli import main
+from orchestrator.config import TracingSpec
+from orchestrator.telemetry import (
+    FILE_ENV,
     EventRecord,
     JaegerTraceStore,
     SpanRecord,
+    configure_tracing,
     jaeger_document,
-    main,
     merge_jaeger_files,
     read_jaeger_traces,
-    write_json_atomic,
 )
-from orchestrator._telemetry_setup import FILE_ENV, configure_tracing
-from orchestrator.config import TracingSpec
 from orchestrator.tracing import mark_error, record_retry
+
+
+def write_json(path: Path, document: object) -> None:
+    write_atomically(path, json.dumps(document))
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -176,11 +181,11 @@ def test_events_and_odd_attribute_values_are_encoded_as_jaeger_tags() -> None:
 
 def test_merging_two_processes_files_gives_one_tree_per_trace_with_both_services(tmp_path: Path) -> None:
     aggregator, server = tmp_path / "traces.json", tmp_path / "traces.analytics.json"
-    write_json_atomic(
+    write_json(
         aggregator,
         jaeger_document([record(7, 1, None, "MCP send tools/call q", "agg"), record(8, 5, None, "other", "agg")]),
     )
-    write_json_atomic(
+    write_json(
         server,
         jaeger_document([record(7, 2, 1, "tools/call q", "analytics", start=1000), record(7, 1, None, "dup", "agg")]),
     )
@@ -218,12 +223,14 @@ def test_a_bare_list_or_single_trace_loads_like_the_ui_accepts(tmp_path: Path) -
 
 def test_the_merge_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "a.json"
-    write_json_atomic(source, jaeger_document([record(1, 1, None, "a", "s")]))
-    assert main([str(tmp_path / "out.json"), str(source)]) == 0
+    write_json(source, jaeger_document([record(1, 1, None, "a", "s")]))
+    assert main(["traces", "merge", str(tmp_path / "out.json"), str(source)]) == 0
     assert "wrote 1 trace(s)" in capsys.readouterr().err
-    assert main([]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["traces", "merge", str(tmp_path / "out.json")])
+    assert usage.value.code == 2
     (tmp_path / "bad.json").write_text("[1]", encoding="utf-8")
-    assert main([str(tmp_path / "out.json"), str(tmp_path / "bad.json")]) == 1
+    assert main(["traces", "merge", str(tmp_path / "out.json"), str(tmp_path / "bad.json")]) == 1
 
 
 def test_shutdown_merges_the_files_of_the_children_it_configured_and_removes_them(tmp_path: Path) -> None:
@@ -233,10 +240,10 @@ def test_shutdown_merges_the_files_of_the_children_it_configured_and_removes_the
     with handle.provider.get_tracer("test").start_as_current_span("MCP send tools/call q") as client:
         ids = client.get_span_context()
     child_file = Path(handle.child_environment("analytics")[FILE_ENV])
-    write_json_atomic(child_file, jaeger_document([record(ids.trace_id, 99, ids.span_id, "tools/call q", "analytics")]))
+    write_json(child_file, jaeger_document([record(ids.trace_id, 99, ids.span_id, "tools/call q", "analytics")]))
     stale = handle.child_trace_file("not-started")
     assert stale is not None
-    write_json_atomic(stale, jaeger_document([record(12345, 1, None, "stale", "old")]))
+    write_json(stale, jaeger_document([record(12345, 1, None, "stale", "old")]))
     handle.shutdown()
 
     (trace,) = load(path)

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Tracer
 
-from orchestrator._telemetry_setup import MCP_SDK_SCOPE, McpAttributesProcessor
+from orchestrator.telemetry import MCP_SDK_SCOPE, McpAttributesProcessor
 from orchestrator.tracing import downstream_call_attributes
 
 

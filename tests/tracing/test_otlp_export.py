@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 from opentelemetry.trace import SpanKind
 
-from orchestrator._telemetry_setup import configure_tracing
 from orchestrator.config import TracingSpec
+from orchestrator.telemetry import configure_tracing
 from orchestrator.tracing import finish_step, finish_workflow, mark_error, record_retry, step_span, workflow_span
 from tests.otlp_receiver import OtlpReceiver, by_id
 from tests.tracing.harness import TEST_SERVICE_NAME, export_spans_to

@@ -15,15 +15,15 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from orchestrator._telemetry_setup import (
+from orchestrator.config import TracingSpec
+from orchestrator.errors import ConfigError
+from orchestrator.telemetry import (
     FILE_ENV,
     JaegerJsonFileExporter,
     TracingSettings,
     configure_tracing,
     resolve_settings,
 )
-from orchestrator.config import TracingSpec
-from orchestrator.errors import ConfigError
 
 OFF = TracingSpec()
 
@@ -239,7 +239,7 @@ def test_tracing_off_installs_nothing_and_the_handle_is_inert() -> None:
 def test_tracing_off_in_a_fresh_process_keeps_the_api_no_op_provider_and_loads_no_exporter() -> None:
     script = (
         "import sys\n"
-        "from orchestrator._telemetry_setup import configure_tracing\n"
+        "from orchestrator.telemetry import configure_tracing\n"
         "from opentelemetry import trace\n"
         "handle = configure_tracing(env={})\n"
         "print(type(trace.get_tracer_provider()).__name__)\n"

@@ -31,7 +31,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from orchestrator._client_files import (
+from orchestrator.cli._subcommands import SubcommandAdder
+from orchestrator.cli.install._client_files import (
     CLIENTS,
     MASK,
     Change,
@@ -46,8 +47,7 @@ from orchestrator._client_files import (
     secret_names,
     write_atomically,
 )
-from orchestrator._migrate import TargetConfig, entry_problems, plan_import, yaml_dump
-from orchestrator._subcommands import SubcommandAdder
+from orchestrator.cli.install._migrate import TargetConfig, entry_problems, plan_import, yaml_dump
 from orchestrator.config import find_config_path, load_config, translate_references
 from orchestrator.errors import ConfigError, OrchestratorError
 

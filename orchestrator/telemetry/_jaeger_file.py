@@ -3,20 +3,14 @@
 Owns the format (the Jaeger query API's JSON: ``{"data": [{traceID, spans, processes}]}``),
 an in-memory store that groups spans by trace, atomic file writes, and merging the files
 of several processes into one upload with the whole cross-process tree. Pure data and file
-I/O: it knows neither the OpenTelemetry SDK (``_telemetry_setup`` converts SDK spans to
-``SpanRecord``) nor where spans come from.
-
-Merge from the command line::
-
-    python -m orchestrator._jaeger_file merged.json traces.json traces.analytics.json
+I/O: it knows neither the OpenTelemetry SDK (``_processors`` converts SDK spans to
+``SpanRecord``) nor where spans come from. ``orchestrator traces merge`` is the command-line
+face of ``merge_jaeger_files``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +20,8 @@ from typing import Any, cast
 
 from opentelemetry.util.types import AnyValue
 
+from orchestrator._files import write_atomically
+
 __all__ = [
     "AttributeValue",
     "EventRecord",
@@ -33,10 +29,8 @@ __all__ = [
     "LinkRecord",
     "SpanRecord",
     "jaeger_document",
-    "main",
     "merge_jaeger_files",
     "read_jaeger_traces",
-    "write_json_atomic",
 ]
 
 AttributeValue = AnyValue
@@ -241,23 +235,6 @@ class JaegerTraceStore:
         return jaeger_document(snapshot)
 
 
-def write_json_atomic(path: Path, document: object) -> None:
-    """Write ``document`` as JSON to ``path`` through a temporary file, so readers never see half a file.
-
-    Raises:
-        OSError: The directory is not writable.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_jaeger_traces(path: Path) -> list[JsonDict]:
     """The traces in a Jaeger JSON file: the ``data`` envelope, a bare list, or a single trace.
 
@@ -322,25 +299,5 @@ def merge_jaeger_files(paths: Iterable[Path], out: Path) -> int:
         for trace_id, (spans, processes, _) in merged.items()
     ]
     traces.sort(key=lambda t: min((s.get("startTime", 0) for s in t["spans"]), default=0))
-    write_json_atomic(out, _document(traces))
+    write_atomically(out, json.dumps(_document(traces), ensure_ascii=False))
     return len(traces)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m orchestrator._jaeger_file OUT IN [IN ...]``: merge Jaeger JSON files."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 2:
-        print("usage: python -m orchestrator._jaeger_file OUT.json IN.json [IN.json ...]", file=sys.stderr)
-        return 2
-    out, inputs = Path(args[0]), [Path(a) for a in args[1:]]
-    try:
-        count = merge_jaeger_files(inputs, out)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {count} trace(s) to {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,11 +22,11 @@ from typing import Any, cast
 import anyio
 import mcp_types as types
 
-from orchestrator import _doctor, _install, _status
-from orchestrator._runview import RunView
-from orchestrator._telemetry_setup import TracingHandle, configure_tracing
 from orchestrator._version import __version__
 from orchestrator.catalog import close_names
+from orchestrator.cli import _doctor, _status, _traces
+from orchestrator.cli import install as _install
+from orchestrator.cli._runview import RunView
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
 from orchestrator.errors import OrchestratorError, UnknownToolError, UsageError, WorkflowDefinitionError
@@ -42,6 +42,7 @@ from orchestrator.server import (
     serve_http,
     serve_stdio,
 )
+from orchestrator.telemetry import TracingHandle, configure_tracing
 from orchestrator.tracing import Redactor, current_trace_id, tracer
 from orchestrator.workflow import (
     WorkflowPlan,
@@ -455,6 +456,7 @@ def _parser() -> argparse.ArgumentParser:
     _install.add_parser(commands)
     _doctor.add_parser(commands)
     _status.add_parser(commands)
+    _traces.add_parser(commands)
     return parser
 
 
@@ -512,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _doctor.run(args)
     if args.command == "status":
         return _status.run(args)
+    if args.command == "traces":
+        return _traces.run(args)
     try:
         if args.command == "graph":
             return _graph(args.workflow, args.format)

@@ -53,12 +53,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from orchestrator._subcommands import SubcommandAdder
-from orchestrator._telemetry_setup import TracingSettings, resolve_settings
 from orchestrator.catalog import Catalog
+from orchestrator.cli._subcommands import SubcommandAdder
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
+from orchestrator.telemetry import TracingSettings, resolve_settings
 from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
 
 __all__ = [

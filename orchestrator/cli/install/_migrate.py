@@ -27,7 +27,7 @@ from typing import Any, cast
 import yaml
 from pydantic import ValidationError
 
-from orchestrator._client_files import JsonStyle
+from orchestrator.cli.install._client_files import JsonStyle
 from orchestrator.config import OrchestratorConfig, server_key_for
 from orchestrator.errors import ConfigError
 

@@ -1,21 +1,42 @@
-"""A base for read streams that wrap another one (bottom layer: no orchestrator imports).
+"""The one module that touches the MCP SDK's private modules (bottom layer: no orchestrator imports).
 
-Subclasses override ``receive`` (and ``aclose`` if they must); iteration, the context
-manager protocol and ``last_context`` (the sender's context variables, which the SDK's
-dispatchers restore around each message's handler) come from here.
+The SDK keeps its stream protocols, transport stream pair, HTTP client factory and a
+request's connection private. We need each of them, so every such import and attribute
+access stands here and an SDK upgrade changes one file. On top of the stream protocols sits
+``WrappedReadStream``, the base for read streams that wrap another one: subclasses override
+``receive`` (and ``aclose`` if they must); iteration, the context manager protocol and
+``last_context`` (the sender's context variables, which the SDK's dispatchers restore
+around each message's handler) come from here.
 """
 
 from __future__ import annotations
 
 import contextvars
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
-from mcp.shared._stream_protocols import ReadStream
+from mcp.client._transport import TransportStreams
+from mcp.server.connection import Connection
+from mcp.server.context import ServerRequestContext
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 
-__all__ = ["WrappedReadStream"]
+__all__ = [
+    "ReadStream",
+    "TransportStreams",
+    "WrappedReadStream",
+    "WriteStream",
+    "create_mcp_http_client",
+    "request_connection",
+]
+
+
+def request_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
+    """The connection a request arrived on: one per handshake-era session; one per request at 2026-07-28."""
+    # The SDK offers no public accessor for a request's connection yet.
+    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
 class WrappedReadStream:

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
-from orchestrator._subcommands import SubcommandAdder
+from orchestrator.cli._subcommands import SubcommandAdder
 from orchestrator.config import AuthSpec, find_config_path, load_config
 from orchestrator.errors import ConfigError
 from orchestrator.server import STATUS_PATH

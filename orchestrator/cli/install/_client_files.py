@@ -19,13 +19,13 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from orchestrator._files import write_atomically
 from orchestrator.config import home_dir
 from orchestrator.errors import ConfigError
 
@@ -298,22 +298,3 @@ def backup(path: Path) -> Path:
         candidate = path.with_name(f"{path.name}.{stamp}-{counter}.bak")
     shutil.copy2(path, candidate)
     return candidate
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` in one rename; a new file is private (0600), an old one keeps its mode.
-
-    A symlinked file (dotfile managers) is written through the link, which stays a link.
-    """
-    target = path.resolve() if path.is_symlink() else path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        if target.exists():
-            shutil.copymode(target, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -1,0 +1,63 @@
+"""The OpenTelemetry SDK side: settings, our processors and exporters, the Jaeger-JSON file, setup.
+
+The only package that imports ``opentelemetry.sdk`` (ruff's TID251 enforces it). Library
+code records spans through ``orchestrator.tracing`` (OpenTelemetry API only) and never
+imports this package; the command line, an embedding application (through
+``Aggregator(tracing=True)``) and the bundled example servers call ``configure_tracing``.
+
+Owns: turning the config's ``tracing:`` section and the ``OTEL_*`` variables into settings
+(``resolve_settings``), building and installing a ``TracerProvider`` (``configure_tracing``),
+the MCP attribute enrichment of the SDK's client spans, and the Jaeger UI's JSON file format
+(write, read, merge). Does not: create spans of its own.
+"""
+
+from __future__ import annotations
+
+from orchestrator.telemetry._jaeger_file import (
+    AttributeValue,
+    EventRecord,
+    JaegerTraceStore,
+    LinkRecord,
+    SpanRecord,
+    jaeger_document,
+    merge_jaeger_files,
+    read_jaeger_traces,
+)
+from orchestrator.telemetry._processors import (
+    MCP_SDK_SCOPE,
+    JaegerJsonFileExporter,
+    McpAttributesProcessor,
+    span_record,
+)
+from orchestrator.telemetry._settings import (
+    FILE_ENV,
+    UI_URL_ENV,
+    ExporterName,
+    OtlpProtocol,
+    TracingSettings,
+    resolve_settings,
+)
+from orchestrator.telemetry._setup import TracingHandle, configure_tracing
+
+__all__ = [
+    "FILE_ENV",
+    "MCP_SDK_SCOPE",
+    "UI_URL_ENV",
+    "AttributeValue",
+    "EventRecord",
+    "ExporterName",
+    "JaegerJsonFileExporter",
+    "JaegerTraceStore",
+    "LinkRecord",
+    "McpAttributesProcessor",
+    "OtlpProtocol",
+    "SpanRecord",
+    "TracingHandle",
+    "TracingSettings",
+    "configure_tracing",
+    "jaeger_document",
+    "merge_jaeger_files",
+    "read_jaeger_traces",
+    "resolve_settings",
+    "span_record",
+]
