@@ -5,6 +5,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     OrchestratorError
     ├── ConfigError                      a config file is invalid (names the file and key)
     ├── UsageError                       a command-line argument is invalid (names the option)
+    ├── InvalidArgumentsError            a tool's arguments do not match its schema (lists problems)
     ├── CatalogError
     │   ├── NameCollisionError           two exposed names could not be made distinct
     │   └── UnknownToolError             an exposed name routes nowhere
@@ -36,6 +37,7 @@ __all__ = [
     "DownstreamTimeout",
     "DownstreamToolError",
     "DownstreamUnavailable",
+    "InvalidArgumentsError",
     "NameCollisionError",
     "OrchestratorError",
     "UnknownToolError",
@@ -75,6 +77,20 @@ class UsageError(OrchestratorError):
     def __init__(self, message: str, option: str | None = None) -> None:
         self.option = option
         super().__init__(f"{option}: {message}" if option else message)
+
+
+class InvalidArgumentsError(OrchestratorError):
+    """A tool's or workflow's arguments do not match its input schema.
+
+    Attributes:
+        tool: The tool or workflow called.
+        problems: One line per problem, each naming the argument (``count: must be an integer``).
+    """
+
+    def __init__(self, tool: str, problems: Sequence[str]) -> None:
+        self.tool = tool
+        self.problems = tuple(problems)
+        super().__init__(f"invalid arguments for tool {tool!r}:\n" + "\n".join(f"- {p}" for p in self.problems))
 
 
 class CatalogError(OrchestratorError):

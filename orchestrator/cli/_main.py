@@ -1,8 +1,8 @@
-"""Command line: the composition root.
+"""The command line's main module: parse, set up logging and tracing, run one command, print.
 
-Reads the config, configures logging (to stderr: stdout belongs to the MCP protocol when
-serving over stdio), starts the downstream pool and runs one command. The only module
-that wires the layers together.
+Every command that needs servers goes through the public ``Aggregator``; this module
+only adds what a terminal needs (argument parsing, exit statuses, the run view, the root
+span of a one-shot command, where its trace is).
 """
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import signal
 import sys
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,38 +19,31 @@ from typing import Any, cast
 import anyio
 import mcp_types as types
 
+from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.catalog import close_names
 from orchestrator.cli import _doctor, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
-from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
-from orchestrator.errors import OrchestratorError, UnknownToolError, UsageError, WorkflowDefinitionError
+from orchestrator.downstream import ServerStatus
+from orchestrator.errors import (
+    InvalidArgumentsError,
+    OrchestratorError,
+    UnknownToolError,
+    UsageError,
+    WorkflowDefinitionError,
+)
 from orchestrator.server import (
-    Composites,
-    HttpSecurity,
-    Loaded,
-    OrchestratorServer,
-    PoolInvoker,
-    Reloader,
-    StatusReporter,
     run_result_to_tool_result,
-    serve_http,
-    serve_stdio,
 )
 from orchestrator.telemetry import TracingHandle, configure_tracing
-from orchestrator.tracing import Redactor, current_trace_id, tracer
+from orchestrator.tracing import current_trace_id, tracer
 from orchestrator.workflow import (
     WorkflowPlan,
-    WorkflowSpec,
     check_workflow,
-    compile_workflow,
-    execute,
+    compile_workflows,
     load_workflow,
-    load_workflows,
     render_graph,
-    validate_input,
 )
 
 __all__ = ["main"]
@@ -91,17 +81,9 @@ class _Runtime:
     config: OrchestratorConfig
     tracing: TracingHandle
 
-    def pool(self, reserved: Iterable[str] = ()) -> AbstractAsyncContextManager[DownstreamPool]:
-        """Start the config's servers; stdio children export traces where we do."""
-        return DownstreamPool.running(self.config, reserved=reserved, child_env=self.tracing.child_environment)
-
-    def redactor(self, config: OrchestratorConfig | None = None) -> Redactor | None:
-        """Only when payload recording is on: every configured secret (of ``config``) is masked."""
-        if not self.tracing.record_payloads:
-            return None
-        config = config or self.config
-        tokens = config.serve.auth.tokens(os.environ)
-        return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in config.servers.values()))
+    def aggregator(self) -> Aggregator:
+        """The aggregator over the config; stdio children export traces where we do."""
+        return Aggregator(self.config, tracing=self.tracing)
 
     def report_trace(self, trace_id: str | None) -> None:
         """Tell the user where the trace of this command is (stderr)."""
@@ -141,86 +123,25 @@ def _telling_tail(stderr: str) -> list[str]:
     return tail[::-1]
 
 
-# ------------------------------------------------------------------ workflows
-
-
-def _static_plans(specs: list[WorkflowSpec]) -> list[WorkflowPlan]:
-    """Compile without a catalogue: every file's problems, all at once, before anything starts."""
-    plans: list[WorkflowPlan] = []
-    problems: list[str] = []
-    for spec in specs:
-        path = spec.source.path if spec.source else spec.name
-        try:
-            plans.append(compile_workflow(spec, path))
-        except WorkflowDefinitionError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise WorkflowDefinitionError(problems[0].split(":", 1)[0], problems)
-    return plans
-
-
-def _load_composites(config: OrchestratorConfig) -> Composites:
-    specs = load_workflows(config.workflows)
-    _static_plans(specs)
-    return Composites([(spec, spec.source.path if spec.source else spec.name) for spec in specs])
-
-
 # ---------------------------------------------------------------------- serve
 
 
-async def _stop_on_signals(scope: anyio.CancelScope) -> None:
-    """stdio serving: SIGTERM or SIGINT stops gracefully (children stopped, spans flushed)."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            logger.info("received %s; shutting down", signal.Signals(signum).name)
-            scope.cancel()
-            return
-
-
 async def _serve(rt: _Runtime, transport: str, host: str, port: int) -> int:
-    config = rt.config
-    security = None
+    aggregator = rt.aggregator()
     if transport == "http":
-        security = HttpSecurity.from_config(config.serve, host, os.environ, str(config.source))
-    composites = _load_composites(config)
-    assert config.source is not None, "a served config comes from a file"
-    source = config.source
+        aggregator.http_security(host)  # a refused address fails before any server starts
 
-    def load() -> Loaded:
-        fresh = load_config(source)
-        return Loaded(fresh, _load_composites(fresh), rt.redactor(fresh))
+    def announce(url: str) -> None:
+        print(f"mcp-orchestrator listening on {url}", file=sys.stderr, flush=True)
 
-    async with (
-        rt.pool(composites.names) as pool,
-        OrchestratorServer(pool, composites, redactor=rt.redactor(config)) as server,
-        anyio.create_task_group() as tg,
-    ):
-        reloader = Reloader(server, pool, load)
-        tg.start_soon(reloader.watch_signals)  # SIGHUP reloads, on both transports
-        if config.serve.watch:
-            tg.start_soon(reloader.watch_files)
+    async with aggregator:
         if transport == "stdio":
-            # stdio_server restores the descriptors when done; nothing else may touch stdout.
-            tg.start_soon(_stop_on_signals, tg.cancel_scope)
-            await serve_stdio(server)
+            await aggregator.serve_stdio(handle_signals=True)
             logger.info("client closed stdin; shutting down")
         else:
-            assert security is not None
-
-            def announce(url: str) -> None:
-                print(f"mcp-orchestrator listening on {url}", file=sys.stderr, flush=True)
-
-            # uvicorn handles SIGTERM and SIGINT: it stops accepting, drains, then returns here.
-            await serve_http(
-                server,
-                security,
-                port=port,
-                path=config.serve.path,
-                on_listening=announce,
-                reporter=StatusReporter(server, reloader),
-            )
+            # SIGTERM and SIGINT stop accepting, drain, then return here.
+            await aggregator.serve_http(host=host, port=port, on_listening=announce, handle_signals=True)
             logger.info("shutting down")
-        tg.cancel_scope.cancel()
     return 0
 
 
@@ -228,12 +149,10 @@ async def _serve(rt: _Runtime, transport: str, host: str, port: int) -> int:
 
 
 async def _tools(rt: _Runtime, as_json: bool) -> int:
-    composites = _load_composites(rt.config)
-    async with rt.pool(composites.names) as pool:
-        await pool.wait_settled(_SETTLE_TIMEOUT)
-        catalog = pool.catalog
-        statuses = pool.statuses()
-        composites.refresh(catalog)
+    async with rt.aggregator() as aggregator:
+        statuses = await aggregator.wait_for_servers(_SETTLE_TIMEOUT)
+        catalog = aggregator.catalog
+        composites = aggregator.composites
     descriptions = {tool.name: tool.description or "" for tool in catalog.tools}
     rows = [
         {
@@ -281,18 +200,16 @@ def _print_result(result: types.CallToolResult) -> None:
 
 
 async def _call(rt: _Runtime, name: str, arguments: dict[str, Any]) -> int:
-    composites = _load_composites(rt.config)
-    async with rt.pool(composites.names) as pool:
-        await pool.wait_settled(_SETTLE_TIMEOUT)
-        server = OrchestratorServer(pool, composites, redactor=rt.redactor())
+    async with rt.aggregator() as aggregator:
+        await aggregator.wait_for_servers(_SETTLE_TIMEOUT)
         # The command is the caller: its span is the root of the call's trace.
         with tracer.start_as_current_span(f"orchestrator call {name}"):
             trace_id = current_trace_id()
             try:
-                result = await server.call(name, arguments)
+                result = await aggregator.call(name, arguments)
             except UnknownToolError as exc:
                 # The tool may well exist, on a server that did not start: say so first.
-                _unavailable(pool.statuses(), "warning")
+                _unavailable(aggregator.statuses(), "warning")
                 print(f"error: {exc} (see `orchestrator tools`)", file=sys.stderr)
                 return 2
     rt.report_trace(trace_id)
@@ -313,12 +230,10 @@ async def _validate(rt: _Runtime | None, files: list[str], live: bool) -> int:
     checked_against = ""
     if live:
         assert rt is not None
-        names = {check.spec.name for check in checks if check.spec is not None}
-        async with rt.pool(names) as pool:
-            await pool.wait_settled(_SETTLE_TIMEOUT)
-            down = _unavailable(pool.statuses(), "warning")
+        async with rt.aggregator() as aggregator:
+            down = _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
             # Every file again, with the tools: a step that parsed is checked even if another did not.
-            checks = [check_workflow(file, pool.catalog, unavailable_servers=down) for file in files]
+            checks = [check_workflow(file, aggregator.catalog, unavailable_servers=down) for file in files]
         checked_against = f"; not available: {', '.join(down)}" if down else ""
     for check in checks:
         if check.plan is not None:
@@ -338,7 +253,7 @@ def _validated(plan: WorkflowPlan, live: bool) -> str:
 
 def _graph(file: str, graph_format: str) -> int:
     try:
-        [plan] = _static_plans([load_workflow(file)])
+        [plan] = compile_workflows([load_workflow(file)])
     except WorkflowDefinitionError as exc:
         _print_problems(exc.problems)
         return 1
@@ -349,46 +264,25 @@ def _graph(file: str, graph_format: str) -> int:
 # ------------------------------------------------------------------------ run
 
 
-def _find_workflow(config: OrchestratorConfig, target: str) -> WorkflowSpec:
-    """The workflow file ``target``, or the composite of the config named so.
-
-    Raises:
-        UsageError: Neither exists; names what does.
-        WorkflowDefinitionError: The file, or a workflow of the config, is invalid.
-    """
-    if Path(target).is_file():
-        return load_workflow(target)
-    specs = load_workflows(config.workflows)
-    for spec in specs:
-        if spec.name == target:
-            return spec
-    names = sorted(spec.name for spec in specs)
-    close = close_names(target, names)
-    hint = f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
-    known = f"the config's composites: {', '.join(names)}" if names else "the config has no composites"
-    raise UsageError(f"no workflow file or composite named {target!r}{hint} ({known})")
-
-
 async def _run(rt: _Runtime, target: str, arguments: dict[str, Any], as_json: bool) -> int:
-    spec = _find_workflow(rt.config, target)
-    [static_plan] = _static_plans([spec])
-    async with rt.pool({spec.name}) as pool:
-        await pool.wait_settled(_SETTLE_TIMEOUT)
-        down = _unavailable(pool.statuses(), "warning")
+    aggregator = rt.aggregator()
+    spec = aggregator.find_workflow(target)
+    compile_workflows([spec])  # its problems before any server starts
+    async with aggregator:
+        _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
         try:
-            plan = compile_workflow(spec, static_plan.path, catalog=pool.catalog, unavailable_servers=down)
+            plan = aggregator.plan(spec)
         except WorkflowDefinitionError as exc:
             _print_problems(exc.problems)
             return 1
-        applied, problems = validate_input(plan, arguments)
-        if problems:
-            print(f"error: invalid --input for {plan.name!r}:", file=sys.stderr)
-            _print_problems([f"  - {p}" for p in problems])
-            return 2
-        view = RunView(plan)
         with tracer.start_as_current_span(f"orchestrator run {plan.name}"):
             trace_id = current_trace_id()
-            result = await execute(plan, applied, PoolInvoker(pool), on_event=view)
+            try:
+                result = await aggregator.run(plan, arguments, on_event=RunView(plan))
+            except InvalidArgumentsError as exc:
+                print(f"error: invalid --input for {plan.name!r}:", file=sys.stderr)
+                _print_problems([f"  - {p}" for p in exc.problems])
+                return 2
     tool_result = run_result_to_tool_result(result, trace_id)
     rt.report_trace(trace_id)
     if result.status == "failed":

@@ -107,7 +107,9 @@ def find_config_path(explicit: Path | None, env: Mapping[str, str] = os.environ,
     )
 
 
-def load_config(path: Path, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> OrchestratorConfig:
+def load_config(
+    path: str | os.PathLike[str], env: Mapping[str, str] = os.environ, cwd: Path | None = None
+) -> OrchestratorConfig:
     """Read, interpolate and validate one config file.
 
     Accepts an orchestrator config (``servers:`` or ``mcpServers:``, plus ``workflows``, ``naming``,
@@ -131,6 +133,7 @@ def load_config(path: Path, env: Mapping[str, str] = os.environ, cwd: Path | Non
         ConfigError: The file is unreadable or invalid; lists every problem as ``key.path (line N): message``,
             never quoting a value from ``env``, ``headers`` or an env file.
     """
+    path = Path(path)
     document = read_document(path)
     raw: object = document.data
     if not isinstance(raw, dict):

@@ -10,7 +10,7 @@ function that does).
 
 from orchestrator.server._app import TRACE_META_KEY, OrchestratorServer
 from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoker, run_result_to_tool_result
-from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, serve_http
+from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, http_app, serve_http
 from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
 from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
@@ -29,6 +29,7 @@ __all__ = [
     "ReloadRecord",
     "Reloader",
     "StatusReporter",
+    "http_app",
     "is_ready",
     "run_result_to_tool_result",
     "serve_http",

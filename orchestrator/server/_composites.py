@@ -19,10 +19,20 @@ import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
 from orchestrator.catalog import Catalog
+from orchestrator.config import OrchestratorConfig
 from orchestrator.downstream import DownstreamPool, UpstreamPeer
 from orchestrator.errors import DownstreamUnavailable, UnknownToolError, WorkflowDefinitionError
 from orchestrator.tracing import current_trace_id
-from orchestrator.workflow import RunResult, StepEvent, WorkflowPlan, WorkflowSpec, compile_workflow, execute
+from orchestrator.workflow import (
+    RunResult,
+    StepEvent,
+    WorkflowPlan,
+    WorkflowSpec,
+    compile_workflow,
+    compile_workflows,
+    execute,
+    load_workflows,
+)
 from orchestrator.workflow import validate_input as validate_workflow_input
 
 __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_result"]
@@ -92,6 +102,17 @@ class Composites:
         self._sources = {spec.name: _Source(spec, path) for spec, path in sources}
         self.active: dict[str, WorkflowPlan] = {}
         self.withdrawn: dict[str, list[str]] = {name: ["waiting for the catalogue"] for name in self._sources}
+
+    @classmethod
+    def from_config(cls, config: OrchestratorConfig) -> Composites:
+        """The composites of ``config``'s workflow files, each compiled on its own first.
+
+        Raises:
+            WorkflowDefinitionError: A file is missing or invalid; lists every problem of every file.
+        """
+        specs = load_workflows(config.workflows)
+        compile_workflows(specs)
+        return cls([(spec, spec.source.path if spec.source else spec.name) for spec in specs])
 
     @property
     def names(self) -> frozenset[str]:

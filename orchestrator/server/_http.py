@@ -26,6 +26,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +36,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.server._app import OrchestratorServer
 from orchestrator.server._status import StatusReporter
 
-__all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "serve_http"]
+__all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "http_app", "serve_http"]
 
 PROBE_PATHS = ("/healthz", "/readyz")
 """Answered without a token: a supervisor or load balancer learns nothing else from them."""
@@ -187,14 +188,22 @@ class _StatusRoute:
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn, except that it does not re-raise the stop signal after shutting down.
+    """uvicorn, except that it does not re-raise the stop signal after shutting down, or takes no signals.
 
     The caller still has to stop the downstream children and flush spans before the process
-    exits; a re-raised SIGTERM would kill it first.
+    exits; a re-raised SIGTERM would kill it first. An embedding application owns its
+    process's signals, so then none are taken.
     """
+
+    def __init__(self, config: uvicorn.Config, *, handle_signals: bool) -> None:
+        super().__init__(config)
+        self._handle_signals = handle_signals
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
+        if not self._handle_signals:
+            yield
+            return
         with super().capture_signals():
             yield
             # Logged here, not in the signal handler, where taking the logging lock could deadlock.
@@ -216,23 +225,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_http(
+def http_app(
     server: OrchestratorServer,
     security: HttpSecurity,
     *,
-    port: int,
     path: str,
-    on_listening: Callable[[str], None] | None = None,
     reporter: StatusReporter | None = None,
-) -> None:
-    """Serve streamable HTTP until uvicorn is told to stop (SIGINT/SIGTERM, gracefully).
+) -> ASGIApp:
+    """The ASGI app serving ``server``: the MCP endpoint at ``path``, the probes, ``/status``, the guard.
+
+    Its lifespan runs the MCP session manager, so the ASGI server that runs it must run
+    lifespan events (uvicorn and hypercorn do by default).
 
     Args:
         server: What to serve.
         security: The guard's rules.
-        port: TCP port (0 picks a free one).
         path: The MCP endpoint's path.
-        on_listening: Told the endpoint URL once the socket is bound.
         reporter: Answers ``/healthz``, ``/readyz`` and ``/status``; default one for ``server``.
     """
     app = server.lowlevel.streamable_http_app(
@@ -241,14 +249,58 @@ async def serve_http(
         # Our guard does Origin/Host checks for every bind address, so the SDK's are off.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
+    reporter = reporter or StatusReporter(server)
+    return _Probes(_Guard(_StatusRoute(app, reporter), security), reporter)
+
+
+async def serve_http(
+    server: OrchestratorServer,
+    security: HttpSecurity,
+    *,
+    port: int,
+    path: str,
+    on_listening: Callable[[str], None] | None = None,
+    reporter: StatusReporter | None = None,
+    handle_signals: bool = False,
+) -> None:
+    """Serve streamable HTTP until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM).
+
+    Either way the stop is graceful: no new connections, open requests drained, then return
+    (a cancellation is re-raised after that).
+
+    Args:
+        server: What to serve.
+        security: The guard's rules.
+        port: TCP port (0 picks a free one).
+        path: The MCP endpoint's path.
+        on_listening: Told the endpoint URL once the socket is bound.
+        reporter: Answers ``/healthz``, ``/readyz`` and ``/status``; default one for ``server``.
+        handle_signals: Stop on SIGINT and SIGTERM (process-wide handlers, for a process whose
+            main job this is); off for an application that embeds the aggregator.
+    """
+    app = http_app(server, security, path=path, reporter=reporter)
     sock = bind_socket(security.bind_host, port)
     actual_port = sock.getsockname()[1]
     shown_host = f"[{security.bind_host}]" if ":" in security.bind_host else security.bind_host
     url = f"http://{shown_host}:{actual_port}{path}"
-    reporter = reporter or StatusReporter(server)
-    routes = _Probes(_Guard(_StatusRoute(app, reporter), security), reporter)
-    config = uvicorn.Config(routes, log_level="warning", access_log=False, lifespan="on")
-    uvicorn_server = _Uvicorn(config)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    uvicorn_server = _Uvicorn(config, handle_signals=handle_signals)
     if on_listening is not None:
         on_listening(url)
-    await uvicorn_server.serve(sockets=[sock])
+    stopped = anyio.Event()
+
+    async def run() -> None:
+        # Shielded, so a cancellation becomes uvicorn's own graceful stop instead of an
+        # abandoned socket and session manager.
+        with anyio.CancelScope(shield=True):
+            try:
+                await uvicorn_server.serve(sockets=[sock])
+            finally:
+                stopped.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        try:
+            await stopped.wait()
+        finally:
+            uvicorn_server.should_exit = True

@@ -14,7 +14,7 @@ Does not: do any I/O besides reading workflow files, import ``orchestrator.downs
 
 from __future__ import annotations
 
-from orchestrator.workflow._compile import compile_workflow
+from orchestrator.workflow._compile import compile_workflow, compile_workflows
 from orchestrator.workflow._execute import execute
 from orchestrator.workflow._expr import (
     Expression,
@@ -90,6 +90,7 @@ __all__ = [
     "compile_expression",
     "compile_template",
     "compile_workflow",
+    "compile_workflows",
     "execute",
     "load_workflow",
     "load_workflows",

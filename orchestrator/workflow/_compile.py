@@ -43,7 +43,7 @@ from orchestrator.workflow._wiring import (
     split_tool_reference,
 )
 
-__all__ = ["collect_problems", "compile_workflow"]
+__all__ = ["collect_problems", "compile_workflow", "compile_workflows"]
 
 _CONTEXT_NAMES = frozenset({"input", "steps"})
 _RESERVED_VARIABLES = frozenset({"input", "steps", "index"})
@@ -89,6 +89,25 @@ def compile_workflow(
         lines: LineMap = spec.source.lines if spec.source else {}
         raise WorkflowDefinitionError(where, format_problems(where, problems, lines))
     return plan
+
+
+def compile_workflows(specs: Iterable[WorkflowSpec]) -> list[WorkflowPlan]:
+    """Compile every spec without a catalogue, so all their problems show at once, before anything starts.
+
+    Raises:
+        WorkflowDefinitionError: Some spec is invalid; ``path`` is the first bad one's and
+            ``problems`` holds the problems of every bad one.
+    """
+    plans: list[WorkflowPlan] = []
+    failures: list[WorkflowDefinitionError] = []
+    for spec in specs:
+        try:
+            plans.append(compile_workflow(spec))
+        except WorkflowDefinitionError as exc:
+            failures.append(exc)
+    if failures:
+        raise WorkflowDefinitionError(failures[0].path, [problem for exc in failures for problem in exc.problems])
+    return plans
 
 
 def collect_problems(

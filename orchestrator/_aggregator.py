@@ -1,0 +1,408 @@
+"""The public embedding API: the whole aggregator as one async context manager.
+
+Owns wiring the layers together (config → downstream pool → merged catalogue and composite
+tools → one MCP server), for the command line and for any application that embeds the
+aggregator the way it would embed an HTTP client::
+
+    async with Aggregator(load_config("orchestrator.yaml")) as aggregator:
+        tools = await aggregator.list_tools()
+        result = await aggregator.call("analytics_get_metrics", {"service": "api"})
+
+Does not: parse arguments, print, configure logging, install a tracer provider (pass the
+handle of ``orchestrator.telemetry.configure_tracing`` to have one), install signal handlers
+(unless a ``serve_*`` method is asked to), or touch file descriptor 1 (except
+``serve_stdio``, which serves this process's stdin and stdout and keeps stray prints off
+the protocol stream while it does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from starlette.types import ASGIApp
+
+from orchestrator.catalog import Catalog, close_names
+from orchestrator.config import OrchestratorConfig, load_config
+from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
+from orchestrator.errors import ConfigError, InvalidArgumentsError, UsageError
+from orchestrator.server import (
+    Composites,
+    HttpSecurity,
+    Loaded,
+    OrchestratorServer,
+    PoolInvoker,
+    Reloader,
+    ReloadRecord,
+    StatusReporter,
+    http_app,
+    serve_http,
+    serve_stdio,
+)
+from orchestrator.tracing import Redactor
+from orchestrator.workflow import (
+    RunResult,
+    StepEventFn,
+    WorkflowPlan,
+    WorkflowSpec,
+    compile_workflow,
+    execute,
+    load_workflow,
+    load_workflows,
+    validate_input,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.telemetry import TracingHandle
+
+__all__ = ["Aggregator"]
+
+logger = logging.getLogger("orchestrator")
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Aggregator:
+    """Many MCP servers served as one: start them, list and call their tools, run workflows, serve.
+
+    Entering starts every enabled server of the config concurrently and returns at once
+    (calls and listings made while servers are still starting wait for them, up to the
+    start-up grace); leaving stops them all, whole process groups included. An instance is
+    entered once.
+
+    Args:
+        config: The configuration, from ``load_config``.
+        tracing: What ``orchestrator.telemetry.configure_tracing`` returned, so stdio children
+            export their spans where this process does and, when the config asks, tool
+            payloads are recorded (redacted) on spans. Default: no tracing set up here; spans
+            go to whatever tracer provider the application installed.
+        env: Where the config's bearer tokens (``serve.auth``) are read from; default ``os.environ``.
+        startup_grace: How long a listing or call waits for servers still on their first
+            start attempt.
+    """
+
+    def __init__(
+        self,
+        config: OrchestratorConfig,
+        *,
+        tracing: TracingHandle | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_grace: float = 20.0,
+    ) -> None:
+        self._initial_config = config
+        self._tracing = tracing
+        self._env = os.environ if env is None else env
+        self._startup_grace = startup_grace
+        self._exit_stack = AsyncExitStack()
+        self._pool: DownstreamPool | None = None
+        self._server: OrchestratorServer | None = None
+        self._reloader: Reloader | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        """Start the servers and build the catalogue and composites.
+
+        Raises:
+            WorkflowDefinitionError: A workflow file of the config is invalid (every problem listed).
+            RuntimeError: The instance was entered before.
+        """
+        if self._pool is not None:
+            raise RuntimeError("an Aggregator is entered once")
+        composites = Composites.from_config(self._initial_config)
+        child_env = self._tracing.child_environment if self._tracing is not None else None
+        async with AsyncExitStack() as stack:
+            self._pool = await stack.enter_async_context(
+                DownstreamPool.running(self._initial_config, reserved=composites.names, child_env=child_env)
+            )
+            self._server = await stack.enter_async_context(
+                OrchestratorServer(
+                    self._pool,
+                    composites,
+                    startup_grace=self._startup_grace,
+                    redactor=self._redactor(self._initial_config),
+                )
+            )
+            self._reloader = Reloader(self._server, self._pool, self._load_again)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop every server (their whole process groups)."""
+        await self._exit_stack.aclose()
+
+    @property
+    def server(self) -> OrchestratorServer:
+        """The MCP server over the catalogue (for serving it on a transport of your own)."""
+        if self._server is None:
+            raise RuntimeError("enter the Aggregator first (async with)")
+        return self._server
+
+    @property
+    def pool(self) -> DownstreamPool:
+        """The downstream connections."""
+        if self._pool is None:
+            raise RuntimeError("enter the Aggregator first (async with)")
+        return self._pool
+
+    @property
+    def config(self) -> OrchestratorConfig:
+        """The configuration served now (a reload replaces it)."""
+        return self._pool.config if self._pool is not None else self._initial_config
+
+    @property
+    def catalog(self) -> Catalog:
+        """The merged catalogue of the servers that are up: tools, prompts, resources, name mappings."""
+        return self.pool.catalog
+
+    @property
+    def composites(self) -> Composites:
+        """The composite tools of the config's workflows, active or withdrawn."""
+        return self.server.composites
+
+    def statuses(self) -> list[ServerStatus]:
+        """Every server's state, health and last error, in config order."""
+        return self.pool.statuses()
+
+    async def wait_for_servers(self, timeout: float = 30.0) -> list[ServerStatus]:
+        """Wait until every server's first start attempt has finished (at most ``timeout`` s); their statuses.
+
+        A server that failed to start keeps retrying in the background; its status says why.
+        """
+        await self.pool.wait_settled(timeout, initial_only=True)
+        self.composites.refresh(self.catalog, quiet=True)
+        return self.statuses()
+
+    # ----------------------------------------------------------------- the catalogue
+
+    async def list_tools(self) -> list[types.Tool]:
+        """Every tool served: the servers' tools under their exposed names, then the active composites."""
+        await self.pool.wait_settled(self._startup_grace, initial_only=True)
+        return [*self.catalog.tools, *self.composites.tools()]
+
+    async def call(self, name: str, arguments: Mapping[str, Any] | None = None) -> types.CallToolResult:
+        """Call a tool (or composite) by its exposed name, as an MCP client would.
+
+        Failures of the call itself (invalid arguments, a dead, slow or failing server, a
+        failed workflow step) come back as a result with ``is_error`` set and the error's
+        type in its ``_meta``, as a client would see them.
+
+        Raises:
+            UnknownToolError: No tool is exposed under ``name`` (its ``suggestions`` say what is).
+        """
+        return await self.server.call(name, dict(arguments or {}))
+
+    # ------------------------------------------------------------------- workflows
+
+    def find_workflow(self, workflow: str | Path | WorkflowSpec) -> WorkflowSpec:
+        """The workflow a ``run`` means: a spec as is, a workflow file, or the name of a configured composite.
+
+        Raises:
+            UsageError: Neither a file nor a composite of the config has that name; names what does.
+            WorkflowDefinitionError: The file, or a workflow file of the config, is invalid.
+        """
+        if isinstance(workflow, WorkflowSpec):
+            return workflow
+        if Path(workflow).is_file():
+            return load_workflow(workflow)
+        target = str(workflow)
+        specs = load_workflows(self.config.workflows)
+        for spec in specs:
+            if spec.name == target:
+                return spec
+        names = sorted(spec.name for spec in specs)
+        close = close_names(target, names)
+        hint = f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+        known = f"the config's composites: {', '.join(names)}" if names else "the config has no composites"
+        raise UsageError(f"no workflow file or composite named {target!r}{hint} ({known})")
+
+    def plan(self, workflow: str | Path | WorkflowSpec) -> WorkflowPlan:
+        """``workflow`` compiled against the live catalogue (servers not up are reported, not guessed).
+
+        Raises:
+            UsageError: See ``find_workflow``.
+            WorkflowDefinitionError: The workflow is invalid, or does not fit the servers' tools.
+        """
+        spec = self.find_workflow(workflow)
+        path = spec.source.path if spec.source else None
+        down = [status.server for status in self.statuses() if status.state != "ready"]
+        return compile_workflow(spec, path, catalog=self.catalog, unavailable_servers=down)
+
+    async def run(
+        self,
+        workflow: str | Path | WorkflowSpec | WorkflowPlan,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        on_event: StepEventFn | None = None,
+    ) -> RunResult:
+        """Run a workflow once against the live servers.
+
+        Args:
+            workflow: A compiled plan, a spec, a workflow file, or the name of a configured composite.
+            arguments: The workflow's input; its schema's defaults are applied.
+            on_event: Awaited as steps start, retry and finish.
+
+        Returns:
+            The run's result; a failed step fails the run (``status == "failed"``, ``error``
+            names the step), it does not raise.
+
+        Raises:
+            UsageError: No such workflow file or composite.
+            WorkflowDefinitionError: The workflow is invalid or does not fit the servers' tools.
+            InvalidArgumentsError: ``arguments`` do not match the workflow's input schema.
+        """
+        if not isinstance(workflow, WorkflowPlan):
+            await self.wait_for_servers(self._startup_grace)
+        plan = workflow if isinstance(workflow, WorkflowPlan) else self.plan(workflow)
+        applied, problems = validate_input(plan, arguments)
+        if problems:
+            raise InvalidArgumentsError(plan.name, problems)
+        return await execute(plan, applied, PoolInvoker(self.pool), on_event=on_event)
+
+    # --------------------------------------------------------------------- reload
+
+    @property
+    def last_reload(self) -> ReloadRecord | None:
+        """How the last reload went, if there was one."""
+        return self._reloader.last if self._reloader is not None else None
+
+    async def reload(self, trigger: str = "reload requested") -> ReloadRecord:
+        """Read the config file (and its workflows) again and apply what changed, without dropping clients.
+
+        A config with problems changes nothing; the record lists them.
+        """
+        if self._reloader is None:
+            raise RuntimeError("enter the Aggregator first (async with)")
+        return await self._reloader.reload(trigger)
+
+    def _load_again(self) -> Loaded:
+        source = self.config.source
+        if source is None:
+            raise ConfigError("<config>", ["the config was not read from a file: there is nothing to read again"])
+        fresh = load_config(source)
+        return Loaded(fresh, Composites.from_config(fresh), self._redactor(fresh))
+
+    def _redactor(self, config: OrchestratorConfig) -> Redactor | None:
+        """Only when payload recording is on: every configured secret of ``config`` is masked."""
+        if self._tracing is None or not self._tracing.record_payloads:
+            return None
+        tokens = config.serve.auth.tokens(self._env)
+        return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in config.servers.values()))
+
+    # ---------------------------------------------------------------------- serve
+
+    async def serve_stdio(self, *, handle_signals: bool = False) -> None:
+        """Serve MCP over this process's stdin and stdout until the client closes stdin.
+
+        While serving, file descriptor 1 points at stderr, so a stray print cannot corrupt the
+        protocol stream; it is restored afterwards. With ``serve.watch`` in the config, edits
+        of the config or workflow files are applied live.
+
+        Args:
+            handle_signals: For a process whose main job this is: SIGTERM and SIGINT stop
+                serving gracefully, SIGHUP reloads the config.
+        """
+        async with anyio.create_task_group() as tg:
+            self._start_reloading(tg, handle_signals)
+            if handle_signals:
+                tg.start_soon(_cancel_on_signals, tg.cancel_scope)
+            await serve_stdio(self.server)
+            tg.cancel_scope.cancel()
+
+    def http_security(self, host: str | None = None) -> HttpSecurity:
+        """The HTTP guard's rules for serving on ``host`` (default the config's ``serve.host``).
+
+        Raises:
+            ConfigError: ``host`` is not a loopback address and no bearer token is configured.
+        """
+        serve = self.config.serve
+        return HttpSecurity.from_config(serve, host or serve.host, self._env, str(self.config.source or "<config>"))
+
+    def http_app(self, *, host: str | None = None, path: str | None = None) -> ASGIApp:
+        """The streamable HTTP ASGI app, to run in an ASGI server of your own (with lifespan events on).
+
+        The app checks ``Origin``, ``Host`` and bearer tokens as ``serve_http`` does, and
+        answers ``/healthz``, ``/readyz`` and ``/status``.
+
+        Args:
+            host: The address the ASGI server binds, which decides the Host check and whether
+                a token is required; default the config's ``serve.host``.
+            path: The MCP endpoint's path; default the config's ``serve.path``.
+
+        Raises:
+            ConfigError: ``host`` is not a loopback address and no bearer token is configured.
+        """
+        security = self.http_security(host)
+        return http_app(
+            self.server,
+            security,
+            path=path or self.config.serve.path,
+            reporter=StatusReporter(self.server, self._reloader),
+        )
+
+    async def serve_http(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        on_listening: Callable[[str], None] | None = None,
+        handle_signals: bool = False,
+    ) -> None:
+        """Serve streamable HTTP until cancelled, then stop gracefully.
+
+        Args:
+            host: Bind address; default the config's ``serve.host`` (loopback unless set).
+            port: TCP port (0 picks a free one); default the config's ``serve.port``.
+            path: The MCP endpoint's path; default the config's ``serve.path``.
+            on_listening: Told the endpoint URL once the socket is bound.
+            handle_signals: For a process whose main job this is: SIGTERM and SIGINT stop
+                serving gracefully, SIGHUP reloads the config.
+
+        Raises:
+            ConfigError: ``host`` is not a loopback address and no bearer token is configured.
+        """
+        security = self.http_security(host)
+        serve = self.config.serve
+        async with anyio.create_task_group() as tg:
+            self._start_reloading(tg, handle_signals)
+            await serve_http(
+                self.server,
+                security,
+                port=serve.port if port is None else port,
+                path=path or serve.path,
+                on_listening=on_listening,
+                reporter=StatusReporter(self.server, self._reloader),
+                handle_signals=handle_signals,
+            )
+            tg.cancel_scope.cancel()
+
+    def _start_reloading(self, tg: anyio.abc.TaskGroup, on_sighup: bool) -> None:
+        assert self._reloader is not None
+        if on_sighup:
+            tg.start_soon(self._reloader.watch_signals)
+        if self.config.serve.watch and self.config.source is not None:
+            tg.start_soon(self._reloader.watch_files)
+
+
+async def _cancel_on_signals(scope: anyio.CancelScope, signals: Iterable[signal.Signals] = _STOP_SIGNALS) -> None:
+    """Cancel ``scope`` at the first SIGTERM or SIGINT: a graceful stop (children stopped, spans flushed)."""
+    with anyio.open_signal_receiver(*signals) as received:
+        async for signum in received:
+            logger.info("received %s; shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
