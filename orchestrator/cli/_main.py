@@ -75,7 +75,7 @@ def _load(path: str | None) -> OrchestratorConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class _Runtime:
+class _Setup:
     """What every command needs: the config and the tracing set up for it."""
 
     config: OrchestratorConfig
@@ -126,7 +126,7 @@ def _telling_tail(stderr: str) -> list[str]:
 # ---------------------------------------------------------------------- serve
 
 
-async def _serve(rt: _Runtime, transport: str, host: str, port: int) -> int:
+async def _serve(rt: _Setup, transport: str, host: str, port: int) -> int:
     aggregator = rt.aggregator()
     if transport == "http":
         aggregator.http_security(host)  # a refused address fails before any server starts
@@ -148,7 +148,7 @@ async def _serve(rt: _Runtime, transport: str, host: str, port: int) -> int:
 # ---------------------------------------------------------------------- tools
 
 
-async def _tools(rt: _Runtime, as_json: bool) -> int:
+async def _tools(rt: _Setup, as_json: bool) -> int:
     async with rt.aggregator() as aggregator:
         statuses = await aggregator.wait_for_servers(_SETTLE_TIMEOUT)
         catalog = aggregator.catalog
@@ -199,7 +199,7 @@ def _print_result(result: types.CallToolResult) -> None:
             print(block.model_dump_json(by_alias=True, exclude_none=True))
 
 
-async def _call(rt: _Runtime, name: str, arguments: dict[str, Any]) -> int:
+async def _call(rt: _Setup, name: str, arguments: dict[str, Any]) -> int:
     async with rt.aggregator() as aggregator:
         await aggregator.wait_for_servers(_SETTLE_TIMEOUT)
         # The command is the caller: its span is the root of the call's trace.
@@ -225,7 +225,7 @@ def _print_problems(problems: list[str]) -> None:
         print(problem, file=sys.stderr)
 
 
-async def _validate(rt: _Runtime | None, files: list[str], live: bool) -> int:
+async def _validate(rt: _Setup | None, files: list[str], live: bool) -> int:
     checks = [check_workflow(file) for file in files]
     checked_against = ""
     if live:
@@ -264,7 +264,7 @@ def _graph(file: str, graph_format: str) -> int:
 # ------------------------------------------------------------------------ run
 
 
-async def _run(rt: _Runtime, target: str, arguments: dict[str, Any], as_json: bool) -> int:
+async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool) -> int:
     aggregator = rt.aggregator()
     spec = aggregator.find_workflow(target)
     compile_workflows([spec])  # its problems before any server starts
@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load(args.config)
         tracing = configure_tracing(config.tracing)
         try:
-            return _dispatch(args, _Runtime(config, tracing))
+            return _dispatch(args, _Setup(config, tracing))
         finally:
             # After the pool has stopped: children have exited and flushed their spans.
             tracing.shutdown()
@@ -432,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace, rt: _Runtime) -> int:
+def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
     if args.command == "validate":
         return anyio.run(_validate, rt, args.files, True)
     if args.command == "run":
