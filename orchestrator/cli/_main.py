@@ -147,15 +147,15 @@ def _telling_tail(stderr: str) -> list[str]:
 def _static_plans(specs: list[WorkflowSpec]) -> list[WorkflowPlan]:
     """Compile without a catalogue: every file's problems, all at once, before anything starts."""
     plans: list[WorkflowPlan] = []
-    problems: list[str] = []
+    errors: list[WorkflowDefinitionError] = []
     for spec in specs:
         path = spec.source.path if spec.source else spec.name
         try:
             plans.append(compile_workflow(spec, path))
         except WorkflowDefinitionError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise WorkflowDefinitionError(problems[0].split(":", 1)[0], problems)
+            errors.append(exc)
+    if errors:
+        raise WorkflowDefinitionError(errors[0].path, [problem for exc in errors for problem in exc.problems])
     return plans
 
 
