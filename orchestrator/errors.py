@@ -3,25 +3,33 @@
 Every error the orchestrator raises on purpose derives from ``OrchestratorError``::
 
     OrchestratorError
-    ├── ConfigError                      a config file is invalid (names the file and key)
-    ├── UsageError                       a command-line argument is invalid (names the option)
-    ├── InvalidArgumentsError            a tool's arguments do not match its schema (lists problems)
+    ├── ConfigError                      a config file is invalid (.path, .problems)
+    │   └── ConfigNotFoundError          no config file where one was looked for (.tried, .named)
+    ├── UsageError                       a command-line argument is invalid (.option)
     ├── CatalogError
-    │   ├── NameCollisionError           two exposed names could not be made distinct
-    │   └── UnknownToolError             an exposed name routes nowhere
+    │   └── UnknownToolError             an exposed name routes nowhere (.kind, .name, .suggestions)
+    ├── InvalidArgumentsError            a tool call's arguments do not fit its inputSchema (.tool, .problems)
+    ├── InputRoundExpired                a retried call's requestState names no waiting call
+    ├── InternalError                    an unexpected exception reached a boundary: a bug
     ├── DownstreamError                  .server names the downstream server
     │   ├── DownstreamUnavailable        not connected, died mid-call, transport fault (retryable)
     │   │   ├── DownstreamNotConnected   not connected when the call was made (nothing was sent)
     │   │   └── DownstreamCircuitOpen    its circuit breaker is open: failing fast (nothing was sent)
     │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
-    │   └── DownstreamToolError          the server answered with a JSON-RPC error (not retryable)
+    │   └── DownstreamToolError          the server answered with a JSON-RPC error (.code; not retryable)
     └── WorkflowError
         ├── WorkflowDefinitionError      a workflow file is invalid (names file, step, field)
-        └── WorkflowExecutionError       a run failed (names run and step)
+        ├── ExpressionError              an expression is invalid or failed (orchestrator.workflow)
+        ├── WorkflowUnavailable          a composite is withdrawn: its tools do not fit (.reasons)
+        ├── WorkflowExecutionError       a run failed (.run_id, .step_id, .server)
+        └── AttemptFailure               one attempt of a step failed (orchestrator.workflow; a
+                                         run turns the last one into WorkflowExecutionError)
 
-Lower-level exceptions are mapped once, at the downstream boundary; these errors become
-MCP wire errors in exactly one place (``orchestrator.server._errors``). Messages never carry
-secrets: callers put server names, tool names and keys in them, never values.
+``ExpressionError`` and ``AttemptFailure`` belong to the workflow package, which raises and
+catches them; the others live here. Callers decide by type and attributes, never by parsing
+a message. Lower-level exceptions are mapped once, at the downstream boundary; these errors
+become MCP wire errors in exactly one place (``orchestrator.server._errors``). Messages never
+carry secrets: callers put server names, tool names and keys in them, never values.
 """
 
 from __future__ import annotations
@@ -31,20 +39,23 @@ from collections.abc import Sequence
 __all__ = [
     "CatalogError",
     "ConfigError",
+    "ConfigNotFoundError",
     "DownstreamCircuitOpen",
     "DownstreamError",
     "DownstreamNotConnected",
     "DownstreamTimeout",
     "DownstreamToolError",
     "DownstreamUnavailable",
+    "InputRoundExpired",
+    "InternalError",
     "InvalidArgumentsError",
-    "NameCollisionError",
     "OrchestratorError",
     "UnknownToolError",
     "UsageError",
     "WorkflowDefinitionError",
     "WorkflowError",
     "WorkflowExecutionError",
+    "WorkflowUnavailable",
 ]
 
 
@@ -65,6 +76,21 @@ class ConfigError(OrchestratorError):
         super().__init__(f"{path}: invalid configuration\n{lines}" if problems else f"{path}: invalid configuration")
 
 
+class ConfigNotFoundError(ConfigError):
+    """No configuration file exists where one was looked for.
+
+    Attributes:
+        tried: The paths looked at, in order: the named file, or every default name.
+        named: Whether the file was named (``--config``, ``$ORCHESTRATOR_CONFIG``) rather than
+            searched for under the default names.
+    """
+
+    def __init__(self, path: str, problem: str, *, tried: Sequence[str], named: bool) -> None:
+        self.tried = tuple(tried)
+        self.named = named
+        super().__init__(path, [problem])
+
+
 class UsageError(OrchestratorError):
     """A command-line argument is invalid: bad JSON in an option, an unknown workflow name...
 
@@ -79,26 +105,8 @@ class UsageError(OrchestratorError):
         super().__init__(f"{option}: {message}" if option else message)
 
 
-class InvalidArgumentsError(OrchestratorError):
-    """A tool's or workflow's arguments do not match its input schema.
-
-    Attributes:
-        tool: The tool or workflow called.
-        problems: One line per problem, each naming the argument (``count: must be an integer``).
-    """
-
-    def __init__(self, tool: str, problems: Sequence[str]) -> None:
-        self.tool = tool
-        self.problems = tuple(problems)
-        super().__init__(f"invalid arguments for tool {tool!r}:\n" + "\n".join(f"- {p}" for p in self.problems))
-
-
 class CatalogError(OrchestratorError):
     """The merged catalogue cannot satisfy a request."""
-
-
-class NameCollisionError(CatalogError):
-    """Two entries map to the same exposed name and no rule resolves it."""
 
 
 class UnknownToolError(CatalogError):
@@ -120,17 +128,55 @@ class UnknownToolError(CatalogError):
         super().__init__(f"unknown {kind} {name!r}{hint}")
 
 
+class InvalidArgumentsError(OrchestratorError):
+    """A tool call's arguments do not fit the tool's ``inputSchema``; nothing was called.
+
+    Attributes:
+        tool: The exposed name of the tool (or composite) called.
+        problems: What is wrong, each as ``field.path: message``.
+    """
+
+    def __init__(self, tool: str, problems: Sequence[str]) -> None:
+        self.tool = tool
+        self.problems = tuple(problems)
+        lines = "".join(f"\n- {problem}" for problem in self.problems)
+        super().__init__(f"invalid arguments for tool {tool!r}:{lines}")
+
+
+class InputRoundExpired(OrchestratorError):
+    """A retried call's ``requestState`` names no waiting call: it expired, was used, or never existed."""
+
+    def __init__(self) -> None:
+        super().__init__("this call's input round expired or is unknown; call the tool again")
+
+
+class InternalError(OrchestratorError):
+    """An unexpected exception reached a top-level boundary: a bug, logged there with its traceback.
+
+    The message names only the exception's type, since its text may hold anything.
+
+    Attributes:
+        exception_type: The class name of the unexpected exception.
+    """
+
+    def __init__(self, exception_type: str) -> None:
+        self.exception_type = exception_type
+        super().__init__(f"internal error: {exception_type}")
+
+
 class DownstreamError(OrchestratorError):
     """A downstream server could not serve a request.
 
     Attributes:
         server: The configured key of the downstream server.
+        detail: What went wrong, without the server's name.
     """
 
     retryable: bool = False
 
     def __init__(self, server: str, message: str) -> None:
         self.server = server
+        self.detail = message
         super().__init__(f"server {server!r}: {message}")
 
 
@@ -169,6 +215,9 @@ class DownstreamTimeout(DownstreamError):
 class DownstreamToolError(DownstreamError):
     """The server answered the request with a JSON-RPC error.
 
+    On the wire, a downstream tool's own ``isError`` result is reported under this type too
+    (``orchestrator.server._errors``): either way the server answered, and refused.
+
     Attributes:
         code: The JSON-RPC error code the server sent.
     """
@@ -183,7 +232,12 @@ class WorkflowError(OrchestratorError):
 
 
 class WorkflowDefinitionError(WorkflowError):
-    """A workflow file is invalid; each problem is ``path:line: step.field: message``."""
+    """A workflow file is invalid.
+
+    Attributes:
+        path: The file (the first one, when the problems of several are gathered).
+        problems: Every problem, each as ``path:line: step.field: message``.
+    """
 
     def __init__(self, path: str, problems: list[str]) -> None:
         self.path = path
@@ -191,10 +245,34 @@ class WorkflowDefinitionError(WorkflowError):
         super().__init__("\n".join(problems) if problems else f"{path}: invalid workflow")
 
 
-class WorkflowExecutionError(WorkflowError):
-    """A workflow run failed at a step."""
+class WorkflowUnavailable(WorkflowError):
+    """A composite tool is withdrawn: the servers or tools it calls are missing or no longer fit.
 
-    def __init__(self, run_id: str, step_id: str, message: str) -> None:
+    Attributes:
+        workflow: The composite's name.
+        reasons: Why it is withdrawn, one problem each.
+    """
+
+    def __init__(self, workflow: str, reasons: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.reasons = tuple(reasons)
+        lines = "".join(f"\n- {reason}" for reason in self.reasons)
+        super().__init__(f"composite tool {workflow!r} is unavailable until its servers fit again:{lines}")
+
+
+class WorkflowExecutionError(WorkflowError):
+    """A workflow run failed at a step.
+
+    Attributes:
+        run_id: The run.
+        step_id: The failed step, or ``(input)``, ``(output)``, ``(run)`` for a failure of the
+            run as a whole (``orchestrator.workflow.INPUT_STEP`` and its siblings).
+        server: The downstream server whose call failed the step, or ``None`` when the failure
+            is not a server's (an expression, a limit, the run's own timeout).
+    """
+
+    def __init__(self, run_id: str, step_id: str, message: str, *, server: str | None = None) -> None:
         self.run_id = run_id
         self.step_id = step_id
+        self.server = server
         super().__init__(f"run {run_id}: step {step_id!r} failed: {message}")

@@ -48,7 +48,7 @@ from orchestrator.config._problems import (
 )
 from orchestrator.config._read import SUFFIXES, read_document
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, ConfigNotFoundError
 
 __all__ = ["CONFIG_ENV_VAR", "config_json_schema", "find_config_path", "load_config"]
 
@@ -89,7 +89,7 @@ def find_config_path(explicit: Path | None, env: Mapping[str, str] = os.environ,
         The path of an existing file (absolute when ``cwd`` is).
 
     Raises:
-        ConfigError: The named file does not exist, or no default file exists; names what was tried.
+        ConfigNotFoundError: The named file does not exist, or no default file exists; names what was tried.
     """
     base = cwd if cwd is not None else Path.cwd()
     if explicit is not None:
@@ -101,9 +101,11 @@ def find_config_path(explicit: Path | None, env: Mapping[str, str] = os.environ,
         if candidate.is_file():
             return candidate
     tried = ", ".join(str(c) for c in candidates)
-    raise ConfigError(
+    raise ConfigNotFoundError(
         str(candidates[0]),
-        [f"no configuration file found; tried --config, ${CONFIG_ENV_VAR} (unset), {tried}"],
+        f"no configuration file found; tried --config, ${CONFIG_ENV_VAR} (unset), {tried}",
+        tried=[str(c) for c in candidates],
+        named=False,
     )
 
 
@@ -201,7 +203,7 @@ def _keys_at(mapping: KeyPath) -> set[str]:
 def _existing(path: Path, how: str) -> Path:
     if not path.is_file():
         reason = "is not a file" if path.exists() else "does not exist"
-        raise ConfigError(str(path), [f"the configuration file {how} {reason}"])
+        raise ConfigNotFoundError(str(path), f"the configuration file {how} {reason}", tried=[str(path)], named=True)
     return path
 
 

@@ -30,11 +30,17 @@ from opentelemetry import trace
 from orchestrator._version import __version__
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
-from orchestrator.errors import DownstreamError, OrchestratorError, UnknownToolError
+from orchestrator.errors import (
+    DownstreamError,
+    InputRoundExpired,
+    InvalidArgumentsError,
+    OrchestratorError,
+    UnknownToolError,
+)
 from orchestrator.server._composites import Composites
-from orchestrator.server._errors import request_error, tool_error_result
+from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._peer import RequestPeer, request_connection
-from orchestrator.server._rounds import InputRounds, RoundState, expired_round_result
+from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._validate import ArgumentValidator
 from orchestrator.tracing import (
     ATTR_TOOL_CALL_ARGUMENTS,
@@ -261,7 +267,7 @@ class OrchestratorServer:
             if self._rounds is not None and _can_answer_input(ctx):
                 if params.request_state is not None:
                     if not self._rounds.owns(params.request_state):
-                        return expired_round_result()
+                        return tool_error_result(InputRoundExpired())
                     return await self._rounds.resume(ctx, params.request_state, params.input_responses)
                 self._check_known(name)  # unknown tools fail here, not in the detached task
 
@@ -338,26 +344,29 @@ class OrchestratorServer:
         self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
     ) -> types.CallToolResult:
         if name in self.composites.names:
-            return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
+            try:
+                return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
+            except UnknownToolError:
+                raise
+            except OrchestratorError as exc:  # withdrawn, or invalid arguments: nothing ran
+                return tool_error_result(exc)
         return _with_trace_id(await self._call_downstream(name, arguments, progress, peer))
 
     async def _call_downstream(
         self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
     ) -> types.CallToolResult:
         try:
-            tool = self._pool.tool(name)
-        except DownstreamError as exc:  # a withdrawn server's tool: say why, as a tool error
-            return tool_error_result(exc)
-        problems = self._validator.problems(tool, arguments)
-        if problems:
-            text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
-            return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-        try:
-            return _own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
+            tool = self._pool.tool(name)  # a withdrawn server's tool raises why: a tool error
+            server = self._pool.catalog.route_tool(name).server
+            problems = self._validator.problems(tool, arguments)
+            if problems:
+                raise InvalidArgumentsError(name, problems)
+            result = _own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
         except UnknownToolError:
             raise
         except OrchestratorError as exc:
             return tool_error_result(exc)
+        return downstream_error_result(result, server) if result.is_error else result
 
     # ---------------------------------------------------------------- prompts
 

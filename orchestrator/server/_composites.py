@@ -4,7 +4,8 @@ Each workflow file is one tool. Its wiring is checked against the live catalogue
 that changes: a composite whose servers or tools are missing (or no longer fit) is
 withdrawn from the tool list with a logged reason, and comes back once it is whole again.
 A run reports one progress notification per finished step and returns its run id in the
-result's ``_meta``; cancelling the call cancels every downstream call in flight.
+result's ``_meta``; cancelling the call cancels every downstream call in flight. Failures
+become error results through ``_errors`` only.
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from mcp.shared.dispatcher import ProgressFnT
 from orchestrator.catalog import Catalog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.downstream import DownstreamPool, UpstreamPeer
-from orchestrator.errors import DownstreamUnavailable, UnknownToolError, WorkflowDefinitionError
+from orchestrator.errors import (
+    DownstreamUnavailable,
+    InvalidArgumentsError,
+    UnknownToolError,
+    WorkflowDefinitionError,
+    WorkflowExecutionError,
+    WorkflowUnavailable,
+)
+from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
+    RUN_STEP,
     RunResult,
     StepEvent,
     WorkflowPlan,
@@ -75,11 +85,9 @@ def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) ->
     """The composite's ``tools/call`` result for a finished run."""
     meta: dict[str, Any] = {RUN_META_KEY: {"run_id": result.run_id, "trace_id": trace_id}}
     if result.status == "failed":
-        error = result.error
-        text = str(error) if error is not None else f"run {result.run_id} failed"
-        if error is not None:
-            meta[RUN_META_KEY]["failed_step"] = error.step_id
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True, _meta=meta)
+        error = result.error or WorkflowExecutionError(result.run_id, RUN_STEP, "the run failed")
+        meta[RUN_META_KEY]["failed_step"] = error.step_id
+        return tool_error_result(error, meta)
     output = result.output
     structured = cast("dict[str, Any]", output) if isinstance(output, dict) else None
     return types.CallToolResult(
@@ -164,22 +172,21 @@ class Composites:
         progress: ProgressFnT | None = None,
         peer: UpstreamPeer | None = None,
     ) -> types.CallToolResult:
-        """Run composite ``name``; failures come back as error results naming run and step.
+        """Run composite ``name``; a failed run comes back as an error result naming run and step.
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
+            WorkflowUnavailable: The composite is withdrawn (its tools do not fit the catalogue).
+            InvalidArgumentsError: ``arguments`` do not fit its input schema; nothing ran.
         """
         plan = self.active.get(name)
         if plan is None:
             if name in self.withdrawn:
-                reasons = "\n".join(f"- {reason}" for reason in self.withdrawn[name])
-                text = f"composite tool {name!r} is unavailable until its servers fit again:\n{reasons}"
-                return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+                raise WorkflowUnavailable(name, self.withdrawn[name])
             raise UnknownToolError("tool", name)
         applied, problems = validate_workflow_input(plan, arguments)
         if problems:
-            text = f"invalid arguments for tool {name!r}:\n" + "\n".join(f"- {p}" for p in problems)
-            return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+            raise InvalidArgumentsError(name, problems)
 
         async def on_event(event: StepEvent) -> None:
             if progress is not None and event.kind == "finished":

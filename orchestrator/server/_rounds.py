@@ -23,9 +23,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.server.context import ServerRequestContext
 
 from orchestrator.downstream import UpstreamPeer
+from orchestrator.errors import InputRoundExpired
+from orchestrator.server._errors import internal_error_result, tool_error_result
 from orchestrator.server._peer import client_identity
 
-__all__ = ["InputRounds", "RoundCallFn", "RoundState", "expired_round_result"]
+__all__ = ["InputRounds", "RoundCallFn", "RoundState"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +123,6 @@ class _RoundPeer:
         )
 
 
-def expired_round_result() -> types.CallToolResult:
-    text = "this call's input round expired or is unknown; call the tool again"
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-
-
 class InputRounds:
     """Suspended calls awaiting their client's next round, keyed by request state."""
 
@@ -155,10 +152,7 @@ class InputRounds:
                     # Boundary: a detached task must always answer the round that waits for it.
                     except Exception as exc:
                         logger.exception("a call with input rounds failed")
-                        result = types.CallToolResult(
-                            content=[types.TextContent(type="text", text=f"internal error: {type(exc).__name__}")],
-                            is_error=True,
-                        )
+                        result = internal_error_result(exc)
                     await send.send(result)
             finally:
                 # However it ends (answered, expired, cancelled), the round is gone, and a retry
@@ -194,7 +188,7 @@ class InputRounds:
         try:
             event = await state.receive.receive()
         except anyio.EndOfStream:
-            return expired_round_result()
+            return tool_error_result(InputRoundExpired())
         except anyio.get_cancelled_exc_class():
             # The client cancelled this round: the whole call goes with it.
             self._calls.pop(token, None)

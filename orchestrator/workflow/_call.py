@@ -93,12 +93,13 @@ def classify_error(exc: DownstreamError, step: StepPlan) -> AttemptFailure:
     if isinstance(exc, DownstreamTimeout):
         return _timeout(step, message)
     if isinstance(exc, DownstreamToolError) and exc.code in _RATE_LIMITED_CODES:
-        return AttemptFailure("rate_limited", message)
-    if _RATE_LIMITED_TEXT.search(message):
-        return AttemptFailure("rate_limited", message)
+        return AttemptFailure("rate_limited", message, server=exc.server)
+    # The server's own words only: a server named "ratelimit-proxy" is no rate limit.
+    if _RATE_LIMITED_TEXT.search(exc.detail):
+        return AttemptFailure("rate_limited", message, server=exc.server)
     if isinstance(exc, DownstreamToolError):
-        return AttemptFailure(f"mcp_error:{exc.code}", message)
-    return AttemptFailure("transport_error", message)
+        return AttemptFailure(f"mcp_error:{exc.code}", message, server=exc.server)
+    return AttemptFailure("transport_error", message, server=exc.server)
 
 
 def result_value(result: types.CallToolResult) -> Any:
@@ -121,22 +122,23 @@ def result_value(result: types.CallToolResult) -> Any:
 def _checked_value(step: StepPlan, result: types.CallToolResult) -> Any:
     if result.is_error:
         texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
-        raise AttemptFailure("tool_error", f"the tool reported an error: {_short(' '.join(texts)) or '(no text)'}")
+        message = f"the tool reported an error: {_short(' '.join(texts)) or '(no text)'}"
+        raise AttemptFailure("tool_error", message, server=step.server)
     if step.result_validator is not None:
         if result.structured_content is None:
-            raise AttemptFailure("output_invalid", "the tool has an outputSchema but returned no structuredContent")
+            message = "the tool has an outputSchema but returned no structuredContent"
+            raise AttemptFailure("output_invalid", message, server=step.server)
         errors = [error.message for error in islice(step.result_validator.iter_errors(result.structured_content), 3)]
         if errors:
-            raise AttemptFailure(
-                "output_invalid", f"result does not match the tool's outputSchema: {'; '.join(errors)}"
-            )
+            message = f"result does not match the tool's outputSchema: {'; '.join(errors)}"
+            raise AttemptFailure("output_invalid", message, server=step.server)
     return result_value(result)
 
 
 def _timeout(step: StepPlan, message: str) -> AttemptFailure:
     # A call that timed out may still have taken effect; only an idempotent one may be repeated.
     unknown = step.idempotent is not True
-    return AttemptFailure("timeout", message, unknown_outcome=unknown)
+    return AttemptFailure("timeout", message, unknown_outcome=unknown, server=step.server)
 
 
 def _raise_timeout(step: StepPlan, message: str) -> NoReturn:

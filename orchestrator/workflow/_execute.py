@@ -204,7 +204,7 @@ class _Run:
             if self.failure is None:
                 attempts = f" (after {state.attempts} attempts)" if state.attempts > 1 else ""
                 message = f"{failure.error_class}: {failure}{attempts}"
-                self.failure = WorkflowExecutionError(self.run_id, step.id, message)
+                self.failure = WorkflowExecutionError(self.run_id, step.id, message, server=failure.server)
             await self._emit(step, state, "finished")
             assert self.task_group is not None
             self.task_group.cancel_scope.cancel()
@@ -276,7 +276,10 @@ class _Run:
         if failures:
             index, failure = failures[0]
             raise AttemptFailure(
-                failure.error_class, f"item {index}: {failure}", unknown_outcome=failure.unknown_outcome
+                failure.error_class,
+                f"item {index}: {failure}",
+                unknown_outcome=failure.unknown_outcome,
+                server=failure.server,
             )
         return results
 

@@ -53,11 +53,16 @@ class AttemptFailure(WorkflowError):
             ``tool_error``, ``output_invalid``, or (never retried) ``expression_error``.
         unknown_outcome: The call may have taken effect (a non-idempotent call timed out);
             such a failure is never retried.
+        server: The downstream server whose call failed, or ``None`` when no call did (an
+            expression, a limit, a deadline reached before the attempt).
     """
 
-    def __init__(self, error_class: str, message: str, *, unknown_outcome: bool = False) -> None:
+    def __init__(
+        self, error_class: str, message: str, *, unknown_outcome: bool = False, server: str | None = None
+    ) -> None:
         self.error_class = error_class
         self.unknown_outcome = unknown_outcome
+        self.server = server
         super().__init__(message)
 
 

@@ -17,7 +17,7 @@ from orchestrator.config import (
     find_config_path,
     load_config,
 )
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, ConfigNotFoundError
 
 CANARY = "CANARY-SECRET"
 
@@ -582,15 +582,23 @@ def test_other_default_suffixes_are_found(tmp_path: Path, name: str) -> None:
 def test_named_file_that_does_not_exist_does_not_fall_back_to_the_default(tmp_path: Path) -> None:
     write(tmp_path, "orchestrator.yaml", "")
 
-    with pytest.raises(ConfigError, match="given with --config does not exist"):
+    with pytest.raises(ConfigNotFoundError, match="given with --config does not exist") as flag:
         find_config_path(Path("missing.yaml"), env={}, cwd=tmp_path)
-    with pytest.raises(ConfigError, match=r"named by \$ORCHESTRATOR_CONFIG does not exist"):
+    with pytest.raises(ConfigNotFoundError, match=r"named by \$ORCHESTRATOR_CONFIG does not exist") as variable:
         find_config_path(None, env={"ORCHESTRATOR_CONFIG": "missing.yaml"}, cwd=tmp_path)
+
+    for caught in (flag, variable):
+        assert caught.value.named
+        assert caught.value.tried == (str(tmp_path / "missing.yaml"),)
 
 
 def test_no_config_file_anywhere_is_an_error_naming_what_was_tried(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigNotFoundError) as caught:
         find_config_path(None, env={}, cwd=tmp_path)
+
+    defaults = ("orchestrator.yaml", "orchestrator.yml", "orchestrator.json", "orchestrator.toml")
+    assert not caught.value.named
+    assert caught.value.tried == tuple(str(tmp_path / name) for name in defaults)
 
     message = str(caught.value)
     assert "--config" in message

@@ -51,9 +51,11 @@ async def test_an_unknown_tool_is_invalid_params_with_close_names_in_message_and
 
     assert typo.value.code == types.INVALID_PARAMS
     assert typo.value.message == "unknown tool 'tickets__serch'; did you mean 'tickets__search_tickets'?"
-    assert typo.value.data == {"suggestions": ["tickets__search_tickets"]}
+    # data is the error object every failure carries (see test_error_shape), plus the close names.
+    assert typo.value.data == {"type": "UnknownToolError", "server": None, "suggestions": ["tickets__search_tickets"]}
     assert composite.value.message == "unknown tool 'incident_reprot'; did you mean 'incident_report'?"
     assert nothing_close.value.message == "unknown tool 'weather'"
+    assert nothing_close.value.data == {"type": "UnknownToolError", "server": None, "suggestions": []}
 
 
 async def test_values_outside_an_enum_name_the_field_and_the_allowed_values(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.errors import DownstreamToolError, DownstreamUnavailable
 from orchestrator.workflow import INPUT_STEP, OUTPUT_STEP, StepEvent, execute, validate_input
-from tests.workflow.helpers import Call, FunctionInvoker, Handler, echo, plan_of
+from tests.workflow.helpers import Call, FunctionInvoker, Handler, echo, plan_of, text_result
 
 pytestmark = pytest.mark.anyio
 
@@ -215,3 +215,19 @@ async def test_a_fresh_run_id_is_made_when_none_is_given() -> None:
 
     assert len(first.run_id) == 32
     assert first.run_id != second.run_id
+
+
+async def test_a_failed_run_names_the_server_whose_call_failed_the_step_and_none_otherwise() -> None:
+    async def handler(call: Call) -> Any:
+        if call.tool == "refuses":
+            return text_result("no such ticket", is_error=True)
+        raise DownstreamUnavailable(call.server, "gone")
+
+    each = {"tool": "db.query", "for_each": "${{ input.items }}"}
+    tool_error = await execute(plan_of({"a": {"tool": "tickets.refuses"}}), {}, FunctionInvoker(handler))
+    dead = await execute(plan_of({"each": each}), {"items": [1]}, FunctionInvoker(handler))
+    too_many = await execute(plan_of({"each": {**each, "max_items": 1}}), {"items": [1, 2]}, FunctionInvoker(handler))
+
+    servers = [run.error.server if run.error is not None else "(no error)" for run in (tool_error, dead, too_many)]
+    # The tool's own error, a dead server behind a for_each item, and a limit (no server's fault).
+    assert servers == ["tickets", "db", None]

@@ -139,6 +139,8 @@ async def test_tool_error_results_are_not_retried_unless_listed() -> None:
         (DownstreamToolError("s", "slow down", 429), "rate_limited", True),
         (DownstreamToolError("s", "Rate limit exceeded", -32000), "rate_limited", True),
         (DownstreamToolError("s", "bad params", -32602), "mcp_error:-32602", False),
+        # Only the server's words count: a server named so is no rate limit.
+        (DownstreamUnavailable("ratelimit-proxy", "connection lost"), "transport_error", True),
     ],
 )
 async def test_downstream_errors_map_to_error_classes_and_default_retry_on(

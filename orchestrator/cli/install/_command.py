@@ -49,7 +49,7 @@ from orchestrator.cli.install._client_files import (
 )
 from orchestrator.cli.install._migrate import TargetConfig, entry_problems, plan_import, yaml_dump
 from orchestrator.config import find_config_path, load_config, translate_references
-from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.errors import ConfigError, ConfigNotFoundError, OrchestratorError
 
 __all__ = [
     "CLIENTS",
@@ -416,7 +416,7 @@ def run(args: argparse.Namespace) -> int:
         return _install(options, options.client, out)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if any("no configuration file found" in p for p in exc.problems):
+        if isinstance(exc, ConfigNotFoundError) and not exc.named:
             print(
                 "hint: write an orchestrator.yaml (see docs/first-minute.md), or import the servers a client "
                 "already has: orchestrator install --from claude-desktop",
