@@ -12,7 +12,7 @@ from orchestrator.downstream._connection import DownstreamServer, ServerState, S
 from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
 from orchestrator.downstream._retry import BackoffPolicy
-from orchestrator.downstream._transport import secret_values
+from orchestrator.downstream._transport import TransportFactoryFn, secret_values
 
 __all__ = [
     "BackoffPolicy",
@@ -24,6 +24,7 @@ __all__ = [
     "PoolChange",
     "ServerState",
     "ServerStatus",
+    "TransportFactoryFn",
     "UpstreamPeer",
     "caller_of",
     "current_peer",

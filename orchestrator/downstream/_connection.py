@@ -42,7 +42,13 @@ from orchestrator.downstream._listing import fetch_manifest
 from orchestrator.downstream._peer import UpstreamPeer, current_peer
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
-from orchestrator.downstream._transport import HttpStatusNote, http_status_note, open_transport, secret_values
+from orchestrator.downstream._transport import (
+    HttpStatusNote,
+    TransportFactoryFn,
+    http_status_note,
+    open_transport,
+    secret_values,
+)
 from orchestrator.errors import (
     DownstreamError,
     DownstreamNotConnected,
@@ -109,8 +115,10 @@ class DownstreamServer:
         extra_env: Mapping[str, str] | None = None,
         on_resource_updated: ResourceUpdatedFn | None = None,
         on_health_change: HealthChangeFn | None = None,
+        transports: TransportFactoryFn | None = None,
     ) -> None:
         self.name = name
+        self._transports = transports
         self._on_resource_updated = on_resource_updated
         self._extra_env = extra_env
         self.spec = spec
@@ -219,7 +227,10 @@ class DownstreamServer:
         connected = False
         try:
             async with AsyncExitStack() as stack:
-                streams = await stack.enter_async_context(open_transport(self.spec, lost, drain, self._extra_env))
+                transport = self._transports(self.name) if self._transports is not None else None
+                streams = await stack.enter_async_context(
+                    open_transport(self.spec, lost, drain, self._extra_env, transport=transport)
+                )
                 client = Client(
                     _StreamsTransport(streams),
                     mode="auto",

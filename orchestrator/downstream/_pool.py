@@ -26,6 +26,7 @@ from orchestrator.config import OrchestratorConfig, ServerSpec
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
 from orchestrator.downstream._peer import UpstreamPeer
 from orchestrator.downstream._retry import BackoffPolicy
+from orchestrator.downstream._transport import TransportFactoryFn
 from orchestrator.errors import DownstreamNotConnected, UnknownToolError
 
 __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]
@@ -109,8 +110,10 @@ class DownstreamPool:
         policy: BackoffPolicy | None = None,
         reserved: Iterable[str] = (),
         child_env: Callable[[str], Mapping[str, str]] | None = None,
+        transports: TransportFactoryFn | None = None,
     ) -> None:
         self._config = config
+        self._transports = transports
         self._policy = policy
         self._child_env = child_env
         self._reserved = frozenset(reserved)
@@ -138,6 +141,7 @@ class DownstreamPool:
             extra_env=self._child_env(key) if self._child_env is not None else None,
             on_resource_updated=self._resource_updated,
             on_health_change=self._rebuild,
+            transports=self._transports,
         )
 
     @classmethod
@@ -149,6 +153,7 @@ class DownstreamPool:
         policy: BackoffPolicy | None = None,
         reserved: Iterable[str] = (),
         child_env: Callable[[str], Mapping[str, str]] | None = None,
+        transports: TransportFactoryFn | None = None,
     ) -> AsyncGenerator[DownstreamPool, None]:
         """Start every server concurrently; stop them all (whole process groups) on exit.
 
@@ -157,8 +162,10 @@ class DownstreamPool:
             policy: Restart back-off.
             reserved: Exposed names downstream tools must not take (composite tools).
             child_env: Extra environment of each stdio child by server key (e.g. tracing).
+            transports: Builds each server's transport by key instead of its config entry
+                (in-process servers); the entry's other settings still apply.
         """
-        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env)
+        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env, transports=transports)
         async with anyio.create_task_group() as tg:
             pool._task_group = tg
             for server in pool.servers.values():

@@ -8,13 +8,14 @@ child exiting closes its stdout): in-flight calls then fail at once and a restar
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 import anyio
 import httpx2
+from mcp.client import Transport
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
@@ -25,7 +26,11 @@ from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._stdio import stdio_transport
 from orchestrator.tracing import copy_trace_context_to_headers
 
-__all__ = ["HttpStatusNote", "http_status_note", "open_transport", "secret_values"]
+__all__ = ["HttpStatusNote", "TransportFactoryFn", "http_status_note", "open_transport", "secret_values"]
+
+TransportFactoryFn = Callable[[str], Transport]
+"""Builds the transport to the server of a key in place of its config entry's (e.g. to an
+in-process server); called for every connection attempt."""
 
 
 @dataclass(slots=True)
@@ -98,15 +103,22 @@ def _traced_http_client(
 
 @asynccontextmanager
 async def open_transport(
-    spec: ServerSpec, lost: anyio.Event, drain: StderrDrain | None, extra_env: Mapping[str, str] | None = None
+    spec: ServerSpec,
+    lost: anyio.Event,
+    drain: StderrDrain | None,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    transport: Transport | None = None,
 ) -> AsyncGenerator[TransportStreams, None]:
-    """Open the transport for ``spec``; ``lost`` is set when the connection ends.
+    """Open ``transport``, or the one ``spec`` describes; ``lost`` is set when the connection ends.
 
     Raises:
         OSError: The stdio command could not be started.
     """
     async with AsyncExitStack() as stack:
-        if isinstance(spec, StdioServerSpec):
+        if transport is not None:
+            read, write = await stack.enter_async_context(transport)
+        elif isinstance(spec, StdioServerSpec):
             assert drain is not None, "stdio servers need a stderr drain"
             read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env))
         else:

@@ -6,6 +6,10 @@ a subprocess from the repository root::
 
     python -m tests.fakes.fault_server [--name NAME] [--tools a,b] [--transport http --port 0] ...
 
+`inprocess` (not a subprocess: imported by tests) holds `ToolServer`, an in-process `MCPServer`
+whose tools report through events, and memory-stream transports to it, for fast tests of the
+server and downstream layers.
+
 This package module stays stdlib-only: `python -m tests.fakes.fault_server` imports it first,
 and a `--fail-start` server should fail fast without paying for the SDK import. Helpers that
 need the SDK build on `fault_server_argv` (e.g.

@@ -1,0 +1,68 @@
+"""The orchestrator served in process: in-process downstream servers, a client over memory streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client
+
+from orchestrator.config import OrchestratorConfig
+from orchestrator.downstream import DownstreamPool
+from orchestrator.server import Composites, OrchestratorServer
+from orchestrator.workflow import WorkflowSpec
+from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transport, memory_transports
+
+__all__ = ["ProgressSeen", "connect", "serving", "text_of"]
+
+
+@asynccontextmanager
+async def serving(
+    servers: Mapping[str, ToolServer], *, workflows: Sequence[Mapping[str, Any]] = (), **entry: Any
+) -> AsyncGenerator[OrchestratorServer, None]:
+    """The orchestrator serving ``servers`` by key, every one connected, and composite ``workflows``.
+
+    Args:
+        servers: The in-process downstream servers, by config key.
+        workflows: Workflow documents (as a workflow file holds them), served as composite tools.
+        entry: Settings of every server's config entry (``timeout``, ``retry``, ...).
+    """
+    config = OrchestratorConfig.model_validate({"servers": {key: {"url": IN_PROCESS_URL, **entry} for key in servers}})
+    composites = Composites([(WorkflowSpec.model_validate(dict(doc)), f"{doc['name']}.yaml") for doc in workflows])
+    async with DownstreamPool.running(config, transports=memory_transports(servers), reserved=composites.names) as pool:
+        await pool.wait_settled(5)
+        statuses = pool.statuses()
+        assert all(status.state == "ready" for status in statuses), statuses
+        async with OrchestratorServer(pool, composites) as server:
+            yield server
+
+
+def connect(server: OrchestratorServer, **options: Any) -> Client:
+    """An SDK client of ``server`` over memory streams (``options`` as for ``Client``)."""
+    return Client(memory_transport(server.lowlevel), **options)
+
+
+def text_of(result: types.CallToolResult) -> str:
+    """The text blocks of a result, joined."""
+    return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+class ProgressSeen:
+    """A ``progress_callback`` that keeps each report and wakes whoever waits for a number of them."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[float, float | None, str | None]] = []
+        self._arrived = anyio.Event()
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self.reports.append((progress, total, message))
+        self._arrived.set()
+        self._arrived = anyio.Event()
+
+    async def reach(self, count: int) -> None:
+        """Wait until ``count`` reports have arrived (the caller bounds the wait)."""
+        while len(self.reports) < count:
+            await self._arrived.wait()
