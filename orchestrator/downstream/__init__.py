@@ -9,10 +9,10 @@ anything upstream and knows nothing of workflows.
 
 from orchestrator.downstream._breaker import BreakerSnapshot
 from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
-from orchestrator.downstream._peer import UpstreamPeer, caller_of, current_peer
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
 from orchestrator.downstream._retry import BackoffPolicy
 from orchestrator.downstream._transport import secret_values
+from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of, current_peer
 
 __all__ = [
     "BackoffPolicy",

@@ -39,10 +39,10 @@ from orchestrator.downstream._caller_requests import CallerRequests
 from orchestrator.downstream._deadline import CallDeadline, current_deadline
 from orchestrator.downstream._health import HealthMonitor
 from orchestrator.downstream._listing import fetch_manifest
-from orchestrator.downstream._peer import UpstreamPeer, current_peer
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import HttpStatusNote, http_status_note, open_transport, secret_values
+from orchestrator.downstream._upstream_peer import UpstreamPeer, current_peer
 from orchestrator.errors import (
     DownstreamError,
     DownstreamNotConnected,
