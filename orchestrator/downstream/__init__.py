@@ -1,10 +1,13 @@
 """Downstream connections: one supervised MCP client per configured server.
 
 Owns starting (concurrently), supervising and restarting downstream servers, their stdio
-process groups and stderr, per-call timeouts and cancellation, and the mapping of
-transport and protocol faults to the ``DownstreamError`` tree. It merges catalogues
-through ``orchestrator.catalog`` and routes calls by exposed name. It does not serve
-anything upstream and knows nothing of workflows.
+process groups and stderr, listing their catalogues, health probes, circuit breakers,
+retries of read-only or idempotent calls after transport faults, per-call timeouts and
+cancellation, handing a server's requests for input (sampling, elicitation, roots) to the
+upstream client of the call they belong to (through the ``UpstreamPeer`` the server layer
+passes in), and the mapping of transport and protocol faults to the ``DownstreamError``
+tree. It merges catalogues through ``orchestrator.catalog`` and routes calls by exposed
+name. It does not serve anything upstream and knows nothing of workflows.
 """
 
 from orchestrator.downstream._breaker import BreakerSnapshot
