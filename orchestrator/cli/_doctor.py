@@ -344,7 +344,7 @@ def _compile(spec: WorkflowSpec, file: str, catalog: Catalog, failed_servers: se
 # ---------------------------------------------------------------- tracing
 
 
-def _shown(url: str) -> str:
+def _without_credentials(url: str) -> str:
     """``url`` without user info, query or fragment: where it points, never a credential."""
     parts = urlsplit(url if "://" in url else f"//{url}")
     netloc = parts.netloc.rpartition("@")[2]
@@ -370,7 +370,7 @@ async def _check_exporter(exporter: str, settings: TracingSettings) -> TracingCh
         return TracingCheck(exporter, str(settings.file), usable, detail)
     if exporter != "otlp" or settings.endpoint is None:
         return TracingCheck(exporter, "stderr" if exporter == "console" else "", True, "nothing to check")
-    target = f"{settings.protocol} {_shown(settings.endpoint)}"
+    target = f"{settings.protocol} {_without_credentials(settings.endpoint)}"
     started = time.monotonic()
     ok, detail = False, f"no answer within {PROBE_TIMEOUT:g}s"
     with anyio.move_on_after(PROBE_TIMEOUT + 0.5):

@@ -110,7 +110,11 @@ def find_config_path(explicit: Path | None, env: Mapping[str, str] = os.environ,
 
 
 def load_config(
-    path: str | os.PathLike[str], env: Mapping[str, str] = os.environ, cwd: Path | None = None
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] = os.environ,
+    cwd: Path | None = None,
+    *,
+    text: str | None = None,
 ) -> OrchestratorConfig:
     """Read, interpolate and validate one config file.
 
@@ -125,6 +129,8 @@ def load_config(
         env: Where ``${VAR}`` references (and VS Code inputs) are looked up.
         cwd: The working folder: it picks the project section of ``~/.claude.json`` and is
             ``${workspaceFolder}`` outside a ``.vscode``/``.cursor`` folder; default the process's.
+        text: The file's content, to check a config before it is written (``install --from``);
+            default what ``path`` holds.
 
     Returns:
         The configuration, with ``source`` set to the resolved path, ``origin`` to what kind of file
@@ -136,7 +142,7 @@ def load_config(
             never quoting a value from ``env``, ``headers`` or an env file.
     """
     path = Path(path)
-    document = read_document(path)
+    document = read_document(path, text)
     raw: object = document.data
     if not isinstance(raw, dict):
         found = "an empty file" if raw is None else f"a {type(raw).__name__}"

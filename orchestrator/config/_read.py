@@ -38,8 +38,8 @@ class Document:
     problems: list[Problem] = field(default_factory=lambda: [])
 
 
-def read_document(path: Path) -> Document:
-    """Read and parse ``path``.
+def read_document(path: Path, text: str | None = None) -> Document:
+    """Read and parse ``path``, or parse ``text`` as if ``path`` held it.
 
     Raises:
         ConfigError: The file cannot be read, is not UTF-8, has an unsupported suffix or a syntax error.
@@ -48,7 +48,7 @@ def read_document(path: Path) -> Document:
     if suffix not in SUFFIXES:
         raise ConfigError(str(path), [f"unsupported file type {suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"])
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig") if text is None else text
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [f"not UTF-8 text (bad byte at offset {exc.start})"]) from exc
     except OSError as exc:

@@ -18,7 +18,7 @@ import mcp_types as types
 from mcp.client.session import ClientRequestContext
 
 from orchestrator.downstream._deadline import CallDeadline, current_deadline, paused
-from orchestrator.downstream._peer import UpstreamPeer, caller_of
+from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of
 
 __all__ = ["CallerRequests"]
 

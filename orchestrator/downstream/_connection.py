@@ -1,15 +1,16 @@
-"""One supervised client connection to one downstream MCP server.
+"""One supervised client connection to one downstream MCP server: supervision and calls.
 
-The supervisor connects, lists the server's catalogue, publishes it, and then watches the
-connection: it probes the server while idle (``_health``) and re-lists on change
+The supervisor connects, lists the server's catalogue (``_listing``), publishes it, and then
+watches the connection: it probes the server while idle (``_health``) and re-lists on change
 notifications. When the server fails to start, or its connection ends, it is retried with
 capped, jittered back-off, forever. Calls made while it is down fail at once with
 ``DownstreamNotConnected``; calls in flight when it dies fail at once too; calls while its
 circuit breaker is open fail at once with ``DownstreamCircuitOpen``. Calls to read-only or
-idempotent tools may be retried after a transport fault (``_retry``). Requests the server
-makes of its client (sampling, elicitation, roots) go to the upstream client of the call
-they belong to (``_caller_requests``). Lower-level exceptions (``MCPError``, ``OSError``, HTTP
-errors) are mapped to the ``DownstreamError`` tree here and nowhere else.
+idempotent tools may be retried after a transport fault (``_retry``).
+
+Does not: list catalogues (``_listing``), decide which ``DownstreamError`` a lower-level
+exception stands for (``_error_mapping``, applied to every request here), or answer the
+server's own requests for input (``_caller_requests`` hands them to the caller's client).
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
 from orchestrator.downstream._deadline import CallDeadline, current_deadline
+from orchestrator.downstream._error_mapping import (
+    REQUEST_FAULTS,
+    closes_connection,
+    describe_fault,
+    downstream_error,
+    interrupted_request_error,
+)
 from orchestrator.downstream._health import HealthMonitor
-from orchestrator.downstream._listing import fetch_manifest
-from orchestrator.downstream._peer import UpstreamPeer, current_peer
+from orchestrator.downstream._listing import CatalogueWatch, ManifestFn, fetch_manifest
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import (
@@ -49,6 +56,7 @@ from orchestrator.downstream._transport import (
     open_transport,
     secret_values,
 )
+from orchestrator.downstream._upstream_peer import UpstreamPeer, current_peer
 from orchestrator.errors import (
     DownstreamError,
     DownstreamNotConnected,
@@ -58,14 +66,13 @@ from orchestrator.errors import (
 )
 from orchestrator.tracing import DownstreamTransport, downstream_call_attributes, http_address, tracer, untraced
 
-__all__ = ["DownstreamServer", "ManifestFn", "ServerState", "ServerStatus"]
+__all__ = ["DownstreamServer", "ServerState", "ServerStatus"]
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
 ServerState = Literal["starting", "ready", "restarting", "stopped"]
-ManifestFn = Callable[[ServerManifest], Awaitable[None]]
 HealthChangeFn = Callable[[], Awaitable[None]]
 """Told when the server becomes healthy or unhealthy (its ``status()`` says which)."""
 ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
@@ -136,7 +143,7 @@ class DownstreamServer:
         self._tool_count = 0
         self._settled = anyio.Event()
         self._caller_requests = CallerRequests(name, lambda: self.spec.input_timeout)
-        self._relist_requested = anyio.Event()
+        self._catalogue = CatalogueWatch(name, self._list_all, self._publish_relisted, lambda: self.spec.timeout)
         self._inflight: set[anyio.CancelScope] = set()
         self._unreadable = 0
         self._on_health_change = on_health_change
@@ -248,18 +255,18 @@ class DownstreamServer:
                 # One trace per connection groups the handshake and the listings.
                 with tracer.start_as_current_span(f"connect {self.name}", kind=SpanKind.INTERNAL):
                     await stack.enter_async_context(client)
-                    manifest = await self._fetch_manifest(client)
+                    manifest = await self._list_all(client)
                 connected = True
                 await self._serve_connected(client, manifest, lost, time.monotonic() - started, watchers)
         # Boundary: whatever a third-party server does wrong is logged and retried, never fatal.
         except Exception as exc:
             if not connected:
                 self._state = "restarting"
-                self._last_error = f"failed to start: {_describe(exc)}"
+                self._last_error = f"failed to start: {describe_fault(exc)}"
                 await self.health.mark_unhealthy(self._last_error)
                 self._settled.set()
                 raise DownstreamUnavailable(self.name, self._last_error) from exc
-            logger.info("server %r: connection closed with an error: %s", self.name, _describe(exc))
+            logger.info("server %r: connection closed with an error: %s", self.name, describe_fault(exc))
         healthy_for = time.monotonic() - started
         self._last_error = "connection lost"
         if healthy_for < self._policy.stable_after:
@@ -294,7 +301,7 @@ class DownstreamServer:
             # Settled only now: a caller waiting for start-up finds these tools in the catalogue.
             self._settled.set()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_changes, client)
+                tg.start_soon(self._catalogue.watch, client)
                 tg.start_soon(self.health.probe_while_connected, lambda: self._probe(client))
                 if self._subscribed and self._restarts:
                     tg.start_soon(self._resubscribe)
@@ -324,6 +331,13 @@ class DownstreamServer:
             self._client = None
             self._connected = anyio.Event()
 
+    def _connection_closed(self, client: Client) -> None:
+        """A request learnt that the connection of ``client`` closed: the supervisor restarts it."""
+        lost = self._lost
+        self._forget(client)
+        if lost is not None:
+            lost.set()
+
     async def wait_connected(self, timeout: float) -> bool:
         """Wait at most ``timeout`` seconds for the server to be connected; whether it is."""
         with anyio.move_on_after(timeout):
@@ -349,49 +363,12 @@ class DownstreamServer:
             if exc.code == CONNECTION_CLOSED:
                 raise ConnectionError("connection closed") from exc
 
-    async def _watch_changes(self, client: Client) -> None:
-        """Re-list and re-publish whenever the server says its lists changed."""
-        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._listen_modern, client)
-                await self._relist_loop(client)
-        else:
-            await self._relist_loop(client)
-
-    async def _listen_modern(self, client: Client) -> None:
-        caps = client.server_capabilities
-        wants_tools = bool(caps.tools and caps.tools.list_changed)
-        wants_prompts = bool(caps.prompts and caps.prompts.list_changed)
-        wants_resources = bool(caps.resources and caps.resources.list_changed)
-        if not (wants_tools or wants_prompts or wants_resources):
-            return
-        try:
-            async with client.listen(
-                tools_list_changed=wants_tools,
-                prompts_list_changed=wants_prompts,
-                resources_list_changed=wants_resources,
-            ) as subscription:
-                async for _event in subscription:
-                    self._relist_requested.set()
-        except (MCPError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            logger.info("server %r: change subscription ended: %s", self.name, _describe(exc))
-
-    async def _relist_loop(self, client: Client) -> None:
-        while True:
-            await self._relist_requested.wait()
-            self._relist_requested = anyio.Event()
-            try:
-                with anyio.fail_after(self.spec.timeout):
-                    manifest = await self._fetch_manifest(client)
-            except (MCPError, TimeoutError) as exc:
-                logger.warning("server %r: re-listing after a change failed: %s", self.name, _describe(exc))
-                continue
-            self._tool_count = len(manifest.tools)
-            logger.info("server %r: catalogue changed, now %d tools", self.name, len(manifest.tools))
-            await self._on_manifest(manifest)
-
-    async def _fetch_manifest(self, client: Client) -> ServerManifest:
+    async def _list_all(self, client: Client) -> ServerManifest:
         return await fetch_manifest(client, self.name, self._prefix, self.spec.tools)
+
+    async def _publish_relisted(self, manifest: ServerManifest) -> None:
+        self._tool_count = len(manifest.tools)
+        await self._on_manifest(manifest)
 
     # ------------------------------------------------------------ notifications
 
@@ -416,7 +393,7 @@ class DownstreamServer:
             | types.PromptListChangedNotification
             | types.ResourceListChangedNotification,
         ):
-            self._relist_requested.set()
+            self._catalogue.changed()
         elif isinstance(message, types.ResourceUpdatedNotification) and self._on_resource_updated is not None:
             await self._on_resource_updated(self.name, str(message.params.uri))
 
@@ -586,17 +563,11 @@ class DownstreamServer:
                     outcome_known = True
                     self._record_outcome(None, trial)
                     return result
-                if self._client is not client:
-                    raise DownstreamUnavailable(self.name, f"connection lost during {what}")
-                raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
-            except MCPError as exc:
-                if note.status is not None and exc.code == types.INTERNAL_ERROR:
-                    raise DownstreamUnavailable(self.name, f"HTTP {note.status} during {what}") from exc
-                raise self._map_mcp_error(exc, what, limit, client) from exc
-            except TimeoutError as exc:
-                raise DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit) from exc
-            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-                raise DownstreamUnavailable(self.name, f"transport failed during {what}: {_describe(exc)}") from exc
+                raise interrupted_request_error(self.name, what, limit, connection_lost=self._client is not client)
+            except REQUEST_FAULTS as exc:
+                if closes_connection(exc):
+                    self._connection_closed(client)
+                raise downstream_error(self.name, exc, what, limit, mask=self._mask, http_status=note.status) from exc
         except DownstreamError as exc:
             outcome_known = True
             self._record_outcome(exc, trial)
@@ -648,17 +619,6 @@ class DownstreamServer:
         ]
         return result.model_copy(update={"content": content})
 
-    def _map_mcp_error(self, exc: MCPError, what: str, limit: float, client: Client) -> DownstreamError:
-        if exc.code == REQUEST_TIMEOUT:
-            return DownstreamTimeout(self.name, f"{what} timed out after {limit:g}s", limit)
-        if exc.code == CONNECTION_CLOSED:
-            lost = self._lost
-            self._forget(client)
-            if lost is not None:
-                lost.set()
-            return DownstreamUnavailable(self.name, f"connection lost during {what}")
-        return DownstreamToolError(self.name, self._mask(exc.message), exc.code)
-
 
 class _StreamsTransport:
     """Hands already-open streams to ``Client`` (the transport's lifetime is ours)."""
@@ -671,16 +631,3 @@ class _StreamsTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line description of an exception, without secrets (no argument values)."""
-    if isinstance(exc, BaseExceptionGroup):
-        inner = cast(tuple[BaseException, ...], exc.exceptions)  # pyright: ignore[reportUnknownMemberType]
-        return "; ".join(_describe(e) for e in inner)
-    if isinstance(exc, MCPError):
-        return f"{exc.message} (code {exc.code})"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"

@@ -24,9 +24,9 @@ from mcp.shared.dispatcher import ProgressFnT
 from orchestrator.catalog import Catalog, ServerManifest, build_catalog
 from orchestrator.config import OrchestratorConfig, ServerSpec
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
-from orchestrator.downstream._peer import UpstreamPeer
 from orchestrator.downstream._retry import BackoffPolicy
 from orchestrator.downstream._transport import TransportFactoryFn
+from orchestrator.downstream._upstream_peer import UpstreamPeer
 from orchestrator.errors import DownstreamNotConnected, UnknownToolError
 
 __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]

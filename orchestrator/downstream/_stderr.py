@@ -16,7 +16,6 @@ from anyio.abc import ByteReceiveStream
 
 __all__ = ["StderrDrain"]
 
-_READ_CHUNK = 65536
 _MAX_LINE_CHARS = 2000
 _LINES_PER_SECOND = 50
 

@@ -37,7 +37,6 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 _EXIT_GRACE = 2.0
 _TERM_GRACE = 2.0
 _LEFTOVER_GRACE = 1.0
-_READ_CHUNK = 65536
 
 
 def _parse(line: bytes) -> SessionMessage | Exception:

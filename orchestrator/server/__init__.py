@@ -1,9 +1,12 @@
 """The upstream MCP server: serves the merged catalogue over stdio or streamable HTTP.
 
-Owns the MCP handlers, the mapping of orchestrator errors to the wire (in ``_errors``),
-forwarding of progress, cancellation, logs, sampling, elicitation and roots between the
-upstream client and the downstream servers, HTTP security (loopback binding, Origin/Host
-checks, bearer tokens), health and status endpoints, and live reload of a changed config.
+Owns the MCP handlers, the composite tools (workflow plans kept in step with the live
+catalogue, run through ``orchestrator.workflow``), validation of call arguments against a
+tool's ``inputSchema`` before forwarding, the mapping of orchestrator errors to the wire (in
+``_errors``), forwarding of progress, cancellation, logs, sampling, elicitation and roots
+between the upstream client and the downstream servers (as input-required rounds for
+2026-07-28 clients), HTTP security (loopback binding, Origin/Host checks, bearer tokens),
+health and status endpoints, and live reload of a changed config.
 It does not connect to downstream servers itself, nor read config files (it is handed a
 function that does).
 """

@@ -27,6 +27,7 @@ from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, R
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
+from orchestrator._sdk_internals import request_connection
 from orchestrator._version import __version__
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
@@ -39,7 +40,7 @@ from orchestrator.errors import (
 )
 from orchestrator.server._composites import Composites
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
-from orchestrator.server._peer import RequestPeer, request_connection
+from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._validate import ArgumentValidator
 from orchestrator.tracing import (
@@ -93,7 +94,7 @@ def _can_answer_input(ctx: ServerRequestContext[Any, Any]) -> bool:
 _ResultT = TypeVar("_ResultT", types.CallToolResult, types.GetPromptResult, types.ReadResourceResult)
 
 
-def _own(result: _ResultT) -> _ResultT:
+def _without_server_info(result: _ResultT) -> _ResultT:
     """A downstream result without the downstream's ``serverInfo`` stamp: the client talks to us."""
     meta = result.meta
     if not meta or types.SERVER_INFO_META_KEY not in meta:
@@ -279,7 +280,7 @@ class OrchestratorServer:
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
 
-            return await self._recorded_call(name, arguments, progress, self._peer(ctx))
+            return await self._recorded_call(name, arguments, progress, self._request_peer(ctx))
         except UnknownToolError as exc:
             raise request_error(exc) from exc
 
@@ -361,7 +362,7 @@ class OrchestratorServer:
             problems = self._validator.problems(tool, arguments)
             if problems:
                 raise InvalidArgumentsError(name, problems)
-            result = _own(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
+            result = _without_server_info(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
         except UnknownToolError:
             raise
         except OrchestratorError as exc:
@@ -381,7 +382,9 @@ class OrchestratorServer:
     ) -> types.GetPromptResult:
         await self._pool.wait_settled(self._startup_grace)
         try:
-            return _own(await self._pool.get_prompt(params.name, params.arguments, peer=self._peer(ctx)))
+            return _without_server_info(
+                await self._pool.get_prompt(params.name, params.arguments, peer=self._request_peer(ctx))
+            )
         except OrchestratorError as exc:
             raise request_error(exc) from exc
 
@@ -517,7 +520,7 @@ class OrchestratorServer:
         self._log_levels[request_connection(ctx)] = params.level
         return types.EmptyResult()
 
-    def _peer(self, ctx: ServerRequestContext[Any, Any]) -> RequestPeer:
+    def _request_peer(self, ctx: ServerRequestContext[Any, Any]) -> RequestPeer:
         return RequestPeer(ctx, self._log_levels.get(request_connection(ctx), "debug"))
 
     async def _read_resource(
@@ -525,6 +528,6 @@ class OrchestratorServer:
     ) -> types.ReadResourceResult:
         await self._pool.wait_settled(self._startup_grace)
         try:
-            return _own(await self._pool.read_resource(str(params.uri), peer=self._peer(ctx)))
+            return _without_server_info(await self._pool.read_resource(str(params.uri), peer=self._request_peer(ctx)))
         except OrchestratorError as exc:
             raise request_error(exc) from exc

@@ -25,7 +25,7 @@ from mcp.server.context import ServerRequestContext
 from orchestrator.downstream import UpstreamPeer
 from orchestrator.errors import InputRoundExpired
 from orchestrator.server._errors import internal_error_result, tool_error_result
-from orchestrator.server._peer import client_identity
+from orchestrator.server._request_peer import client_identity
 
 __all__ = ["InputRounds", "RoundCallFn", "RoundState"]
 
@@ -36,7 +36,9 @@ RoundCallFn = Callable[[UpstreamPeer, "RoundState"], Awaitable[types.CallToolRes
 
 
 @dataclass
-class _Ask:
+class _PendingInput:
+    """A downstream's request for input, waiting for the client's answer in a later round."""
+
     key: str
     request: types.InputRequest
     answered: anyio.Event = field(default_factory=anyio.Event)
@@ -48,14 +50,14 @@ class RoundState:
     """One suspended call: its current upstream request and what it waits for."""
 
     ctx: ServerRequestContext[Any, Any]
-    events: MemoryObjectSendStream[_Ask | types.CallToolResult]
-    receive: MemoryObjectReceiveStream[_Ask | types.CallToolResult]
+    events: MemoryObjectSendStream[_PendingInput | types.CallToolResult]
+    receive: MemoryObjectReceiveStream[_PendingInput | types.CallToolResult]
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    pending: dict[str, _Ask] = field(default_factory=dict[str, _Ask])
+    pending: dict[str, _PendingInput] = field(default_factory=dict[str, _PendingInput])
     counter: int = 0
     cancelled_by_client: bool = False
     identity: Hashable = field(default_factory=object)
-    """Who the call belongs to, from its first round (see ``_peer.client_identity``)."""
+    """Who the call belongs to, from its first round (see ``_request_peer.client_identity``)."""
 
     async def report_progress(self, progress: float, total: float | None, message: str | None) -> None:
         """Progress goes to whichever upstream request is current."""
@@ -90,7 +92,7 @@ class _RoundPeer:
 
     async def _ask(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         self._state.counter += 1
-        ask = _Ask(key=f"{request.method}-{self._state.counter}", request=request)
+        ask = _PendingInput(key=f"{request.method}-{self._state.counter}", request=request)
         self._state.pending[ask.key] = ask
         await self._state.events.send(ask)
         await ask.answered.wait()
@@ -139,7 +141,7 @@ class InputRounds:
         self, ctx: ServerRequestContext[Any, Any], call: RoundCallFn
     ) -> types.CallToolResult | types.InputRequiredResult:
         """Run ``call`` detached; return its result, or the first round of input it needs."""
-        send, receive = anyio.create_memory_object_stream[_Ask | types.CallToolResult](1)
+        send, receive = anyio.create_memory_object_stream[_PendingInput | types.CallToolResult](1)
         state = RoundState(ctx=ctx, events=send, receive=receive, identity=client_identity(ctx))
         token = secrets.token_urlsafe(24)
 

@@ -25,6 +25,7 @@ from orchestrator.server._app import OrchestratorServer
 __all__ = ["serve_stdio"]
 
 _READ_CHUNK = 65536
+"""Most bytes one ``os.read`` of stdin takes (the size anyio reads a child's pipes with, too)."""
 _WRITE_STALL_LIMIT = 30.0
 """Seconds a client may leave the stdout pipe full before a write gives up."""
 

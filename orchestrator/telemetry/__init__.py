@@ -2,8 +2,8 @@
 
 The only package that imports ``opentelemetry.sdk`` (ruff's TID251 enforces it). Library
 code records spans through ``orchestrator.tracing`` (OpenTelemetry API only) and never
-imports this package; the command line, an embedding application (through
-``Aggregator(tracing=True)``) and the bundled example servers call ``configure_tracing``.
+imports this package; the command line, an embedding application (which hands the result
+to ``Aggregator(tracing=...)``) and the bundled example servers call ``configure_tracing``.
 
 Owns: turning the config's ``tracing:`` section and the ``OTEL_*`` variables into settings
 (``resolve_settings``), building and installing a ``TracerProvider`` (``configure_tracing``),

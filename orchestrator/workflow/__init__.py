@@ -7,9 +7,15 @@ of a file at once, format, wiring and, against a live ``Catalog``, tools and arg
 fan-out, conditions, defaults, Temporal-style retries, timeouts, cancellation, output
 validation).
 
-Does not: do any I/O besides reading workflow files, import ``orchestrator.downstream`` or
-``orchestrator.server``, log, or trace. The server adapts its downstream pool to
-``ToolInvoker`` and turns ``StepEvent``s into progress notifications.
+Traces each run through ``orchestrator.tracing`` (OpenTelemetry API only): an
+``invoke_workflow`` span, one span per step and per for_each item, retries as span events;
+the SDK's client span of each downstream attempt becomes a child of its step.
+
+Does not: do any I/O besides reading workflow files (``python -m orchestrator.workflow``
+writes their JSON Schema, a development tool), import ``orchestrator.downstream`` or
+``orchestrator.server``, log, or configure tracing (no exporters, no providers). The server
+adapts its downstream pool to ``ToolInvoker`` and turns ``StepEvent``s into progress
+notifications.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ async def execute(
     if problems:
         error = WorkflowExecutionError(run_id, INPUT_STEP, f"invalid arguments: {'; '.join(problems)}")
         return RunResult(run_id, "failed", None, {step_id: StepRun("cancelled") for step_id in plan.steps}, error)
-    return await _Run(plan, applied, invoker, on_event, run_id).run()
+    return await _Executor(plan, applied, invoker, on_event, run_id).run()
 
 
 @dataclass(slots=True)
@@ -111,7 +111,9 @@ class _StepState:
         return StepRun(status, self.result, self.error, self.error_class, self.attempts, self.started, self.finished)
 
 
-class _Run:
+class _Executor:
+    """Executes one plan once: schedules its steps, holds their states, and builds the ``RunResult``."""
+
     def __init__(
         self,
         plan: WorkflowPlan,

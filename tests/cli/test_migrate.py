@@ -121,6 +121,21 @@ def test_dry_run_migration_writes_nothing_and_shows_no_secret(capsys: pytest.Cap
     assert "GITHUB_TOKEN: '***'" in captured.out
 
 
+def test_migration_is_planned_in_full_before_anything_is_written(capsys: pytest.CaptureFixture[str]) -> None:
+    client = _desktop_config()
+    before = client.read_bytes()
+    target = Path.cwd() / "configs" / "orchestrator.yaml"
+
+    assert orchestrator("install", "--from", "claude-desktop", "-c", str(target), "--dry-run") == 0
+    assert "dry run: would add to" in capsys.readouterr().err
+    assert not target.parent.exists(), "a dry run writes nothing, not even a scratch copy to check"
+    assert client.read_bytes() == before
+
+    assert orchestrator("install", "--from", "claude-desktop", "-c", str(target)) == 0
+    assert set(load_config(target).servers) == {"alpha", "github"}
+    assert list(read_json(client)["mcpServers"]) == ["mcp-orchestrator"]
+
+
 def test_references_keep_the_meaning_they_had_in_each_client(home: Path) -> None:
     write_json(
         client_config_path("claude-desktop"),

@@ -4,7 +4,8 @@ Owns the command: its parser and ``run``; the entry written into the client; the
 before anything is written (the config loads, the interpreter can import the orchestrator, the
 client's file is not the config itself); the install flow and the ``--from`` flow, which imports
 a client's servers into an ``orchestrator.yaml`` and leaves the single meta-connector entry in
-the client; and everything the command prints.
+the client (planned in full, the new config checked, before anything is written: ``--dry-run``
+prints that plan); and everything the command prints.
 
 The entry runs the interpreter running this command (``sys.executable``, absolute but not
 resolved through symlinks, so a virtualenv's interpreter stays the virtualenv's) as
@@ -25,7 +26,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -117,23 +117,23 @@ class _LenientEnv(dict[str, str]):
         return True
 
 
-def _validate_config(path: Path, shown_as: Path, warnings: list[str]) -> None:
-    """Load ``path`` as the orchestrator will; unset ``${VAR}``s are warnings, not errors.
+def _validate_config(path: Path, warnings: list[str], *, text: str | None = None) -> None:
+    """Load ``path`` (or ``text``, as ``path``) as the orchestrator will; unset ``${VAR}``s are warnings, not errors.
 
     The client starts the orchestrator with its own environment (and the entry's ``env``), so a
     variable missing from this shell may well be set there.
 
     Raises:
-        ConfigError: The file is invalid whatever the environment (named as ``shown_as``).
+        ConfigError: The file is invalid whatever the environment.
     """
     try:
-        load_config(path)
+        load_config(path, text=text)
     except ConfigError as strict:
         try:
-            load_config(path, _LenientEnv(os.environ))
+            load_config(path, _LenientEnv(os.environ), text=text)
         except ConfigError as lenient:
-            raise ConfigError(str(shown_as), lenient.problems) from None
-        warnings += [f"{shown_as}: {problem}" for problem in strict.problems]
+            raise ConfigError(str(path), lenient.problems) from None
+        warnings += [f"{path}: {problem}" for problem in strict.problems]
 
 
 def _check_interpreter(python: str) -> str | None:
@@ -211,7 +211,7 @@ def _resolve_client_path(options: _Options, client: ClientName) -> Path:
 def _install(options: _Options, client: ClientName, out: _Output) -> int:
     config_path = find_config_path(Path(options.config) if options.config else None).resolve()
     warnings: list[str] = []
-    _validate_config(config_path, config_path, warnings)
+    _validate_config(config_path, warnings)
     python = os.path.abspath(sys.executable)
     if (problem := _check_interpreter(python)) is not None:
         if not options.dry_run:
@@ -259,75 +259,114 @@ def _finish(options: _Options, client: ClientName, change: Change, out: _Output,
 # ------------------------------------------------------------------ --from
 
 
+@dataclass(frozen=True, slots=True)
+class _Migration:
+    """What ``install --from`` would write, worked out before anything is written.
+
+    Attributes:
+        target: The orchestrator config as it is now.
+        new_text: Its text with the imported servers added.
+        imported: The entries it gains (or, forced, has replaced), by server key.
+        already: Keys it already holds the same way.
+        warnings: What the user should know first: unset ``${VAR}``s, renamed keys.
+        notes: What writing the target costs (comments not kept), told once it is written.
+        change: The client's file with the imported entries replaced by the orchestrator's.
+    """
+
+    target: TargetConfig
+    new_text: str
+    imported: dict[str, Any]
+    already: list[str]
+    warnings: list[str]
+    notes: list[str]
+    change: Change
+
+
 def _migrate(options: _Options, client: ClientName, out: _Output) -> int:
-    title = _TITLES[client]
     file = JsonFile.read(_resolve_client_path(options, client), must_exist=True)
     target_path = Path(options.config or "orchestrator.yaml").expanduser().absolute()
     _refuse_same_file(target_path, file.path)
     target = TargetConfig.read(target_path)
+    migration = _plan_migration(file, target, client, options)
+    if migration is None:
+        if target.text is None:
+            raise ConfigError(str(file.path), [f"no servers to import, and {target_path} does not exist"])
+        out.say(f"{_TITLES[client]}: no servers to import from {file.path} (already migrated?)")
+        return _install(replace(options, config=str(target_path)), client, out)
+    for warning in migration.warnings:
+        out.warn(warning)
+    if options.dry_run:
+        _print_migration(migration, out)
+    else:
+        _apply_migration(migration, client, options.name, out)
+    return 0
+
+
+def _plan_migration(file: JsonFile, target: TargetConfig, client: ClientName, options: _Options) -> _Migration | None:
+    """Work out what importing ``file``'s servers into ``target`` would write; ``None``: nothing to import.
+
+    Reads (the environment, the files the new config names) but writes nothing.
+
+    Raises:
+        ConfigError: A server conflicts with one of the target's, an entry would not load as an
+            orchestrator server, or the resulting config is invalid.
+    """
     ours = tuple(k for k, v in file.servers.items() if k == options.name or _is_meta_entry(v))
     home = home_dir(os.environ, sys.platform)
     to_import = {k: translate_references(v, client, home) for k, v in file.servers.items() if k not in ours}
     if not to_import:
-        if target.text is None:
-            raise ConfigError(str(file.path), [f"no servers to import, and {target_path} does not exist"])
-        out.say(f"{title}: no servers to import from {file.path} (already migrated?)")
-        return _install(replace(options, config=str(target_path)), client, out)
-
+        return None
     servers = dict(target.servers)
     plan = plan_import(servers, to_import, force=options.force)
     if plan.conflicts:
         raise ConfigError(
-            str(target_path),
+            str(target.path),
             [
                 f"servers.{key}: already defined differently; rename it in either file, or use --force"
                 for key in plan.conflicts
             ],
         )
-    imported = plan.imported
-    if problems := entry_problems(imported):
+    if problems := entry_problems(plan.imported):
         raise ConfigError(str(file.path), [f"mcpServers.{p}" for p in problems])
-    servers.update(imported)
+    servers.update(plan.imported)
     notes: list[str] = []
     new_text = target.render(servers, notes)
-
     warnings: list[str] = []
-    fd, scratch = tempfile.mkstemp(dir=target_path.parent, prefix=f".{target_path.name}.", suffix=target_path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            stream.write(new_text)
-        _validate_config(Path(scratch), target_path, warnings)
-    finally:
-        Path(scratch).unlink(missing_ok=True)
-    change = plan_entry(file, options.name, meta_entry(client, target_path), drop=tuple(to_import))
-
-    for warning in warnings:
-        out.warn(warning)
+    _validate_config(target.path, warnings, text=new_text)
     if plan.renamed:
-        out.warn(f"server keys changed to fit [A-Za-z0-9_.-]: {', '.join(plan.renamed)}")
-    if options.dry_run:
-        out.say(f"dry run: would add to {target_path}:")
-        out.document(yaml_dump({target.servers_key: mask_secrets(imported)}))
-        out.say(f"dry run: and {file.path} would become:")
-        out.document(file.style.dump(mask_secrets(change.document)))
-        out.say(f"nothing written (values under env and headers shown as {MASK})")
-        return 0
+        warnings.append(f"server keys changed to fit [A-Za-z0-9_.-]: {', '.join(plan.renamed)}")
+    change = plan_entry(file, options.name, meta_entry(client, target.path), drop=tuple(to_import))
+    return _Migration(target, new_text, plan.imported, plan.already, warnings, notes, change)
 
-    target_backup = backup(target_path) if target.text is not None and new_text != target.text else None
-    if target.text != new_text:
-        write_atomically(target_path, new_text)
-    for note in notes:
+
+def _print_migration(migration: _Migration, out: _Output) -> None:
+    """The dry run's output: what the target gains and what the client's file becomes, secrets masked."""
+    target, change = migration.target, migration.change
+    out.say(f"dry run: would add to {target.path}:")
+    out.document(yaml_dump({target.servers_key: mask_secrets(migration.imported)}))
+    out.say(f"dry run: and {change.file.path} would become:")
+    out.document(change.file.style.dump(mask_secrets(change.document)))
+    out.say(f"nothing written (values under env and headers shown as {MASK})")
+
+
+def _apply_migration(migration: _Migration, client: ClientName, name: str, out: _Output) -> None:
+    """Write the target config, then the client's file, each after a backup, saying what was done."""
+    title, target, imported = _TITLES[client], migration.target, migration.imported
+    changed = target.text != migration.new_text
+    target_backup = backup(target.path) if target.text is not None and changed else None
+    if changed:
+        write_atomically(target.path, migration.new_text)
+    for note in migration.notes:
         out.warn(note)
     saved = f" (backup: {target_backup})" if target_backup else ""
-    out.say(f"Imported {len(imported)} server(s) from {title} into {target_path}{saved}: {', '.join(imported)}")
-    if plan.already:
-        out.say(f"  already there, unchanged: {', '.join(plan.already)}")
-    _secrets_notice(target_path, imported, out)
-    client_backup = apply_change(change)
-    out.say(f"{title}: replaced them in {file.path} by {options.name!r} (backup: {client_backup})")
-    out.say(f"Check them all with: orchestrator doctor -c {_quoted(target_path)}")
+    out.say(f"Imported {len(imported)} server(s) from {title} into {target.path}{saved}: {', '.join(imported)}")
+    if migration.already:
+        out.say(f"  already there, unchanged: {', '.join(migration.already)}")
+    _secrets_notice(target.path, imported, out)
+    client_backup = apply_change(migration.change)
+    out.say(f"{title}: replaced them in {migration.change.file.path} by {name!r} (backup: {client_backup})")
+    out.say(f"Check them all with: orchestrator doctor -c {_quoted(target.path)}")
     out.say(f"Next: {_NEXT_STEP[client]}")
-    return 0
 
 
 def _secrets_notice(path: Path, imported: Mapping[str, Any], out: _Output) -> None:

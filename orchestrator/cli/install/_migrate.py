@@ -11,8 +11,8 @@ entry names to server keys, are the config layer's (``orchestrator.config``), wh
 files with ``-c`` too.
 
 Does not: read or edit the client's file (``_client_files``), write or back up anything, print,
-or decide what to do about conflicts and warnings (``_install`` runs the flow, and validates the
-rendered text before anything is replaced).
+or decide what to do about conflicts and warnings (``_command`` runs the flow: it plans the whole
+import and validates the rendered text before anything is replaced).
 """
 
 from __future__ import annotations

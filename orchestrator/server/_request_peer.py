@@ -14,7 +14,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from orchestrator._sdk_internals import request_connection
 
-__all__ = ["LOG_SEVERITY", "RequestPeer", "client_identity", "request_connection"]
+__all__ = ["LOG_SEVERITY", "RequestPeer", "client_identity"]
 
 logger = logging.getLogger(__name__)
 
