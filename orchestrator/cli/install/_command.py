@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from orchestrator._locations import format_problems
 from orchestrator.cli._subcommands import SubcommandAdder
 from orchestrator.cli.install._client_files import (
     CLIENTS,
@@ -126,14 +127,20 @@ def _validate_config(path: Path, shown_as: Path, warnings: list[str]) -> None:
     Raises:
         ConfigError: The file is invalid whatever the environment (named as ``shown_as``).
     """
+
+    def shown(problems: list[str]) -> list[str]:
+        # Problems name the file checked (a scratch copy, when migrating); say which file it stands for.
+        checked = str(path)
+        return [f"{shown_as}{p.removeprefix(checked)}" if p.startswith(checked) else p for p in problems]
+
     try:
         load_config(path)
     except ConfigError as strict:
         try:
             load_config(path, _LenientEnv(os.environ))
         except ConfigError as lenient:
-            raise ConfigError(str(shown_as), lenient.problems) from None
-        warnings += [f"{shown_as}: {problem}" for problem in strict.problems]
+            raise ConfigError(str(shown_as), shown(lenient.problems)) from None
+        warnings += shown(strict.problems)
 
 
 def _check_interpreter(python: str) -> str | None:
@@ -277,16 +284,12 @@ def _migrate(options: _Options, client: ClientName, out: _Output) -> int:
     servers = dict(target.servers)
     plan = plan_import(servers, to_import, force=options.force)
     if plan.conflicts:
-        raise ConfigError(
-            str(target_path),
-            [
-                f"servers.{key}: already defined differently; rename it in either file, or use --force"
-                for key in plan.conflicts
-            ],
-        )
+        message = "already defined differently; rename it in either file, or use --force"
+        conflicts = [(("servers", key), message) for key in plan.conflicts]
+        raise ConfigError(str(target_path), format_problems(str(target_path), conflicts, {}))
     imported = plan.imported
     if problems := entry_problems(imported):
-        raise ConfigError(str(file.path), [f"mcpServers.{p}" for p in problems])
+        raise ConfigError(str(file.path), format_problems(str(file.path), problems, {}))
     servers.update(imported)
     notes: list[str] = []
     new_text = target.render(servers, notes)
