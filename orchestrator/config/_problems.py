@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ValidationError
 
 from orchestrator._locations import MISSING_KEY, KeyPath, Problem, unknown_key, validator_message
+from orchestrator._masking import SECRET_MAPS, SecretMasker
 from orchestrator.config._models import SERVER_KIND_TAGS
 
 __all__ = ["model_keys", "validation_problems"]
@@ -73,7 +74,7 @@ def _message(kind: str, message: str, value: Any, path: KeyPath, keys_at: Callab
     message = validator_message(message)
     # Our own validators may quote what they rejected (a duration such as '5q'); anything
     # longer than a short scalar, or anything under env/headers, is blanked as a possible secret.
-    secret_place = "env" in path or "headers" in path
+    secret_place = not SECRET_MAPS.isdisjoint(path)
     if isinstance(value, str) and value and value in message and (len(value) > 24 or secret_place):
-        message = message.replace(repr(value), "the value").replace(value, "***")
+        message = SecretMasker((value,), min_length=1).mask(message.replace(repr(value), "the value"))
     return message

@@ -31,6 +31,7 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
+from orchestrator._masking import SecretMasker
 from orchestrator._version import __version__
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
@@ -122,9 +123,8 @@ class DownstreamServer:
         self._state: ServerState = "starting"
         self._last_error: str | None = None
         self._start_seconds: float | None = None
-        # Short values would mask common words; they are not credentials worth the noise.
-        self._secrets = tuple(value for value in secret_values(spec) if len(value) >= 4)
-        self._drain = StderrDrain(name, self._secrets) if isinstance(spec, StdioServerSpec) else None
+        self._masker = SecretMasker(secret_values(spec))
+        self._drain = StderrDrain(name, self._masker) if isinstance(spec, StdioServerSpec) else None
         self._tool_count = 0
         self._settled = anyio.Event()
         self._caller_requests = CallerRequests(name, lambda: self.spec.input_timeout)
@@ -154,11 +154,11 @@ class DownstreamServer:
             state=self._state,
             protocol_version=client.protocol_version if client is not None else None,
             tool_count=self._tool_count,
-            last_error=self._mask(self._last_error) if self._last_error else None,
+            last_error=self._masker.mask(self._last_error) if self._last_error else None,
             start_seconds=self._start_seconds,
             stderr_tail=self._drain.tail() if self._drain is not None else "",
             healthy=self.health.healthy,
-            health_reason=self._mask(self.health.reason) if self.health.reason else None,
+            health_reason=self._masker.mask(self.health.reason) if self.health.reason else None,
             breaker=self._breaker.snapshot(),
             restarts=self._restarts,
         )
@@ -622,17 +622,14 @@ class DownstreamServer:
             self.name, transport, address=address, port=port, protocol_version=client.protocol_version
         )
 
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _masked(self, result: types.CallToolResult) -> types.CallToolResult:
         """An error result with this server's configured secrets masked: errors never carry secrets."""
-        if not self._secrets:
+        if not self._masker:
             return result
         content = [
-            block.model_copy(update={"text": self._mask(block.text)}) if isinstance(block, types.TextContent) else block
+            block.model_copy(update={"text": self._masker.mask(block.text)})
+            if isinstance(block, types.TextContent)
+            else block
             for block in result.content
         ]
         return result.model_copy(update={"content": content})
@@ -646,7 +643,7 @@ class DownstreamServer:
             if lost is not None:
                 lost.set()
             return DownstreamUnavailable(self.name, f"connection lost during {what}")
-        return DownstreamToolError(self.name, self._mask(exc.message), exc.code)
+        return DownstreamToolError(self.name, self._masker.mask(exc.message), exc.code)
 
 
 class _StreamsTransport:

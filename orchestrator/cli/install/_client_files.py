@@ -27,11 +27,11 @@ from typing import Any, Literal, cast, get_args
 
 from orchestrator._files import write_atomically
 from orchestrator._locations import config_error
+from orchestrator._masking import MASK, SECRET_MAPS
 from orchestrator.config import home_dir
 
 __all__ = [
     "CLIENTS",
-    "MASK",
     "Change",
     "ClientName",
     "JsonFile",
@@ -48,9 +48,6 @@ __all__ = [
 
 ClientName = Literal["claude-desktop", "cursor", "claude-code"]
 CLIENTS: tuple[ClientName, ...] = get_args(ClientName)
-MASK = "***"
-
-_SECRET_MAPS = frozenset({"env", "headers"})
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 
 
@@ -256,7 +253,7 @@ def mask_secrets(value: object) -> object:
         items = cast("dict[str, object]", value).items()
         return {
             key: {name: _mask_one(v) for name, v in cast("dict[str, object]", item).items()}
-            if key in _SECRET_MAPS and isinstance(item, dict)
+            if key in SECRET_MAPS and isinstance(item, dict)
             else mask_secrets(item)
             for key, item in items
         }
@@ -275,7 +272,7 @@ def secret_names(servers: Mapping[str, Any]) -> list[str]:
     for key, entry in servers.items():
         if not isinstance(entry, dict):
             continue
-        for section in sorted(_SECRET_MAPS):
+        for section in sorted(SECRET_MAPS):
             values = cast("dict[str, Any]", entry).get(section)
             if isinstance(values, dict):
                 for name, value in cast("dict[str, object]", values).items():

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from orchestrator._locations import format_problems
+from orchestrator._masking import MASK
 from orchestrator.cli._subcommands import SubcommandAdder
 from orchestrator.cli.install._client_files import (
     CLIENTS,
-    MASK,
     Change,
     ClientName,
     JsonFile,
