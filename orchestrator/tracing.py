@@ -38,6 +38,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 from opentelemetry.util.types import AttributeValue
 
 from orchestrator._masking import MASK, SecretMasker
+from orchestrator._version import NAME
 
 __all__ = [
     "ATTR_ERROR_TYPE",
@@ -77,7 +78,7 @@ __all__ = [
     "workflow_span",
 ]
 
-INSTRUMENTATION_SCOPE: Final = "mcp-orchestrator"
+INSTRUMENTATION_SCOPE: Final = NAME
 tracer: Final = trace.get_tracer(INSTRUMENTATION_SCOPE)
 
 _NS = "mcp_orchestrator"

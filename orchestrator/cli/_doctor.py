@@ -54,7 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from orchestrator.catalog import Catalog
-from orchestrator.cli._subcommands import SubcommandAdder
+from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
@@ -556,8 +556,8 @@ def add_parser(subparsers: SubcommandAdder) -> None:
             "live catalogue, and whether the tracing endpoint answers. Exit status 1 if anything failed."
         ),
     )
-    parser.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (see `orchestrator._doctor`)")
+    add_config_option(parser)
+    add_json_option(parser, "print one JSON object (see `orchestrator._doctor`)")
     parser.add_argument(
         "--timeout",
         type=float,

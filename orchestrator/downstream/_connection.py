@@ -32,7 +32,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
 from orchestrator._masking import SecretMasker
-from orchestrator._version import __version__
+from orchestrator._version import NAME, __version__
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
@@ -68,7 +68,7 @@ ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
-_CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version=__version__)
+_CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ from typing import Any, TextIO, cast
 
 from orchestrator._locations import format_problems
 from orchestrator._masking import MASK
-from orchestrator.cli._subcommands import SubcommandAdder
+from orchestrator._version import NAME
+from orchestrator.cli._subcommands import SubcommandAdder, add_config_option
 from orchestrator.cli.install._client_files import (
     CLIENTS,
     Change,
@@ -63,7 +64,7 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_ENTRY_NAME = "mcp-orchestrator"
+DEFAULT_ENTRY_NAME = NAME
 
 _TITLES: Mapping[ClientName, str] = {
     "claude-desktop": "Claude Desktop",
@@ -377,13 +378,10 @@ def add_parser(subparsers: SubcommandAdder) -> None:
         metavar="CLIENT",
         help="import this client's servers into the orchestrator config, then register in it",
     )
-    parser.add_argument(
-        "-c",
-        "--config",
-        help=(
-            "config file to serve (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml); "
-            "with --from, the file to write or merge into (default ./orchestrator.yaml)"
-        ),
+    add_config_option(
+        parser,
+        "config file to serve (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml); "
+        "with --from, the file to write or merge into (default ./orchestrator.yaml)",
     )
     parser.add_argument("--name", default=DEFAULT_ENTRY_NAME, help=f"entry name (default {DEFAULT_ENTRY_NAME})")
     parser.add_argument(
