@@ -16,8 +16,8 @@ Config files and workflow files report their mistakes alike, one line per proble
   (``servers.docs.args[2]``, ``steps.fetch.with.query``); ``(top level)`` is the document as a whole.
 - ``MESSAGE`` says what is wrong and never quotes a value that might be a secret.
 
-A list of problems comes in file order (those without a line last), each once. This format is
-stable: tools may split a line at its first ``: `` past the file and line.
+A list of problems comes in file order (those without a line last), each once. The format
+is kept stable: editors jump to ``FILE:LINE``, and scripts may rely on it.
 
 This module also reads YAML text into data and the line of every key (``read_yaml``): the one
 walker of YAML nodes, so config and workflow files count lines alike. Pure module: no I/O
