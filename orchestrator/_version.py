@@ -1,10 +1,12 @@
-"""The version of mcp-orchestrator: the one place it is written.
+"""The name and version of mcp-orchestrator: the one place each is written.
 
-``pyproject.toml`` reads it (``[tool.setuptools.dynamic]``); the server's ``serverInfo``, the
-downstream clients' ``clientInfo`` and ``orchestrator --version`` import it. Bottom module:
-imports nothing.
+``pyproject.toml`` reads the version (``[tool.setuptools.dynamic]``); the server's
+``serverInfo``, the downstream clients' ``clientInfo``, ``/status``, the instrumentation
+scope of our spans and ``orchestrator --version`` import them. Bottom module: imports nothing.
 """
 
-__all__ = ["__version__"]
+__all__ = ["NAME", "__version__"]
+
+NAME = "mcp-orchestrator"
 
 __version__ = "0.1.0"

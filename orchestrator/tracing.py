@@ -37,6 +37,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
+from orchestrator._masking import MASK, SecretMasker
+from orchestrator._version import NAME
+
 __all__ = [
     "ATTR_ERROR_TYPE",
     "ATTR_FOREACH_COUNT",
@@ -52,7 +55,7 @@ __all__ = [
     "ATTR_TOOL_CALL_RESULT",
     "ATTR_WORKFLOW_INPUT_SIZE",
     "INSTRUMENTATION_SCOPE",
-    "REDACTED",
+    "MASK",
     "DownstreamCall",
     "DownstreamTransport",
     "Redactor",
@@ -75,7 +78,7 @@ __all__ = [
     "workflow_span",
 ]
 
-INSTRUMENTATION_SCOPE: Final = "mcp-orchestrator"
+INSTRUMENTATION_SCOPE: Final = NAME
 tracer: Final = trace.get_tracer(INSTRUMENTATION_SCOPE)
 
 _NS = "mcp_orchestrator"
@@ -405,8 +408,6 @@ async def copy_trace_context_to_headers(request: _HttpRequest) -> None:
 
 # ------------------------------------------------------------------ redaction
 
-REDACTED: Final = "[REDACTED]"
-
 _SENSITIVE_KEY = re.compile(
     r"pass(word|wd|phrase)|secret|token|api[_-]?key|authori[sz]ation|^auth$|cookie|credential|"
     r"private[_-]?key|access[_-]?key|session[_-]?(id|key)|signature",
@@ -414,34 +415,33 @@ _SENSITIVE_KEY = re.compile(
 )
 _TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Credentials in URLs: scheme://user:password@host
-    (re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), f"{REDACTED}@"),
+    (re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), f"{MASK}@"),
     # Authorization header values: keep the scheme, mask the credential.
-    (re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{6,}"), rf"\1\2{REDACTED}"),
+    (re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{6,}"), rf"\1\2{MASK}"),
     # key=value / key: value pairs in free text.
     (
         re.compile(
             r"(?i)\b(password|passwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"
             r"(\"?\s*[=:]\s*\"?)[^\s&,;\"']+"
         ),
-        rf"\1\2{REDACTED}",
+        rf"\1\2{MASK}",
     ),
     # JSON Web Tokens.
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
     # Vendor tokens with well-known prefixes.
     (
         re.compile(
             r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_\w{20,}|"
             r"\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bglpat-[A-Za-z0-9_-]{20,}|\bAIza[0-9A-Za-z_-]{35}"
         ),
-        REDACTED,
+        MASK,
     ),
     # Long hex strings (API keys, session ids).
-    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), REDACTED),
+    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), MASK),
 )
 # Base64-ish runs: masked only when they mix upper case, lower case and digits, so long
 # words and identifiers survive.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")
-_MIN_SECRET_LENGTH = 4
 
 
 def _looks_random(run: str) -> bool:
@@ -452,12 +452,12 @@ def _looks_random(run: str) -> bool:
 class Redactor:
     """Masks secrets in values recorded on spans and caps their size.
 
-    What is masked: every configured secret value (env values, header values) wherever it
-    occurs; values of keys that name secrets (``password``, ``token``, ``api_key``,
-    ``authorization``, ``cookie``, …) unless they are numbers, booleans or null; and
-    token-like strings (``Bearer …``, JWTs, vendor-prefixed keys, long hex or base64 runs,
-    URL credentials). Sizes: strings, containers and nesting depth are capped first, then
-    the JSON text as a whole.
+    What is replaced by ``MASK`` (the one mask, ``orchestrator._masking``): every configured
+    secret value (env values, header values) wherever it occurs, longest first; values of keys
+    that name secrets (``password``, ``token``, ``api_key``, ``authorization``, ``cookie``, …)
+    unless they are numbers, booleans or null; and token-like strings (``Bearer …``, JWTs,
+    vendor-prefixed keys, long hex or base64 runs, URL credentials). Sizes: strings,
+    containers and nesting depth are capped first, then the JSON text as a whole.
 
     Attributes:
         secrets: Exact values to mask; shorter than 4 characters are ignored (too common
@@ -473,12 +473,10 @@ class Redactor:
     max_string_chars: int = 1024
     max_items: int = 100
     max_depth: int = 16
-    _ordered: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _masker: SecretMasker = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        usable = {s for s in self.secrets if len(s) >= _MIN_SECRET_LENGTH}
-        # Longest first, so a secret containing another is masked whole.
-        object.__setattr__(self, "_ordered", tuple(sorted(usable, key=lambda s: (-len(s), s))))
+        object.__setattr__(self, "_masker", SecretMasker(self.secrets))
 
     @classmethod
     def from_secrets(cls, *groups: Iterable[str]) -> Redactor:
@@ -487,12 +485,10 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with secrets and token-like substrings masked (not size-capped)."""
-        for secret in self._ordered:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
+        value = self._masker.mask(value)
         for pattern, replacement in _TOKEN_PATTERNS:
             value = pattern.sub(replacement, value)
-        return _BASE64_RUN.sub(lambda m: REDACTED if _looks_random(m.group(0)) else m.group(0), value)
+        return _BASE64_RUN.sub(lambda m: MASK if _looks_random(m.group(0)) else m.group(0), value)
 
     def redact(self, value: object) -> object:
         """A JSON-compatible copy of ``value`` with secrets masked and sizes capped."""
@@ -533,7 +529,7 @@ class Redactor:
             name = self.text(str(key))
             sensitive = _SENSITIVE_KEY.search(name) is not None
             if sensitive and not (item is None or isinstance(item, bool | int | float)):
-                out[name] = REDACTED
+                out[name] = MASK
             else:
                 out[name] = self._redact(item, depth + 1)
         return out

@@ -65,11 +65,24 @@ class NameMapping:
 
 
 @dataclass(frozen=True, slots=True)
+class _ToolTables:
+    routes: Mapping[str, Route]  # exposed name -> server and original name
+    tools: Mapping[str, types.Tool]  # exposed name -> exposed Tool
+    exposed_names: Mapping[tuple[str, str], str]  # (server, original) -> exposed name
+    originals: Mapping[tuple[str, str], types.Tool]  # (server, original) -> the server's own Tool
+
+
+_NO_TOOLS = _ToolTables(
+    routes=MappingProxyType({}),
+    tools=MappingProxyType({}),
+    exposed_names=MappingProxyType({}),
+    originals=MappingProxyType({}),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class _Tables:
-    tool_routes: Mapping[str, Route]
-    tools: Mapping[str, types.Tool]
-    exposed_tools: Mapping[tuple[str, str], str]
-    original_tools: Mapping[tuple[str, str], types.Tool]
+    tools: _ToolTables
     prompt_routes: Mapping[str, Route]
     resource_routes: Mapping[str, Route]
     templates: tuple[TemplateRoute, ...]  # most specific first
@@ -78,10 +91,7 @@ class _Tables:
 
 
 _NO_TABLES = _Tables(
-    tool_routes=MappingProxyType({}),
-    tools=MappingProxyType({}),
-    exposed_tools=MappingProxyType({}),
-    original_tools=MappingProxyType({}),
+    tools=_NO_TOOLS,
     prompt_routes=MappingProxyType({}),
     resource_routes=MappingProxyType({}),
     templates=(),
@@ -115,7 +125,7 @@ class Catalog:
         Raises:
             UnknownToolError: No exposed tool has this name.
         """
-        return _lookup(self._tables.tool_routes, exposed, "tool", self._tables.reserved_tools)
+        return _lookup(self._tables.tools.routes, exposed, "tool", self._tables.reserved_tools)
 
     def route_prompt(self, exposed: str) -> Route:
         """The server and original name behind an exposed prompt name.
@@ -165,7 +175,7 @@ class Catalog:
 
     def has_tool(self, exposed: str) -> bool:
         """Whether a tool is exposed under ``exposed``."""
-        return exposed in self._tables.tools
+        return exposed in self._tables.tools.tools
 
     def tool(self, exposed: str) -> types.Tool:
         """The exposed Tool (exposed name, configured description).
@@ -173,15 +183,15 @@ class Catalog:
         Raises:
             UnknownToolError: No exposed tool has this name.
         """
-        return _lookup(self._tables.tools, exposed, "tool", self._tables.reserved_tools)
+        return _lookup(self._tables.tools.tools, exposed, "tool", self._tables.reserved_tools)
 
     def exposed_tool_name(self, server: str, original: str) -> str | None:
         """The exposed name of a server's tool, or ``None`` if it is not exposed."""
-        return self._tables.exposed_tools.get((server, original))
+        return self._tables.tools.exposed_names.get((server, original))
 
     def original_tool(self, server: str, original: str) -> types.Tool | None:
         """The server's own Tool (its name, description and schemas), or ``None`` if it is not exposed."""
-        return self._tables.original_tools.get((server, original))
+        return self._tables.tools.originals.get((server, original))
 
 
 def _lookup(table: Mapping[str, _Keyed], name: str, kind: str, also: Iterable[str] = ()) -> _Keyed:
@@ -215,16 +225,9 @@ def _is_exposed(name: str, spec: ToolFilterSpec) -> bool:
     return any(fnmatchcase(name, p) for p in spec.include) and not any(fnmatchcase(name, p) for p in spec.exclude)
 
 
-@dataclass(frozen=True, slots=True)
-class _ExposedTools:
-    routes: dict[str, Route]
-    tools: dict[str, types.Tool]
-    exposed_names: dict[tuple[str, str], str]
-    originals: dict[tuple[str, str], types.Tool]
-    mappings: list[NameMapping]
-
-
-def _build_tools(manifests: Iterable[ServerManifest], naming: NamingSpec, reserved: Iterable[str]) -> _ExposedTools:
+def _build_tools(
+    manifests: Iterable[ServerManifest], naming: NamingSpec, reserved: Iterable[str]
+) -> tuple[_ToolTables, list[NameMapping]]:
     originals: dict[tuple[str, str], types.Tool] = {}
     requests: dict[tuple[str, str], NameRequest] = {}
     specs: dict[str, ToolFilterSpec] = {}
@@ -243,13 +246,13 @@ def _build_tools(manifests: Iterable[ServerManifest], naming: NamingSpec, reserv
         # The renamed key is the more specific one: it names what the user sees.
         description = describe.get(request.base, describe.get(request.original, originals[key].description))
         tools[name.exposed] = originals[key].model_copy(update={"name": name.exposed, "description": description})
-    return _ExposedTools(
-        routes={name.exposed: Route(*key) for key, name in names.items()},
-        tools=tools,
-        exposed_names={key: name.exposed for key, name in names.items()},
-        originals=originals,
-        mappings=[NameMapping("tool", name.exposed, *key, name.notes) for key, name in names.items()],
+    tables = _ToolTables(
+        routes=MappingProxyType({name.exposed: Route(*key) for key, name in names.items()}),
+        tools=MappingProxyType(tools),
+        exposed_names=MappingProxyType({key: name.exposed for key, name in names.items()}),
+        originals=MappingProxyType(originals),
     )
+    return tables, [NameMapping("tool", name.exposed, *key, name.notes) for key, name in names.items()]
 
 
 def build_catalog(
@@ -278,14 +281,14 @@ def build_catalog(
             raise ValueError(f"two manifests for server {manifest.server!r}")
 
     reserved = frozenset(reserved)
-    exposed_tools = _build_tools(by_server.values(), naming, reserved)
+    tool_tables, tool_mappings = _build_tools(by_server.values(), naming, reserved)
 
     prompts = {
         (m.server, name): prompt for m in by_server.values() for name, prompt in _first_by(m.prompts, _name).items()
     }
     prompt_names = assign_names((NameRequest(s, o, o, by_server[s].prefix) for s, o in prompts), naming)
     exposed_prompts = [p.model_copy(update={"name": prompt_names[key].exposed}) for key, p in prompts.items()]
-    mappings = exposed_tools.mappings + [
+    mappings = tool_mappings + [
         NameMapping("prompt", name.exposed, *key, name.notes) for key, name in prompt_names.items()
     ]
 
@@ -303,10 +306,7 @@ def build_catalog(
     )
 
     tables = _Tables(
-        tool_routes=MappingProxyType(exposed_tools.routes),
-        tools=MappingProxyType(exposed_tools.tools),
-        exposed_tools=MappingProxyType(exposed_tools.exposed_names),
-        original_tools=MappingProxyType(exposed_tools.originals),
+        tools=tool_tables,
         prompt_routes=MappingProxyType({name.exposed: Route(*key) for key, name in prompt_names.items()}),
         resource_routes=MappingProxyType({uri: Route(*key) for key, uri in resource_uris.items()}),
         templates=tuple(template_routes),
@@ -314,7 +314,7 @@ def build_catalog(
         reserved_tools=reserved,
     )
     return Catalog(
-        tools=tuple(sorted(exposed_tools.tools.values(), key=_name)),
+        tools=tuple(sorted(tool_tables.tools.values(), key=_name)),
         prompts=tuple(sorted(exposed_prompts, key=_name)),
         resources=tuple(sorted(exposed_resources, key=_uri)),
         resource_templates=tuple(sorted(exposed_templates, key=_template)),

@@ -53,8 +53,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from orchestrator.catalog import Catalog
-from orchestrator.cli._subcommands import SubcommandAdder
+from orchestrator.catalog import Catalog, NameMapping
+from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
@@ -63,7 +63,6 @@ from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow,
 
 __all__ = [
     "DoctorReport",
-    "NameReport",
     "ServerReport",
     "TracingCheck",
     "TracingReport",
@@ -96,17 +95,6 @@ class ServerReport:
     seconds: float | None
     error: str | None
     stderr_tail: str
-
-
-@dataclass(frozen=True, slots=True)
-class NameReport:
-    """An exposed name that differs from ``prefix + separator + original``."""
-
-    kind: str
-    exposed: str
-    server: str
-    original: str
-    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +139,8 @@ class DoctorReport:
     config_problems: tuple[str, ...] = ()
     config_origin: ConfigOrigin | None = None
     servers: tuple[ServerReport, ...] = ()
-    names: tuple[NameReport, ...] = ()
+    names: tuple[NameMapping, ...] = ()
+    """The exposed names that differ from ``prefix + separator + original``."""
     workflows: tuple[WorkflowReport, ...] = ()
     tracing: TracingReport = field(default_factory=lambda: TracingReport(configured=False))
 
@@ -258,9 +247,7 @@ async def diagnose(
     failed = {s.name for s in servers if not s.ok}
     workflow_reports += [_compile(spec, file, catalog, failed) for spec, file in specs]
     workflow_reports.sort(key=lambda w: w.file)
-    names = tuple(
-        NameReport(m.kind, m.exposed, m.server, m.original, tuple(m.notes)) for m in catalog.mappings if m.notes
-    )
+    names = tuple(mapping for mapping in catalog.mappings if mapping.notes)
     return DoctorReport(
         config_path=str(path),
         config_origin=config.origin,
@@ -556,8 +543,8 @@ def add_parser(subparsers: SubcommandAdder) -> None:
             "live catalogue, and whether the tracing endpoint answers. Exit status 1 if anything failed."
         ),
     )
-    parser.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (see `orchestrator._doctor`)")
+    add_config_option(parser)
+    add_json_option(parser, "print one JSON object (see `orchestrator._doctor`)")
     parser.add_argument(
         "--timeout",
         type=float,

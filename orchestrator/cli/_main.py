@@ -24,6 +24,7 @@ from orchestrator._version import __version__
 from orchestrator.cli import _doctor, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
+from orchestrator.cli._subcommands import add_config_option, add_json_option
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
 from orchestrator.downstream import ServerStatus
 from orchestrator.errors import (
@@ -308,23 +309,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument(
-            "-c",
-            "--config",
-            help="config file (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml)",
-        )
-        return sub
-
-    serve = with_config(commands.add_parser("serve", help="serve the merged catalogue as one MCP server"))
+    serve = add_config_option(commands.add_parser("serve", help="serve the merged catalogue as one MCP server"))
     serve.add_argument("--transport", choices=["stdio", "http"], help="default: serve.transport, else stdio")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765; 0 picks a free one)")
 
-    tools = with_config(commands.add_parser("tools", help="list the merged tools and their name mapping"))
-    tools.add_argument("--json", action="store_true", help="machine-readable output")
+    tools = add_config_option(commands.add_parser("tools", help="list the merged tools and their name mapping"))
+    add_json_option(tools, "machine-readable output")
 
-    call = with_config(commands.add_parser("call", help="call one tool by its exposed name and print the result"))
+    call = add_config_option(commands.add_parser("call", help="call one tool by its exposed name and print the result"))
     call.add_argument("name", help="exposed tool name (see `orchestrator tools`)")
     call.add_argument("--args", default="{}", help="arguments as a JSON object")
     call.add_argument(
@@ -334,14 +327,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="one argument (repeatable); VALUE is read as JSON if it parses, else as text",
     )
-    validate = with_config(commands.add_parser("validate", help="check workflow files (exit 1 on any problem)"))
+    validate = add_config_option(commands.add_parser("validate", help="check workflow files (exit 1 on any problem)"))
     validate.add_argument("files", nargs="+", metavar="FILE", help="workflow files")
     validate.add_argument("--live", action="store_true", help="also check against the live servers of the config")
 
-    run = with_config(commands.add_parser("run", help="run a workflow once and print its output"))
+    run = add_config_option(commands.add_parser("run", help="run a workflow once and print its output"))
     run.add_argument("workflow", metavar="WORKFLOW", help="a workflow file, or the name of a configured composite")
     run.add_argument("--input", default="{}", help="the workflow's input as a JSON object")
-    run.add_argument("--json", action="store_true", help="print only the output object, as JSON")
+    add_json_option(run, "print only the output object, as JSON")
 
     graph = commands.add_parser("graph", help="draw a workflow's DAG (Mermaid or Graphviz DOT)")
     graph.add_argument("workflow", metavar="WORKFLOW", help="a workflow file")

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
-from orchestrator.cli._subcommands import SubcommandAdder
+from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import AuthSpec, find_config_path, load_config
 from orchestrator.errors import ConfigError
 from orchestrator.server import STATUS_PATH
@@ -113,9 +113,9 @@ def add_parser(subparsers: SubcommandAdder) -> None:
             "Exit status 0 when every server is healthy, 1 when any is not, 2 when it cannot be reached."
         ),
     )
-    parser.add_argument("-c", "--config", help="config file, for the address (default as for serve)")
+    add_config_option(parser, "config file, for the address (default as for serve)")
     parser.add_argument("--url", help="the instance's base or MCP URL (default: from the config's serve section)")
-    parser.add_argument("--json", action="store_true", help="print the status document as JSON")
+    add_json_option(parser, "print the status document as JSON")
 
 
 def _target(args: argparse.Namespace) -> tuple[str, str | None]:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from orchestrator._locations import KeyPath, Problem
 from orchestrator.config._clients import ConfigKind
-from orchestrator.config._problems import KeyPath, Problem
 
 __all__ = [
     "ClientVariables",

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from orchestrator._locations import KeyPath, Problem
 from orchestrator.config._models import ConfigKind
-from orchestrator.config._problems import KeyPath, Problem
 
 __all__ = [
     "ORCHESTRATOR_SECTIONS",

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from orchestrator.config._problems import KeyPath
+from orchestrator._locations import KeyPath
 
 __all__ = ["Interpolated", "interpolate"]
 

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from orchestrator.config._problems import KeyPath
+from orchestrator._locations import KeyPath
 
 __all__ = ["key_lines", "strip_comments"]
 

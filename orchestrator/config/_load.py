@@ -19,6 +19,15 @@ from typing import Any, cast
 
 from pydantic import SecretStr, ValidationError
 
+from orchestrator._locations import (
+    MISSING_KEY,
+    KeyPath,
+    Problem,
+    config_error,
+    format_key_path,
+    format_problem,
+    format_problems,
+)
 from orchestrator.config._client_references import ClientVariables, read_inputs, resolve_client_references
 from orchestrator.config._clients import client_servers, detect_kind, home_dir
 from orchestrator.config._env_file import read_env_file
@@ -38,14 +47,7 @@ from orchestrator.config._models import (
     TracingSpec,
     guess_server_kind,
 )
-from orchestrator.config._problems import (
-    KeyPath,
-    Problem,
-    format_key_path,
-    format_problems,
-    model_keys,
-    validation_problems,
-)
+from orchestrator.config._problems import model_keys, validation_problems
 from orchestrator.config._read import SUFFIXES, read_document
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 from orchestrator.errors import ConfigError, ConfigNotFoundError
@@ -68,7 +70,6 @@ _KEYS_BY_PLACE: dict[KeyPath, set[str]] = {
     ("tracing",): model_keys(TracingSpec),
 }
 _TRANSPORT_KEYS = ("command", "url", "serverUrl")
-_MISSING = "required key is missing"
 _EDITOR_FOLDERS = frozenset({".vscode", ".cursor"})
 """A client file in one of these folders (not in the home folder) belongs to the project above it."""
 
@@ -138,15 +139,17 @@ def load_config(
         folder, and each ``envFile`` read into the server's ``env``.
 
     Raises:
-        ConfigError: The file is unreadable or invalid; lists every problem as ``key.path (line N): message``,
-            never quoting a value from ``env``, ``headers`` or an env file.
+        ConfigError: The file is unreadable or invalid; lists every problem as
+            ``FILE:LINE: key.path: message`` (``orchestrator._locations``), never quoting a value
+            from ``env``, ``headers`` or an env file.
     """
     path = Path(path)
     document = read_document(path, text)
     raw: object = document.data
     if not isinstance(raw, dict):
         found = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        raise ConfigError(str(path), [f"expected a mapping with 'servers' or 'mcpServers', found {found}"])
+        message = f"expected a mapping with 'servers' or 'mcpServers', found {found}"
+        raise config_error(str(path), message)
     source = path.resolve()
     data = cast("dict[str, object]", raw)
     kind = detect_kind(path, data)
@@ -168,7 +171,7 @@ def load_config(
         problems += _with_transport_typos_merged(validation_problems(exc, _keys_at, skip=already_reported))
     problems = [(_file_path(key_path, reading.places), message) for key_path, message in problems]
     if problems or config is None:
-        raise ConfigError(str(path), format_problems(problems, document.lines))
+        raise ConfigError(str(path), format_problems(str(path), problems, document.lines))
     origin = ConfigOrigin(
         kind=kind,
         ignored_keys=tuple(reading.ignored_keys),
@@ -209,7 +212,8 @@ def _keys_at(mapping: KeyPath) -> set[str]:
 def _existing(path: Path, how: str) -> Path:
     if not path.is_file():
         reason = "is not a file" if path.exists() else "does not exist"
-        raise ConfigNotFoundError(str(path), f"the configuration file {how} {reason}", tried=[str(path)], named=True)
+        message = format_problem(str(path), None, (), f"the configuration file {how} {reason}")
+        raise ConfigNotFoundError(str(path), message, tried=[str(path)], named=True)
     return path
 
 
@@ -301,7 +305,7 @@ def _with_transport_typos_merged(problems: Iterable[Problem]) -> list[Problem]:
     entries: list[Problem] = []
     others: list[Problem] = []
     for path, message in kept:
-        if len(path) == 3 and path[2] in _TRANSPORT_KEYS and message == _MISSING:
+        if len(path) == 3 and path[2] in _TRANSPORT_KEYS and message == MISSING_KEY:
             if not any(entry == path[:2] for entry, _ in suggested):
                 entries.append((path[:2], "needs 'command' (a stdio server) or 'url' (an HTTP server)"))
         else:

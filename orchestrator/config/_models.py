@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from orchestrator._version import NAME
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 
@@ -349,7 +350,7 @@ class TracingSpec(_Frozen):
         default="none", description="Where spans go."
     )
     endpoint: str | None = Field(default=None, description="OTLP endpoint (base URL for http/protobuf).")
-    service_name: str = Field(default="mcp-orchestrator", description="service.name of our spans.")
+    service_name: str = Field(default=NAME, description="service.name of our spans.")
     file: Path | None = Field(default=None, description="Output file for the 'file' exporter (Jaeger JSON).")
     ui_url: str | None = Field(default=None, description="Jaeger UI base URL, to print trace links.")
     record_payloads: bool = Field(default=False, description="Record (redacted, capped) arguments and results.")

@@ -1,50 +1,24 @@
-"""Turn what went wrong into ``key.path: message`` lines; the only place that words config problems.
+"""Word what pydantic rejected in a config file as problems: the only place that words them.
 
 Pure module: no I/O. It never quotes an input value, so a secret in ``env`` or ``headers``
-cannot reach an error message, a log line or a terminal.
+cannot reach an error message, a log line or a terminal. Where a problem is, and how a located
+problem is printed, is ``orchestrator._locations``'s.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
+from orchestrator._locations import MISSING_KEY, KeyPath, Problem, unknown_key, validator_message
+from orchestrator._masking import SECRET_MAPS, SecretMasker
 from orchestrator.config._models import SERVER_KIND_TAGS
 
-__all__ = ["KeyPath", "LineMap", "Problem", "format_key_path", "format_problems", "model_keys", "validation_problems"]
+__all__ = ["model_keys", "validation_problems"]
 
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in the file: mapping keys and list indexes from the top."""
-
-LineMap = Mapping[KeyPath, int]
-"""1-based line of each mapping key, for formats that can tell (YAML)."""
-
-Problem = tuple[KeyPath, str]
-"""Where a problem is, and what it is; worded for a user, without any value from the file."""
-
-_MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
 _SERVER_MAPS = frozenset({"servers", "mcpServers"})
-
-
-def format_key_path(path: KeyPath) -> str:
-    """Spell a key path the way a user reads it: ``servers.docs.args[2]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
-    return text or "(top level)"
-
-
-def format_problems(problems: Iterable[Problem], lines: LineMap) -> list[str]:
-    """``key.path (line N): message`` for each problem, in file order where lines are known."""
-    located = [(_nearest_line(path, lines), path, message) for path, message in problems]
-    located.sort(key=lambda item: item[0] if item[0] is not None else float("inf"))
-    return [
-        f"{format_key_path(path)}{f' (line {line})' if line is not None else ''}: {message}"
-        for line, path, message in located
-    ]
 
 
 def validation_problems(
@@ -94,25 +68,13 @@ def _message(kind: str, message: str, value: Any, path: KeyPath, keys_at: Callab
         if key in known_here:
             # Known, but to the other transport (server entries): `headers` on a stdio server.
             return "not a key of this kind of server (stdio servers have 'command', HTTP servers 'url')"
-        # Case-insensitive, so `Command` or `URL` also get their suggestion.
-        by_lower = {known.lower(): known for known in sorted(known_here)}
-        close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
-        return f"unknown key (did you mean {by_lower[close[0]]!r}?)" if close else "unknown key"
+        return unknown_key(key, known_here)
     if kind == "missing":
-        return "required key is missing"
-    for prefix in _MESSAGE_PREFIXES:
-        message = message.removeprefix(prefix)
+        return MISSING_KEY
+    message = validator_message(message)
     # Our own validators may quote what they rejected (a duration such as '5q'); anything
     # longer than a short scalar, or anything under env/headers, is blanked as a possible secret.
-    secret_place = "env" in path or "headers" in path
+    secret_place = not SECRET_MAPS.isdisjoint(path)
     if isinstance(value, str) and value and value in message and (len(value) > 24 or secret_place):
-        message = message.replace(repr(value), "the value").replace(value, "***")
+        message = SecretMasker((value,), min_length=1).mask(message.replace(repr(value), "the value"))
     return message
-
-
-def _nearest_line(path: KeyPath, lines: LineMap) -> int | None:
-    for end in range(len(path), 0, -1):
-        line = lines.get(path[:end])
-        if line is not None:
-            return line
-    return None

@@ -1,6 +1,7 @@
 """Read one config file into plain data: YAML, JSON (with comments) or TOML, chosen by the file's suffix.
 
-The only I/O in the package. Syntax errors become ``ConfigError`` with a line number and
+The only I/O in the package. A file that cannot be parsed becomes ``ConfigError`` with one
+problem worded as ``orchestrator._locations`` words every problem (``FILE:LINE: (top level): …``),
 without the offending line's text, which might hold a secret.
 """
 
@@ -10,12 +11,9 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
-import yaml
-
+from orchestrator._locations import KeyPath, Problem, UnreadableSource, read_text, read_yaml
 from orchestrator.config._jsonc import key_lines, strip_comments
-from orchestrator.config._problems import KeyPath, Problem
 from orchestrator.errors import ConfigError
 
 __all__ = ["SUFFIXES", "Document", "read_document"]
@@ -45,76 +43,33 @@ def read_document(path: Path, text: str | None = None) -> Document:
         ConfigError: The file cannot be read, is not UTF-8, has an unsupported suffix or a syntax error.
     """
     suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ConfigError(str(path), [f"unsupported file type {suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"])
     try:
-        text = path.read_text(encoding="utf-8-sig") if text is None else text
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), [f"not UTF-8 text (bad byte at offset {exc.start})"]) from exc
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or type(exc).__name__}"]) from exc
-    if suffix == ".json":
-        return _read_json(path, text)
-    if suffix == ".toml":
-        return _read_toml(path, text)
-    return _read_yaml(path, text)
+        if suffix not in SUFFIXES:
+            raise UnreadableSource(f"unsupported file type {suffix or '(none)'!r}; use {', '.join(SUFFIXES)}")
+        text = read_text(path) if text is None else text
+        if suffix == ".json":
+            return _read_json(text)
+        if suffix == ".toml":
+            return _read_toml(text)
+        yaml_document = read_yaml(text)
+    except UnreadableSource as exc:
+        # Not chained: a parser's exception may hold the whole text, secrets included.
+        raise ConfigError(str(path), [exc.problem(str(path))]) from None
+    return Document(yaml_document.data, yaml_document.lines, yaml_document.problems)
 
 
-def _read_json(path: Path, text: str) -> Document:
+def _read_json(text: str) -> Document:
     # Comments and trailing commas are allowed, as in VS Code's mcp.json ("JSON with comments").
     plain = strip_comments(text)
     try:
         data: object = json.loads(plain)
     except json.JSONDecodeError as exc:
-        # Not chained: the decoder's exception holds the whole text, secrets included.
-        raise ConfigError(str(path), [f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"]) from None
+        raise UnreadableSource(f"invalid JSON at column {exc.colno}: {exc.msg}", exc.lineno) from None
     return Document(data, key_lines(plain))
 
 
-def _read_toml(path: Path, text: str) -> Document:
+def _read_toml(text: str) -> Document:
     try:
         return Document(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"invalid TOML: {exc}"]) from exc
-
-
-def _read_yaml(path: Path, text: str) -> Document:
-    # Parsed twice: once into nodes, which know their lines, once into data. Config files are small.
-    try:
-        node = yaml.SafeLoader(text).get_single_node()
-        data: object = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError(str(path), [_yaml_problem(exc)]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"invalid YAML: {type(exc).__name__}"]) from exc
-    document = Document(data)
-    if node is not None:
-        _record_lines(node, (), document)
-    return document
-
-
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
-    # str(exc) would include a snippet of the offending line; report only where and what.
-    mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    what = " ".join(part for part in (exc.context, exc.problem) if part)
-    return f"{where}invalid YAML: {what or 'syntax error'}"
-
-
-def _record_lines(node: yaml.Node, path: KeyPath, document: Document) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in cast("list[tuple[yaml.Node, yaml.Node]]", node.value):
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = cast("str", key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                document.problems.append(((*path, key), f"duplicate key (first on line {seen[key]})"))
-            seen[key] = line
-            document.lines[(*path, key)] = line
-            _record_lines(value_node, (*path, key), document)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(cast("list[yaml.Node]", node.value)):
-            document.lines[(*path, index)] = item.start_mark.line + 1
-            _record_lines(item, (*path, index), document)
+        raise UnreadableSource(f"invalid TOML: {exc}") from None

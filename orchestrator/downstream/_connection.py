@@ -32,7 +32,8 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
-from orchestrator._version import __version__
+from orchestrator._masking import SecretMasker
+from orchestrator._version import NAME, __version__
 from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
@@ -80,7 +81,7 @@ ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
-_CLIENT_INFO = types.Implementation(name="mcp-orchestrator", version=__version__)
+_CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +138,8 @@ class DownstreamServer:
         self._state: ServerState = "starting"
         self._last_error: str | None = None
         self._start_seconds: float | None = None
-        # Short values would mask common words; they are not credentials worth the noise.
-        self._secrets = tuple(value for value in secret_values(spec) if len(value) >= 4)
-        self._drain = StderrDrain(name, self._secrets) if isinstance(spec, StdioServerSpec) else None
+        self._masker = SecretMasker(secret_values(spec))
+        self._drain = StderrDrain(name, self._masker) if isinstance(spec, StdioServerSpec) else None
         self._tool_count = 0
         self._settled = anyio.Event()
         self._caller_requests = CallerRequests(name, lambda: self.spec.input_timeout)
@@ -169,11 +169,11 @@ class DownstreamServer:
             state=self._state,
             protocol_version=client.protocol_version if client is not None else None,
             tool_count=self._tool_count,
-            last_error=self._mask(self._last_error) if self._last_error else None,
+            last_error=self._masker.mask(self._last_error) if self._last_error else None,
             start_seconds=self._start_seconds,
             stderr_tail=self._drain.tail() if self._drain is not None else "",
             healthy=self.health.healthy,
-            health_reason=self._mask(self.health.reason) if self.health.reason else None,
+            health_reason=self._masker.mask(self.health.reason) if self.health.reason else None,
             breaker=self._breaker.snapshot(),
             restarts=self._restarts,
         )
@@ -567,7 +567,9 @@ class DownstreamServer:
             except REQUEST_FAULTS as exc:
                 if closes_connection(exc):
                     self._connection_closed(client)
-                raise downstream_error(self.name, exc, what, limit, mask=self._mask, http_status=note.status) from exc
+                raise downstream_error(
+                    self.name, exc, what, limit, mask=self._masker.mask, http_status=note.status
+                ) from exc
         except DownstreamError as exc:
             outcome_known = True
             self._record_outcome(exc, trial)
@@ -604,17 +606,14 @@ class DownstreamServer:
             self.name, transport, address=address, port=port, protocol_version=client.protocol_version
         )
 
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _masked(self, result: types.CallToolResult) -> types.CallToolResult:
         """An error result with this server's configured secrets masked: errors never carry secrets."""
-        if not self._secrets:
+        if not self._masker:
             return result
         content = [
-            block.model_copy(update={"text": self._mask(block.text)}) if isinstance(block, types.TextContent) else block
+            block.model_copy(update={"text": self._masker.mask(block.text)})
+            if isinstance(block, types.TextContent)
+            else block
             for block in result.content
         ]
         return result.model_copy(update={"content": content})

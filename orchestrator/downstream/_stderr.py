@@ -14,6 +14,8 @@ from collections import deque
 import anyio
 from anyio.abc import ByteReceiveStream
 
+from orchestrator._masking import SecretMasker
+
 __all__ = ["StderrDrain"]
 
 _MAX_LINE_CHARS = 2000
@@ -23,9 +25,9 @@ _LINES_PER_SECOND = 50
 class StderrDrain:
     """Reads a child's stderr stream to its end, logging it and keeping a bounded tail."""
 
-    def __init__(self, server: str, secrets: tuple[str, ...] = (), tail_bytes: int = 65536) -> None:
+    def __init__(self, server: str, masker: SecretMasker | None = None, tail_bytes: int = 65536) -> None:
         self._logger = logging.getLogger(f"orchestrator.downstream.{server}")
-        self._secrets = tuple(s for s in secrets if len(s) >= 4)
+        self._masker = masker or SecretMasker(())
         self._tail: deque[str] = deque()
         self._tail_size = 0
         self._tail_limit = tail_bytes
@@ -62,13 +64,8 @@ class StderrDrain:
         for line in lines:
             self._emit(line)
 
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _emit(self, raw: bytes) -> None:
-        text = self._mask(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        text = self._masker.mask(raw.decode("utf-8", errors="replace").rstrip("\r"))
         if len(text) > _MAX_LINE_CHARS:
             text = text[:_MAX_LINE_CHARS] + f"... [{len(text) - _MAX_LINE_CHARS} more characters]"
         self._remember(text + "\n")

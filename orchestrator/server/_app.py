@@ -28,7 +28,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
 from orchestrator._sdk_internals import request_connection
-from orchestrator._version import __version__
+from orchestrator._version import NAME, __version__
 from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
@@ -58,8 +58,6 @@ logger = logging.getLogger(__name__)
 TRACE_META_KEY = "io.github.mcp-orchestrator/trace"
 """``_meta`` key of a plain call's result when tracing is on: ``{"trace_id": ...}``."""
 
-SERVER_NAME = "mcp-orchestrator"
-SERVER_VERSION = __version__
 _INSTRUCTIONS = (
     "Tools from several MCP servers, merged. Each tool name starts with its server's prefix; "
     "composite tools run a whole workflow of tool calls in one call."
@@ -156,8 +154,8 @@ class OrchestratorServer:
         self._exit_stack = AsyncExitStack()
         self._rounds: InputRounds | None = None
         self.lowlevel = _AggregatorServer(
-            SERVER_NAME,
-            version=SERVER_VERSION,
+            NAME,
+            version=__version__,
             instructions=_INSTRUCTIONS,
             get_tool_input_schema=self._input_schema,
             on_list_tools=self._list_tools,

@@ -31,6 +31,7 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orchestrator._version import NAME
 from orchestrator.config import ServeSpec
 from orchestrator.errors import ConfigError
 from orchestrator.server._app import OrchestratorServer
@@ -128,7 +129,7 @@ class _Guard:
             status, reason = 403, "Forbidden: Origin not allowed"
         elif not self._security.token_ok(headers.get("authorization")):
             status, reason = 401, "Unauthorized: a valid bearer token is required"
-            extra = [(b"www-authenticate", b'Bearer realm="mcp-orchestrator"')]
+            extra = [(b"www-authenticate", f'Bearer realm="{NAME}"'.encode())]
         if status:
             logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), reason)
             await _respond(send, status, reason.encode(), extra_headers=extra)

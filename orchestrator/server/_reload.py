@@ -91,11 +91,10 @@ class Reloader:
                 loaded = await anyio.to_thread.run_sync(self._load)
             except (ConfigError, WorkflowDefinitionError) as exc:
                 problems = tuple(exc.problems) or (str(exc),)
-                where = exc.path if isinstance(exc, ConfigError) else "workflows"
+                # Each problem names its file (and line): config and workflow files alike.
                 logger.error(
-                    "reload (%s) rejected; the previous configuration keeps serving. %s:\n%s",
+                    "reload (%s) rejected; the previous configuration keeps serving:\n%s",
                     trigger,
-                    where,
                     "\n".join(f"  - {problem}" for problem in problems),
                 )
                 self.last = ReloadRecord(trigger=trigger, ok=False, problems=problems)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from orchestrator._version import NAME, __version__
 from orchestrator.downstream import DownstreamPool, ServerStatus
-from orchestrator.server._app import SERVER_NAME, SERVER_VERSION, OrchestratorServer
+from orchestrator.server._app import OrchestratorServer
 from orchestrator.server._reload import Reloader
 
 __all__ = ["StatusReporter", "is_ready"]
@@ -66,8 +67,8 @@ class StatusReporter:
         last = self._reloader.last if self._reloader is not None else None
         config = pool.config
         return {
-            "name": SERVER_NAME,
-            "version": SERVER_VERSION,
+            "name": NAME,
+            "version": __version__,
             "started_at": self._started,
             "uptime_seconds": round(time.time() - self._started, 1),
             "ready": is_ready(pool),

@@ -18,6 +18,7 @@ from typing import cast
 import mcp_types as types
 import networkx as nx
 
+from orchestrator._locations import KeyPath, LineMap, Problem, format_problems
 from orchestrator.catalog import Catalog
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow._expr import (
@@ -29,8 +30,7 @@ from orchestrator.workflow._expr import (
     compile_template,
 )
 from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan, catalog_problems
-from orchestrator.workflow._problems import LineMap, Problem, format_problems
-from orchestrator.workflow._spec import KeyPath, StepSpec, WorkflowSpec
+from orchestrator.workflow._spec import StepSpec, WorkflowSpec
 from orchestrator.workflow._wiring import (
     AnnotatedStep,
     derive_annotations,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from itertools import islice
 from typing import Any, cast
 
@@ -59,6 +59,9 @@ from orchestrator.workflow._run import (
 
 __all__ = ["execute"]
 
+_NOT_FINISHED = StepRun("cancelled")
+"""A step's record until it finishes; a step the run never reached keeps it, as ``StepRun`` says."""
+
 
 async def execute(
     plan: WorkflowPlan,
@@ -89,26 +92,8 @@ async def execute(
     applied, problems = validate_input(plan, arguments)
     if problems:
         error = WorkflowExecutionError(run_id, INPUT_STEP, f"invalid arguments: {'; '.join(problems)}")
-        return RunResult(run_id, "failed", None, {step_id: StepRun("cancelled") for step_id in plan.steps}, error)
+        return RunResult(run_id, "failed", None, dict.fromkeys(plan.steps, _NOT_FINISHED), error)
     return await _Executor(plan, applied, invoker, on_event, run_id).run()
-
-
-@dataclass(slots=True)
-class _StepState:
-    status: StepStatus | None = None
-    result: Any = None
-    error: str | None = None
-    error_class: str | None = None
-    attempts: int = 0
-    started: float | None = None
-    finished: float | None = None
-
-    def view(self) -> dict[str, Any]:
-        return {"result": self.result, "status": self.status, "error": self.error, "attempts": self.attempts}
-
-    def frozen(self) -> StepRun:
-        status: StepStatus = self.status or "cancelled"
-        return StepRun(status, self.result, self.error, self.error_class, self.attempts, self.started, self.finished)
 
 
 class _Executor:
@@ -127,7 +112,7 @@ class _Executor:
         self.invoker = invoker
         self.on_event = on_event
         self.run_id = run_id
-        self.states = {step_id: _StepState() for step_id in plan.steps}
+        self.steps = dict.fromkeys(plan.steps, _NOT_FINISHED)
         self.waiting = {step_id: len(step.needs) for step_id, step in plan.steps.items()}
         self.finished_steps = 0
         self.failure: WorkflowExecutionError | None = None
@@ -146,7 +131,7 @@ class _Executor:
             if error is None:
                 finish_workflow(span, "succeeded")
             else:
-                failed = self.states.get(error.step_id)
+                failed = self.steps.get(error.step_id)
                 error_type = failed.error_class if failed is not None and failed.error_class else "workflow_error"
                 finish_workflow(span, "failed", failed_step=error.step_id, error_type=error_type, message=str(error))
             return result
@@ -159,9 +144,7 @@ class _Executor:
                     if not step.needs:
                         task_group.start_soon(self._step, step, name=f"step {step.id}")
         if run_scope.cancelled_caught and self.failure is None:
-            in_flight = [
-                s for s, state in self.states.items() if state.started is not None and state.status == "cancelled"
-            ]
+            in_flight = [s for s, run in self.steps.items() if run.started is not None and run.status == "cancelled"]
             message = f"the run exceeded limits.timeout ({self.plan.timeout:g}s)"
             self.failure = WorkflowExecutionError(self.run_id, in_flight[0] if in_flight else RUN_STEP, message)
         if self.failure is not None:
@@ -180,34 +163,42 @@ class _Executor:
         return self._result(output)
 
     def _result(self, output: Any) -> RunResult:
-        steps = {step_id: state.frozen() for step_id, state in self.states.items()}
         status = "failed" if self.failure is not None else "succeeded"
-        return RunResult(self.run_id, status, output, steps, self.failure)
+        return RunResult(self.run_id, status, output, dict(self.steps), self.failure)
+
+    def _update(self, step_id: str, **changes: Any) -> StepRun:
+        """Replace the record of ``step_id`` by a copy with ``changes`` (``StepRun`` fields)."""
+        self.steps[step_id] = run = replace(self.steps[step_id], **changes)
+        return run
 
     async def _step(self, step: StepPlan) -> None:
-        state = self.states[step.id]
-        state.started = anyio.current_time()
+        self._update(step.id, started=anyio.current_time())
         with step_span(step.id, f"{step.server}.{step.tool}") as span:
             try:
-                await self._emit(step, state, "started")
-                status, result, failure = await self._perform(step, state)
+                await self._emit(step, "started")
+                status, result, failure = await self._perform(step)
             except anyio.get_cancelled_exc_class():
-                state.status, state.finished = "cancelled", anyio.current_time()
-                finish_step(span, "cancelled", state.attempts)
+                run = self._update(step.id, status="cancelled", finished=anyio.current_time())
+                finish_step(span, "cancelled", run.attempts)
                 raise
             error_type = failure.error_class if failure is not None else None
-            finish_step(span, status, state.attempts, error_type=error_type, message=str(failure) if failure else None)
-        state.status, state.finished = status, anyio.current_time()
-        state.result = result if status == "succeeded" else step.default
-        if failure is not None:
-            state.error, state.error_class = str(failure), failure.error_class
+            attempts = self.steps[step.id].attempts
+            finish_step(span, status, attempts, error_type=error_type, message=str(failure) if failure else None)
+        run = self._update(
+            step.id,
+            status=status,
+            finished=anyio.current_time(),
+            result=result if status == "succeeded" else step.default,
+            error=str(failure) if failure is not None else None,
+            error_class=error_type,
+        )
         self.finished_steps += 1
         if failure is not None and step.on_error == "fail":
             if self.failure is None:
-                attempts = f" (after {state.attempts} attempts)" if state.attempts > 1 else ""
+                attempts = f" (after {run.attempts} attempts)" if run.attempts > 1 else ""
                 message = f"{failure.error_class}: {failure}{attempts}"
                 self.failure = WorkflowExecutionError(self.run_id, step.id, message, server=failure.server)
-            await self._emit(step, state, "finished")
+            await self._emit(step, "finished")
             assert self.task_group is not None
             self.task_group.cancel_scope.cancel()
             return
@@ -217,9 +208,9 @@ class _Executor:
                 self.waiting[dependent] -= 1
                 if self.waiting[dependent] == 0:
                     self.task_group.start_soon(self._step, self.plan.steps[dependent], name=f"step {dependent}")
-        await self._emit(step, state, "finished")
+        await self._emit(step, "finished")
 
-    async def _perform(self, step: StepPlan, state: _StepState) -> tuple[StepStatus, Any, AttemptFailure | None]:
+    async def _perform(self, step: StepPlan) -> tuple[StepStatus, Any, AttemptFailure | None]:
         context = self._context(step.ancestors)
         try:
             if step.condition is not None and not _truthy(_evaluate(step.condition.evaluate, context)):
@@ -227,12 +218,12 @@ class _Executor:
             deadline_at = anyio.current_time() + step.deadline if step.deadline is not None else None
 
             def count_attempt() -> None:
-                state.attempts += 1
+                self._update(step.id, attempts=self.steps[step.id].attempts + 1)
 
             async def on_retry(attempt: int, failure: AttemptFailure, delay: float) -> None:
                 # The current span is the step's, or the for_each item's being retried.
                 record_retry(trace.get_current_span(), attempt, delay, failure.error_class)
-                await self._emit(step, state, "retrying", error=str(failure), delay=delay)
+                await self._emit(step, "retrying", error=str(failure), delay=delay)
 
             calls = CallContext(self.run_id, self.invoker, self.limiter, count_attempt, on_retry)
             if step.for_each is None:
@@ -286,12 +277,11 @@ class _Executor:
         return results
 
     def _context(self, step_ids: Iterable[str]) -> dict[str, Any]:
-        return {"input": self.arguments, "steps": {s: self.states[s].view() for s in step_ids}}
+        return {"input": self.arguments, "steps": {s: _view(self.steps[s]) for s in step_ids}}
 
     async def _emit(
         self,
         step: StepPlan,
-        state: _StepState,
         kind: EventKind,
         *,
         error: str | None = None,
@@ -299,12 +289,18 @@ class _Executor:
     ) -> None:
         if self.on_event is None:
             return
-        status = state.status if kind == "finished" else None
-        error = error if kind == "retrying" else state.error if kind == "finished" else None
+        run = self.steps[step.id]
+        status = run.status if kind == "finished" else None
+        error = error if kind == "retrying" else run.error if kind == "finished" else None
         event = StepEvent(
-            self.run_id, step.id, kind, status, state.attempts, self.finished_steps, len(self.plan.steps), error, delay
+            self.run_id, step.id, kind, status, run.attempts, self.finished_steps, len(self.plan.steps), error, delay
         )
         await self.on_event(event)
+
+
+def _view(run: StepRun) -> dict[str, Any]:
+    """What expressions see of a finished step: ``steps.<id>.{result,status,error,attempts}``."""
+    return {"result": run.result, "status": run.status, "error": run.error, "attempts": run.attempts}
 
 
 def _evaluate(evaluate: Callable[[Mapping[str, Any]], Any], context: dict[str, Any]) -> Any:

@@ -20,9 +20,9 @@ from typing import Any, Literal, cast
 import jmespath
 from jmespath import exceptions as jmespath_errors
 
+from orchestrator._locations import KeyPath
 from orchestrator.errors import WorkflowError
 from orchestrator.workflow._jmespath_tree import References, SyntaxTree, function_problems, references
-from orchestrator.workflow._spec import KeyPath
 
 __all__ = ["Expression", "ExpressionError", "References", "Template", "compile_expression", "compile_template"]
 

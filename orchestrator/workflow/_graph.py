@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 from orchestrator.workflow._plan import StepPlan, WorkflowPlan
@@ -9,6 +10,9 @@ from orchestrator.workflow._plan import StepPlan, WorkflowPlan
 __all__ = ["GraphFormat", "render_graph"]
 
 GraphFormat = Literal["mermaid", "dot"]
+
+_ENDS = ("input", "output")
+"""The two nodes that are not steps: where the run's input enters and its output leaves."""
 
 
 def _details(step: StepPlan) -> list[str]:
@@ -23,6 +27,17 @@ def _details(step: StepPlan) -> list[str]:
     if step.on_error == "continue":
         lines.append("on error: continue")
     return lines
+
+
+def _edges(plan: WorkflowPlan) -> Iterator[tuple[str, str]]:
+    """Every arrow, in both formats alike: input to each step without needs, each need to its
+    step, and each step nothing depends on to output."""
+    for step in plan.steps.values():
+        if not step.needs:
+            yield "input", step.id
+        yield from ((need, step.id) for need in step.needs)
+        if not step.dependents:
+            yield step.id, "output"
 
 
 def _mermaid_text(text: str) -> str:
@@ -42,17 +57,16 @@ def _mermaid(plan: WorkflowPlan) -> str:
         )
         out.append(f'  {step.id}{shape[0]}"{label}"{shape[1]}')
     out.append('  output(["output"])')
-    for step in plan.steps.values():
-        if not step.needs:
-            out.append(f"  input --> {step.id}")
-        out.extend(f"  {need} --> {step.id}" for need in step.needs)
-        if not step.dependents:
-            out.append(f"  {step.id} --> output")
+    out.extend(f"  {start} --> {end}" for start, end in _edges(plan))
     return "\n".join(out) + "\n"
 
 
 def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _dot_node(node: str) -> str:
+    return node if node in _ENDS else f'"{node}"'
 
 
 def _dot(plan: WorkflowPlan) -> str:
@@ -62,12 +76,7 @@ def _dot(plan: WorkflowPlan) -> str:
         label = "\\n".join(_dot_text(line) for line in [step.id, *_details(step)])
         shape = "diamond" if step.condition is not None else "box3d" if step.for_each is not None else "box"
         out.append(f'  "{step.id}" [label="{label}", shape={shape}];')
-    for step in plan.steps.values():
-        if not step.needs:
-            out.append(f'  input -> "{step.id}";')
-        out.extend(f'  "{need}" -> "{step.id}";' for need in step.needs)
-        if not step.dependents:
-            out.append(f'  "{step.id}" -> output;')
+    out.extend(f"  {_dot_node(start)} -> {_dot_node(end)};" for start, end in _edges(plan))
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator._locations import KeyPath, LineMap, Problem, format_problem, format_problems
 from orchestrator.catalog import Catalog
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow._compile import collect_problems
 from orchestrator.workflow._plan import WorkflowPlan
-from orchestrator.workflow._problems import LineMap, Problem, format_problems
 from orchestrator.workflow._read import WorkflowDraft, read_workflow
-from orchestrator.workflow._spec import KeyPath, WorkflowSpec
+from orchestrator.workflow._spec import WorkflowSpec
 
 __all__ = ["WORKFLOW_SUFFIXES", "WorkflowCheck", "check_workflow", "load_workflow", "load_workflows", "workflow_files"]
 
@@ -124,7 +124,7 @@ def workflow_files(paths: Iterable[str | Path]) -> list[Path]:
         elif entry.exists():
             files.append(entry)
         else:
-            raise WorkflowDefinitionError(str(entry), [f"{entry}: (top level): no such file or folder"])
+            raise WorkflowDefinitionError(str(entry), [format_problem(str(entry), None, (), "no such file or folder")])
     return files
 
 

@@ -13,9 +13,9 @@ from typing import Any, Literal
 import mcp_types as types
 from jsonschema.protocols import Validator
 
+from orchestrator._locations import LineMap, Problem, format_problems
 from orchestrator.catalog import Catalog
 from orchestrator.workflow._expr import Expression, Template
-from orchestrator.workflow._problems import LineMap, Problem, format_problems
 from orchestrator.workflow._spec import AnnotationsSpec, RetrySpec, WorkflowSpec
 from orchestrator.workflow._wiring import (
     AnnotatedStep,

@@ -1,8 +1,9 @@
 """Read a workflow file into a ``WorkflowDraft``: the spec as far as it validates, and every format problem.
 
-The only I/O of the workflow package: it reads files, nothing else. YAML is composed into
-nodes first, so each key's line is known and a problem reads ``path:line: key.path: message``.
-YAML timestamps stay strings (a workflow is JSON data), and duplicate keys are problems.
+The only I/O of the workflow package: it reads files, nothing else. YAML is read by
+``orchestrator._locations.read_yaml``, so each key's line is known and a problem reads
+``path:line: key.path: message`` as config problems do. YAML timestamps stay strings (a
+workflow is JSON data), and duplicate keys are problems.
 
 A file with format problems is not given up on: each value that failed validation is
 dropped (so its default applies), and a required one is replaced by a placeholder, until
@@ -14,19 +15,27 @@ whose later problems would only repeat the format problem, so they are not repor
 from __future__ import annotations
 
 import copy
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.workflow._problems import LineMap, Problem
+from orchestrator._locations import (
+    MISSING_KEY,
+    KeyPath,
+    LineMap,
+    Problem,
+    UnreadableSource,
+    format_problem,
+    read_text,
+    read_yaml,
+    unknown_key,
+    validator_message,
+)
 from orchestrator.workflow._spec import (
     AnnotationsSpec,
     DefaultsSpec,
-    KeyPath,
     LimitsSpec,
     OutputSpec,
     RetrySpec,
@@ -38,8 +47,6 @@ from orchestrator.workflow._spec import (
 __all__ = ["WorkflowDraft", "read_workflow"]
 
 _LOADER_OWNED_KEYS = ("source",)
-_MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _SALVAGE_ROUNDS: Final = 5
 """Rounds of dropping invalid values; each round fixes every error pydantic reported in the last."""
 _PLACEHOLDER_TOOL: Final = "(invalid).(invalid)"
@@ -53,16 +60,6 @@ _PLACEHOLDERS: Final[dict[KeyPath, object]] = {
 """What stands in for a required value that is missing or invalid, so the rest can be checked."""
 _DROPPED: Final = object()
 """Marks a list item to remove once a salvage round is done."""
-
-
-class _JsonLoader(yaml.SafeLoader):
-    """A safe loader whose scalars are JSON's: ``2024-01-01`` stays a string."""
-
-
-_JsonLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def _model_keys(*models: type[BaseModel]) -> set[str]:
@@ -122,13 +119,15 @@ def read_workflow(path: str | Path) -> WorkflowDraft:
     """
     name = str(path)
     try:
-        data, lines, problems = _read(Path(path))
-    except _Unreadable as exc:
-        return WorkflowDraft(name, None, fatal=(f"{name}{exc.where}: (top level): {exc.message}",))
+        read = read_yaml(read_text(Path(path)))
+    except UnreadableSource as exc:
+        return WorkflowDraft(name, None, fatal=(exc.problem(name),))
+    data = read.data
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
-        return WorkflowDraft(name, None, fatal=(f"{name}: (top level): expected a mapping, found {found}",))
+        return WorkflowDraft(name, None, fatal=(format_problem(name, None, (), f"expected a mapping, found {found}"),))
     document = dict(cast("dict[str, Any]", data))
+    lines, problems = read.lines, list(read.problems)
     for key in _LOADER_OWNED_KEYS:
         if key in document:
             del document[key]
@@ -144,57 +143,6 @@ def read_workflow(path: str | Path) -> WorkflowDraft:
     return WorkflowDraft(name, spec, tuple(problems), broken=frozenset(broken), lines=lines)
 
 
-class _Unreadable(Exception):
-    """The file could not be read as YAML at all (internal: becomes a fatal problem)."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.where = f":{line}" if line is not None else ""
-
-
-def _read(path: Path) -> tuple[object, LineMap, list[Problem]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(f"not UTF-8 text (byte {exc.start})") from exc
-    except OSError as exc:
-        raise _Unreadable(f"cannot read the file: {exc.strerror or type(exc).__name__}") from exc
-    # Parsed twice: into nodes, which know their lines, and into data. Workflow files are small.
-    try:
-        node = _JsonLoader(text).get_single_node()
-        data: object = yaml.load(text, Loader=_JsonLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = " ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
-        raise _Unreadable(f"invalid YAML: {what}", mark.line + 1 if mark is not None else None) from exc
-    except yaml.YAMLError as exc:
-        raise _Unreadable(f"invalid YAML: {type(exc).__name__}") from exc
-    lines: dict[KeyPath, int] = {}
-    problems: list[Problem] = []
-    if node is not None:
-        _record_lines(node, (), lines, problems)
-    return data, lines, problems
-
-
-def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], problems: list[Problem]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in cast("list[tuple[yaml.Node, yaml.Node]]", node.value):
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key, line = cast("str", key_node.value), key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(((*path, key), f"duplicate key (first on line {seen[key]})"))
-            seen[key] = line
-            lines[(*path, key)] = line
-            _record_lines(value_node, (*path, key), lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(cast("list[yaml.Node]", node.value)):
-            lines[(*path, index)] = item.start_mark.line + 1
-            _record_lines(item, (*path, index), lines, problems)
-
-
 def _validation_problems(error: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     for details in error.errors(include_url=False):
@@ -208,15 +156,12 @@ def _validation_problems(error: ValidationError) -> list[Problem]:
 def _message(kind: str, message: str, path: KeyPath, is_key: bool) -> str:
     if kind == "extra_forbidden":
         place = ("steps", "*", *path[2:-1]) if path[:1] == ("steps",) else path[:-1]
-        keys = sorted(_KEYS_BY_PLACE.get(place, set()))
-        close = difflib.get_close_matches(str(path[-1]), keys, n=1, cutoff=0.6)
-        return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+        return unknown_key(str(path[-1]), _KEYS_BY_PLACE.get(place, set()))
     if kind == "missing":
-        return "required key is missing"
+        return MISSING_KEY
     if kind == "too_short" and path == ("steps",):
         return "a workflow needs at least one step"
-    for prefix in _MESSAGE_PREFIXES:
-        message = message.removeprefix(prefix)
+    message = validator_message(message)
     return f"invalid key: {message}" if is_key else message
 
 

@@ -9,13 +9,13 @@ as text here and compiled by ``_compile``; durations are parsed to seconds on lo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from orchestrator._locations import LineMap
 from orchestrator.config import parse_duration
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "STEP_ID_PATTERN",
     "AnnotationsSpec",
     "DefaultsSpec",
-    "KeyPath",
     "LimitsSpec",
     "OutputSpec",
     "RetrySpec",
@@ -40,9 +39,6 @@ _TOOL_PATTERN = r"^[^.\s]\S*\.\S*[^.\s]$"
 _DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"
 ERROR_CLASS_PATTERN = r"^(transport_error|timeout|rate_limited|tool_error|output_invalid|mcp_error(:-?\d+)?)$"
 DEFAULT_RETRY_ON = ("transport_error", "timeout", "rate_limited")
-
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in a file: mapping keys and list indexes from the top."""
 
 
 class _Frozen(BaseModel):
@@ -226,7 +222,7 @@ class SourceInfo:
     """
 
     path: str
-    lines: Mapping[KeyPath, int] = field(default_factory=lambda: {})
+    lines: LineMap = field(default_factory=lambda: {})
 
 
 class WorkflowSpec(_Frozen):

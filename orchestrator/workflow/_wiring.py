@@ -19,11 +19,11 @@ from jsonschema import Draft202012Validator, SchemaError, validators
 from jsonschema.protocols import Validator
 from referencing import Registry
 
+from orchestrator._locations import KeyPath, Problem
 from orchestrator._schema_messages import explain_error
 from orchestrator.catalog import Catalog
 from orchestrator.workflow._expr import Template
-from orchestrator.workflow._problems import Problem
-from orchestrator.workflow._spec import AnnotationsSpec, KeyPath
+from orchestrator.workflow._spec import AnnotationsSpec
 
 __all__ = [
     "AnnotatedStep",

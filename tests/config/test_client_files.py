@@ -39,6 +39,11 @@ def load_error(path: Path, env: dict[str, str] | None = None, cwd: Path | None =
     return caught.value
 
 
+def located(problem: str) -> str:
+    """``FILE:LINE: KEY.PATH``: a problem line without its message."""
+    return ": ".join(problem.split(": ")[:2])
+
+
 def origin_of(config: OrchestratorConfig) -> ConfigOrigin:
     assert config.origin is not None
     return config.origin
@@ -118,7 +123,7 @@ def test_cursor_env_reference_that_is_not_set_is_an_error_naming_key_line_and_va
     error = load_error(CURSOR, env={"CONTEXT7_API_KEY": "x"})
 
     assert error.problems == [
-        "mcpServers.postgres.args[2] (line 5): environment variable DATABASE_URL is not set"
+        f"{CURSOR}:5: mcpServers.postgres.args[2]: environment variable DATABASE_URL is not set"
         " (write ${DATABASE_URL:-default} for a default)"
     ]
 
@@ -160,7 +165,7 @@ def test_vscode_input_without_a_value_is_refused_naming_the_input_its_descriptio
     error = load_error(VSCODE)
 
     assert error.problems == [
-        "servers.perplexity.env.PERPLEXITY_API_KEY (line 24): VS Code input 'perplexity-key'"
+        f"{VSCODE}:24: servers.perplexity.env.PERPLEXITY_API_KEY: VS Code input 'perplexity-key'"
         " ('Perplexity API Key') is prompted for by VS Code; set INPUT_PERPLEXITY_KEY to give it here"
     ]
 
@@ -209,7 +214,8 @@ def test_a_problem_in_a_project_section_names_its_place_in_the_file(tmp_path: Pa
     error = load_error(path, env={"GITHUB_PAT": "pat"}, cwd=Path("/home/dev/webapp"))
 
     (only,) = error.problems
-    assert only.startswith("projects./home/dev/webapp.mcpServers.postgres.comand (line ")
+    file, line, key = located(only).replace(": ", ":").split(":")
+    assert (file, line.isdigit(), key) == (str(path), True, "projects./home/dev/webapp.mcpServers.postgres.comand")
     assert only.endswith("unknown key (did you mean 'command'?)")
 
 
@@ -249,7 +255,7 @@ def test_a_copied_client_file_is_recognised_by_its_content(tmp_path: Path, name:
 def test_yaml_is_always_an_orchestrator_config_so_an_unknown_key_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path / "orchestrator.yaml", "mcpServers: {a: {command: x}}\nglobalShortcut: Alt+Space\n")
 
-    assert load_error(path).problems == ["globalShortcut (line 2): unknown key"]
+    assert load_error(path).problems == [f"{path}:2: globalShortcut: unknown key"]
 
 
 def test_a_json_file_with_an_orchestrator_section_is_strict(tmp_path: Path) -> None:
@@ -257,7 +263,7 @@ def test_a_json_file_with_an_orchestrator_section_is_strict(tmp_path: Path) -> N
     document = {"mcpServers": {"a": {"command": "x"}}, "naming": {"separator": "__"}, "preferences": {}}
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
-    assert load_error(path).problems == ["preferences (line 10): unknown key"]
+    assert load_error(path).problems == [f"{path}:10: preferences: unknown key"]
 
 
 @pytest.mark.parametrize("typo", ["workflow", "Workflows", "tracng", "namings"])
@@ -266,14 +272,14 @@ def test_a_typo_of_an_orchestrator_section_in_json_is_never_silently_ignored(tmp
     path.write_text(json.dumps({"mcpServers": {"a": {"command": "x"}}, typo: []}, indent=2), encoding="utf-8")
 
     (only,) = load_error(path).problems
-    assert only.startswith(f"{typo} (line 7): unknown key (did you mean '")
+    assert only.startswith(f"{path}:7: {typo}: unknown key (did you mean '")
 
 
 def test_a_json_file_with_servers_only_is_an_orchestrator_config(tmp_path: Path) -> None:
     path = tmp_path / "orchestrator.json"
     path.write_text(json.dumps({"servers": {"a": {"command": "x"}}, "extra": 1}), encoding="utf-8")
 
-    assert load_error(path).problems == ["extra (line 1): unknown key"]
+    assert load_error(path).problems == [f"{path}:1: extra: unknown key"]
 
 
 def test_servers_with_inputs_is_a_vscode_file_wherever_it_lives(tmp_path: Path) -> None:
@@ -289,8 +295,8 @@ def test_a_json_file_without_a_server_map_is_an_orchestrator_config(tmp_path: Pa
     path.write_text(json.dumps({"mcpServer": {"a": {"command": "x"}}, "globalShortcut": ""}), encoding="utf-8")
 
     assert load_error(path).problems == [
-        "mcpServer (line 1): unknown key (did you mean 'mcpServers'?)",
-        "globalShortcut (line 1): unknown key",
+        f"{path}:1: mcpServer: unknown key (did you mean 'mcpServers'?)",
+        f"{path}:1: globalShortcut: unknown key",
     ]
 
 
@@ -311,7 +317,7 @@ def test_an_unknown_key_in_a_client_entry_is_an_error_with_a_suggestion_and_line
     path = tmp_path / "claude_desktop_config.json"
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
-    assert load_error(path).problems == ["mcpServers.github.Env (line 22): unknown key (did you mean 'env'?)"]
+    assert load_error(path).problems == [f"{path}:22: mcpServers.github.Env: unknown key (did you mean 'env'?)"]
 
 
 def test_vscode_sandbox_enabled_is_refused_rather_than_silently_dropped(tmp_path: Path) -> None:
@@ -321,7 +327,7 @@ def test_vscode_sandbox_enabled_is_refused_rather_than_silently_dropped(tmp_path
     path.write_text(json.dumps({"servers": {"s": entry}}, indent=2), encoding="utf-8")
 
     (only,) = load_error(path).problems
-    assert only.startswith("servers.s.sandboxEnabled (line 6): VS Code's sandbox is not available here")
+    assert only.startswith(f"{path}:6: servers.s.sandboxEnabled: VS Code's sandbox is not available here")
 
 
 def test_editor_only_variables_are_errors_naming_the_key(tmp_path: Path) -> None:
@@ -332,10 +338,10 @@ def test_editor_only_variables_are_errors_naming_the_key(tmp_path: Path) -> None
 
     problems = load_error(path).problems
 
-    assert [p.split(":")[0] for p in problems] == [
-        "servers.s.args[0] (line 7)",
-        "servers.s.args[1] (line 8)",
-        "servers.s.args[2] (line 9)",
+    assert [located(p) for p in problems] == [
+        f"{path}:7: servers.s.args[0]",
+        f"{path}:8: servers.s.args[1]",
+        f"{path}:9: servers.s.args[2]",
     ]
     assert "is resolved by the editor itself" in problems[0]
     assert "no input with id 'missing'" in problems[1]
@@ -377,9 +383,9 @@ def test_env_file_mistakes_name_the_key_the_file_and_the_line_but_no_value(tmp_p
     error = load_error(path)
 
     assert error.problems == [
-        f"servers.a.envFile (line 2): {tmp_path / '.env'}: line 2: expected NAME=value",
-        f"servers.a.envFile (line 2): {tmp_path / '.env'}: line 3: the quoted value is never closed",
-        f"servers.b.envFile (line 3): {missing}: cannot read the file: no such file",
+        f"{path}:2: servers.a.envFile: {tmp_path / '.env'}: line 2: expected NAME=value",
+        f"{path}:2: servers.a.envFile: {tmp_path / '.env'}: line 3: the quoted value is never closed",
+        f"{path}:3: servers.b.envFile: {missing}: cannot read the file: no such file",
     ]
     assert CANARY not in str(error)
 
@@ -387,9 +393,9 @@ def test_env_file_mistakes_name_the_key_the_file_and_the_line_but_no_value(tmp_p
 def test_env_file_mistakes_come_with_every_other_mistake_of_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "orchestrator.yaml", "servers:\n  a: {command: x, envFile: nope.env, timeout: soon}\n")
 
-    assert [p.split(":")[0] for p in load_error(path).problems] == [
-        "servers.a.envFile (line 2)",
-        "servers.a.timeout (line 2)",
+    assert [located(p) for p in load_error(path).problems] == [
+        f"{path}:2: servers.a.envFile",
+        f"{path}:2: servers.a.timeout",
     ]
 
 
@@ -404,7 +410,7 @@ def test_a_secret_from_an_input_or_env_file_never_appears_in_errors(tmp_path: Pa
     error = load_error(path, env={"INPUT_K": CANARY})
 
     assert CANARY not in str(error)
-    assert [p.split(":")[0] for p in error.problems] == ["servers.s.colour (line 1)"]
+    assert [located(p) for p in error.problems] == [f"{path}:1: servers.s.colour"]
 
 
 def test_workspace_folder_of_the_user_wide_cursor_file_is_the_working_folder(tmp_path: Path) -> None:
@@ -425,6 +431,6 @@ def test_a_stdio_only_key_on_an_http_entry_says_so_and_its_env_file_is_not_read(
     path = write(tmp_path / "orchestrator.yaml", "servers:\n  h: {url: 'http://x/mcp', envFile: missing.env}\n")
 
     assert load_error(path).problems == [
-        "servers.h.envFile (line 2): not a key of this kind of server"
+        f"{path}:2: servers.h.envFile: not a key of this kind of server"
         " (stdio servers have 'command', HTTP servers 'url')"
     ]

@@ -57,6 +57,11 @@ def load_error(path: Path, env: dict[str, str] | None = None) -> ConfigError:
     return caught.value
 
 
+def located(problem: str) -> str:
+    """``FILE:LINE: KEY.PATH``: a problem line without its message."""
+    return ": ".join(problem.split(": ")[:2])
+
+
 # -- accepted files -------------------------------------------------------------------------
 
 
@@ -191,7 +196,7 @@ def test_prefix_true_is_an_error_naming_the_key(tmp_path: Path) -> None:
     error = load_error(path)
 
     assert len(error.problems) == 1
-    assert error.problems[0].startswith("servers.time.prefix (line 2): prefix must be a non-empty string")
+    assert error.problems[0].startswith(f"{path}:2: servers.time.prefix: prefix must be a non-empty string")
 
 
 def test_yaml_scalars_in_env_become_text(tmp_path: Path) -> None:
@@ -246,7 +251,7 @@ def test_missing_variable_is_an_error_naming_file_and_key(tmp_path: Path) -> Non
 
     assert error.path == str(path)
     assert error.problems == [
-        "servers.docs.headers.Authorization (line 4): environment variable DOCS_TOKEN is not set"
+        f"{path}:4: servers.docs.headers.Authorization: environment variable DOCS_TOKEN is not set"
         " (write ${DOCS_TOKEN:-default} for a default)"
     ]
     assert str(path) in str(error)
@@ -266,7 +271,7 @@ def test_malformed_references_are_errors_naming_the_key(tmp_path: Path) -> None:
 
     error = load_error(path)
 
-    assert [p.split(":")[0] for p in error.problems] == ["servers.s.args[0] (line 2)", "servers.s.args[1] (line 2)"]
+    assert [located(p) for p in error.problems] == [f"{path}:2: servers.s.args[0]", f"{path}:2: servers.s.args[1]"]
     assert "invalid reference" in error.problems[0]
     assert "unterminated" in error.problems[1]
 
@@ -300,7 +305,7 @@ def test_bad_timeout_is_an_error_naming_the_key(tmp_path: Path, written: str) ->
     error = load_error(path)
 
     assert len(error.problems) == 1
-    assert error.problems[0].startswith("servers.s.timeout (line 2): ")
+    assert error.problems[0].startswith(f"{path}:2: servers.s.timeout: ")
 
 
 # -- problems, worded -----------------------------------------------------------------------
@@ -309,13 +314,13 @@ def test_bad_timeout_is_an_error_naming_the_key(tmp_path: Path, written: str) ->
 def test_unknown_top_level_key_is_an_error_naming_it(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers: {}\nworkflow: [flows/]\n")
 
-    assert load_error(path).problems == ["workflow (line 2): unknown key (did you mean 'workflows'?)"]
+    assert load_error(path).problems == [f"{path}:2: workflow: unknown key (did you mean 'workflows'?)"]
 
 
 def test_unknown_key_inside_a_server_names_the_key_path(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers:\n  time:\n    command: uvx\n    arg: [x]\n")
 
-    assert load_error(path).problems == ["servers.time.arg (line 4): unknown key (did you mean 'args'?)"]
+    assert load_error(path).problems == [f"{path}:4: servers.time.arg: unknown key (did you mean 'args'?)"]
 
 
 def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path_and_line(tmp_path: Path) -> None:
@@ -323,22 +328,22 @@ def test_unknown_key_in_a_json_mcp_servers_file_names_the_key_path_and_line(tmp_
     entry = {"command": "uvx", "arg": ["mcp-server-time"]}
     path.write_text(json.dumps({"mcpServers": {"time": entry}}, indent=2), encoding="utf-8")
 
-    assert load_error(path).problems == ["mcpServers.time.arg (line 5): unknown key (did you mean 'args'?)"]
+    assert load_error(path).problems == [f"{path}:5: mcpServers.time.arg: unknown key (did you mean 'args'?)"]
 
 
 def test_entry_with_both_command_and_url_is_an_error_naming_the_server(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers:\n  mixed: {command: uvx, url: 'http://x'}\n")
 
     (only,) = load_error(path).problems
-    assert only.startswith("servers.mixed (line 2): has both 'command' (stdio) and 'url' (http)")
+    assert only.startswith(f"{path}:2: servers.mixed: has both 'command' (stdio) and 'url' (http)")
 
 
 def test_entry_with_neither_command_nor_url_is_an_error_naming_the_server(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers:\n  empty: {args: [x]}\n  nothing:\n")
 
-    assert [p.split(":")[0] for p in load_error(path).problems] == [
-        "servers.empty (line 2)",
-        "servers.nothing (line 3)",
+    assert [located(p) for p in load_error(path).problems] == [
+        f"{path}:2: servers.empty",
+        f"{path}:3: servers.nothing",
     ]
 
 
@@ -358,11 +363,11 @@ def test_a_misspelt_command_is_suggested_and_the_other_mistakes_of_the_entry_com
     )
 
     assert load_error(path).problems == [
-        "servers.time.comand (line 3): unknown key (did you mean 'command'?)",
-        "servers.time.arg (line 4): unknown key (did you mean 'args'?)",
-        "servers.time.timeout (line 5): not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
-        "servers.time.env (line 6): Input should be a valid dictionary",
-        "servers.time.prefix (line 7): prefix must be a non-empty string, or false for unprefixed names",
+        f"{path}:3: servers.time.comand: unknown key (did you mean 'command'?)",
+        f"{path}:4: servers.time.arg: unknown key (did you mean 'args'?)",
+        f"{path}:5: servers.time.timeout: not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
+        f"{path}:6: servers.time.env: Input should be a valid dictionary",
+        f"{path}:7: servers.time.prefix: prefix must be a non-empty string, or false for unprefixed names",
     ]
 
 
@@ -380,9 +385,9 @@ def test_a_misspelt_url_is_suggested_and_the_other_mistakes_of_the_entry_come_wi
     )
 
     assert load_error(path).problems == [
-        "servers.docs.URL (line 3): unknown key (did you mean 'url'?)",
-        "servers.docs.header (line 4): unknown key (did you mean 'headers'?)",
-        "servers.docs.timeout (line 5): Input should be greater than 0",
+        f"{path}:3: servers.docs.URL: unknown key (did you mean 'url'?)",
+        f"{path}:4: servers.docs.header: unknown key (did you mean 'headers'?)",
+        f"{path}:5: servers.docs.timeout: Input should be greater than 0",
     ]
 
 
@@ -392,9 +397,9 @@ def test_a_misspelt_command_in_a_json_file_is_located_by_line_too(tmp_path: Path
     path.write_text(json.dumps({"mcpServers": {"github": entry}}, indent=2), encoding="utf-8")
 
     assert load_error(path).problems == [
-        "mcpServers.github.comand (line 4): unknown key (did you mean 'command'?)",
-        "mcpServers.github.args (line 5): Input should be a valid tuple",
-        "mcpServers.github.disabled (line 6): Input should be a valid boolean, unable to interpret input",
+        f"{path}:4: mcpServers.github.comand: unknown key (did you mean 'command'?)",
+        f"{path}:5: mcpServers.github.args: Input should be a valid tuple",
+        f"{path}:6: mcpServers.github.disabled: Input should be a valid boolean, unable to interpret input",
     ]
 
 
@@ -402,8 +407,8 @@ def test_an_entry_that_names_its_transport_in_no_way_says_what_it_needs(tmp_path
     path = write(tmp_path, "orchestrator.yaml", "servers:\n  odd: {args: [x], timeout: soon}\n")
 
     assert load_error(path).problems == [
-        "servers.odd (line 2): needs 'command' (a stdio server) or 'url' (an HTTP server)",
-        "servers.odd.timeout (line 2): not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
+        f"{path}:2: servers.odd: needs 'command' (a stdio server) or 'url' (an HTTP server)",
+        f"{path}:2: servers.odd.timeout: not a duration (use e.g. '500ms', '20s', '2m'): 'soon'",
     ]
 
 
@@ -412,7 +417,7 @@ def test_bad_server_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
 
     problems = load_error(path).problems
 
-    assert [p.split(":")[0] for p in problems] == ["servers.my server (line 2)", "servers.-dash (line 3)"]
+    assert [located(p) for p in problems] == [f"{path}:2: servers.my server", f"{path}:3: servers.-dash"]
     assert all("server keys are" in p for p in problems)
 
 
@@ -433,7 +438,7 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
 
     error = load_error(path)
 
-    assert sorted(p.split(" (")[0] for p in error.problems) == [
+    assert sorted(p.split(": ")[1] for p in error.problems) == [
         "naming.max_length",
         "serve.transport",
         "servers.both",
@@ -448,20 +453,20 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
 def test_servers_and_mcp_servers_together_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers: {a: {command: x}}\nmcpServers: {b: {command: y}}\n")
 
-    assert load_error(path).problems == ["mcpServers (line 2): use either 'servers' or 'mcpServers', not both"]
+    assert load_error(path).problems == [f"{path}:2: mcpServers: use either 'servers' or 'mcpServers', not both"]
 
 
 def test_source_cannot_be_set_by_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "source: /etc/passwd\n")
 
     (only,) = load_error(path).problems
-    assert only.startswith("source (line 1): unknown key")
+    assert only.startswith(f"{path}:1: source: unknown key")
 
 
 def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", "servers:\n  a: {command: x}\n  a: {command: y}\n")
 
-    assert load_error(path).problems == ["servers.a (line 3): duplicate key (first on line 2)"]
+    assert load_error(path).problems == [f"{path}:3: servers.a: duplicate key (first on line 2)"]
 
 
 def test_secrets_never_appear_in_error_text(tmp_path: Path) -> None:
@@ -497,8 +502,7 @@ def test_yaml_syntax_error_is_a_config_error_with_the_line_and_no_file_text(tmp_
     error = load_error(path)
 
     (only,) = error.problems
-    assert only.startswith("line ")
-    assert "invalid YAML" in only
+    assert only.startswith(f"{path}:3: (top level): invalid YAML at column ")
     assert CANARY not in str(error)
 
 
@@ -506,15 +510,14 @@ def test_json_syntax_error_is_a_config_error_with_the_line(tmp_path: Path) -> No
     path = write(tmp_path, "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "x" "args": []}\n  }\n}\n')
 
     (only,) = load_error(path).problems
-    assert only.startswith("line 3, column ")
-    assert "invalid JSON" in only
+    assert only.startswith(f"{path}:3: (top level): invalid JSON at column 26: ")
 
 
 def test_toml_syntax_error_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.toml", "[servers.a\ncommand = 'x'\n")
 
     (only,) = load_error(path).problems
-    assert only.startswith("invalid TOML")
+    assert only.startswith(f"{path}: (top level): invalid TOML")
     assert "line 1" in only
 
 
@@ -522,27 +525,28 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     error = load_error(tmp_path / "absent.yaml")
 
     assert error.path == str(tmp_path / "absent.yaml")
-    assert error.problems[0].startswith("cannot read the file")
+    assert error.problems[0].startswith(f"{error.path}: (top level): cannot read the file")
 
 
 def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "orchestrator.yaml"
     path.write_bytes(b"servers: {a: {command: \xff}}\n")
 
-    assert load_error(path).problems[0].startswith("not UTF-8 text")
+    assert load_error(path).problems[0].startswith(f"{path}: (top level): not UTF-8 text")
 
 
 def test_unsupported_suffix_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.ini", "[servers]\n")
 
-    assert "unsupported file type '.ini'" in load_error(path).problems[0]
+    assert load_error(path).problems[0].startswith(f"{path}: (top level): unsupported file type '.ini'")
 
 
 @pytest.mark.parametrize(("text", "found"), [("", "an empty file"), ("- a\n- b\n", "a list")])
 def test_top_level_must_be_a_mapping(tmp_path: Path, text: str, found: str) -> None:
     path = write(tmp_path, "orchestrator.yaml", text)
 
-    assert load_error(path).problems == [f"expected a mapping with 'servers' or 'mcpServers', found {found}"]
+    expected = f"{path}: (top level): expected a mapping with 'servers' or 'mcpServers', found {found}"
+    assert load_error(path).problems == [expected]
 
 
 # -- finding the file -----------------------------------------------------------------------
@@ -678,8 +682,8 @@ def test_resilience_sections_report_their_mistakes_with_did_you_mean(tmp_path: P
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     text = str(caught.value)
-    assert "servers.a.health.intervall (line 4): unknown key (did you mean 'interval'?)" in text
-    assert "servers.a.health.on_unhealthy (line 4):" in text
+    assert f"{path}:4: servers.a.health.intervall: unknown key (did you mean 'interval'?)" in text
+    assert f"{path}:4: servers.a.health.on_unhealthy:" in text
     assert "'withdraw' or 'keep'" in text
-    assert "servers.a.circuit_breaker (line 5): min_calls cannot exceed window" in text
-    assert "servers.a.retry.max_attempts (line 6):" in text
+    assert f"{path}:5: servers.a.circuit_breaker: min_calls cannot exceed window" in text
+    assert f"{path}:6: servers.a.retry.max_attempts:" in text

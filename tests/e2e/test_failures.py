@@ -124,9 +124,12 @@ async def test_callers_cancellation_reaches_the_downstream_server(tmp_path: Path
 
 async def test_a_servers_configured_secret_never_reaches_the_caller_in_an_error(tmp_path: Path) -> None:
     secret = "CANARY-env-secret-77"
-    config = write_config(tmp_path, {"f": fault_entry(env={"API_KEY": secret})})
+    # A secret that contains the other is masked whole, not as '***' plus its readable rest.
+    longer = f"{secret}-signed-part"
+    config = write_config(tmp_path, {"f": fault_entry(env={"API_KEY": secret, "SIGNED_KEY": longer})})
     async with Client(aggregator_params(config)) as client:
-        result = await client.call_tool("f__fail", {"message": f"auth failed with key {secret}"})
+        result = await client.call_tool("f__fail", {"message": f"auth failed with key {secret}, then {longer}"})
     assert result.is_error
     assert secret not in _text(result)
-    assert "auth failed with key ***" in _text(result)
+    assert "signed-part" not in _text(result)
+    assert "auth failed with key ***, then ***" in _text(result)

@@ -9,6 +9,7 @@ SIGHUP reloads as an edit does, over stdio as over HTTP.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,8 @@ async def test_edits_add_remove_and_restart_servers_reload_workflows_and_a_bad_e
         mark = len(log.text)
         config.write_text("servers:\n  keep:\n    comand: nothing\n", encoding="utf-8")
         rejected = await log.wait_for(r"reload \(.*\) rejected; the previous configuration keeps serving", after=mark)
-        await log.wait_for(r"servers\.keep\.comand \(line 3\): unknown key \(did you mean 'command'\?\)", after=mark)
+        located = rf"{re.escape(str(config))}:3: servers\.keep\.comand: unknown key \(did you mean 'command'\?\)"
+        await log.wait_for(located, after=mark)
         assert rejected
         assert await _names(client) == names
         echoed = await client.call_tool("added__echo", {"text": "still served"})

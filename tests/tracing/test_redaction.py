@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from orchestrator.tracing import ATTR_TOOL_CALL_ARGUMENTS, REDACTED, Redactor, record_payload, tracer
+from orchestrator.tracing import ATTR_TOOL_CALL_ARGUMENTS, MASK, Redactor, record_payload, tracer
 
 SECRET = "s3cr3t-value-from-env"
 
@@ -27,7 +27,7 @@ def test_configured_secret_values_are_masked_wherever_they_occur() -> None:
     text = redactor.attribute(value)
     assert SECRET not in text
     assert "header-token-123" not in text
-    assert json.loads(text)["query"] == f"select * from t where key = '{REDACTED}'"
+    assert json.loads(text)["query"] == f"select * from t where key = '{MASK}'"
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_configured_secret_values_are_masked_wherever_they_occur() -> None:
 def test_token_like_strings_are_masked_in_free_text(text: str, leak: str) -> None:
     redacted = Redactor().text(text)
     assert leak not in redacted
-    assert REDACTED in redacted
+    assert MASK in redacted
 
 
 @pytest.mark.parametrize(
@@ -80,11 +80,11 @@ def test_values_of_secret_named_keys_are_masked_but_numbers_and_booleans_are_kep
         "author": "Ada Lovelace",
     }
     assert Redactor().redact(value) == {
-        "password": REDACTED,
-        "Authorization": REDACTED,
-        "client_secret": REDACTED,
-        "X-Api-Key": REDACTED,
-        "session_id": REDACTED,
+        "password": MASK,
+        "Authorization": MASK,
+        "client_secret": MASK,
+        "X-Api-Key": MASK,
+        "session_id": MASK,
         "max_tokens": 512,
         "use_token": True,
         "token": None,
@@ -117,7 +117,7 @@ def test_secrets_shorter_than_four_characters_are_not_masked() -> None:
 
 def test_a_secret_containing_another_is_masked_whole() -> None:
     redactor = Redactor(secrets=("token-1234", "token-1234-extended"))
-    assert redactor.text("use token-1234-extended now") == f"use {REDACTED} now"
+    assert redactor.text("use token-1234-extended now") == f"use {MASK} now"
 
 
 _SECRET_ALPHABET = string.ascii_letters + string.digits
@@ -142,4 +142,4 @@ def test_record_payload_sets_the_redacted_json_on_recording_spans_only(spans: In
     record_payload(trace.INVALID_SPAN, ATTR_TOOL_CALL_ARGUMENTS, {"q": SECRET}, redactor)
     (finished,) = spans.get_finished_spans()
     assert finished.attributes is not None
-    assert json.loads(str(finished.attributes[ATTR_TOOL_CALL_ARGUMENTS])) == {"q": REDACTED, "n": 1}
+    assert json.loads(str(finished.attributes[ATTR_TOOL_CALL_ARGUMENTS])) == {"q": MASK, "n": 1}

@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from orchestrator.tracing import REDACTED, tracer
+from orchestrator.tracing import MASK, tracer
 from tests.e2e.harness import aggregator_params, fault_entry, http_aggregator, write_config
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.tracing.harness import export_spans_to
@@ -169,8 +169,8 @@ async def test_recorded_payloads_mask_configured_secrets_and_token_like_strings(
     for recorded in (arguments, result):
         assert VISIBLE in recorded
         assert LOOK_ALIKE in recorded
-        assert f"Bearer {REDACTED}" in recorded
-        assert recorded.count(REDACTED) >= 4  # env, second env, header, bearer credential
+        assert f"Bearer {MASK}" in recorded
+        assert recorded.count(MASK) >= 4  # env, second env, header, bearer credential
     relay_arguments = trace.one("tools/call relay", service=AGGREGATOR).attributes["gen_ai.tool.call.arguments"]
     assert VISIBLE in relay_arguments
     assert LOOK_ALIKE in relay_arguments

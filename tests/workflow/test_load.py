@@ -105,7 +105,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         load_workflow(path)
 
     assert len(caught.value.problems) == 1
-    assert caught.value.problems[0].startswith(f"{path}:4: (top level): invalid YAML: ")
+    assert caught.value.problems[0].startswith(f"{path}:4: (top level): invalid YAML at column 4: ")
 
 
 def test_a_file_that_is_not_a_mapping_is_one_problem(tmp_path: Path) -> None:

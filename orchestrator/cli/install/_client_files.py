@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from orchestrator._files import write_atomically
+from orchestrator._locations import config_error
+from orchestrator._masking import MASK, SECRET_MAPS
 from orchestrator.config import home_dir
-from orchestrator.errors import ConfigError
 
 __all__ = [
     "CLIENTS",
-    "MASK",
     "Change",
     "ClientName",
     "JsonFile",
@@ -48,9 +48,6 @@ __all__ = [
 
 ClientName = Literal["claude-desktop", "cursor", "claude-code"]
 CLIENTS: tuple[ClientName, ...] = get_args(ClientName)
-MASK = "***"
-
-_SECRET_MAPS = frozenset({"env", "headers"})
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 
 
@@ -166,18 +163,17 @@ class JsonFile:
             ConfigError: The file cannot be read, is not a JSON object, or its ``mcpServers`` is
                 not an object; or it is missing and ``must_exist``.
         """
+        name = str(path)
         try:
             raw = path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             if must_exist:
-                raise ConfigError(
-                    str(path), ["no such file; is the client installed? (--config-path names it)"]
-                ) from None
+                raise config_error(name, "no such file; is the client installed? (--config-path names it)") from None
             return cls(path, {}, JsonStyle(), existed=False)
         except UnicodeDecodeError as exc:
-            raise ConfigError(str(path), [f"not UTF-8 text (bad byte at offset {exc.start})"]) from exc
+            raise config_error(name, f"not UTF-8 text (bad byte at offset {exc.start})") from exc
         except OSError as exc:
-            raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or type(exc).__name__}"]) from exc
+            raise config_error(name, f"cannot read the file: {exc.strerror or type(exc).__name__}") from exc
         style = JsonStyle.of(raw)
         if not raw.strip().removeprefix("\ufeff").strip():
             return cls(path, {}, style, existed=True)
@@ -185,13 +181,13 @@ class JsonFile:
             data: object = json.loads(raw.removeprefix("\ufeff"))
         except json.JSONDecodeError as exc:
             # Not chained: the decoder's exception holds the whole text, secrets included.
-            problem = f"line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg}); fix it, or restore a backup"
-            raise ConfigError(str(path), [problem]) from None
+            message = f"invalid JSON at column {exc.colno}: {exc.msg}; fix it, or restore a backup"
+            raise config_error(name, message, line=exc.lineno) from None
         if not isinstance(data, dict):
-            raise ConfigError(str(path), [f"expected a JSON object at the top level, found {type(data).__name__}"])
+            raise config_error(name, f"expected a JSON object, found {type(data).__name__}")
         document = cast("dict[str, Any]", data)
         if not isinstance(document.get("mcpServers", {}), dict):
-            raise ConfigError(str(path), ["mcpServers: expected an object of server entries"])
+            raise config_error(name, "expected an object of server entries", path=("mcpServers",))
         return cls(path, document, style, existed=True)
 
     @property
@@ -257,7 +253,7 @@ def mask_secrets(value: object) -> object:
         items = cast("dict[str, object]", value).items()
         return {
             key: {name: _mask_one(v) for name, v in cast("dict[str, object]", item).items()}
-            if key in _SECRET_MAPS and isinstance(item, dict)
+            if key in SECRET_MAPS and isinstance(item, dict)
             else mask_secrets(item)
             for key, item in items
         }
@@ -276,7 +272,7 @@ def secret_names(servers: Mapping[str, Any]) -> list[str]:
     for key, entry in servers.items():
         if not isinstance(entry, dict):
             continue
-        for section in sorted(_SECRET_MAPS):
+        for section in sorted(SECRET_MAPS):
             values = cast("dict[str, Any]", entry).get(section)
             if isinstance(values, dict):
                 for name, value in cast("dict[str, object]", values).items():

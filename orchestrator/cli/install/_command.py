@@ -31,10 +31,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from orchestrator.cli._subcommands import SubcommandAdder
+from orchestrator._locations import format_problems
+from orchestrator._masking import MASK
+from orchestrator._version import NAME
+from orchestrator.cli._subcommands import SubcommandAdder, add_config_option
 from orchestrator.cli.install._client_files import (
     CLIENTS,
-    MASK,
     Change,
     ClientName,
     JsonFile,
@@ -62,7 +64,7 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_ENTRY_NAME = "mcp-orchestrator"
+DEFAULT_ENTRY_NAME = NAME
 
 _TITLES: Mapping[ClientName, str] = {
     "claude-desktop": "Claude Desktop",
@@ -126,6 +128,7 @@ def _validate_config(path: Path, warnings: list[str], *, text: str | None = None
     Raises:
         ConfigError: The file is invalid whatever the environment.
     """
+
     try:
         load_config(path, text=text)
     except ConfigError as strict:
@@ -133,7 +136,7 @@ def _validate_config(path: Path, warnings: list[str], *, text: str | None = None
             load_config(path, _LenientEnv(os.environ), text=text)
         except ConfigError as lenient:
             raise ConfigError(str(path), lenient.problems) from None
-        warnings += [f"{path}: {problem}" for problem in strict.problems]
+        warnings += strict.problems
 
 
 def _check_interpreter(python: str) -> str | None:
@@ -319,15 +322,11 @@ def _plan_migration(file: JsonFile, target: TargetConfig, client: ClientName, op
     servers = dict(target.servers)
     plan = plan_import(servers, to_import, force=options.force)
     if plan.conflicts:
-        raise ConfigError(
-            str(target.path),
-            [
-                f"servers.{key}: already defined differently; rename it in either file, or use --force"
-                for key in plan.conflicts
-            ],
-        )
+        message = "already defined differently; rename it in either file, or use --force"
+        conflicts = [(("servers", key), message) for key in plan.conflicts]
+        raise ConfigError(str(target.path), format_problems(str(target.path), conflicts, {}))
     if problems := entry_problems(plan.imported):
-        raise ConfigError(str(file.path), [f"mcpServers.{p}" for p in problems])
+        raise ConfigError(str(file.path), format_problems(str(file.path), problems, {}))
     servers.update(plan.imported)
     notes: list[str] = []
     new_text = target.render(servers, notes)
@@ -413,13 +412,10 @@ def add_parser(subparsers: SubcommandAdder) -> None:
         metavar="CLIENT",
         help="import this client's servers into the orchestrator config, then register in it",
     )
-    parser.add_argument(
-        "-c",
-        "--config",
-        help=(
-            "config file to serve (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml); "
-            "with --from, the file to write or merge into (default ./orchestrator.yaml)"
-        ),
+    add_config_option(
+        parser,
+        "config file to serve (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml); "
+        "with --from, the file to write or merge into (default ./orchestrator.yaml)",
     )
     parser.add_argument("--name", default=DEFAULT_ENTRY_NAME, help=f"entry name (default {DEFAULT_ENTRY_NAME})")
     parser.add_argument(

@@ -27,9 +27,9 @@ from typing import Any, cast
 import yaml
 from pydantic import ValidationError
 
+from orchestrator._locations import Problem, config_error, validator_message
 from orchestrator.cli.install._client_files import JsonStyle
 from orchestrator.config import OrchestratorConfig, server_key_for
-from orchestrator.errors import ConfigError
 
 __all__ = [
     "ImportPlan",
@@ -89,17 +89,20 @@ def plan_import(existing: Mapping[str, Any], entries: Mapping[str, Any], *, forc
     return plan
 
 
-def entry_problems(servers: Mapping[str, Any]) -> list[str]:
-    """Why these ``mcpServers`` entries would not load as orchestrator servers (keys, never values)."""
+def entry_problems(servers: Mapping[str, Any]) -> list[Problem]:
+    """Why these ``mcpServers`` entries would not load as orchestrator servers (keys, never values).
+
+    Each problem is at ``mcpServers.<entry>...``, as the client's file spells it.
+    """
     try:
         OrchestratorConfig.model_validate({"servers": dict(servers)})
     except ValidationError as exc:
-        problems: list[str] = []
+        problems: list[Problem] = []
         for error in exc.errors(include_input=False, include_url=False):
-            parts = [str(part) for part in error["loc"][1:]]  # drop "servers"
+            parts = list(error["loc"][1:])  # drop "servers"
             if len(parts) > 1 and parts[1] in ("stdio", "http"):
                 del parts[1]  # the union's tag, not a key of the file
-            problems.append(f"{'.'.join(parts)}: {error['msg']}")
+            problems.append((("mcpServers", *parts), validator_message(error["msg"])))
         return list(dict.fromkeys(problems))
     return []
 
@@ -123,25 +126,26 @@ class TargetConfig:
         Raises:
             ConfigError: Wrong suffix, unreadable, not a mapping, or its server map is not a mapping.
         """
+        name = str(path)
         if path.suffix.lower() not in _WRITABLE_SUFFIXES:
-            raise ConfigError(str(path), ["--from writes .yaml, .yml or .json files; name one with -c"])
+            raise config_error(name, "--from writes .yaml, .yml or .json files; name one with -c")
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls(path, None, {}, "servers")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(str(path), [f"cannot read the file: {type(exc).__name__}"]) from exc
+            raise config_error(name, f"cannot read the file: {type(exc).__name__}") from exc
         try:
             data: object = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError):
-            raise ConfigError(str(path), ["not valid YAML/JSON; run `orchestrator doctor -c` on it"]) from None
+            raise config_error(name, "not valid YAML/JSON; run `orchestrator doctor -c` on it") from None
         data = {} if data is None else data
         if not isinstance(data, dict):
-            raise ConfigError(str(path), ["expected a mapping at the top level"])
+            raise config_error(name, f"expected a mapping, found {type(data).__name__}")
         document = cast("dict[str, Any]", data)
         key = "mcpServers" if "mcpServers" in document and "servers" not in document else "servers"
         if not isinstance(document.get(key) or {}, dict):
-            raise ConfigError(str(path), [f"{key}: expected a mapping of servers"])
+            raise config_error(name, "expected a mapping of servers", path=(key,))
         return cls(path, text, document, key)
 
     @property
