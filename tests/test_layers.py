@@ -23,6 +23,8 @@ FLOORS: dict[str, int] = {
     "_files": 0,
     "_sdk_internals": 0,
     "_schema_messages": 0,
+    "_masking": 0,
+    "_locations": 1,  # words problems of config and workflow files: builds ConfigError
     "tracing": 1,
     "config": 2,
     "catalog": 3,
