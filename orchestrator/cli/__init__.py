@@ -3,7 +3,7 @@
 The face of the project and a thin user of the public ``Aggregator`` API: it parses
 arguments, configures logging (to stderr: stdout belongs to the MCP protocol when serving
 over stdio) and tracing, and prints. Subcommands with a room of their own live beside
-``_main``: ``doctor``, ``status``, the run view, and ``install/`` (client files, migration).
+``_main``: ``doctor``, ``status``, ``traces merge``, the run view, and ``install/`` (client files, migration).
 Nothing below this package imports it.
 """
 
