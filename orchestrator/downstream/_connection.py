@@ -21,20 +21,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp.shared.dispatcher import ProgressFnT
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
 from orchestrator._masking import SecretMasker
 from orchestrator._version import NAME, __version__
-from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
@@ -66,6 +64,11 @@ from orchestrator.errors import (
     DownstreamUnavailable,
 )
 from orchestrator.tracing import DownstreamTransport, downstream_call_attributes, http_address, tracer, untraced
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import ProgressFnT
+
+    from orchestrator.catalog import ServerManifest
 
 __all__ = ["DownstreamServer", "ServerState", "ServerStatus"]
 
@@ -439,7 +442,7 @@ class DownstreamServer:
                     # The limit is kept by `_request`'s deadline, which stops while a person answers.
                     read_timeout_seconds=math.inf,
                     progress_callback=progress,
-                    meta=cast(types.RequestParamsMeta, meta) if meta else None,
+                    meta=cast("types.RequestParamsMeta", meta) if meta else None,
                 )
                 return self._masked(result) if result.is_error else result
 
