@@ -46,6 +46,7 @@ from orchestrator.downstream._error_mapping import (
 )
 from orchestrator.downstream._health import HealthMonitor
 from orchestrator.downstream._listing import CatalogueWatch, ManifestFn, fetch_manifest
+from orchestrator.downstream._progress import ProgressRelay
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import (
@@ -433,6 +434,7 @@ class DownstreamServer:
             DownstreamToolError: The server answered with a JSON-RPC error.
         """
         limit = timeout if timeout is not None else self.spec.timeout
+        relay = ProgressRelay(progress) if progress is not None else None
 
         async def attempt(attempt_limit: float) -> types.CallToolResult:
             async def send(client: Client) -> types.CallToolResult:
@@ -441,9 +443,11 @@ class DownstreamServer:
                     arguments,
                     # The limit is kept by `_request`'s deadline, which stops while a person answers.
                     read_timeout_seconds=math.inf,
-                    progress_callback=progress,
+                    progress_callback=relay,
                     meta=cast("types.RequestParamsMeta", meta) if meta else None,
                 )
+                if relay is not None:
+                    await relay.drained()  # its last progress report goes before the result
                 return self._masked(result) if result.is_error else result
 
             return await self._request(f"tools/call {tool}", send, attempt_limit, peer)
