@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp.shared.jsonrpc_dispatcher as sdk_dispatcher
@@ -43,8 +43,10 @@ from mcp import Client
 
 from orchestrator.config import load_config
 from orchestrator.downstream import DownstreamPool
-from orchestrator.downstream._connection import DownstreamServer
 from orchestrator.server import OrchestratorServer
+
+if TYPE_CHECKING:
+    from orchestrator.downstream._connection import DownstreamServer
 
 __all__ = ["main"]
 

@@ -63,19 +63,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import anyio
 import mcp_types as types
 import psutil
-from anyio.abc import Process
 from mcp import Client, StdioServerParameters, stdio_client
-from mcp.client.session import ClientRequestContext
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Sequence
+
+    from anyio.abc import Process
+    from mcp.client.session import ClientRequestContext
 
 __all__ = ["main"]
 

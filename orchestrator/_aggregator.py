@@ -20,16 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
-import mcp_types as types
-from starlette.types import ASGIApp
 
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import OrchestratorConfig, load_config
@@ -62,6 +58,12 @@ from orchestrator.workflow import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from types import TracebackType
+
+    import mcp_types as types
+    from starlette.types import ASGIApp
+
     from orchestrator.telemetry import TracingHandle
 
 __all__ = ["Aggregator"]

@@ -11,8 +11,10 @@ Pure module: no I/O; it imports nothing of the orchestrator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["MASK", "MIN_SECRET_LENGTH", "SECRET_MAPS", "SecretMasker"]
 

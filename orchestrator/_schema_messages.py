@@ -12,12 +12,15 @@ when every branch is a plain enum, const or type, else the branch error that mat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from jsonschema import ValidationError
 from jsonschema.exceptions import best_match  # pyright: ignore[reportUnknownVariableType] - untyped `key` default
-from jsonschema.protocols import Validator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 __all__ = ["describe_error", "describe_errors", "explain_error", "field_path"]
 

@@ -12,16 +12,19 @@ around each message's handler) come from here.
 from __future__ import annotations
 
 import contextvars
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 from mcp.client._transport import TransportStreams
-from mcp.server.connection import Connection
-from mcp.server.context import ServerRequestContext
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared._stream_protocols import ReadStream, WriteStream
-from mcp.shared.message import SessionMessage
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from mcp.server.connection import Connection
+    from mcp.server.context import ServerRequestContext
+    from mcp.shared.message import SessionMessage
 
 __all__ = [
     "ReadStream",

@@ -34,7 +34,10 @@ carry secrets: callers put server names, tool names and keys in them, never valu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "CatalogError",

@@ -30,15 +30,17 @@ from collections.abc import Generator, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Final, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
-from opentelemetry.util.types import AttributeValue
 
 from orchestrator._masking import MASK, SecretMasker
 from orchestrator._version import NAME
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AttributeValue
 
 __all__ = [
     "ATTR_ERROR_TYPE",
@@ -365,7 +367,7 @@ def trace_headers_from_jsonrpc(body: bytes) -> dict[str, str]:
         decoded: object = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return {}
-    messages = cast(list[object], decoded) if isinstance(decoded, list) else [decoded]
+    messages = cast("list[object]", decoded) if isinstance(decoded, list) else [decoded]
     for message in messages:
         meta = _meta_of(message)
         if isinstance(meta.get("traceparent"), str):
@@ -376,11 +378,11 @@ def trace_headers_from_jsonrpc(body: bytes) -> dict[str, str]:
 def _meta_of(message: object) -> Mapping[str, object]:
     if not isinstance(message, dict):
         return {}
-    params = cast(dict[str, object], message).get("params")
+    params = cast("dict[str, object]", message).get("params")
     if not isinstance(params, dict):
         return {}
-    meta = cast(dict[str, object], params).get("_meta")
-    return cast(dict[str, object], meta) if isinstance(meta, dict) else {}
+    meta = cast("dict[str, object]", params).get("_meta")
+    return cast("dict[str, object]", meta) if isinstance(meta, dict) else {}
 
 
 class _HttpRequest(Protocol):
@@ -511,9 +513,9 @@ class Redactor:
         if depth >= self.max_depth:
             return "[…]"
         if isinstance(value, Mapping):
-            return self._redact_mapping(cast(Mapping[object, object], value), depth)
+            return self._redact_mapping(cast("Mapping[object, object]", value), depth)
         if isinstance(value, list | tuple | set | frozenset):
-            items = list(cast(Iterable[object], value))
+            items = list(cast("Iterable[object]", value))
             out = [self._redact(item, depth + 1) for item in items[: self.max_items]]
             if len(items) > self.max_items:
                 out.append(f"…[+{len(items) - self.max_items} items]")

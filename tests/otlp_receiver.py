@@ -23,9 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -33,11 +31,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from orchestrator._files import write_atomically
 from orchestrator.telemetry import EventRecord, LinkRecord, SpanRecord, jaeger_document
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 __all__ = ["OtlpReceiver", "ReceivedEvent", "ReceivedRequest", "ReceivedSpan", "SpanPredicate", "by_id"]
 
@@ -217,7 +220,7 @@ class OtlpReceiver:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
-        address = cast(tuple[str, int], self._server.server_address)
+        address = cast("tuple[str, int]", self._server.server_address)
         self.url = f"http://{address[0]}:{address[1]}"
         self.traces_url = self.url + TRACES_PATH
 

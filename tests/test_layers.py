@@ -9,10 +9,13 @@ engine never imports ``downstream``). The rooms of the coming work (``store``, `
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PACKAGE = Path(__file__).resolve().parents[1] / "orchestrator"
 

@@ -21,8 +21,11 @@ import argparse
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["DEFAULT_OUTPUT", "SCHEMA", "build"]
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import Literal, TypeVar
-
-import mcp_types as types
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from orchestrator.catalog._naming import DEFAULT_NAMING, NameNote, NameRequest, assign_names
 from orchestrator.catalog._suggest import close_names
 from orchestrator.catalog._uris import TemplateRoute, assign_uris
 from orchestrator.config._models import NamingSpec, ToolFilterSpec
 from orchestrator.errors import UnknownToolError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    import mcp_types as types
 
 __all__ = ["EMPTY_CATALOG", "Catalog", "NameMapping", "Route", "ServerManifest", "build_catalog"]
 

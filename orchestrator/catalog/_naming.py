@@ -11,11 +11,13 @@ import hashlib
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from orchestrator.config._models import NamingSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["DEFAULT_NAMING", "AssignedName", "NameNote", "NameRequest", "assign_names", "is_valid_name", "stable_hash"]
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["TemplateRoute", "assign_uris"]
 

@@ -36,7 +36,6 @@ just not the names a user may expect.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -44,22 +43,26 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from orchestrator.catalog import Catalog, NameMapping
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
 from orchestrator.telemetry import TracingSettings, resolve_settings
 from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Generator, Mapping, Sequence
+
+    from orchestrator.catalog import Catalog, NameMapping
 
 __all__ = [
     "DoctorReport",

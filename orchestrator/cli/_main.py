@@ -11,10 +11,9 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import mcp_types as types
@@ -26,7 +25,6 @@ from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
-from orchestrator.downstream import ServerStatus
 from orchestrator.errors import (
     InvalidArgumentsError,
     OrchestratorError,
@@ -46,6 +44,11 @@ from orchestrator.workflow import (
     load_workflow,
     render_graph,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from orchestrator.downstream import ServerStatus
 
 __all__ = ["main"]
 
@@ -359,7 +362,7 @@ def _json_object(text: str, option: str) -> dict[str, Any]:
         raise UsageError(f"not valid JSON: {exc}", option) from None
     if not isinstance(value, dict):
         raise UsageError(f'must be a JSON object such as \'{{"key": "value"}}\', not {_json_kind(value)}', option)
-    return cast(dict[str, Any], value)
+    return cast("dict[str, Any]", value)
 
 
 def _json_kind(value: object) -> str:

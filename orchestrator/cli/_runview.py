@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from orchestrator.workflow import StepEvent, WorkflowPlan
+if TYPE_CHECKING:
+    from orchestrator.workflow import StepEvent, WorkflowPlan
 
 __all__ = ["RunView"]
 

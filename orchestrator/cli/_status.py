@@ -9,7 +9,6 @@ healthy, 1 when any is not, 2 when the instance cannot be reached.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -17,12 +16,15 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import AuthSpec, find_config_path, load_config
 from orchestrator.errors import ConfigError
 from orchestrator.server import STATUS_PATH
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["add_parser", "fetch_status", "render_status", "run"]
 
@@ -47,7 +49,7 @@ def fetch_status(url: str, token: str | None) -> dict[str, Any]:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            return cast(dict[str, Any], json.loads(response.read()))
+            return cast("dict[str, Any]", json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         hint = " (a token is needed: put it in the variable serve.auth.tokens_env names)" if exc.code == 401 else ""
         raise ConnectionError(f"{_status_url(url)} answered HTTP {exc.code}{hint}") from None
@@ -68,7 +70,7 @@ def render_status(document: dict[str, Any], url: str) -> str:
         f"{document.get('name')} {document.get('version')} at {url}, up {_duration(document.get('uptime_seconds', 0))}"
         f" - {'ready' if document.get('ready') else 'NOT READY'}"
     ]
-    servers = cast(list[dict[str, Any]], document.get("servers", []))
+    servers = cast("list[dict[str, Any]]", document.get("servers", []))
     width = max((len(str(server["name"])) for server in servers), default=4)
     for server in servers:
         mark = "ok  " if server["healthy"] else "FAIL"
@@ -77,7 +79,7 @@ def render_status(document: dict[str, Any], url: str) -> str:
             line += f"  {server['tools']} tools, protocol {server['protocol_version']}"
         else:
             line += f"  unhealthy: {server['health_reason']}"
-        breaker = cast(dict[str, Any], server.get("breaker") or {})
+        breaker = cast("dict[str, Any]", server.get("breaker") or {})
         if breaker.get("state") == "open":
             line += f"; circuit open ({breaker['reason']}), next try in {breaker['retry_in_seconds']:.0f}s"
         elif breaker.get("state") == "half_open":
@@ -85,11 +87,11 @@ def render_status(document: dict[str, Any], url: str) -> str:
         if server.get("restarts"):
             line += f"; restarted {server['restarts']}x"
         lines.append(line)
-    composites = cast(dict[str, Any], document.get("composites", {}))
+    composites = cast("dict[str, Any]", document.get("composites", {}))
     if composites.get("active") or composites.get("withdrawn"):
         lines.append("Composite tools:")
         lines += [f"  ok   {name}" for name in composites.get("active", [])]
-        for name, reasons in cast(dict[str, list[str]], composites.get("withdrawn", {})).items():
+        for name, reasons in cast("dict[str, list[str]]", composites.get("withdrawn", {})).items():
             lines.append(f"  FAIL {name}: {'; '.join(reasons)}")
     last = document.get("last_reload")
     if last:
@@ -121,7 +123,7 @@ def add_parser(subparsers: SubcommandAdder) -> None:
 def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     """The URL to ask, and the bearer token to present (the first configured one)."""
     auth = AuthSpec()
-    url = cast(str | None, args.url)
+    url = cast("str | None", args.url)
     if url is None or args.config:
         config = load_config(find_config_path(Path(args.config) if args.config else None))
         auth = config.serve.auth
@@ -151,5 +153,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         sys.stdout.write(render_status(document, url))
-    servers = cast(list[dict[str, Any]], document.get("servers", []))
+    servers = cast("list[dict[str, Any]]", document.get("servers", []))
     return 0 if all(server.get("healthy") for server in servers) else 1

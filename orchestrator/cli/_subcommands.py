@@ -6,8 +6,10 @@ same everywhere; each command may word the help for what the option does there.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["CONFIG_HELP", "SubcommandAdder", "add_config_option", "add_json_option"]
 

@@ -7,12 +7,16 @@ crash), so the Jaeger UI shows the whole cross-process tree from one file.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.cli._subcommands import SubcommandAdder
 from orchestrator.telemetry import merge_jaeger_files
+
+if TYPE_CHECKING:
+    import argparse
+
+    from orchestrator.cli._subcommands import SubcommandAdder
 
 __all__ = ["add_parser", "run"]
 

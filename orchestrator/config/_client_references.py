@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
-from orchestrator._locations import KeyPath, Problem
-from orchestrator.config._clients import ConfigKind
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
+    from orchestrator._locations import KeyPath, Problem
+    from orchestrator.config._clients import ConfigKind
 
 __all__ = [
     "ClientVariables",

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from orchestrator._locations import KeyPath, Problem
-from orchestrator.config._models import ConfigKind
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orchestrator._locations import KeyPath, Problem
+    from orchestrator.config._models import ConfigKind
 
 __all__ = [
     "ORCHESTRATOR_SECTIONS",

@@ -7,11 +7,13 @@ shell, ``${VAR:-default}`` also uses the default when ``VAR`` is set but empty.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from orchestrator._locations import KeyPath
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orchestrator._locations import KeyPath
 
 __all__ = ["Interpolated", "interpolate"]
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from orchestrator._locations import KeyPath
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from orchestrator._locations import KeyPath
 
 __all__ = ["key_lines", "strip_comments"]
 

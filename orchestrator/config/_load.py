@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr, ValidationError
 
@@ -51,6 +50,9 @@ from orchestrator.config._problems import model_keys, validation_problems
 from orchestrator.config._read import SUFFIXES, read_document
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 from orchestrator.errors import ConfigError, ConfigNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["CONFIG_ENV_VAR", "config_json_schema", "find_config_path", "load_config"]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +34,9 @@ from pydantic.json_schema import SkipJsonSchema
 from orchestrator._version import NAME
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "KIND_TITLES",

@@ -7,14 +7,16 @@ problem is printed, is ``orchestrator._locations``'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
 from orchestrator._locations import MISSING_KEY, KeyPath, Problem, unknown_key, validator_message
 from orchestrator._masking import SECRET_MAPS, SecretMasker
 from orchestrator.config._models import SERVER_KIND_TAGS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["model_keys", "validation_problems"]
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator._locations import KeyPath, Problem, UnreadableSource, read_text, read_yaml
 from orchestrator.config._jsonc import key_lines, strip_comments
 from orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["SUFFIXES", "Document", "read_document"]
 

@@ -9,13 +9,16 @@ debounce. Owns no reloading: it only says "these files changed".
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from watchfiles import Change, awatch  # pyright: ignore[reportUnknownVariableType] - a trio type in a default
 
-from orchestrator.config._models import OrchestratorConfig
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from orchestrator.config._models import OrchestratorConfig
 
 __all__ = ["config_watch_paths", "watch_files"]
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from orchestrator.config import CircuitBreakerSpec
 from orchestrator.errors import DownstreamCircuitOpen
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orchestrator.config import CircuitBreakerSpec
 
 __all__ = ["BreakerSnapshot", "BreakerState", "CircuitBreaker"]
 

@@ -9,16 +9,19 @@ Owns the register of calls in flight with an upstream caller; it sends nothing d
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Generator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import mcp_types as types
-from mcp.client.session import ClientRequestContext
 
 from orchestrator.downstream._deadline import CallDeadline, current_deadline, paused
 from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Generator
+
+    from mcp.client.session import ClientRequestContext
 
 __all__ = ["CallerRequests"]
 

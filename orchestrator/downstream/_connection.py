@@ -21,20 +21,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp.shared.dispatcher import ProgressFnT
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
 from orchestrator._masking import SecretMasker
 from orchestrator._version import NAME, __version__
-from orchestrator.catalog import ServerManifest
 from orchestrator.config import ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
@@ -48,6 +46,7 @@ from orchestrator.downstream._error_mapping import (
 )
 from orchestrator.downstream._health import HealthMonitor
 from orchestrator.downstream._listing import CatalogueWatch, ManifestFn, fetch_manifest
+from orchestrator.downstream._progress import ProgressRelay
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import (
@@ -66,6 +65,11 @@ from orchestrator.errors import (
     DownstreamUnavailable,
 )
 from orchestrator.tracing import DownstreamTransport, downstream_call_attributes, http_address, tracer, untraced
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import ProgressFnT
+
+    from orchestrator.catalog import ServerManifest
 
 __all__ = ["DownstreamServer", "ServerState", "ServerStatus"]
 
@@ -430,6 +434,7 @@ class DownstreamServer:
             DownstreamToolError: The server answered with a JSON-RPC error.
         """
         limit = timeout if timeout is not None else self.spec.timeout
+        relay = ProgressRelay(progress) if progress is not None else None
 
         async def attempt(attempt_limit: float) -> types.CallToolResult:
             async def send(client: Client) -> types.CallToolResult:
@@ -438,9 +443,11 @@ class DownstreamServer:
                     arguments,
                     # The limit is kept by `_request`'s deadline, which stops while a person answers.
                     read_timeout_seconds=math.inf,
-                    progress_callback=progress,
-                    meta=cast(types.RequestParamsMeta, meta) if meta else None,
+                    progress_callback=relay,
+                    meta=cast("types.RequestParamsMeta", meta) if meta else None,
                 )
+                if relay is not None:
+                    await relay.drained()  # its last progress report goes before the result
                 return self._masked(result) if result.is_error else result
 
             return await self._request(f"tools/call {tool}", send, attempt_limit, peer)

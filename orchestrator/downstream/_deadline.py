@@ -9,11 +9,14 @@ MCP SDK keeps a clock of the same kind for its own requests, but not as public A
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
 
 __all__ = ["CallDeadline", "current_deadline", "paused"]
 

@@ -14,8 +14,7 @@ secret values.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import mcp_types as types
@@ -23,6 +22,9 @@ from mcp import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError, DownstreamUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "REQUEST_FAULTS",
@@ -91,7 +93,7 @@ def closes_connection(exc: RequestFault) -> bool:
 def describe_fault(exc: BaseException) -> str:
     """A one-line description of an exception, without secrets (no argument values)."""
     if isinstance(exc, BaseExceptionGroup):
-        inner = cast(tuple[BaseException, ...], exc.exceptions)  # pyright: ignore[reportUnknownMemberType]
+        inner = cast("tuple[BaseException, ...]", exc.exceptions)  # pyright: ignore[reportUnknownMemberType]
         return "; ".join(describe_fault(e) for e in inner)
     if isinstance(exc, MCPError):
         return f"{exc.message} (code {exc.code})"

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
-from orchestrator.config import HealthSpec
+if TYPE_CHECKING:
+    from orchestrator.config import HealthSpec
 
 __all__ = ["HealthMonitor", "ProbeFn"]
 

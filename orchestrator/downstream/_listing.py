@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import mcp_types as types
@@ -22,8 +22,10 @@ from mcp import Client, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from orchestrator.catalog import ServerManifest
-from orchestrator.config import ToolFilterSpec
 from orchestrator.downstream._error_mapping import describe_fault
+
+if TYPE_CHECKING:
+    from orchestrator.config import ToolFilterSpec
 
 __all__ = ["CatalogueWatch", "ListFn", "ManifestFn", "fetch_manifest"]
 

@@ -14,20 +14,23 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import mcp_types as types
-from mcp.shared.dispatcher import ProgressFnT
 
 from orchestrator.catalog import Catalog, ServerManifest, build_catalog
-from orchestrator.config import OrchestratorConfig, ServerSpec
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
-from orchestrator.downstream._retry import BackoffPolicy
-from orchestrator.downstream._transport import TransportFactoryFn
-from orchestrator.downstream._upstream_peer import UpstreamPeer
 from orchestrator.errors import DownstreamNotConnected, UnknownToolError
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import ProgressFnT
+
+    from orchestrator.config import OrchestratorConfig, ServerSpec
+    from orchestrator.downstream._retry import BackoffPolicy
+    from orchestrator.downstream._transport import TransportFactoryFn
+    from orchestrator.downstream._upstream_peer import UpstreamPeer
 
 __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]
 

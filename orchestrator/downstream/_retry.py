@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 from tenacity import (
@@ -29,13 +28,17 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from orchestrator.config import RetrySpec
 from orchestrator.errors import (
     DownstreamCircuitOpen,
     DownstreamNotConnected,
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from orchestrator.config import RetrySpec
 
 __all__ = ["BackoffPolicy", "RetryBudget", "call_with_retries", "is_retryable_fault", "reconnect_attempts"]
 

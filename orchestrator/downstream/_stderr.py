@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 import anyio
-from anyio.abc import ByteReceiveStream
 
 from orchestrator._masking import SecretMasker
+
+if TYPE_CHECKING:
+    from anyio.abc import ByteReceiveStream
 
 __all__ = ["StderrDrain"]
 

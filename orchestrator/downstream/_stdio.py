@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 import mcp_types as types
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 
-from orchestrator.config import StdioServerSpec
-from orchestrator.downstream._stderr import StderrDrain
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping
+
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from orchestrator.config import StdioServerSpec
+    from orchestrator.downstream._stderr import StderrDrain
 
 __all__ = ["MAX_LINE_BYTES", "stdio_transport"]
 

@@ -12,19 +12,23 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx2
 from mcp.client import Transport
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.message import SessionMessage
 
 from orchestrator._sdk_internals import ReadStream, TransportStreams, WrappedReadStream, create_mcp_http_client
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
-from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._stdio import stdio_transport
 from orchestrator.tracing import copy_trace_context_to_headers
+
+if TYPE_CHECKING:
+    import httpx2
+    from mcp.shared.message import SessionMessage
+
+    from orchestrator.downstream._stderr import StderrDrain
 
 __all__ = ["HttpStatusNote", "TransportFactoryFn", "http_status_note", "open_transport", "secret_values"]
 

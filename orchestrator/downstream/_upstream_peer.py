@@ -8,11 +8,13 @@ one a server-initiated request belongs to, or refuses when that cannot be told f
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
 from contextvars import ContextVar
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import mcp_types as types
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Sequence
+
+    import mcp_types as types
 
 __all__ = ["UpstreamPeer", "caller_of", "current_peer"]
 

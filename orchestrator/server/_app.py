@@ -11,25 +11,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
-from collections.abc import Hashable
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import mcp_types as types
-from mcp.server.connection import Connection
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
-from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
-from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
-from orchestrator.catalog import Catalog
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
     DownstreamError,
@@ -50,6 +44,16 @@ from orchestrator.tracing import (
     current_trace_id,
     record_payload,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from mcp.server.connection import Connection
+    from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+    from mcp.server.models import InitializationOptions
+    from mcp.shared.dispatcher import ProgressFnT
+
+    from orchestrator.catalog import Catalog
 
 __all__ = ["TRACE_META_KEY", "OrchestratorServer"]
 

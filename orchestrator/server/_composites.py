@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import mcp_types as types
-from mcp.shared.dispatcher import ProgressFnT
 
-from orchestrator.catalog import Catalog
-from orchestrator.config import OrchestratorConfig
-from orchestrator.downstream import DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
     DownstreamUnavailable,
     InvalidArgumentsError,
@@ -44,6 +39,15 @@ from orchestrator.workflow import (
     load_workflows,
 )
 from orchestrator.workflow import validate_input as validate_workflow_input
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mcp.shared.dispatcher import ProgressFnT
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.config import OrchestratorConfig
+    from orchestrator.downstream import DownstreamPool, UpstreamPeer
 
 __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_result"]
 

@@ -27,8 +27,7 @@ Callers decide by these fields, never by a message's text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp import MCPError
@@ -41,6 +40,9 @@ from orchestrator.errors import (
     UnknownToolError,
     WorkflowExecutionError,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "ERROR_META_KEY",

@@ -22,20 +22,25 @@ import json
 import logging
 import signal
 import socket
-from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator._version import NAME
-from orchestrator.config import ServeSpec
 from orchestrator.errors import ConfigError
-from orchestrator.server._app import OrchestratorServer
 from orchestrator.server._status import StatusReporter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Mapping
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from orchestrator.config import ServeSpec
+    from orchestrator.server._app import OrchestratorServer
 
 __all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "http_app", "serve_http"]
 

@@ -17,16 +17,20 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from orchestrator.config import OrchestratorConfig, config_watch_paths, watch_files
 from orchestrator.downstream import DownstreamPool, PoolChange
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
-from orchestrator.server._app import OrchestratorServer
-from orchestrator.server._composites import Composites
-from orchestrator.tracing import Redactor
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from orchestrator.server._app import OrchestratorServer
+    from orchestrator.server._composites import Composites
+    from orchestrator.tracing import Redactor
 
 __all__ = ["LoadFn", "Loaded", "ReloadRecord", "Reloader"]
 

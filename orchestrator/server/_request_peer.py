@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp import MCPError
-from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from orchestrator._sdk_internals import request_connection
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from mcp.server.context import ServerRequestContext
 
 __all__ = ["LOG_SEVERITY", "RequestPeer", "client_identity"]
 

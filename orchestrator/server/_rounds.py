@@ -14,18 +14,20 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import mcp_types as types
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.server.context import ServerRequestContext
 
 from orchestrator.downstream import UpstreamPeer
 from orchestrator.errors import InputRoundExpired
 from orchestrator.server._errors import internal_error_result, tool_error_result
 from orchestrator.server._request_peer import client_identity
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from mcp.server.context import ServerRequestContext
 
 __all__ = ["InputRounds", "RoundCallFn", "RoundState"]
 

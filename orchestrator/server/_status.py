@@ -10,12 +10,14 @@ Neither carries a secret: configured values never appear, and error texts are ma
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator._version import NAME, __version__
-from orchestrator.downstream import DownstreamPool, ServerStatus
-from orchestrator.server._app import OrchestratorServer
-from orchestrator.server._reload import Reloader
+
+if TYPE_CHECKING:
+    from orchestrator.downstream import DownstreamPool, ServerStatus
+    from orchestrator.server._app import OrchestratorServer
+    from orchestrator.server._reload import Reloader
 
 __all__ = ["StatusReporter", "is_ready"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import mcp_types as types
@@ -20,7 +20,9 @@ from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
 from orchestrator._sdk_internals import ReadStream, WrappedReadStream, WriteStream
-from orchestrator.server._app import OrchestratorServer
+
+if TYPE_CHECKING:
+    from orchestrator.server._app import OrchestratorServer
 
 __all__ = ["serve_stdio"]
 
@@ -134,7 +136,7 @@ async def serve_stdio(server: OrchestratorServer) -> None:
     os.dup2(2, 1)
     try:
         # stdio_server only iterates stdin and calls write/flush on stdout; any such objects do.
-        stdin, stdout = cast(Any, _StdinLines(0)), cast(Any, _StdoutLines(wire))
+        stdin, stdout = cast("Any", _StdinLines(0)), cast("Any", _StdoutLines(wire))
         async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
             answering = _AnsweringReadStream(read_stream, write_stream)
             await server.lowlevel.run(answering, write_stream, server.lowlevel.create_initialization_options())

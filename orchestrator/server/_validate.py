@@ -8,14 +8,16 @@ can never make us fetch anything over the network.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
 from jsonschema import Draft202012Validator, SchemaError, validators
-from jsonschema.protocols import Validator
 from referencing import Registry
 
 from orchestrator._schema_messages import describe_errors
+
+if TYPE_CHECKING:
+    import mcp_types as types
+    from jsonschema.protocols import Validator
 
 __all__ = ["ArgumentValidator"]
 

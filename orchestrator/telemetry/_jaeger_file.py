@@ -15,12 +15,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry.util.types import AnyValue
 
 from orchestrator._files import write_atomically
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "AttributeValue",
@@ -247,15 +249,15 @@ def read_jaeger_traces(path: Path) -> list[JsonDict]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON: {exc}") from exc
     if isinstance(loaded, dict) and "data" in loaded:
-        loaded = cast(object, loaded["data"])
+        loaded = cast("object", loaded["data"])
     if isinstance(loaded, dict):
-        loaded = [cast(object, loaded)]
-    traces = cast(list[object], loaded) if isinstance(loaded, list) else None
+        loaded = [cast("object", loaded)]
+    traces = cast("list[object]", loaded) if isinstance(loaded, list) else None
     if traces is None or not all(
-        isinstance(t, dict) and isinstance(cast(JsonDict, t).get("spans"), list) for t in traces
+        isinstance(t, dict) and isinstance(cast("JsonDict", t).get("spans"), list) for t in traces
     ):
         raise ValueError(f"{path}: not a Jaeger JSON trace file (expected {{'data': [{{'traceID', 'spans', ...}}]}})")
-    return [cast(JsonDict, t) for t in traces]
+    return [cast("JsonDict", t) for t in traces]
 
 
 def merge_jaeger_files(paths: Iterable[Path], out: Path) -> int:

@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import (
     SpanExporter,
@@ -30,6 +27,12 @@ from orchestrator.telemetry._jaeger_file import (
     SpanRecord,
 )
 from orchestrator.tracing import current_downstream_call
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from opentelemetry.context import Context
 
 __all__ = ["MCP_SDK_SCOPE", "JaegerJsonFileExporter", "McpAttributesProcessor", "span_record"]
 

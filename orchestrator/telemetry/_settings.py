@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, cast
+from typing import TYPE_CHECKING, Final, Literal, cast
 from urllib.parse import unquote, urlsplit
 
-from orchestrator.config import TracingSpec
 from orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orchestrator.config import TracingSpec
 
 __all__ = ["FILE_ENV", "UI_URL_ENV", "ExporterName", "OtlpProtocol", "TracingSettings", "resolve_settings"]
 
@@ -128,7 +131,7 @@ def _resolve_exporters(spec: TracingSpec, env: Mapping[str, str], problems: list
         if "none" in names and len(names) > 1:
             problems.append("OTEL_TRACES_EXPORTER: 'none' cannot be combined with other exporters")
             return ()
-        return tuple(cast(ExporterName, n) for n in names if n != "none")
+        return tuple(cast("ExporterName", n) for n in names if n != "none")
     if _get(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or _get(env, "OTEL_EXPORTER_OTLP_ENDPOINT"):
         return ("otlp",)
     return _CONFIG_EXPORTERS[spec.exporter]

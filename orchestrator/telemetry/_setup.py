@@ -15,9 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -45,6 +43,10 @@ from orchestrator.telemetry._jaeger_file import (
 )
 from orchestrator.telemetry._processors import JaegerJsonFileExporter, McpAttributesProcessor
 from orchestrator.telemetry._settings import FILE_ENV, TracingSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
 __all__ = ["TracingHandle", "configure_tracing"]
 

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import mcp_types as types
 
 from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError
-from orchestrator.workflow._plan import StepPlan
 from orchestrator.workflow._retry import Attempt, AttemptFailure, RetryFn, call_with_retries
 from orchestrator.workflow._run import IDEMPOTENCY_KEY_META, ToolInvoker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orchestrator.workflow._plan import StepPlan
 
 __all__ = ["CallContext", "call_step_tool", "classify_error", "result_value"]
 

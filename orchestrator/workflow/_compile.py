@@ -10,16 +10,12 @@ claims the steps contradict. Without a catalogue, what depends on the tools is l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import mcp_types as types
 import networkx as nx
 
 from orchestrator._locations import KeyPath, LineMap, Problem, format_problems
-from orchestrator.catalog import Catalog
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow._expr import (
     Expression,
@@ -30,7 +26,6 @@ from orchestrator.workflow._expr import (
     compile_template,
 )
 from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan, catalog_problems
-from orchestrator.workflow._spec import StepSpec, WorkflowSpec
 from orchestrator.workflow._wiring import (
     AnnotatedStep,
     derive_annotations,
@@ -42,6 +37,15 @@ from orchestrator.workflow._wiring import (
     schema_problem,
     split_tool_reference,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    import mcp_types as types
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.workflow._spec import StepSpec, WorkflowSpec
 
 __all__ = ["collect_problems", "compile_workflow", "compile_workflows"]
 

@@ -19,13 +19,11 @@ watches runs through ``StepEvent``s and the ``RunResult``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from itertools import islice
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-from anyio.abc import TaskGroup
 from opentelemetry import trace
 
 from orchestrator.errors import WorkflowExecutionError
@@ -40,7 +38,6 @@ from orchestrator.tracing import (
 )
 from orchestrator.workflow._call import CallContext, call_step_tool
 from orchestrator.workflow._expr import ExpressionError
-from orchestrator.workflow._plan import StepPlan, WorkflowPlan
 from orchestrator.workflow._retry import AttemptFailure
 from orchestrator.workflow._run import (
     INPUT_STEP,
@@ -56,6 +53,13 @@ from orchestrator.workflow._run import (
     new_run_id,
     validate_input,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from anyio.abc import TaskGroup
+
+    from orchestrator.workflow._plan import StepPlan, WorkflowPlan
 
 __all__ = ["execute"]
 

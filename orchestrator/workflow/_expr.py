@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
 
-from orchestrator._locations import KeyPath
 from orchestrator.errors import WorkflowError
 from orchestrator.workflow._jmespath_tree import References, SyntaxTree, function_problems, references
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orchestrator._locations import KeyPath
 
 __all__ = ["Expression", "ExpressionError", "References", "Template", "compile_expression", "compile_template"]
 

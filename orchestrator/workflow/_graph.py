@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from orchestrator.workflow._plan import StepPlan, WorkflowPlan
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from orchestrator.workflow._plan import StepPlan, WorkflowPlan
 
 __all__ = ["GraphFormat", "render_graph"]
 

@@ -7,11 +7,13 @@ side yields. Only what is evaluated against the top-level context counts as a re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from jmespath import functions as jmespath_functions
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["References", "SyntaxTree", "function_problems", "references"]
 

@@ -9,17 +9,21 @@ problems of tools and arguments too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator._locations import KeyPath, LineMap, Problem, format_problem, format_problems
-from orchestrator.catalog import Catalog
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow._compile import collect_problems
-from orchestrator.workflow._plan import WorkflowPlan
 from orchestrator.workflow._read import WorkflowDraft, read_workflow
-from orchestrator.workflow._spec import WorkflowSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.workflow._plan import WorkflowPlan
+    from orchestrator.workflow._spec import WorkflowSpec
 
 __all__ = ["WORKFLOW_SUFFIXES", "WorkflowCheck", "check_workflow", "load_workflow", "load_workflows", "workflow_files"]
 

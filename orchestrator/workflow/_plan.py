@@ -6,17 +6,12 @@ compiled and every reference already checked, so running it needs no more parsin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import mcp_types as types
-from jsonschema.protocols import Validator
 
 from orchestrator._locations import LineMap, Problem, format_problems
-from orchestrator.catalog import Catalog
-from orchestrator.workflow._expr import Expression, Template
-from orchestrator.workflow._spec import AnnotationsSpec, RetrySpec, WorkflowSpec
 from orchestrator.workflow._wiring import (
     AnnotatedStep,
     argument_problems,
@@ -26,6 +21,15 @@ from orchestrator.workflow._wiring import (
     name_problems,
     retry_problems,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from jsonschema.protocols import Validator
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.workflow._expr import Expression, Template
+    from orchestrator.workflow._spec import AnnotationsSpec, RetrySpec, WorkflowSpec
 
 __all__ = ["RetryPolicy", "StepPlan", "WorkflowPlan", "catalog_problems"]
 

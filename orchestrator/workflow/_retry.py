@@ -15,15 +15,18 @@ tests check retry counts and delays without sleeping.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from orchestrator.errors import WorkflowError
-from orchestrator.workflow._plan import RetryPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from orchestrator.workflow._plan import RetryPolicy
 
 __all__ = ["Attempt", "AttemptFailure", "RetryFn", "call_with_retries", "is_testing", "set_testing"]
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
-
-import mcp_types as types
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from orchestrator._schema_messages import describe_errors
-from orchestrator.errors import WorkflowExecutionError
-from orchestrator.workflow._plan import WorkflowPlan
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import mcp_types as types
+
+    from orchestrator.errors import WorkflowExecutionError
+    from orchestrator.workflow._plan import WorkflowPlan
 
 __all__ = [
     "IDEMPOTENCY_KEY_META",

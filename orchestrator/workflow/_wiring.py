@@ -10,20 +10,24 @@ an empty ``$ref`` registry, so no check can fetch anything over the network.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import mcp_types as types
 from jsonschema import Draft202012Validator, SchemaError, validators
-from jsonschema.protocols import Validator
 from referencing import Registry
 
-from orchestrator._locations import KeyPath, Problem
 from orchestrator._schema_messages import explain_error
-from orchestrator.catalog import Catalog
-from orchestrator.workflow._expr import Template
 from orchestrator.workflow._spec import AnnotationsSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from jsonschema.protocols import Validator
+
+    from orchestrator._locations import KeyPath, Problem
+    from orchestrator.catalog import Catalog
+    from orchestrator.workflow._expr import Template
 
 __all__ = [
     "AnnotatedStep",

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx2
@@ -19,6 +19,9 @@ from mcp import Client
 
 from orchestrator import Aggregator, InvalidArgumentsError, UnknownToolError, UsageError, load_config
 from tests.e2e.harness import REPO_ROOT, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

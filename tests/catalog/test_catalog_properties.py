@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 import mcp_types as types
 from hypothesis import given, settings
@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 from orchestrator.catalog import Catalog, Route, ServerManifest, build_catalog
 from orchestrator.config._models import NamingSpec, ToolFilterSpec
+
+if TYPE_CHECKING:
+    import random
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
 

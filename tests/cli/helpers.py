@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator.cli import _doctor
 from orchestrator.cli import install as _install
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["orchestrator", "parser", "read_json", "write_json", "write_workflow"]
 

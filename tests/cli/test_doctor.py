@@ -6,16 +6,18 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Generator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from tests.cli.helpers import orchestrator, write_workflow
 from tests.e2e.harness import fault_entry, write_config
 from tests.otlp_receiver import OtlpReceiver
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
 
 pytestmark = pytest.mark.usefixtures("home")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
-import mcp_types as types
+from typing import TYPE_CHECKING
 
 from orchestrator.downstream import caller_of, current_peer
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    import mcp_types as types
 
 
 class _Peer:

@@ -3,19 +3,22 @@ calls, timeouts and change notifications, without a process or a socket."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
 import pytest
 
-from orchestrator.catalog import ServerManifest
 from orchestrator.config import HttpServerSpec
 from orchestrator.downstream import DownstreamServer
 from orchestrator.errors import DownstreamNotConnected, DownstreamTimeout, DownstreamToolError
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transport
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from orchestrator.catalog import ServerManifest
 
 pytestmark = pytest.mark.anyio
 

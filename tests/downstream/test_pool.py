@@ -3,16 +3,20 @@ catalogue, routing by exposed name, catalogue changes and reloads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from orchestrator.catalog import Catalog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.downstream import CatalogChange, DownstreamPool, PoolChange
 from orchestrator.errors import UnknownToolError
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from orchestrator.catalog import Catalog
 
 pytestmark = pytest.mark.anyio
 

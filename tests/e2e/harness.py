@@ -8,18 +8,21 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-from anyio.abc import Process
 from mcp import StdioServerParameters
 
 from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command, wait_for_events
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+    from pathlib import Path
+
+    from anyio.abc import Process
 
 __all__ = [
     "REPO_ROOT",

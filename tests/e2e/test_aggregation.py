@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
@@ -11,6 +11,9 @@ import pytest
 from mcp import Client
 
 from tests.e2e.harness import aggregator_params, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import httpx2
@@ -25,6 +23,10 @@ from hypothesis import strategies as st
 from mcp import Client, types
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, http_aggregator, write_config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
@@ -11,6 +11,9 @@ from mcp import Client
 
 from tests.e2e.harness import aggregator_params, fault_entry, http_fault_server, write_config
 from tests.fakes import EVENTS_FILE_ENV, read_events
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

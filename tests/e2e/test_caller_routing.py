@@ -10,20 +10,23 @@ request is refused, and still B never sees A's prompt.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import ClientRequestContext
 
 from tests.e2e.harness import events_seen, fault_entry, http_aggregator, http_fault_server, write_config
 from tests.fakes import EVENTS_FILE_ENV
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
+
+    from mcp.client.session import ClientRequestContext
 
 pytestmark = pytest.mark.anyio
 

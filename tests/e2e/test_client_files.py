@@ -6,14 +6,16 @@ import json
 import os
 import sys
 import textwrap
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from anyio import run_process
 
 from tests.e2e.harness import REPO_ROOT, fault_entry, http_fault_server
 from tests.fakes import fault_server_argv
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

@@ -11,18 +11,21 @@ calls run detached, between rounds).
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 import pytest
 import yaml
 from mcp import Client, MCPError
-from mcp.client.session import ClientRequestContext
 
 from tests.e2e.harness import aggregator_params, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
+
+    from mcp.client.session import ClientRequestContext
 
 pytestmark = pytest.mark.anyio
 

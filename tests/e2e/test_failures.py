@@ -6,7 +6,7 @@ import os
 import signal
 import time
 from functools import partial
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
@@ -22,6 +22,9 @@ from tests.e2e.harness import (
     write_config,
 )
 from tests.fakes import EVENTS_FILE_ENV, wait_for_event
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
@@ -24,6 +23,9 @@ import pytest
 from mcp import Client
 
 from tests.e2e.harness import REPO_ROOT, Notifications, aggregator_command, fault_entry, logged_process, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

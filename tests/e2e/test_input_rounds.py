@@ -11,20 +11,23 @@ server-to-client requests).
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import ClientRequestContext
 
 from tests.e2e.harness import aggregator_params, events_seen, fault_entry, http_aggregator, write_config
 from tests.fakes import EVENTS_FILE_ENV
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Coroutine
+    from pathlib import Path
+
+    from mcp.client.session import ClientRequestContext
 
 pytestmark = pytest.mark.anyio
 

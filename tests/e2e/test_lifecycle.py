@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import psutil
@@ -15,6 +15,9 @@ import pytest
 from mcp import Client
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

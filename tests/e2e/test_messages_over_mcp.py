@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mcp_types as types
 import pytest
@@ -13,6 +13,9 @@ import yaml
 from mcp import Client, MCPError
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

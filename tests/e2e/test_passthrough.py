@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import stdio_client
 
 from tests.e2e.harness import aggregator_params, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mcp.client.session import ClientRequestContext
 
 pytestmark = pytest.mark.anyio
 

@@ -18,10 +18,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import mcp_types as types
@@ -32,6 +30,10 @@ from mcp.client.stdio import stdio_client
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, http_aggregator, write_config
 from tests.fakes import EVENTS_FILE_ENV, read_events
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

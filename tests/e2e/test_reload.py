@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -28,6 +27,9 @@ from tests.e2e.harness import (
     logged_process,
     write_config,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

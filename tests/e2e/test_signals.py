@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
@@ -20,6 +20,9 @@ from mcp import Client
 
 from tests.e2e.harness import aggregator_command, fault_entry, logged_process, write_config
 from tests.otlp_receiver import OtlpReceiver
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import ClientRequestContext
 
 from tests.e2e.harness import aggregator_params, fault_entry, http_aggregator, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mcp.client.session import ClientRequestContext
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,7 @@ that names the resource holds a subscription too, for as long as it is open.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
@@ -18,6 +17,10 @@ from mcp import Client
 
 from tests.e2e.harness import Notifications, events_seen, fault_entry, http_aggregator, write_config
 from tests.fakes import EVENTS_FILE_ENV, read_events
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

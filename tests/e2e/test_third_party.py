@@ -6,8 +6,7 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -15,6 +14,9 @@ import pytest
 from mcp import Client
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, fault_entry, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
 

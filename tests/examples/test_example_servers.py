@@ -11,14 +11,12 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import jsonschema
 import pytest
-from anyio.abc import ByteReceiveStream
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, TextResourceContents, ToolAnnotations
@@ -26,6 +24,11 @@ from mcp.types import CallToolResult, TextContent, TextResourceContents, ToolAnn
 from examples.data.build_incidents_db import DEFAULT_OUTPUT as SHIPPED_DATABASE
 from examples.data.build_incidents_db import build
 from orchestrator.config import StdioServerSpec, load_config
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from anyio.abc import ByteReceiveStream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CALL_TIMEOUT = 30.0

@@ -12,18 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import mcp_types as types
 import pytest
 from anyio.streams.text import TextReceiveStream
 from mcp import Client, StdioServerParameters
-from mcp.client.caching import CacheMode
-from mcp.client.session import ClientRequestContext, IncomingMessage
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -32,6 +28,13 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.fakes import EVENTS_FILE_ENV, REPO_ROOT, fault_server_argv, fault_server_command, read_events
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
+
+    from mcp.client.caching import CacheMode
+    from mcp.client.session import ClientRequestContext, IncomingMessage
 
 pytestmark = pytest.mark.anyio
 

@@ -16,17 +16,19 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
 from tests.e2e.harness import served_process
 from tests.fakes import REPO_ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping, Sequence
 
 __all__ = [
     "COMPOSITE",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from mcp import Client
 
 from tests.e2e.harness import http_aggregator, write_config
 from tests.interop._peers import COMPOSITE, DATA, EVERYTHING, MEMORY, require
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module")

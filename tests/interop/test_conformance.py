@@ -11,14 +11,16 @@ the counts are recorded in docs/interop.md.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncGenerator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.e2e.harness import REPO_ROOT, http_aggregator, write_config
 from tests.interop._peers import CONFORMANCE, NODE22, ConformanceRun, conformance_fixture_http, require, run_conformance
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 import pytest
@@ -22,6 +20,10 @@ from mcp import Client
 
 from tests.e2e.harness import http_aggregator, write_config
 from tests.interop._peers import DATA, EVERYTHING, FILESYSTEM, MEMORY, VALID_NAME, require, require_module
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import sys
 import uuid
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.e2e.harness import REPO_ROOT
 from tests.interop._peers import COMPOSITE, INSPECTOR, NODE22, VALID_NAME, require, run
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
 

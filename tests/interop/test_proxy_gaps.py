@@ -9,13 +9,16 @@ over stdio fronting the conformance fixture (``prefix: false``).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mcp_types as types
 import pytest
 from mcp import Client, MCPError
 
 from tests.e2e.harness import REPO_ROOT, aggregator_params, write_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from orchestrator import __version__
 from tests.interop._peers import COMPOSITE, TS_CLIENT, TS_SDK, VALID_NAME, node, require, run
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.npm, pytest.mark.slow]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -15,6 +14,9 @@ from orchestrator.downstream import DownstreamPool
 from orchestrator.server import Composites, OrchestratorServer
 from orchestrator.workflow import WorkflowSpec
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transport, memory_transports
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping, Sequence
 
 __all__ = ["ProgressSeen", "connect", "serving", "text_of"]
 

@@ -12,11 +12,10 @@ Importable from any test folder.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -24,6 +23,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestrator.telemetry import McpAttributesProcessor
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from opentelemetry.context import Context
 
 __all__ = ["TEST_SERVICE_NAME", "capture_spans", "export_spans_to", "global_router"]
 

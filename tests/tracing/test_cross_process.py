@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -17,8 +18,10 @@ from mcp import Client, StdioServerParameters
 from orchestrator.config import TracingSpec
 from orchestrator.telemetry import configure_tracing
 from orchestrator.tracing import downstream_call_attributes, tracer
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, SpanPredicate
 from tests.tracing.harness import TEST_SERVICE_NAME, capture_spans, export_spans_to
+
+if TYPE_CHECKING:
+    from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, SpanPredicate
 
 pytestmark = pytest.mark.anyio
 

@@ -6,12 +6,15 @@ Every call passes ``set_global=False``: the session's global provider belongs to
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from examples.servers._tracing import traced
 from orchestrator.telemetry import FILE_ENV
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_without_variables_the_example_servers_install_nothing() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -12,6 +12,9 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from orchestrator.telemetry import MCP_SDK_SCOPE, McpAttributesProcessor
 from orchestrator.tracing import downstream_call_attributes
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.trace import SpanKind
@@ -17,6 +17,9 @@ from orchestrator.telemetry import configure_tracing
 from orchestrator.tracing import finish_step, finish_workflow, mark_error, record_retry, step_span, workflow_span
 from tests.otlp_receiver import OtlpReceiver, by_id
 from tests.tracing.harness import TEST_SERVICE_NAME, export_spans_to
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def test_configure_tracing_exports_parent_links_attributes_events_status_and_service_name(

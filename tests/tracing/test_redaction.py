@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import string
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestrator.tracing import ATTR_TOOL_CALL_ARGUMENTS, MASK, Redactor, record_payload, tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SECRET = "s3cr3t-value-from-env"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry import trace
@@ -24,6 +24,9 @@ from orchestrator.telemetry import (
     configure_tracing,
     resolve_settings,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 OFF = TracingSpec()
 

@@ -15,15 +15,18 @@ import sys
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 import yaml
 
 from tests.e2e.harness import REPO_ROOT, served_process
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.tracing.harness import TEST_SERVICE_NAME
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 __all__ = [
     "AGGREGATOR",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.otlp_receiver import OtlpReceiver
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
 
 
 @pytest.fixture

@@ -13,14 +13,18 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.harness import fault_entry, write_config
-from tests.otlp_receiver import OtlpReceiver
 from tests.tracing_e2e._support import AGGREGATOR, example_server, export_env, read_jaeger_file, write_brief
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
 

@@ -7,15 +7,13 @@ CLIENT span.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from mcp import Client
 
 from orchestrator.tracing import tracer
 from tests.e2e.harness import aggregator_params, write_config
-from tests.otlp_receiver import OtlpReceiver
 from tests.tracing.harness import export_spans_to
 from tests.tracing_e2e._support import (
     AGGREGATOR,
@@ -27,6 +25,11 @@ from tests.tracing_e2e._support import (
     text_of,
     wait_for_trace,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -12,9 +12,8 @@ matching masks them, and a look-alike value that is not configured must survive.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from mcp import Client
@@ -23,7 +22,6 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from orchestrator.tracing import MASK, tracer
 from tests.e2e.harness import aggregator_params, fault_entry, http_aggregator, write_config
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.tracing.harness import export_spans_to
 from tests.tracing_e2e._support import (
     AGGREGATOR,
@@ -37,6 +35,12 @@ from tests.tracing_e2e._support import (
     wait_for_trace,
     write_workflow,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+    from pathlib import Path
+
+    from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -8,17 +8,14 @@ the test's receiver, and the trace is read back from what the receiver decoded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from mcp import Client
 
 from orchestrator.tracing import tracer
 from tests.e2e.harness import aggregator_params, write_config
-from tests.otlp_receiver import OtlpReceiver
 from tests.tracing.harness import export_spans_to
 from tests.tracing_e2e._support import (
     AGGREGATOR,
@@ -31,6 +28,12 @@ from tests.tracing_e2e._support import (
     wait_for_trace,
     write_brief,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Mapping
+    from pathlib import Path
+
+    from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mcp_types as types
 import pytest
@@ -10,6 +10,9 @@ import pytest
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow import compile_workflow, load_workflow
 from tests.workflow.helpers import DATA, catalog_of, compile_text, problems_of, tool
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HEADER = """
 version: 1

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow import check_workflow, load_workflow, load_workflows, workflow_files
 from tests.workflow.helpers import DATA, catalog_of, tool, write_workflow
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MINIMAL = """
 version: 1

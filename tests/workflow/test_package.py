@@ -6,14 +6,17 @@ import ast
 import json
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from jsonschema import validators
-from jsonschema.protocols import Validator
 
 import orchestrator.workflow as workflow
 from orchestrator.workflow._schema import render_workflow_json_schema
 from tests.workflow.helpers import DATA
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 PACKAGE = Path(workflow.__file__).parent
 REPO_ROOT = PACKAGE.parents[1]

@@ -19,16 +19,18 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from orchestrator._files import write_atomically
 from orchestrator._locations import config_error
 from orchestrator._masking import MASK, SECRET_MAPS
 from orchestrator.config import home_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "CLIENTS",

@@ -21,15 +21,13 @@ validated by ``orchestrator.config`` before anything is replaced.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from orchestrator._locations import format_problems
 from orchestrator._masking import MASK
@@ -52,6 +50,10 @@ from orchestrator.cli.install._client_files import (
 from orchestrator.cli.install._migrate import TargetConfig, entry_problems, plan_import, yaml_dump
 from orchestrator.config import find_config_path, load_config, translate_references
 from orchestrator.errors import ConfigError, ConfigNotFoundError, OrchestratorError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
 
 __all__ = [
     "CLIENTS",

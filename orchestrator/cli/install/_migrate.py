@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from pydantic import ValidationError
@@ -30,6 +28,10 @@ from pydantic import ValidationError
 from orchestrator._locations import Problem, config_error, validator_message
 from orchestrator.cli.install._client_files import JsonStyle
 from orchestrator.config import OrchestratorConfig, server_key_for
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 __all__ = [
     "ImportPlan",
