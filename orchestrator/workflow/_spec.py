@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from orchestrator._locations import LineMap  # noqa: TC001 - pydantic resolves SourceInfo's fields at run time
 from orchestrator.config import parse_duration
-
-if TYPE_CHECKING:
-    from orchestrator._locations import LineMap
 
 __all__ = [
     "DEFAULT_RETRY_ON",
