@@ -85,9 +85,16 @@ class _Setup:
     config: OrchestratorConfig
     tracing: TracingHandle
 
-    def aggregator(self) -> Aggregator:
-        """The aggregator over the config; stdio children export traces where we do."""
-        return Aggregator(self.config, tracing=self.tracing)
+    def aggregator(self, *, composites: bool = True) -> Aggregator:
+        """The aggregator over the config; stdio children export traces where we do.
+
+        Args:
+            composites: Serve the config's workflows as composites. ``run FILE`` and
+                ``validate --live`` check files of their own: a broken workflow elsewhere in
+                the config must not stop them, so they go without.
+        """
+        config = self.config if composites else self.config.model_copy(update={"workflows": ()})
+        return Aggregator(config, tracing=self.tracing)
 
     def report_trace(self, trace_id: str | None) -> None:
         """Tell the user where the trace of this command is (stderr)."""
@@ -234,7 +241,7 @@ async def _validate(rt: _Setup | None, files: list[str], live: bool) -> int:
     checked_against = ""
     if live:
         assert rt is not None
-        async with rt.aggregator() as aggregator:
+        async with rt.aggregator(composites=False) as aggregator:
             down = _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
             # Every file again, with the tools: a step that parsed is checked even if another did not.
             checks = [check_workflow(file, aggregator.catalog, unavailable_servers=down) for file in files]
@@ -269,10 +276,9 @@ def _graph(file: str, graph_format: str) -> int:
 
 
 async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool) -> int:
-    aggregator = rt.aggregator()
-    spec = aggregator.find_workflow(target)
+    spec = rt.aggregator().find_workflow(target)  # a file, or a composite of the config by name
     compile_workflows([spec])  # its problems before any server starts
-    async with aggregator:
+    async with rt.aggregator(composites=False) as aggregator:
         _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
         try:
             plan = aggregator.plan(spec)

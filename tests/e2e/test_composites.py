@@ -227,3 +227,20 @@ def test_run_json_prints_only_the_output_and_graph_draws_the_dag(tmp_path: Path)
     assert graph.returncode == 0
     assert "one --> two" in graph.stdout
     assert graph.stdout.startswith("flowchart")
+
+
+def test_running_a_file_is_not_stopped_by_a_broken_workflow_elsewhere_in_the_config(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    wf = _workflow(
+        own, "adder", {"one": {"tool": "f.add", "with": {"a": 1, "b": 2}}}, output={"value": "${{ steps.one.result }}"}
+    )
+    broken = _workflow(tmp_path, "broken", {"x": {"tool": "f.add", "wiht": {}}})
+    config = write_config(tmp_path, {"f": fault_entry()}, workflows=[str(broken.parent)])
+    completed = _cli("run", str(wf), "-c", str(config), "--json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"sum": 3}
+    # The config's own composites are still checked when they are what runs.
+    by_name = _cli("run", "broken", "-c", str(config))
+    assert by_name.returncode == 2
+    assert "wiht" in by_name.stderr
