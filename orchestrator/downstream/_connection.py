@@ -305,7 +305,7 @@ class DownstreamServer:
             # Settled only now: a caller waiting for start-up finds these tools in the catalogue.
             self._settled.set()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._catalogue.watch, client)
+                tg.start_soon(self._catalogue.watch, client, manifest)
                 tg.start_soon(self.health.probe_while_connected, lambda: self._probe(client))
                 if self._subscribed and self._restarts:
                     tg.start_soon(self._resubscribe)

@@ -119,13 +119,21 @@ class CatalogueWatch:
         self._publish = publish
         self._timeout = timeout
         self._relist_requested = anyio.Event()
+        self._current: ServerManifest | None = None
 
     def changed(self) -> None:
         """The server said one of its lists changed (a ``…/list_changed`` notification)."""
         self._relist_requested.set()
 
-    async def watch(self, client: Client) -> None:
-        """Re-list and re-publish on every change until cancelled (the connection's lifetime)."""
+    async def watch(self, client: Client, published: ServerManifest) -> None:
+        """Re-list and re-publish on every change until cancelled (the connection's lifetime).
+
+        Args:
+            client: The connection.
+            published: What the connection's first listing published: a re-listing that
+                finds the same is neither published nor logged again.
+        """
+        self._current = published
         if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._listen_modern, client)
@@ -146,6 +154,9 @@ class CatalogueWatch:
                 prompts_list_changed=wants_prompts,
                 resources_list_changed=wants_resources,
             ) as subscription:
+                # A change between the first listing and this acknowledgement was announced to
+                # no one: list once more now that changes reach us.
+                self._relist_requested.set()
                 async for _event in subscription:
                     self._relist_requested.set()
         except (MCPError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
@@ -161,5 +172,8 @@ class CatalogueWatch:
             except (MCPError, TimeoutError) as exc:
                 logger.warning("server %r: re-listing after a change failed: %s", self._server, describe_fault(exc))
                 continue
+            if manifest == self._current:
+                continue
+            self._current = manifest
             logger.info("server %r: catalogue changed, now %d tools", self._server, len(manifest.tools))
             await self._publish(manifest)

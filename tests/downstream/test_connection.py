@@ -120,6 +120,27 @@ async def test_a_tool_list_change_is_listed_again_and_published() -> None:
     assert status.tool_count == 7
 
 
+async def test_a_change_made_before_the_change_stream_opened_is_still_seen() -> None:
+    tools = ToolServer()
+    tools.add_echo_tool_unannounced_when_listened("late")
+    with anyio.fail_after(LIMIT):
+        async with connected(tools) as (_downstream, manifests):
+            relisted = await manifests.reach(2)
+    assert "late" in {tool.name for tool in relisted.tools}
+    assert "late" not in {tool.name for tool in manifests.published[0].tools}
+
+
+async def test_a_relisting_that_finds_nothing_new_publishes_nothing() -> None:
+    tools = ToolServer()
+    with anyio.fail_after(LIMIT):
+        async with connected(tools) as (_downstream, manifests):
+            await tools.listening.wait()
+            await tools.add_echo_tool("extra")  # announced: the one change that is published
+            changed = await manifests.reach(2)
+    assert "extra" in {tool.name for tool in changed.tools}
+    assert len(manifests.published) == 2  # the re-listing after subscribing found no change
+
+
 async def test_a_call_before_the_server_is_connected_fails_at_once_naming_the_server() -> None:
     downstream = DownstreamServer("a", _spec(), on_manifest=Manifests())  # never run: never connected
     with anyio.fail_after(LIMIT), pytest.raises(DownstreamNotConnected) as caught:

@@ -47,8 +47,11 @@ class _ObservedBus(InMemorySubscriptionBus):
     def __init__(self) -> None:
         super().__init__()
         self.subscribed = anyio.Event()
+        self.before_subscribe: Callable[[], None] | None = None
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        if self.before_subscribe is not None:
+            self.before_subscribe()
         unsubscribe = super().subscribe(listener)
         self.subscribed.set()
         return unsubscribe
@@ -122,6 +125,21 @@ class ToolServer:
         def refuse(message: str) -> str:
             """Fail with a JSON-RPC error."""
             raise MCPError(types.INVALID_REQUEST, message)
+
+    def add_echo_tool_unannounced_when_listened(self, name: str) -> None:
+        """When a client starts listening, add tool ``name`` first, telling no one.
+
+        The change falls between the client's first listing and its subscription: only a
+        client that lists again once subscribed sees it.
+        """
+
+        def added(text: str) -> str:
+            return text
+
+        def add() -> None:
+            self.mcp.add_tool(added, name=name, description=f"{name}: returns the text.")
+
+        self._bus.before_subscribe = add
 
     async def add_echo_tool(self, name: str) -> None:
         """Add a tool ``name`` (an echo of ``text``) and tell listening clients the list changed."""
