@@ -186,7 +186,8 @@ class Aggregator:
         A server that failed to start keeps retrying in the background; its status says why.
         """
         await self.pool.wait_settled(timeout, initial_only=True)
-        self.composites.refresh(self.catalog, quiet=True)
+        # Start-up is over: a composite that does not fit now is withdrawn, and says why (logged).
+        self.composites.refresh(self.catalog)
         return self.statuses()
 
     # ----------------------------------------------------------------- the catalogue

@@ -114,6 +114,9 @@ class Composites:
         self._sources = {spec.name: _Source(spec, path) for spec, path in sources}
         self.active: dict[str, WorkflowPlan] = {}
         self.withdrawn: dict[str, list[str]] = {name: ["waiting for the catalogue"] for name in self._sources}
+        # Why each composite was last said to be withdrawn: quiet refreshes (during start-up)
+        # record the reason without telling, so the first loud one still tells it.
+        self._told: dict[str, list[str]] = {}
 
     @classmethod
     def from_config(cls, config: OrchestratorConfig) -> Composites:
@@ -147,18 +150,20 @@ class Composites:
             try:
                 plan = compile_workflow(source.spec, source.path, catalog=catalog)
             except WorkflowDefinitionError as exc:
-                if name in self.active or (not quiet and self.withdrawn.get(name) != exc.problems):
+                if name in self.active or (not quiet and self._told.get(name) != exc.problems):
                     logger.warning(
                         "composite %r withdrawn: its wiring does not fit the catalogue:\n%s",
                         name,
                         "\n".join(exc.problems),
                     )
+                    self._told[name] = exc.problems
                 self.active.pop(name, None)
                 self.withdrawn[name] = exc.problems
                 continue
             if name in self.withdrawn and name not in self.active:
                 logger.info("composite %r is available", name)
             self.withdrawn.pop(name, None)
+            self._told.pop(name, None)
             self.active[name] = plan
         after = {name: plan.as_tool() for name, plan in self.active.items()}
         return before != after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from functools import partial
@@ -244,3 +245,13 @@ def test_running_a_file_is_not_stopped_by_a_broken_workflow_elsewhere_in_the_con
     by_name = _cli("run", "broken", "-c", str(config))
     assert by_name.returncode == 2
     assert "wiht" in by_name.stderr
+
+
+def test_tools_says_why_a_composite_is_unavailable_when_its_server_did_not_start(tmp_path: Path) -> None:
+    wf = _workflow(tmp_path, "uses_b", {"one": {"tool": "b.echo", "with": {"text": "hi"}}})
+    config = write_config(tmp_path, {"a": fault_entry(), "b": fault_entry("--fail-start")}, workflows=[str(wf.parent)])
+    completed = _cli("tools", "-c", str(config))
+    assert completed.returncode == 1
+    assert re.search(r"^uses_b +workflow  \(unavailable: see the log above\)$", completed.stdout, re.M)
+    assert "composite 'uses_b' withdrawn" in completed.stderr
+    assert "steps.one.tool: unknown server 'b'" in completed.stderr
