@@ -46,6 +46,7 @@ __all__ = [
     "Problem",
     "UnreadableSource",
     "YamlDocument",
+    "closest_key",
     "config_error",
     "format_key_path",
     "format_problem",
@@ -119,12 +120,18 @@ def nearest_line(path: KeyPath, lines: LineMap) -> int | None:
     return None
 
 
-def unknown_key(key: str, known: Iterable[str]) -> str:
-    """``unknown key``, with the closest of ``known`` suggested when one is close (case aside)."""
-    # Case-insensitive, so `Command` or `URL` also get their suggestion.
+def closest_key(key: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` that ``key`` is most likely a misspelling of (case aside), if any is close."""
+    # Case-insensitive, so `Command` or `URL` also find theirs.
     by_lower = {name.lower(): name for name in sorted(known)}
     close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
-    return f"unknown key (did you mean {by_lower[close[0]]!r}?)" if close else "unknown key"
+    return by_lower[close[0]] if close else None
+
+
+def unknown_key(key: str, known: Iterable[str]) -> str:
+    """``unknown key``, with the closest of ``known`` suggested when one is close (case aside)."""
+    suggestion = closest_key(key, known)
+    return f"unknown key (did you mean {suggestion!r}?)" if suggestion else "unknown key"
 
 
 def validator_message(message: str) -> str:

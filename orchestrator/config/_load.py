@@ -22,6 +22,7 @@ from orchestrator._locations import (
     MISSING_KEY,
     KeyPath,
     Problem,
+    closest_key,
     config_error,
     format_key_path,
     format_problem,
@@ -170,7 +171,7 @@ def load_config(
     except ValidationError as exc:
         # Raised below, outside this block, so pydantic's error is not chained: its text quotes
         # input values, which may be secrets.
-        problems += _with_transport_typos_merged(validation_problems(exc, _keys_at, skip=already_reported))
+        problems += _with_transport_typos_merged(validation_problems(exc, _keys_at, skip=already_reported), validated)
     problems = [(_file_path(key_path, reading.places), message) for key_path, message in problems]
     if problems or config is None:
         raise ConfigError(str(path), format_problems(str(path), problems, document.lines))
@@ -290,29 +291,37 @@ def _file_path(path: KeyPath, places: Mapping[str, KeyPath]) -> KeyPath:
     return path
 
 
-def _with_transport_typos_merged(problems: Iterable[Problem]) -> list[Problem]:
+def _with_transport_typos_merged(problems: Iterable[Problem], data: Mapping[str, object]) -> list[Problem]:
     """Say a missing 'command' or 'url' once, in the most useful words.
 
     When the entry also has a misspelling of it (``comand``), its "did you mean 'command'?"
     already says what to do, so "required key is missing" is dropped; otherwise the missing key
-    is reported on the entry as "needs 'command' or 'url'".
+    is reported on the entry as "needs 'command' or 'url'". Which entry misspells one is read
+    from the entry's keys, not from the other problems' words.
     """
-    kept = list(problems)
-    suggested = {
-        (path[:2], suggestion)
-        for path, message in kept
-        for suggestion in _TRANSPORT_KEYS
-        if len(path) == 3 and f"did you mean {suggestion!r}" in message
-    }
     entries: list[Problem] = []
     others: list[Problem] = []
-    for path, message in kept:
+    for path, message in problems:
         if len(path) == 3 and path[2] in _TRANSPORT_KEYS and message == MISSING_KEY:
-            if not any(entry == path[:2] for entry, _ in suggested):
+            if not _misspells_a_transport_key(data, path[:2]):
                 entries.append((path[:2], "needs 'command' (a stdio server) or 'url' (an HTTP server)"))
         else:
             others.append((path, message))
     return entries + others  # an entry's own problem first, before those of its keys on the same line
+
+
+def _misspells_a_transport_key(data: Mapping[str, object], entry_path: KeyPath) -> bool:
+    """Whether the server entry at ``entry_path`` has an unknown key that is most likely 'command' or 'url'."""
+    section, key = entry_path
+    servers = data.get(str(section))
+    entry: object = cast("dict[object, object]", servers).get(key) if isinstance(servers, dict) else None
+    if not isinstance(entry, dict):
+        return False
+    known = _keys_at(entry_path)
+    return any(
+        isinstance(name, str) and name not in known and closest_key(name, known) in _TRANSPORT_KEYS
+        for name in cast("dict[object, object]", entry)
+    )
 
 
 def _read_env_files(data: Mapping[str, object], folder: Path, problems: list[Problem]) -> dict[str, dict[str, str]]:
