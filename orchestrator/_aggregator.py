@@ -194,8 +194,7 @@ class Aggregator:
 
     async def list_tools(self) -> list[types.Tool]:
         """Every tool served: the servers' tools under their exposed names, then the active composites."""
-        await self.pool.wait_settled(self._startup_grace, initial_only=True)
-        return [*self.catalog.tools, *self.composites.tools()]
+        return await self.server.list_tools()
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None = None) -> types.CallToolResult:
         """Call a tool (or composite) by its exposed name, as an MCP client would.
@@ -223,11 +222,14 @@ class Aggregator:
         if Path(workflow).is_file():
             return load_workflow(workflow)
         target = str(workflow)
-        specs = load_workflows(self.config.workflows)
-        for spec in specs:
-            if spec.name == target:
-                return spec
-        names = sorted(spec.name for spec in specs)
+        # Entered, the composites are in memory (and current after a reload); before, read the files.
+        if self._server is not None:
+            by_name = self._server.composites.specs
+        else:
+            by_name = {spec.name: spec for spec in load_workflows(self.config.workflows)}
+        if target in by_name:
+            return by_name[target]
+        names = sorted(by_name)
         close = close_names(target, names)
         hint = f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
         known = f"the config's composites: {', '.join(names)}" if names else "the config has no composites"

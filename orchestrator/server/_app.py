@@ -246,11 +246,15 @@ class OrchestratorServer:
 
     # ------------------------------------------------------------------ tools
 
+    async def list_tools(self) -> list[types.Tool]:
+        """Every tool served: the catalogue's, then the active composites (after the start-up grace)."""
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
+        return [*self._pool.catalog.tools, *self.composites.tools()]
+
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        return types.ListToolsResult(tools=[*self._pool.catalog.tools, *self.composites.tools()])
+        return types.ListToolsResult(tools=await self.list_tools())
 
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())

@@ -172,6 +172,11 @@ class Composites:
         """The active plan of ``name``."""
         return self.active.get(name)
 
+    @property
+    def specs(self) -> dict[str, WorkflowSpec]:
+        """Every composite's workflow as read from its file, by name, active or not."""
+        return {name: source.spec for name, source in self._sources.items()}
+
     async def call(
         self,
         pool: DownstreamPool,
