@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final, cast
 
 import yaml
@@ -207,10 +207,17 @@ def read_yaml(text: str) -> YamlDocument:
     Raises:
         UnreadableSource: The text is not valid YAML; names the line and column, never quotes the line.
     """
-    # Parsed twice: into nodes, which know their lines, and into data. Config and workflow files are small.
+    # Parsed once into nodes, which know their lines. The lines are read before the data is built
+    # from the same nodes: building merges `<<: *anchor` keys into the nodes themselves.
+    loader = _JsonLoader(text)
+    document = YamlDocument(None)
     try:
-        node = _JsonLoader(text).get_single_node()
-        data: object = yaml.load(text, Loader=_JsonLoader)
+        node = loader.get_single_node()
+        if node is not None:
+            _record_lines(node, (), document)
+            # PyYAML's stubs leave construct_document and dispose untyped.
+            data = cast("object", loader.construct_document(node))  # pyright: ignore[reportUnknownMemberType]
+            document = replace(document, data=data)
     except yaml.MarkedYAMLError as exc:
         # str(exc) would include a snippet of the offending line; report only where and what.
         mark = exc.problem_mark or exc.context_mark
@@ -220,9 +227,8 @@ def read_yaml(text: str) -> YamlDocument:
         raise UnreadableSource(f"invalid YAML at column {mark.column + 1}: {what}", mark.line + 1) from exc
     except yaml.YAMLError as exc:
         raise UnreadableSource(f"invalid YAML: {type(exc).__name__}") from exc
-    document = YamlDocument(data)
-    if node is not None:
-        _record_lines(node, (), document)
+    finally:
+        loader.dispose()  # pyright: ignore[reportUnknownMemberType]
     return document
 
 
