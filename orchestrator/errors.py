@@ -6,6 +6,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     ├── ConfigError                      a config file is invalid (.path, .problems)
     │   └── ConfigNotFoundError          no config file where one was looked for (.tried, .named)
     ├── UsageError                       a command-line argument is invalid (.option)
+    ├── StoreError                       the state database cannot be opened or migrated (.url)
     ├── CatalogError
     │   └── UnknownToolError             an exposed name routes nowhere (.kind, .name, .suggestions)
     ├── InvalidArgumentsError            a tool call's arguments do not fit its inputSchema (.tool, .problems)
@@ -53,6 +54,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentsError",
     "OrchestratorError",
+    "StoreError",
     "UnknownToolError",
     "UsageError",
     "WorkflowDefinitionError",
@@ -106,6 +108,18 @@ class UsageError(OrchestratorError):
     def __init__(self, message: str, option: str | None = None) -> None:
         self.option = option
         super().__init__(f"{option}: {message}" if option else message)
+
+
+class StoreError(OrchestratorError):
+    """The state database cannot be opened, reached or migrated.
+
+    Attributes:
+        url: The database URL, its password hidden.
+    """
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(f"{url}: {message}")
 
 
 class CatalogError(OrchestratorError):

@@ -38,7 +38,8 @@ def _drawn_tree() -> dict[str, str]:
 def _defined_tree() -> dict[str, str]:
     """Class -> parent, for every subclass of ``OrchestratorError`` in the package."""
     for module in pkgutil.walk_packages([str(_PACKAGE)], prefix="orchestrator."):
-        if not module.name.endswith("__main__"):
+        # Scripts, not modules: `__main__` runs a command, and Alembic runs the migrations itself.
+        if not module.name.endswith("__main__") and ".migrations" not in module.name:
             importlib.import_module(module.name)
     parents: dict[str, str] = {}
     pending = [OrchestratorError]

@@ -42,6 +42,7 @@ from orchestrator.config._models import (
     OrchestratorConfig,
     ServerSpec,
     ServeSpec,
+    StateSpec,
     StdioServerSpec,
     ToolFilterSpec,
     TracingSpec,
@@ -71,6 +72,7 @@ _KEYS_BY_PLACE: dict[KeyPath, set[str]] = {
     ("serve",): model_keys(ServeSpec),
     ("serve", "auth"): model_keys(AuthSpec),
     ("tracing",): model_keys(TracingSpec),
+    ("state",): model_keys(StateSpec),
 }
 _TRANSPORT_KEYS = ("command", "url", "serverUrl")
 _EDITOR_FOLDERS = frozenset({".vscode", ".cursor"})

@@ -48,6 +48,7 @@ __all__ = [
     "OrchestratorConfig",
     "ServeSpec",
     "ServerSpec",
+    "StateSpec",
     "StdioServerSpec",
     "ToolFilterSpec",
     "TracingSpec",
@@ -374,6 +375,19 @@ class ConfigOrigin(_Frozen):
         return KIND_TITLES[self.kind]
 
 
+class StateSpec(_Frozen):
+    """Where the orchestrator keeps its state: OAuth clients and grants, the audit log, and more."""
+
+    url: str | None = Field(
+        default=None,
+        description=(
+            "Database URL: sqlite:///path/to/state.db, or postgresql://user@host/db for several replicas. "
+            "Default: state.db in $ORCHESTRATOR_STATE_DIR, else $XDG_STATE_HOME/mcp-orchestrator, "
+            "else ~/.local/state/mcp-orchestrator."
+        ),
+    )
+
+
 class OrchestratorConfig(_Frozen):
     """The whole configuration, as loaded from one file."""
 
@@ -386,6 +400,7 @@ class OrchestratorConfig(_Frozen):
     naming: NamingSpec = Field(default_factory=NamingSpec, description="Exposed-name rules.")
     serve: ServeSpec = Field(default_factory=ServeSpec, description="Upstream server settings.")
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="OpenTelemetry settings.")
+    state: StateSpec = Field(default_factory=StateSpec, description="Where state is kept (a database).")
     source: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
     )

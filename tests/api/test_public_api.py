@@ -37,6 +37,7 @@ PUBLIC_NAMES = [
     "ServerStatus",
     "StepEvent",
     "UnknownToolError",
+    "StoreError",
     "UsageError",
     "WorkflowDefinitionError",
     "WorkflowError",
