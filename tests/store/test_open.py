@@ -91,3 +91,20 @@ async def test_an_unreachable_postgresql_is_a_store_error_naming_it_without_the_
             pass
     assert "s3cret" not in str(unreachable.value)
     assert "127.0.0.1:1" in str(unreachable.value)
+
+
+async def test_postgresql_is_migrated_at_start_and_opening_it_again_changes_nothing(postgres_url: str) -> None:
+    url = state_url(StateSpec(url=postgres_url), {})
+    async with open_store(url) as store:
+        assert store.url.startswith("postgresql+asyncpg://app@127.0.0.1:")
+    async with open_store(url) as store, store.engine.connect() as connection:
+        revision = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
+        tables = set(
+            (
+                await connection.exec_driver_sql(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                )
+            ).scalars()
+        )
+    assert revision == head_revision()
+    assert {"alembic_version", "audit_records"} <= tables
