@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator
 
 __all__ = ["running_postgres"]
 
@@ -44,7 +44,7 @@ def _as_owner(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def running_postgres() -> Iterator[str]:
+def running_postgres() -> Generator[str, None, None]:
     """Start PostgreSQL; yields its URL (``postgresql://app@127.0.0.1:PORT/postgres``); stops it after."""
     binaries = _bin_dir()
     folder = Path(tempfile.mkdtemp(prefix="orchestrator-pg-"))
