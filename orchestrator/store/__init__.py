@@ -11,7 +11,19 @@ It sits above ``config`` and ``errors`` only.
 
 from __future__ import annotations
 
+from orchestrator.store._audit import AuditRecord, prune_audit, read_audit, write_audit
 from orchestrator.store._store import Store, head_revision, open_store
 from orchestrator.store._url import STATE_DIR_ENV, default_state_dir, state_url
 
-__all__ = ["STATE_DIR_ENV", "Store", "default_state_dir", "head_revision", "open_store", "state_url"]
+__all__ = [
+    "STATE_DIR_ENV",
+    "AuditRecord",
+    "Store",
+    "default_state_dir",
+    "head_revision",
+    "open_store",
+    "prune_audit",
+    "read_audit",
+    "state_url",
+    "write_audit",
+]

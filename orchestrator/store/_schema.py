@@ -6,9 +6,37 @@ constraints on both SQLite and PostgreSQL. Times are UTC, stored timezone-aware.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table
+from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["audit_records", "metadata"]
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["UtcDateTime", "audit_records", "metadata"]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware time, stored in UTC and read back aware on every database.
+
+    PostgreSQL keeps the zone (``timestamptz``); SQLite keeps text without one, so what comes
+    back from it is marked UTC here. A naive time is refused on the way in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("times in the store are timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = MetaData(
     naming_convention={
@@ -24,7 +52,7 @@ audit_records = Table(
     metadata,
     # SQLite numbers rows only for an INTEGER primary key; PostgreSQL gets a 64-bit identity.
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("client_id", String(255), nullable=True),
     Column("subject", String(255), nullable=True),
     Column("tool", String(255), nullable=False),
