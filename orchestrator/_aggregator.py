@@ -305,7 +305,7 @@ class Aggregator:
         """Only when payload recording is on: every configured secret of ``config`` is masked."""
         if self._tracing is None or not self._tracing.record_payloads:
             return None
-        tokens = config.serve.auth.tokens(self._env)
+        tokens = config.serve.auth.shared_tokens(self._env)
         return Redactor.from_secrets(tokens, *(secret_values(spec) for spec in config.servers.values()))
 
     # ---------------------------------------------------------------------- serve

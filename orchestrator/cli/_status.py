@@ -130,7 +130,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None]:
         if url is None:
             host = config.serve.host if config.serve.host not in ("0.0.0.0", "::") else "127.0.0.1"
             url = f"http://{host}:{config.serve.port}{config.serve.path}"
-    tokens = auth.tokens(os.environ)
+    tokens = auth.shared_tokens(os.environ)
     return url, tokens[0] if tokens else None
 
 

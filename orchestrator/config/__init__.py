@@ -11,12 +11,22 @@ reading (and watching) those files, no connections. Errors are
 
 from __future__ import annotations
 
+from orchestrator.config._auth import (
+    GRANT_SELECTOR_PATTERN,
+    AuditSpec,
+    AuthSpec,
+    GrantSelector,
+    JwtSpec,
+    NamedTokenSpec,
+    OAuthSpec,
+    RateLimitSpec,
+    RateLimitsSpec,
+)
 from orchestrator.config._client_references import translate_references
 from orchestrator.config._clients import home_dir, server_key_for
 from orchestrator.config._duration import Seconds, parse_duration
 from orchestrator.config._load import CONFIG_ENV_VAR, config_json_schema, find_config_path, load_config
 from orchestrator.config._models import (
-    AuthSpec,
     ConfigKind,
     ConfigOrigin,
     HttpServerSpec,
@@ -34,14 +44,22 @@ from orchestrator.config._watch import config_watch_paths, watch_files
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "GRANT_SELECTOR_PATTERN",
+    "AuditSpec",
     "AuthSpec",
     "CircuitBreakerSpec",
     "ConfigKind",
     "ConfigOrigin",
+    "GrantSelector",
     "HealthSpec",
     "HttpServerSpec",
+    "JwtSpec",
+    "NamedTokenSpec",
     "NamingSpec",
+    "OAuthSpec",
     "OrchestratorConfig",
+    "RateLimitSpec",
+    "RateLimitsSpec",
     "RetrySpec",
     "Seconds",
     "ServeSpec",

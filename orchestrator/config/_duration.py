@@ -1,4 +1,4 @@
-"""Durations written as strings: ``500ms``, ``20s``, ``2m``, ``1h`` (or a bare number of seconds)."""
+"""Durations written as strings: ``500ms``, ``20s``, ``2m``, ``1h``, ``90d`` (or a bare number of seconds)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pydantic import BeforeValidator, Field
 
 __all__ = ["Seconds", "parse_duration"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(value: object) -> float:

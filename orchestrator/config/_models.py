@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator._version import NAME
+from orchestrator.config._auth import AuditSpec, AuthSpec, RateLimitsSpec
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_TITLES",
-    "AuthSpec",
     "ConfigKind",
     "ConfigOrigin",
     "HttpServerSpec",
@@ -316,19 +316,6 @@ class NamingSpec(_Frozen):
     max_length: int = Field(default=64, ge=16, le=128, description="Longest exposed name; Cursor needs 60.")
 
 
-class AuthSpec(_Frozen):
-    """Bearer-token authentication for the HTTP server."""
-
-    tokens_env: str = Field(
-        default="ORCHESTRATOR_TOKENS",
-        description="Environment variable holding accepted bearer tokens, comma-separated.",
-    )
-
-    def tokens(self, env: Mapping[str, str]) -> tuple[str, ...]:
-        """The bearer tokens set in ``env`` (the variable ``tokens_env`` names), in order."""
-        return tuple(token.strip() for token in env.get(self.tokens_env, "").split(",") if token.strip())
-
-
 class ServeSpec(_Frozen):
     """How ``orchestrator serve`` listens."""
 
@@ -339,7 +326,10 @@ class ServeSpec(_Frozen):
     allowed_origins: tuple[str, ...] = Field(
         default=(), description="Extra browser Origins accepted besides loopback ones, e.g. 'https://app.example'."
     )
-    auth: AuthSpec = Field(default_factory=AuthSpec, description="Bearer tokens for HTTP.")
+    auth: AuthSpec = Field(default_factory=AuthSpec, description="Who may use the HTTP server, and what each may use.")
+    rate_limits: RateLimitsSpec = Field(
+        default_factory=RateLimitsSpec, description="Call limits per principal and tool."
+    )
     watch: bool = Field(
         default=True,
         description="Reload when the config file or a workflow file changes (SIGHUP always reloads).",
@@ -401,6 +391,7 @@ class OrchestratorConfig(_Frozen):
     serve: ServeSpec = Field(default_factory=ServeSpec, description="Upstream server settings.")
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="OpenTelemetry settings.")
     state: StateSpec = Field(default_factory=StateSpec, description="Where state is kept (a database).")
+    audit: AuditSpec = Field(default_factory=AuditSpec, description="The audit log of calls.")
     source: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
     )

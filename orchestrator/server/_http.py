@@ -78,7 +78,7 @@ class HttpSecurity:
         Raises:
             ConfigError: A non-loopback address is requested without any token configured.
         """
-        tokens = serve.auth.tokens(env)
+        tokens = serve.auth.shared_tokens(env)
         if not is_loopback(host) and not tokens:
             raise ConfigError(
                 source,

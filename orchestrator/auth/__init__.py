@@ -1,0 +1,21 @@
+"""Inbound access: who may call the HTTP server, and what each principal may see and call.
+
+Owns the embedded OAuth 2.1 authorization server (on the SDK's ``mcp.server.auth``) and its
+consent page, the JWT resource-server mode, static tokens, grants and the one policy that
+applies them, rate limits, and the audit records of calls. Sits above ``store``, ``catalog``
+and ``config``; never talks to downstream servers, and never forwards an inbound token.
+"""
+
+from __future__ import annotations
+
+from orchestrator.auth._principal import (
+    EVERYTHING,
+    OWNER,
+    Grant,
+    GrantedAccessToken,
+    Principal,
+    PrincipalKind,
+    principal_of,
+)
+
+__all__ = ["EVERYTHING", "OWNER", "Grant", "GrantedAccessToken", "Principal", "PrincipalKind", "principal_of"]
