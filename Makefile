@@ -14,7 +14,8 @@ setup: $(STAMP) $(NODE_STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	# Browser tests drive Debian's chromium (/usr/bin/chromium); Playwright downloads no browser.
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/node/package.json
