@@ -17,6 +17,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   │   ├── DownstreamNotConnected   not connected when the call was made (nothing was sent)
     │   │   └── DownstreamCircuitOpen    its circuit breaker is open: failing fast (nothing was sent)
     │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
+    │   ├── StepNotGranted               a run's step calls a tool its principal is no longer granted
     │   └── DownstreamToolError          the server answered with a JSON-RPC error (.code; not retryable)
     └── WorkflowError
         ├── WorkflowDefinitionError      a workflow file is invalid (names file, step, field)
@@ -54,6 +55,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentsError",
     "OrchestratorError",
+    "StepNotGranted",
     "StoreError",
     "UnknownToolError",
     "UsageError",
@@ -227,6 +229,14 @@ class DownstreamTimeout(DownstreamError):
     def __init__(self, server: str, message: str, timeout: float) -> None:
         self.timeout = timeout
         super().__init__(server, message)
+
+
+class StepNotGranted(DownstreamError):
+    """A workflow step's tool is not granted to the principal running the workflow.
+
+    The composite was granted when the run started; the grant changed while it ran. Never
+    retried: asking again does not change a grant.
+    """
 
 
 class DownstreamToolError(DownstreamError):

@@ -8,6 +8,15 @@ and ``config``; never talks to downstream servers, and never forwards an inbound
 
 from __future__ import annotations
 
+from orchestrator.auth._catalogue import consent_groups
+from orchestrator.auth._consent_types import (
+    ConsentBackend,
+    ConsentGroup,
+    ConsentTool,
+    PendingAuthorization,
+    SignInResult,
+)
+from orchestrator.auth._policy import AccessPolicy
 from orchestrator.auth._principal import (
     EVERYTHING,
     OWNER,
@@ -18,4 +27,19 @@ from orchestrator.auth._principal import (
     principal_of,
 )
 
-__all__ = ["EVERYTHING", "OWNER", "Grant", "GrantedAccessToken", "Principal", "PrincipalKind", "principal_of"]
+__all__ = [
+    "EVERYTHING",
+    "OWNER",
+    "AccessPolicy",
+    "ConsentBackend",
+    "ConsentGroup",
+    "ConsentTool",
+    "Grant",
+    "GrantedAccessToken",
+    "PendingAuthorization",
+    "Principal",
+    "PrincipalKind",
+    "SignInResult",
+    "consent_groups",
+    "principal_of",
+]

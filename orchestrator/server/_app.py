@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
+from orchestrator.auth import OWNER, AccessPolicy, Principal
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
     DownstreamError,
@@ -32,6 +33,7 @@ from orchestrator.errors import (
     OrchestratorError,
     UnknownToolError,
 )
+from orchestrator.server._access import request_principal
 from orchestrator.server._composites import Composites
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
@@ -190,6 +192,10 @@ class OrchestratorServer:
         """The downstream servers behind the catalogue."""
         return self._pool
 
+    def policy(self) -> AccessPolicy:
+        """The access policy over what is served now."""
+        return AccessPolicy(self._pool.catalog, self.composites.active)
+
     # ------------------------------------------------------------ change fan-out
 
     async def _remember_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -254,7 +260,11 @@ class OrchestratorServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=await self.list_tools())
+        tools = await self.list_tools()
+        principal = request_principal(ctx)
+        if not principal.grant.everything:
+            tools = self.policy().tools(principal, tools)
+        return types.ListToolsResult(tools=tools)
 
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
@@ -270,7 +280,9 @@ class OrchestratorServer:
     ) -> types.CallToolResult | types.InputRequiredResult:
         name, arguments = params.name, params.arguments or {}
         await self._wait_for_tool(name)
+        principal = request_principal(ctx)
         try:
+            self._check_granted(principal, name)
             if self._rounds is not None and _can_answer_input(ctx):
                 if params.request_state is not None:
                     if not self._rounds.owns(params.request_state):
@@ -279,14 +291,14 @@ class OrchestratorServer:
                 self._check_known(name)  # unknown tools fail here, not in the detached task
 
                 async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:
-                    return await self._recorded_call(name, arguments, state.report_progress, peer)
+                    return await self._recorded_call(name, arguments, state.report_progress, peer, principal)
 
                 return await self._rounds.start(ctx, detached)
 
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
 
-            return await self._recorded_call(name, arguments, progress, self._request_peer(ctx))
+            return await self._recorded_call(name, arguments, progress, self._request_peer(ctx), principal)
         except UnknownToolError as exc:
             raise request_error(exc) from exc
 
@@ -299,6 +311,15 @@ class OrchestratorServer:
             return self._pool.catalog.tool(name).input_schema
         except UnknownToolError:
             return None
+
+    def _check_granted(self, principal: Principal, name: str) -> None:
+        """A tool the principal may not use is, to them, a tool that does not exist (no oracle).
+
+        Raises:
+            UnknownToolError: ``principal`` is not granted ``name``.
+        """
+        if not principal.grant.everything and not self.policy().tool_allowed(principal, name):
+            raise UnknownToolError("tool", name)
 
     def _check_known(self, name: str) -> None:
         if name not in self.composites.names:
@@ -333,26 +354,38 @@ class OrchestratorServer:
             UnknownToolError: No tool is exposed under ``name``.
         """
         await self._wait_for_tool(name)
-        return await self._recorded_call(name, arguments, progress, peer)
+        return await self._recorded_call(name, arguments, progress, peer, OWNER)
 
     async def _recorded_call(
-        self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFnT | None,
+        peer: UpstreamPeer | None,
+        principal: Principal,
     ) -> types.CallToolResult:
         """``_call``, with arguments and result recorded on the span when payload recording is on."""
         if self._redactor is None:  # the default: nothing recorded, nothing to do per call
-            return await self._call(name, arguments, progress, peer)
+            return await self._call(name, arguments, progress, peer, principal)
         span = trace.get_current_span()
         record_payload(span, ATTR_TOOL_CALL_ARGUMENTS, arguments, self._redactor)
-        result = await self._call(name, arguments, progress, peer)
+        result = await self._call(name, arguments, progress, peer, principal)
         record_payload(span, ATTR_TOOL_CALL_RESULT, result.model_dump(mode="json", by_alias=True), self._redactor)
         return result
 
     async def _call(
-        self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFnT | None,
+        peer: UpstreamPeer | None,
+        principal: Principal,
     ) -> types.CallToolResult:
         if name in self.composites.names:
             try:
-                return await self.composites.call(self._pool, name, arguments, progress=progress, peer=peer)
+                return await self.composites.call(
+                    self._pool, name, arguments, progress=progress, peer=peer, principal=principal, policy=self.policy
+                )
             except UnknownToolError:
                 raise
             except OrchestratorError as exc:  # withdrawn, or invalid arguments: nothing ran
@@ -381,13 +414,21 @@ class OrchestratorServer:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        return types.ListPromptsResult(prompts=list(self._pool.catalog.prompts))
+        prompts = list(self._pool.catalog.prompts)
+        principal = request_principal(ctx)
+        if not principal.grant.everything:
+            policy = self.policy()
+            prompts = [prompt for prompt in prompts if policy.prompt_allowed(principal, prompt.name)]
+        return types.ListPromptsResult(prompts=prompts)
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         await self._pool.wait_settled(self._startup_grace)
         try:
+            principal = request_principal(ctx)
+            if not principal.grant.everything and not self.policy().prompt_allowed(principal, params.name):
+                raise UnknownToolError("prompt", params.name)
             return _without_server_info(
                 await self._pool.get_prompt(params.name, params.arguments, peer=self._request_peer(ctx))
             )
@@ -400,19 +441,32 @@ class OrchestratorServer:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        return types.ListResourcesResult(resources=list(self._pool.catalog.resources))
+        resources = list(self._pool.catalog.resources)
+        principal = request_principal(ctx)
+        if not principal.grant.everything:
+            policy = self.policy()
+            resources = [resource for resource in resources if policy.resource_allowed(principal, str(resource.uri))]
+        return types.ListResourcesResult(resources=resources)
 
     async def _list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        return types.ListResourceTemplatesResult(resource_templates=list(self._pool.catalog.resource_templates))
+        templates = list(self._pool.catalog.resource_templates)
+        principal = request_principal(ctx)
+        if not principal.grant.everything:
+            policy = self.policy()
+            templates = [
+                template for template in templates if policy.template_allowed(principal, template.uri_template)
+            ]
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def _complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
     ) -> types.CompleteResult:
         await self._pool.wait_settled(self._startup_grace)
         try:
+            self._check_reference(request_principal(ctx), params.ref)
             return await self._pool.complete(params.ref, params.argument, params.context)
         except OrchestratorError as exc:
             raise request_error(exc) from exc
@@ -423,6 +477,10 @@ class OrchestratorServer:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
         connection = request_connection(ctx)
         uri = str(params.uri)
+        try:
+            self._check_resource(request_principal(ctx), uri)
+        except OrchestratorError as exc:
+            raise request_error(exc) from exc
         mine = self._subscriptions.get(connection)
         if mine is None:
             mine = self._subscriptions[connection] = set()
@@ -494,8 +552,10 @@ class OrchestratorServer:
         held: list[str] = []
         if params.notifications.resource_subscriptions:
             await self._pool.wait_settled(self._startup_grace, initial_only=True)
+        principal = request_principal(ctx)
         for uri in params.notifications.resource_subscriptions or ():
             try:
+                self._check_resource(principal, uri)
                 await self._acquire(uri, holder)
             except OrchestratorError as exc:
                 logger.info("listen stream: cannot subscribe to %s: %s", uri, exc)
@@ -534,6 +594,25 @@ class OrchestratorServer:
     ) -> types.ReadResourceResult:
         await self._pool.wait_settled(self._startup_grace)
         try:
+            self._check_resource(request_principal(ctx), str(params.uri))
             return _without_server_info(await self._pool.read_resource(str(params.uri), peer=self._request_peer(ctx)))
         except OrchestratorError as exc:
             raise request_error(exc) from exc
+
+    def _check_resource(self, principal: Principal, uri: str) -> None:
+        """Raises: UnknownToolError: ``principal`` may not use the resource ``uri`` (as if it did not exist)."""
+        if not principal.grant.everything and not self.policy().resource_allowed(principal, uri):
+            raise UnknownToolError("resource", uri)
+
+    def _check_reference(
+        self, principal: Principal, ref: types.PromptReference | types.ResourceTemplateReference
+    ) -> None:
+        """Raises: UnknownToolError: a completion names a prompt or template ``principal`` may not use."""
+        if principal.grant.everything:
+            return
+        policy = self.policy()
+        if isinstance(ref, types.PromptReference):
+            if not policy.prompt_allowed(principal, ref.name):
+                raise UnknownToolError("prompt", ref.name)
+        elif not policy.template_allowed(principal, ref.uri):
+            raise UnknownToolError("resource template", ref.uri)

@@ -25,12 +25,14 @@ from orchestrator.errors import (
     WorkflowExecutionError,
     WorkflowUnavailable,
 )
+from orchestrator.server._access import GrantCheckingInvoker
 from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
     RUN_STEP,
     RunResult,
     StepEvent,
+    ToolInvoker,
     WorkflowPlan,
     WorkflowSpec,
     compile_workflow,
@@ -41,10 +43,11 @@ from orchestrator.workflow import (
 from orchestrator.workflow import validate_input as validate_workflow_input
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from mcp.shared.dispatcher import ProgressFnT
 
+    from orchestrator.auth import AccessPolicy, Principal
     from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import DownstreamPool, UpstreamPeer
@@ -185,8 +188,13 @@ class Composites:
         *,
         progress: ProgressFnT | None = None,
         peer: UpstreamPeer | None = None,
+        principal: Principal | None = None,
+        policy: Callable[[], AccessPolicy] | None = None,
     ) -> types.CallToolResult:
         """Run composite ``name``; a failed run comes back as an error result naming run and step.
+
+        With ``principal`` and ``policy``, every step's tool is checked against the principal's
+        grant as it is called (the composite as a whole is checked by the caller).
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
@@ -206,6 +214,9 @@ class Composites:
             if progress is not None and event.kind == "finished":
                 await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
 
-        result = await execute(plan, applied, PoolInvoker(pool, peer), on_event=on_event)
+        invoker: ToolInvoker = PoolInvoker(pool, peer)
+        if principal is not None and policy is not None and not principal.grant.everything:
+            invoker = GrantCheckingInvoker(invoker, principal, policy)
+        result = await execute(plan, applied, invoker, on_event=on_event)
         # The run's spans are children of the current (tools/call) span: same trace.
         return run_result_to_tool_result(result, current_trace_id())
