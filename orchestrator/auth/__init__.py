@@ -8,6 +8,8 @@ and ``config``; never talks to downstream servers, and never forwards an inbound
 
 from __future__ import annotations
 
+from orchestrator.auth._chain import VerifierChain
+from orchestrator.auth._jwt import JwtVerifier
 from orchestrator.auth._principal import (
     EVERYTHING,
     OWNER,
@@ -17,5 +19,17 @@ from orchestrator.auth._principal import (
     PrincipalKind,
     principal_of,
 )
+from orchestrator.auth._static import StaticTokenVerifier
 
-__all__ = ["EVERYTHING", "OWNER", "Grant", "GrantedAccessToken", "Principal", "PrincipalKind", "principal_of"]
+__all__ = [
+    "EVERYTHING",
+    "OWNER",
+    "Grant",
+    "GrantedAccessToken",
+    "JwtVerifier",
+    "Principal",
+    "PrincipalKind",
+    "StaticTokenVerifier",
+    "VerifierChain",
+    "principal_of",
+]
