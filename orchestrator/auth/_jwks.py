@@ -42,6 +42,9 @@ class JwksCache:
         max_age: Seconds after which a fetched key set is fetched again on next use.
         timeout: Seconds one fetch may take, from connecting to the last byte.
         clock: Monotonic seconds; tests pass their own to step over the cooldown.
+
+    Raises:
+        ValueError: ``url`` is not an http(s) URL with a host and a valid port.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class JwksCache:
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        _check_url(url)
         self._url = url
         self._cooldown = cooldown
         self._max_age = max_age
@@ -109,6 +113,15 @@ class JwksCache:
         except httpx2.HTTPError as exc:
             raise JwksFetchError(f"{type(exc).__name__}: {exc}") from None
         return _keys_by_id(bytes(body))
+
+
+def _check_url(url: str) -> None:
+    try:
+        parsed = httpx2.URL(url)
+    except httpx2.InvalidURL as exc:
+        raise ValueError(f"JWKS URL {url!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host or not 0 < (parsed.port or 443) < 65536:
+        raise ValueError(f"JWKS URL {url!r} needs http(s), a host and a valid port")
 
 
 def _keys_by_id(body: bytes) -> dict[str, dict[str, Any]]:

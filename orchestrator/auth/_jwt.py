@@ -47,6 +47,9 @@ class JwtVerifier:
         jwks_max_age: Seconds after which the cached key set is fetched again.
         jwks_timeout: Seconds one JWKS fetch may take.
         clock: Monotonic seconds for the JWKS cache; token times always use the wall clock.
+
+    Raises:
+        ValueError: The JWKS URL is not an http(s) URL with a host and a valid port.
     """
 
     def __init__(

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,7 +35,7 @@ class SigningKey:
 
     kid: str
     algorithm: str
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
     @classmethod
     def rsa(cls, kid: str, algorithm: str = "RS256") -> SigningKey:
@@ -45,14 +45,19 @@ class SigningKey:
     def ec(cls, kid: str) -> SigningKey:
         return cls(kid, "ES256", ec.generate_private_key(ec.SECP256R1()))
 
+    @classmethod
+    def ed25519(cls, kid: str) -> SigningKey:
+        return cls(kid, "EdDSA", ed25519.Ed25519PrivateKey.generate())
+
     def jwk(self) -> dict[str, Any]:
         """The public key as the provider publishes it."""
         public = self.private.public_key()
         if isinstance(public, rsa.RSAPublicKey):
             data = RSAAlgorithm.to_jwk(public, as_dict=True)
-        else:
-            assert isinstance(public, ec.EllipticCurvePublicKey)
+        elif isinstance(public, ec.EllipticCurvePublicKey):
             data = ECAlgorithm.to_jwk(public, as_dict=True)
+        else:
+            data = OKPAlgorithm.to_jwk(public, as_dict=True)
         return {**data, "kid": self.kid, "use": "sig", "alg": self.algorithm}
 
     def public_pem(self) -> bytes:

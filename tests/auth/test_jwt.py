@@ -108,6 +108,21 @@ async def test_an_ec_token_with_okta_style_scp_list_and_client_id_claim_is_accep
     assert (access.client_id, access.scopes, access.grant) == ("svc", ["admin"], ("*",))
 
 
+@pytest.mark.parametrize("algorithm", ["RS256", "PS256", "ES256", "EdDSA"])
+async def test_each_default_algorithm_verifies_with_a_key_of_its_type(
+    provider: Provider, verifier: JwtVerifier, algorithm: str
+) -> None:
+    key = {
+        "RS256": lambda: SigningKey.rsa("k", "RS256"),
+        "PS256": lambda: SigningKey.rsa("k", "PS256"),
+        "ES256": lambda: SigningKey.ec("k"),
+        "EdDSA": lambda: SigningKey.ed25519("k"),
+    }[algorithm]()
+    provider.endpoint.publish(key)
+    access = await accepted(verifier, key.sign(claims()))
+    assert access.subject == "user-1"
+
+
 async def test_without_client_id_or_azp_the_subject_is_the_client(verifier: JwtVerifier, rsa_key: SigningKey) -> None:
     access = await accepted(verifier, rsa_key.sign(claims(azp=None, sub="service-account")))
     assert (access.client_id, access.subject) == ("service-account", "service-account")
@@ -342,3 +357,10 @@ async def test_no_rejection_logs_the_token(
         for part in token.split("."):
             if len(part) > 8:
                 assert part not in caplog.text
+
+
+@pytest.mark.parametrize("url", ["http://", "http://[::1", "http://127.0.0.1:99999/certs"])
+def test_an_unusable_jwks_url_is_refused_when_the_verifier_is_made(url: str) -> None:
+    spec = JwtSpec(issuer=ISSUER, jwks_url=url)
+    with pytest.raises(ValueError, match="JWKS URL"):
+        JwtVerifier(spec, audience=AUDIENCE)
