@@ -9,6 +9,7 @@ and ``config``; never talks to downstream servers, and never forwards an inbound
 from __future__ import annotations
 
 from orchestrator.auth._catalogue import consent_groups
+from orchestrator.auth._chain import VerifierChain
 from orchestrator.auth._consent_types import (
     ConsentBackend,
     ConsentGroup,
@@ -16,6 +17,7 @@ from orchestrator.auth._consent_types import (
     PendingAuthorization,
     SignInResult,
 )
+from orchestrator.auth._jwt import JwtVerifier
 from orchestrator.auth._policy import AccessPolicy
 from orchestrator.auth._principal import (
     EVERYTHING,
@@ -26,6 +28,7 @@ from orchestrator.auth._principal import (
     PrincipalKind,
     principal_of,
 )
+from orchestrator.auth._static import StaticTokenVerifier
 
 __all__ = [
     "EVERYTHING",
@@ -36,10 +39,13 @@ __all__ = [
     "ConsentTool",
     "Grant",
     "GrantedAccessToken",
+    "JwtVerifier",
     "PendingAuthorization",
     "Principal",
     "PrincipalKind",
     "SignInResult",
+    "StaticTokenVerifier",
+    "VerifierChain",
     "consent_groups",
     "principal_of",
 ]
