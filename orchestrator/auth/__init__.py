@@ -8,6 +8,7 @@ and ``config``; never talks to downstream servers, and never forwards an inbound
 
 from __future__ import annotations
 
+from orchestrator.auth._consent import consent_routes
 from orchestrator.auth._principal import (
     EVERYTHING,
     OWNER,
@@ -18,4 +19,13 @@ from orchestrator.auth._principal import (
     principal_of,
 )
 
-__all__ = ["EVERYTHING", "OWNER", "Grant", "GrantedAccessToken", "Principal", "PrincipalKind", "principal_of"]
+__all__ = [
+    "EVERYTHING",
+    "OWNER",
+    "Grant",
+    "GrantedAccessToken",
+    "Principal",
+    "PrincipalKind",
+    "consent_routes",
+    "principal_of",
+]
