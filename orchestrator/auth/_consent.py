@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         SignInResult,
     )
 
-__all__ = ["SECURITY_HEADERS", "consent_routes"]
+__all__ = ["SECURITY_HEADERS", "consent_routes", "redirect_host"]
 
 SECURITY_HEADERS: Mapping[str, str] = {
     # No form-action: Chromium applies it to the redirect that follows the form's POST, and
@@ -125,7 +125,12 @@ class _Form:
 
 
 class _ConsentPage:
-    """The handlers, sharing the backend, the signer and the cookie settings."""
+    """The handlers, sharing the backend, the signer and the cookie settings.
+
+    Every URL the page writes (form actions, the stylesheet, the cookie's path) starts with
+    the request's ``root_path``, so the page works mounted under a prefix or behind a proxy
+    that strips one.
+    """
 
     def __init__(self, backend: ConsentBackend, *, path: str, secure_cookies: bool, signer: SessionSigner) -> None:
         self.backend = backend
@@ -137,46 +142,49 @@ class _ConsentPage:
 
     async def show(self, request: Request) -> Response:
         """GET: the sign-in form, or the consent form for a signed-in owner."""
+        base = self._base(request)
         request_id = request.query_params.get("request", "")
         pending = await self._pending(request_id)
         if pending is None:
-            return self._unknown_request()
+            return _unknown_request(base)
         session = self._session(request)
         if session is None or not session.signed_in:
             fresh = session is None
             session = session or self.signer.new(signed_in=False, now=time.time())
-            response = self._sign_in_page(pending, session, result=None)
+            response = self._sign_in_page(base, pending, session, result=None)
             if fresh:
-                self._set_cookie(response, session)
+                self._set_cookie(response, base, session)
             return response
-        return self._consent_page(pending, session)
+        return self._consent_page(base, pending, session)
 
     async def sign_in(self, request: Request) -> Response:
         """POST the owner password: back to the consent form (303), or the sign-in form again."""
+        base = self._base(request)
         try:
             form = await _read_form(request)
         except _BadForm as exc:
-            return self._problem(exc.status, "This form could not be read", str(exc))
+            return _problem(base, exc.status, "This form could not be read", str(exc))
         request_id = form.get("request")
         session = self._session(request)
         if session is None or not self.signer.csrf_valid(session, "sign-in", request_id, form.get("csrf")):
-            return self._forbidden(request_id)
+            return _forbidden(base, request_id)
         pending = await self._pending(request_id)
         if pending is None:
-            return self._unknown_request()
+            return _unknown_request(base)
         result = await self.backend.sign_in(form.get("password"))
         if not result.ok:
-            return self._sign_in_page(pending, session, result=result)
-        response = _with_headers(RedirectResponse(self._page_url(request_id), status_code=303))
-        self._set_cookie(response, self.signer.new(signed_in=True, now=time.time()))
+            return self._sign_in_page(base, pending, session, result=result)
+        response = _with_headers(RedirectResponse(_page_url(base, request_id), status_code=303))
+        self._set_cookie(response, base, self.signer.new(signed_in=True, now=time.time()))
         return response
 
     async def decide(self, request: Request) -> Response:
         """POST Allow or Deny: to the URL the backend returns (303)."""
+        base = self._base(request)
         try:
             form = await _read_form(request)
         except _BadForm as exc:
-            return self._problem(exc.status, "This form could not be read", str(exc))
+            return _problem(base, exc.status, "This form could not be read", str(exc))
         request_id = form.get("request")
         session = self._session(request)
         if (
@@ -184,10 +192,10 @@ class _ConsentPage:
             or not session.signed_in
             or not self.signer.csrf_valid(session, "decide", request_id, form.get("csrf"))
         ):
-            return self._forbidden(request_id)
+            return _forbidden(base, request_id)
         pending = await self._pending(request_id)
         if pending is None:
-            return self._unknown_request()
+            return _unknown_request(base)
         decision = form.get("decision")
         if decision == "deny":
             target = await self.backend.deny(request_id)
@@ -197,8 +205,12 @@ class _ConsentPage:
                 request_id, Grant.of(selector for selector in form.get_all("grant") if selector in offered)
             )
         else:
-            return self._problem(400, "No decision", "Choose Allow or Deny.")
+            return _problem(base, 400, "No decision", "Choose Allow or Deny.")
         return _with_headers(RedirectResponse(target, status_code=303))
+
+    def _base(self, request: Request) -> str:
+        root_path = str(request.scope.get("root_path", ""))
+        return root_path.rstrip("/") + self.path
 
     async def _pending(self, request_id: str) -> PendingAuthorization | None:
         if not request_id or len(request_id) > _MAX_REQUEST_ID:
@@ -208,39 +220,36 @@ class _ConsentPage:
     def _session(self, request: Request) -> BrowserSession | None:
         return self.signer.decode(request.cookies.get(self.cookie_name), now=time.time())
 
-    def _set_cookie(self, response: Response, session: BrowserSession) -> None:
+    def _set_cookie(self, response: Response, base: str, session: BrowserSession) -> None:
         response.set_cookie(
             self.cookie_name,
             self.signer.encode(session),
             max_age=SIGNED_IN_SECONDS if session.signed_in else VISITOR_SECONDS,
-            path=self.path,
+            path=base,
             secure=self.secure_cookies,
             httponly=True,
             samesite="lax",
         )
 
-    def _page_url(self, request_id: str) -> str:
-        return f"{self.path}?request={quote(request_id, safe='')}"
-
     def _sign_in_page(
-        self, pending: PendingAuthorization, session: BrowserSession, *, result: SignInResult | None
+        self, base: str, pending: PendingAuthorization, session: BrowserSession, *, result: SignInResult | None
     ) -> Response:
         return _render(
             "sign_in.html",
-            stylesheet=self._stylesheet_url(),
-            action=f"{self.path}/sign-in",
+            stylesheet=_stylesheet_url(base),
+            action=f"{base}/sign-in",
             pending=pending,
             host=redirect_host(pending.redirect_uri),
             csrf=self.signer.csrf_token(session, "sign-in", pending.request_id),
             problems=_sign_in_problems(result, now=datetime.now(UTC)),
         )
 
-    def _consent_page(self, pending: PendingAuthorization, session: BrowserSession) -> Response:
+    def _consent_page(self, base: str, pending: PendingAuthorization, session: BrowserSession) -> Response:
         groups = self.backend.catalogue()
         return _render(
             "consent.html",
-            stylesheet=self._stylesheet_url(),
-            action=self.path,
+            stylesheet=_stylesheet_url(base),
+            action=base,
             pending=pending,
             host=redirect_host(pending.redirect_uri),
             csrf=self.signer.csrf_token(session, "decide", pending.request_id),
@@ -248,29 +257,39 @@ class _ConsentPage:
             ticked=_pre_ticked(pending.current_grant, groups),
         )
 
-    def _forbidden(self, request_id: str) -> Response:
-        again = self._page_url(request_id) if request_id and len(request_id) <= _MAX_REQUEST_ID else None
-        return self._problem(
-            403,
-            "This form could not be verified",
-            "It may have expired, or it did not come from this page. Open the page again and retry.",
-            link=again,
-        )
 
-    def _problem(self, status: int, title: str, message: str, *, link: str | None = None) -> Response:
-        return _render(
-            "problem.html", status=status, stylesheet=self._stylesheet_url(), title=title, message=message, link=link
-        )
+def _page_url(base: str, request_id: str) -> str:
+    return f"{base}?request={quote(request_id, safe='')}"
 
-    def _unknown_request(self) -> Response:
-        return self._problem(
-            400,
-            "This request is unknown or has expired",
-            "Go back to the app you were connecting and start the connection again.",
-        )
 
-    def _stylesheet_url(self) -> str:
-        return f"{self.path}/static/consent.css?v={_STYLESHEET_VERSION}"
+def _stylesheet_url(base: str) -> str:
+    return f"{base}/static/consent.css?v={_STYLESHEET_VERSION}"
+
+
+def _problem(base: str, status: int, title: str, message: str, *, link: str | None = None) -> Response:
+    return _render(
+        "problem.html", status=status, stylesheet=_stylesheet_url(base), title=title, message=message, link=link
+    )
+
+
+def _unknown_request(base: str) -> Response:
+    return _problem(
+        base,
+        400,
+        "This request is unknown or has expired",
+        "Go back to the app you were connecting and start the connection again.",
+    )
+
+
+def _forbidden(base: str, request_id: str) -> Response:
+    again = _page_url(base, request_id) if request_id and len(request_id) <= _MAX_REQUEST_ID else None
+    return _problem(
+        base,
+        403,
+        "This form could not be verified",
+        "It may have expired, or it did not come from this page. Open the page again and retry.",
+        link=again,
+    )
 
 
 def redirect_host(redirect_uri: str) -> str:

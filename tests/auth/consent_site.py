@@ -20,7 +20,7 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from orchestrator.auth._consent import consent_routes
 from orchestrator.auth._consent_types import ConsentGroup, ConsentTool, PendingAuthorization, SignInResult
@@ -151,30 +151,35 @@ class ConsentSite:
     """The running site: its base URL, the client's callback URL and what reached the callback."""
 
     base: str
+    consent: str
     callback: str
     arrivals: list[dict[str, str]]
     arrived: anyio.Event
 
     def consent_url(self, pending: PendingAuthorization) -> str:
-        return f"{self.base}/consent?request={pending.request_id}"
+        return f"{self.consent}?request={pending.request_id}"
 
 
 @asynccontextmanager
 async def serving_consent(
-    backend: MemoryConsentBackend, *, secure_cookies: bool = False
+    backend: MemoryConsentBackend, *, secure_cookies: bool = False, mount: str = ""
 ) -> AsyncGenerator[ConsentSite, None]:
-    """Serve ``consent_routes(backend)`` and a callback under uvicorn on a free loopback port."""
+    """Serve ``consent_routes(backend)`` (under ``mount``, if given) and a callback with uvicorn on 127.0.0.1."""
     # Listening before uvicorn starts: connections wait in the backlog, no need to poll for "started".
     sock = socket.create_server(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    site = ConsentSite(base=base, callback=f"{base}/callback", arrivals=[], arrived=anyio.Event())
+    site = ConsentSite(
+        base=base, consent=f"{base}{mount}/consent", callback=f"{base}/callback", arrivals=[], arrived=anyio.Event()
+    )
 
     async def callback(request: Request) -> PlainTextResponse:
         site.arrivals.append(dict(request.query_params))
         site.arrived.set()
         return PlainTextResponse("back at the app")
 
-    app = Starlette(routes=[*consent_routes(backend, secure_cookies=secure_cookies), Route("/callback", callback)])
+    consent = consent_routes(backend, secure_cookies=secure_cookies)
+    mounted: list[BaseRoute] = [Mount(mount, routes=consent)] if mount else [*consent]
+    app = Starlette(routes=[*mounted, Route("/callback", callback)])
     server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: server.serve(sockets=[sock]))

@@ -37,7 +37,7 @@ async def _signed_in(http: httpx2.AsyncClient, site: ConsentSite, pending: Pendi
     """Sign in over plain HTTP; the consent form's CSRF token."""
     page = await http.get(site.consent_url(pending))
     signed_in = await http.post(
-        f"{site.base}/consent/sign-in",
+        f"{site.consent}/sign-in",
         data={"request": pending.request_id, "csrf": _csrf(page.text), "password": PASSWORD},
     )
     assert signed_in.status_code == 303
@@ -114,14 +114,14 @@ async def test_posts_without_or_with_a_wrong_csrf_token_are_refused_before_reach
         backend.calls.clear()
         for csrf in ({}, {"csrf": "0" * 64}, {"csrf": token + "0"}):
             refused = await http.post(
-                f"{site.base}/consent/sign-in", data={"request": pending.request_id, "password": PASSWORD, **csrf}
+                f"{site.consent}/sign-in", data={"request": pending.request_id, "password": PASSWORD, **csrf}
             )
             assert refused.status_code == 403
             assert "This form could not be verified" in refused.text
         # The right token without the cookie it belongs to is refused too.
         async with httpx2.AsyncClient() as stranger:
             refused = await stranger.post(
-                f"{site.base}/consent/sign-in",
+                f"{site.consent}/sign-in",
                 data={"request": pending.request_id, "password": PASSWORD, "csrf": token},
             )
             assert refused.status_code == 403
@@ -131,13 +131,13 @@ async def test_posts_without_or_with_a_wrong_csrf_token_are_refused_before_reach
         backend.calls.clear()
         for csrf in ({}, {"csrf": token}, {"csrf": decide_token[:-1]}):
             refused = await http.post(
-                f"{site.base}/consent", data={"request": pending.request_id, "decision": "allow", **csrf}
+                f"{site.consent}", data={"request": pending.request_id, "decision": "allow", **csrf}
             )
             assert refused.status_code == 403
         # A token of one request does not answer another.
         other = backend.add_request(redirect_uri=site.callback)
         refused = await http.post(
-            f"{site.base}/consent", data={"request": other.request_id, "decision": "allow", "csrf": decide_token}
+            f"{site.consent}", data={"request": other.request_id, "decision": "allow", "csrf": decide_token}
         )
         assert refused.status_code == 403
         assert backend.calls == []
@@ -149,13 +149,13 @@ async def test_every_response_carries_the_security_headers() -> None:
     async with serving_consent(backend) as site, httpx2.AsyncClient() as http:
         pending = backend.add_request(redirect_uri=site.callback)
         sign_in = await http.get(site.consent_url(pending))
-        stylesheet = await http.get(f"{site.base}/consent/static/consent.css")
-        unknown = await http.get(f"{site.base}/consent?request=nope")
-        forbidden = await http.post(f"{site.base}/consent", data={"request": pending.request_id})
+        stylesheet = await http.get(f"{site.consent}/static/consent.css")
+        unknown = await http.get(f"{site.consent}?request=nope")
+        forbidden = await http.post(f"{site.consent}", data={"request": pending.request_id})
         csrf = await _signed_in(http, site, pending)
         consent = await http.get(site.consent_url(pending))
         redirect = await http.post(
-            f"{site.base}/consent", data={"request": pending.request_id, "decision": "deny", "csrf": csrf}
+            f"{site.consent}", data={"request": pending.request_id, "decision": "deny", "csrf": csrf}
         )
     assert (stylesheet.status_code, redirect.status_code) == (200, 303)
     assert stylesheet.headers["content-type"].startswith("text/css")
@@ -188,7 +188,7 @@ async def test_an_unknown_or_expired_request_is_a_friendly_400() -> None:
     async with serving_consent(backend) as site, httpx2.AsyncClient() as http:
         expired = backend.add_request(redirect_uri=site.callback)
         backend.requests[expired.request_id] = replace(expired, expires_at=datetime.now(UTC))
-        for url in (f"{site.base}/consent?request=unknown", f"{site.base}/consent", site.consent_url(expired)):
+        for url in (f"{site.consent}?request=unknown", f"{site.consent}", site.consent_url(expired)):
             answer = await http.get(url)
             assert answer.status_code == 400
             assert "This request is unknown or has expired" in answer.text
@@ -213,11 +213,11 @@ async def test_too_many_wrong_passwords_lock_sign_in_and_the_page_says_until_whe
         pending = backend.add_request(redirect_uri=site.callback)
         page = await http.get(site.consent_url(pending))
         form = {"request": pending.request_id, "csrf": _csrf(page.text), "password": "guess"}
-        first = await http.post(f"{site.base}/consent/sign-in", data=form)
+        first = await http.post(f"{site.consent}/sign-in", data=form)
         assert "Wrong password." in first.text
         assert "locked" not in first.text
-        second = await http.post(f"{site.base}/consent/sign-in", data=form)
-        right = await http.post(f"{site.base}/consent/sign-in", data={**form, "password": PASSWORD})
+        second = await http.post(f"{site.consent}/sign-in", data=form)
+        right = await http.post(f"{site.consent}/sign-in", data={**form, "password": PASSWORD})
     assert backend.locked_until is not None
     until = backend.locked_until.strftime("%H:%M UTC")
     for locked in (second, right):
@@ -232,7 +232,7 @@ async def test_without_an_owner_password_the_page_says_how_to_set_one() -> None:
         pending = backend.add_request(redirect_uri=site.callback)
         page = await http.get(site.consent_url(pending))
         answer = await http.post(
-            f"{site.base}/consent/sign-in",
+            f"{site.consent}/sign-in",
             data={"request": pending.request_id, "csrf": _csrf(page.text), "password": "anything"},
         )
     assert "No owner password is set" in answer.text
@@ -246,7 +246,7 @@ async def test_posted_selectors_outside_the_catalogue_are_never_stored() -> None
         csrf = await _signed_in(http, site, pending)
         posted = ["*", "server:elsewhere", "tool:rm_rf", "server:clock", "tool:tickets__delete", "tickets"]
         answer = await http.post(
-            f"{site.base}/consent",
+            f"{site.consent}",
             content=urlencode(
                 [("request", pending.request_id), ("csrf", csrf), ("decision", "allow")]
                 + [("grant", selector) for selector in posted]
@@ -264,7 +264,7 @@ async def test_allow_with_nothing_ticked_stores_an_empty_grant() -> None:
         pending = backend.add_request(redirect_uri=site.callback)
         csrf = await _signed_in(http, site, pending)
         answer = await http.post(
-            f"{site.base}/consent", data={"request": pending.request_id, "csrf": csrf, "decision": "allow"}
+            f"{site.consent}", data={"request": pending.request_id, "csrf": csrf, "decision": "allow"}
         )
     assert answer.status_code == 303
     assert backend.grants == {pending.client_id: Grant(frozenset())}
@@ -293,3 +293,21 @@ async def test_a_forged_or_unsigned_session_cookie_is_not_signed_in() -> None:
         promoted = await http.get(site.consent_url(pending))
     assert "Owner password" in promoted.text
     assert "Allow this app" not in promoted.text
+
+
+async def test_mounted_under_a_prefix_the_page_writes_its_urls_and_cookie_path_under_it() -> None:
+    backend = MemoryConsentBackend()
+    async with serving_consent(backend, mount="/oauth") as site, httpx2.AsyncClient() as http:
+        pending = backend.add_request(redirect_uri=site.callback)
+        page = await http.get(site.consent_url(pending))
+        assert 'action="/oauth/consent/sign-in"' in page.text
+        assert 'href="/oauth/consent/static/consent.css?v=' in page.text
+        assert "Path=/oauth/consent" in page.headers["set-cookie"]
+        csrf = await _signed_in(http, site, pending)
+        consent = await http.get(site.consent_url(pending))
+        assert 'action="/oauth/consent"' in consent.text
+        answer = await http.post(
+            f"{site.consent}", data={"request": pending.request_id, "csrf": csrf, "decision": "deny"}
+        )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"{site.callback}?error=access_denied&state=st-1"
