@@ -15,11 +15,11 @@ import anyio
 from playwright.async_api import async_playwright
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
+    from collections.abc import AsyncGenerator, Sequence
 
     from playwright.async_api import Page
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "browser_page"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "answer_consent", "browser_page"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -56,3 +56,28 @@ async def browser_page() -> AsyncGenerator[Page, None]:
             yield await context.new_page()
         finally:
             await browser.close()
+
+
+async def answer_consent(
+    page: Page,
+    url: str,
+    *,
+    password: str,
+    untick: Sequence[str] = (),
+    tick: Sequence[str] = (),
+    allow: bool = True,
+) -> None:
+    """Answer the consent page at ``url`` as its owner would: sign in, change ticks, Allow or Deny.
+
+    ``untick`` and ``tick`` name checkboxes by their label ("All of clock", a tool's title).
+    Returns once the button is clicked; the browser then follows the redirect to the app.
+    """
+    await page.goto(url)
+    await page.get_by_label("Owner password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Allow").wait_for()
+    for label in untick:
+        await page.get_by_label(label, exact=False).uncheck()
+    for label in tick:
+        await page.get_by_label(label, exact=False).check()
+    await page.get_by_role("button", name="Allow" if allow else "Deny").click()

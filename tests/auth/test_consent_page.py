@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from orchestrator.auth._consent import SECURITY_HEADERS, redirect_host
 from orchestrator.auth._principal import Grant
 from tests.auth.consent_site import PASSWORD, MemoryConsentBackend, serving_consent
-from tests.browser import browser_page
+from tests.browser import answer_consent, browser_page
 
 if TYPE_CHECKING:
     from orchestrator.auth._consent_types import PendingAuthorization
@@ -93,10 +93,9 @@ async def test_deny_sends_the_browser_back_with_access_denied_and_grants_nothing
     async with serving_consent(backend) as site, browser_page() as page:
         pending = backend.add_request(redirect_uri=site.callback)
         with anyio.fail_after(45):
-            await page.goto(site.consent_url(pending))
-            await page.get_by_label("Owner password").fill(PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
-            await page.get_by_role("button", name="Deny").click()
+            await answer_consent(
+                page, site.consent_url(pending), password=PASSWORD, untick=["All of clock"], allow=False
+            )
             await site.arrived.wait()
             await expect(page.locator("body")).to_have_text("back at the app")
 
