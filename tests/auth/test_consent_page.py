@@ -13,12 +13,15 @@ import httpx2
 import pytest
 from playwright.async_api import expect
 
+import tests.browser
 from orchestrator.auth._consent import SECURITY_HEADERS, redirect_host
 from orchestrator.auth._principal import Grant
 from tests.auth.consent_site import PASSWORD, MemoryConsentBackend, serving_consent
 from tests.browser import answer_consent, browser_page
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from orchestrator.auth._consent_types import PendingAuthorization
     from tests.auth.consent_site import ConsentSite
 
@@ -310,3 +313,12 @@ async def test_mounted_under_a_prefix_the_page_writes_its_urls_and_cookie_path_u
         )
     assert answer.status_code == 303
     assert answer.headers["location"] == f"{site.callback}?error=access_denied&state=st-1"
+
+
+async def test_without_chromium_a_browser_test_fails_saying_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tests.browser, "CHROMIUM", tmp_path / "chromium")
+    with pytest.raises(RuntimeError, match=r"chromium is missing: install Debian's chromium"):
+        async with browser_page():
+            pass
