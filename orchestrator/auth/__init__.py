@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from orchestrator.auth._catalogue import consent_groups
 from orchestrator.auth._chain import VerifierChain
+from orchestrator.auth._consent import consent_routes
 from orchestrator.auth._consent_types import (
     ConsentBackend,
     ConsentGroup,
@@ -47,5 +48,6 @@ __all__ = [
     "StaticTokenVerifier",
     "VerifierChain",
     "consent_groups",
+    "consent_routes",
     "principal_of",
 ]
