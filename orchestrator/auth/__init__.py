@@ -8,6 +8,7 @@ and ``config``; never talks to downstream servers, and never forwards an inbound
 
 from __future__ import annotations
 
+from orchestrator.auth._audit import AuditLog, argument_hash, argument_shape, audit_record, outcome_of
 from orchestrator.auth._principal import (
     EVERYTHING,
     OWNER,
@@ -17,5 +18,20 @@ from orchestrator.auth._principal import (
     PrincipalKind,
     principal_of,
 )
+from orchestrator.auth._ratelimit import RateLimiter
 
-__all__ = ["EVERYTHING", "OWNER", "Grant", "GrantedAccessToken", "Principal", "PrincipalKind", "principal_of"]
+__all__ = [
+    "EVERYTHING",
+    "OWNER",
+    "AuditLog",
+    "Grant",
+    "GrantedAccessToken",
+    "Principal",
+    "PrincipalKind",
+    "RateLimiter",
+    "argument_hash",
+    "argument_shape",
+    "audit_record",
+    "outcome_of",
+    "principal_of",
+]
