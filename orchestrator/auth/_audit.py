@@ -56,7 +56,8 @@ def argument_shape(arguments: object) -> Any:
     An object keeps its keys, each with the shape of its value. A list becomes a list of the
     distinct kinds of its items, merged: at most one object (the union of the items' keys),
     one list, and one string naming the scalar types met (``"integer|null"``); an empty list
-    stays ``[]``. ``[1, 2.5]`` is ``["number"]``.
+    stays ``[]``. ``[1, 2.5]`` is ``["number"]``. A key whose value is of different kinds in
+    the items of a list gets the type names only (``"object|string"``).
 
     Keys are kept because they are the structure, not the values: a caller that puts data in
     keys (``{"alice@example.com": ...}``) has them recorded, cut to ``MAX_KEY_LENGTH``. The
@@ -141,7 +142,12 @@ def _merge(left: Any, right: Any) -> Any:
         left_keys, right_keys = cast("dict[str, Any]", left), cast("dict[str, Any]", right)
         merged = dict(left_keys)
         for key, shape in right_keys.items():
-            merged[key] = _merge(merged[key], shape) if key in merged and _kind(merged[key]) == _kind(shape) else shape
+            if key not in merged:
+                merged[key] = shape
+            elif key != MORE_KEYS:  # a count of left-out keys is kept as first met: the shape is partial
+                merged[key] = (
+                    _merge(merged[key], shape) if _kind(merged[key]) == _kind(shape) else _union(merged[key], shape)
+                )
         return merged
     if isinstance(left, list) and isinstance(right, list):
         kinds: dict[str, Any] = {}
@@ -154,8 +160,18 @@ def _merge(left: Any, right: Any) -> Any:
         if "integer" in types and "number" in types:
             types.discard("integer")  # every integer is a number
         return "|".join(sorted(types))
-    # A container told only by its kind (past the depth or the budget) covers any of that kind.
-    return _OBJECT if _kind(left) == _OBJECT else _ARRAY
+    # A container told only by its kind (past the depth or the budget) says nothing of its
+    # contents: the other's detail stands for both.
+    return cast("Any", right if left in (_OBJECT, _ARRAY) else left)
+
+
+def _union(left: Any, right: Any) -> str:
+    """The type names of two shapes of different kinds, as one (``"object|string"``): their detail goes."""
+    names: set[str] = set()
+    for shape in (left, right):
+        kind = _kind(shape)
+        names |= set(cast("str", shape).split("|")) if kind == "scalar" else {kind}
+    return "|".join(sorted(names))
 
 
 def argument_hash(arguments: object, key: bytes | None = None) -> str:
