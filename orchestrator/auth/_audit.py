@@ -326,13 +326,20 @@ class AuditLog:
     async def record(self, record: AuditRecord) -> None:
         """Queue ``record`` for writing; waits only while the buffer is full.
 
+        With room in the buffer it takes no checkpoint, so the record of a call that is being
+        cancelled is still kept; a caller that may wait on a full buffer while cancelled and
+        must not lose the record shields the call.
+
         Raises:
             RuntimeError: The log is not open (before entering or after leaving).
         """
         if self._send is None:
             raise RuntimeError("the audit log is not open")
         try:
-            await self._send.send(record)
+            try:
+                self._send.send_nowait(record)
+            except anyio.WouldBlock:
+                await self._send.send(record)
         except anyio.ClosedResourceError:
             raise RuntimeError("the audit log is not open") from None
 

@@ -82,6 +82,15 @@ async def test_records_still_buffered_when_the_log_is_cancelled_are_written(stor
     assert len(written) == len(records)
 
 
+async def test_a_call_being_cancelled_still_has_its_record_kept(store: Store) -> None:
+    async with AuditLog(store, AuditSpec(), clock=lambda: NOW) as log:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await log.record(_record(1))  # as the call path does on its way out of a cancelled call
+
+    assert [record.tool for record in await read_audit(store.engine)] == ["tool1"]
+
+
 async def test_records_past_the_retention_are_pruned_on_entering(store: Store) -> None:
     old = [_record(index, NOW - timedelta(days=31)) for index in range(3)]
     kept = [_record(index, NOW - timedelta(days=29)) for index in range(2)]
