@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from orchestrator.auth import RateLimiter
@@ -125,6 +127,23 @@ def test_the_number_of_buckets_is_capped_and_the_least_recently_used_go() -> Non
         assert len(limiter) <= 50
     assert limiter.check("p999", "t") is not None  # recent: still limited
     assert limiter.check("p0", "t") is None  # evicted long ago: a fresh bucket
+
+
+def test_threads_checking_at_once_are_admitted_exactly_the_burst() -> None:
+    limiter = RateLimiter(RateLimitsSpec(per_principal=RateLimitSpec(rate=1e-9, burst=500)), clock=FakeClock())
+    admitted: list[int] = []
+    start = threading.Barrier(8)
+
+    def caller() -> None:
+        start.wait(timeout=10)
+        admitted.append(sum(limiter.check("alice", "t") is None for _ in range(2000)))
+
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(admitted) == 500
 
 
 def test_enforce_raises_an_error_that_the_wire_reports_with_its_retry_time() -> None:
