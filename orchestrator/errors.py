@@ -11,6 +11,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   └── UnknownToolError             an exposed name routes nowhere (.kind, .name, .suggestions)
     ├── InvalidArgumentsError            a tool call's arguments do not fit its inputSchema (.tool, .problems)
     ├── InputRoundExpired                a retried call's requestState names no waiting call
+    ├── RateLimitedError                 a call was refused by a rate limit (.tool, .retry_after)
     ├── InternalError                    an unexpected exception reached a boundary: a bug
     ├── DownstreamError                  .server names the downstream server
     │   ├── DownstreamUnavailable        not connected, died mid-call, transport fault (retryable)
@@ -36,6 +37,7 @@ carry secrets: callers put server names, tool names and keys in them, never valu
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentsError",
     "OrchestratorError",
+    "RateLimitedError",
     "StepNotGranted",
     "StoreError",
     "UnknownToolError",
@@ -167,6 +170,22 @@ class InputRoundExpired(OrchestratorError):
 
     def __init__(self) -> None:
         super().__init__("this call's input round expired or is unknown; call the tool again")
+
+
+class RateLimitedError(OrchestratorError):
+    """A call was refused by a rate limit of its caller; nothing was called.
+
+    Attributes:
+        tool: The exposed name of the tool (or composite) called.
+        retry_after: Seconds until the same call would be admitted.
+    """
+
+    def __init__(self, tool: str, retry_after: float) -> None:
+        self.tool = tool
+        self.retry_after = retry_after
+        # Rounded up: a caller that waits exactly what it is told must get through.
+        shown = max(math.ceil(retry_after * 10) / 10, 0.1)
+        super().__init__(f"rate limit reached for tool {tool!r}: retry in {shown:g} s")
 
 
 class InternalError(OrchestratorError):

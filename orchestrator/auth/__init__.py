@@ -8,6 +8,7 @@ and ``config``; never talks to downstream servers, and never forwards an inbound
 
 from __future__ import annotations
 
+from orchestrator.auth._audit import AuditLog, argument_hash, argument_shape, audit_record, outcome_of
 from orchestrator.auth._catalogue import consent_groups
 from orchestrator.auth._chain import VerifierChain
 from orchestrator.auth._consent import consent_routes
@@ -29,12 +30,14 @@ from orchestrator.auth._principal import (
     PrincipalKind,
     principal_of,
 )
+from orchestrator.auth._ratelimit import RateLimiter
 from orchestrator.auth._static import StaticTokenVerifier
 
 __all__ = [
     "EVERYTHING",
     "OWNER",
     "AccessPolicy",
+    "AuditLog",
     "ConsentBackend",
     "ConsentGroup",
     "ConsentTool",
@@ -44,10 +47,15 @@ __all__ = [
     "PendingAuthorization",
     "Principal",
     "PrincipalKind",
+    "RateLimiter",
     "SignInResult",
     "StaticTokenVerifier",
     "VerifierChain",
+    "argument_hash",
+    "argument_shape",
+    "audit_record",
     "consent_groups",
     "consent_routes",
+    "outcome_of",
     "principal_of",
 ]

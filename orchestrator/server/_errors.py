@@ -18,6 +18,8 @@ error result, and every one carries the same object, ``error_fields``, under
     The run, and its failed step, or ``(input)``, ``(output)``, ``(run)`` for a failure of the
     run as a whole. A composite's other ``_meta`` (its run and trace ids under
     ``io.github.mcp-orchestrator/run``) stays beside it.
+``retry_after`` (only when a rate limit refused the call: ``type`` is ``RateLimitedError``)
+    Seconds until the same call would be admitted, rounded up to the millisecond.
 
 A downstream tool's own error result keeps its content (and any ``_meta`` of its own); only
 the error object is added, with ``type`` ``DownstreamToolError``. A JSON-RPC error carries
@@ -27,6 +29,7 @@ Callers decide by these fields, never by a message's text.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
@@ -37,6 +40,7 @@ from orchestrator.errors import (
     DownstreamToolError,
     InternalError,
     OrchestratorError,
+    RateLimitedError,
     UnknownToolError,
     WorkflowExecutionError,
 )
@@ -54,7 +58,8 @@ __all__ = [
 ]
 
 ERROR_META_KEY = "io.github.mcp-orchestrator/error"
-"""``_meta`` key of every error result: ``{"type", "server"}``, plus ``run_id`` and ``failed_step`` for a run."""
+"""``_meta`` key of every error result: ``{"type", "server"}``, plus ``run_id`` and ``failed_step`` for a run,
+``retry_after`` for a rate limit."""
 
 _RESOURCE_NOT_FOUND = -32002
 
@@ -66,6 +71,8 @@ def error_fields(exc: OrchestratorError) -> dict[str, Any]:
     if isinstance(exc, WorkflowExecutionError):
         fields["run_id"] = exc.run_id
         fields["failed_step"] = exc.step_id
+    if isinstance(exc, RateLimitedError):
+        fields["retry_after"] = math.ceil(exc.retry_after * 1000) / 1000
     return fields
 
 

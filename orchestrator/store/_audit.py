@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import DBAPIError
 
+from orchestrator.errors import StoreError
 from orchestrator.store._schema import audit_records
 
 if TYPE_CHECKING:
@@ -70,13 +72,34 @@ _COLUMNS = (
 )
 
 
+def _fitted(name: str, value: Any) -> Any:
+    """``value`` cut to its column's length: one long client id must not lose a whole batch."""
+    length = getattr(audit_records.c[name].type, "length", None)
+    if isinstance(value, str) and isinstance(length, int) and len(value) > length:
+        return value[: length - 1] + "…"
+    return value
+
+
+def _unreachable(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
+    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+    return StoreError(engine.url.render_as_string(hide_password=True), f"cannot {action}: {reason}")
+
+
 async def write_audit(engine: AsyncEngine, records: list[AuditRecord]) -> None:
-    """Append ``records`` in one transaction."""
+    """Append ``records`` in one transaction.
+
+    Raises:
+        StoreError: The database refused or could not be reached (nothing was written).
+        sqlalchemy.exc.StatementError: A record is malformed (a time without a zone): a bug.
+    """
     if not records:
         return
-    rows = [{name: getattr(record, name) for name in _COLUMNS} for record in records]
-    async with engine.begin() as connection:
-        await connection.execute(insert(audit_records), rows)
+    rows = [{name: _fitted(name, getattr(record, name)) for name in _COLUMNS} for record in records]
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(audit_records), rows)
+    except DBAPIError as exc:
+        raise _unreachable(engine, "write the audit log", exc) from None
 
 
 async def read_audit(
@@ -84,21 +107,51 @@ async def read_audit(
     *,
     since: datetime | None = None,
     client_id: str | None = None,
+    tool: str | None = None,
     limit: int = 1000,
+    latest: bool = False,
 ) -> list[AuditRecord]:
-    """Records, oldest first, from ``since`` on and of ``client_id`` when given; at most ``limit``."""
-    query = select(audit_records).order_by(audit_records.c.at, audit_records.c.id).limit(limit)
+    """Records, oldest first, from ``since`` on, of ``client_id`` and ``tool`` when given.
+
+    Args:
+        engine: The store's engine.
+        since: The earliest time wanted (aware).
+        client_id: Only this client's records.
+        tool: Only the records of this exposed tool (or composite).
+        limit: Records returned at most.
+        latest: Return the last ``limit`` records that match rather than the first.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    order = (
+        (audit_records.c.at.desc(), audit_records.c.id.desc()) if latest else (audit_records.c.at, audit_records.c.id)
+    )
+    query = select(audit_records).order_by(*order).limit(limit)
     if since is not None:
         query = query.where(audit_records.c.at >= since)
     if client_id is not None:
         query = query.where(audit_records.c.client_id == client_id)
-    async with engine.connect() as connection:
-        rows = (await connection.execute(query)).mappings().all()
-    return [AuditRecord(id=row["id"], **{name: row[name] for name in _COLUMNS}) for row in rows]
+    if tool is not None:
+        query = query.where(audit_records.c.tool == tool)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+    except DBAPIError as exc:
+        raise _unreachable(engine, "read the audit log", exc) from None
+    records = [AuditRecord(id=row["id"], **{name: row[name] for name in _COLUMNS}) for row in rows]
+    return records[::-1] if latest else records
 
 
 async def prune_audit(engine: AsyncEngine, older_than: datetime) -> int:
-    """Delete the records from before ``older_than`` (the retention setting); how many went."""
-    async with engine.begin() as connection:
-        result = await connection.execute(delete(audit_records).where(audit_records.c.at < older_than))
+    """Delete the records from before ``older_than`` (the retention setting); how many went.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    try:
+        async with engine.begin() as connection:
+            result = await connection.execute(delete(audit_records).where(audit_records.c.at < older_than))
+    except DBAPIError as exc:
+        raise _unreachable(engine, "prune the audit log", exc) from None
     return result.rowcount

@@ -32,6 +32,7 @@ PUBLIC_NAMES = [
     "WorkflowUnavailable",
     "OrchestratorConfig",
     "OrchestratorError",
+    "RateLimitedError",
     "ReloadRecord",
     "RunResult",
     "ServerStatus",

@@ -2,10 +2,10 @@
 
 A failed call is an ``isError`` result whose ``_meta["io.github.mcp-orchestrator/error"]``
 holds ``type`` and ``server``, plus ``run_id`` and ``failed_step`` when a composite run
-failed; an unknown name is a JSON-RPC -32602 error whose ``data`` holds the same object
-(and the close names). The walk runs the real aggregator over stdio in front of real fault
-servers, for a plain client and for a 2026-07-28 client that answers input rounds (whose
-calls run detached, between rounds).
+failed (``retry_after`` when a rate limit refused it); an unknown name is a JSON-RPC -32602
+error whose ``data`` holds the same object (and the close names). The walk runs the real
+aggregator over stdio in front of real fault servers, for a plain client and for a
+2026-07-28 client that answers input rounds (whose calls run detached, between rounds).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def _error(result: types.CallToolResult) -> dict[str, Any]:
     assert result.is_error, _text(result)
     assert result.meta is not None, _text(result)
     error: dict[str, Any] = result.meta[ERROR_META_KEY]
-    run_fields: set[str] = {"run_id", "failed_step"} if error.get("type") == "WorkflowExecutionError" else set()
-    assert set(error) == {"type", "server", *run_fields}, error
+    extra_fields = {"WorkflowExecutionError": {"run_id", "failed_step"}, "RateLimitedError": {"retry_after"}}
+    assert set(error) == {"type", "server", *extra_fields.get(error.get("type", ""), set())}, error
     assert isinstance(error["type"], str)
     assert error["server"] is None or isinstance(error["server"], str)
     return error
