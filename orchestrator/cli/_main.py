@@ -20,7 +20,7 @@ import mcp_types as types
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _doctor, _status, _traces
+from orchestrator.cli import _auth, _doctor, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option
@@ -353,6 +353,7 @@ def _parser() -> argparse.ArgumentParser:
     _doctor.add_parser(commands)
     _status.add_parser(commands)
     _traces.add_parser(commands)
+    _auth.add_parser(commands)
     return parser
 
 
@@ -412,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _status.run(args)
     if args.command == "traces":
         return _traces.run(args)
+    if args.command == "auth":
+        return _auth.run(args)
     try:
         if args.command == "graph":
             return _graph(args.workflow, args.format)
