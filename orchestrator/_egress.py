@@ -104,7 +104,10 @@ async def fetch_guarded(
             try:
                 addresses = [str(ipaddress.ip_address(host))]
             except ValueError:
-                addresses = await resolve(host, port)
+                try:
+                    addresses = await resolve(host, port)
+                except OSError:
+                    raise EgressError(f"{host} does not resolve") from None
             if not addresses:
                 raise EgressError(f"{host} does not resolve")
             refused = [address for address in addresses if not _allowed(address, policy)]

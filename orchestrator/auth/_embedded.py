@@ -96,6 +96,7 @@ MCP_SCOPE: Final = "mcp"
 _PENDING_TTL: Final = timedelta(minutes=10)
 _CODE_TTL: Final = timedelta(minutes=5)
 _DOCUMENT_TTL: Final = 300.0
+_REFUSED_DOCUMENT_TTL: Final = 30.0
 _DOCUMENT_CACHE_SIZE: Final = 256
 _TOKEN_BYTES: Final = 32
 _S256_CHALLENGE_LENGTH: Final = 43
@@ -193,7 +194,7 @@ class EmbeddedAuthServer(
         )
         self._resolve = resolve
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._documents: dict[str, tuple[float, OAuthClientInformationFull]] = {}
+        self._documents: dict[str, tuple[float, OAuthClientInformationFull | None]] = {}
 
     # Clients
 
@@ -255,6 +256,7 @@ class EmbeddedAuthServer(
         cached = self._documents.get(client_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        client: OAuthClientInformationFull | None = None
         try:
             if self._resolve is not None:
                 body = await fetch_guarded(client_id, self._egress, resolve=self._resolve)
@@ -263,10 +265,11 @@ class EmbeddedAuthServer(
             client = self._parse_document(client_id, body)
         except EgressError as exc:
             logger.warning("client metadata document %s refused: %s", client_id, exc)
-            return None
         if len(self._documents) >= _DOCUMENT_CACHE_SIZE:
             self._documents.clear()
-        self._documents[client_id] = (time.monotonic() + _DOCUMENT_TTL, client)
+        # A refusal is remembered briefly too, so a stream of requests does not become a stream of fetches.
+        ttl = _DOCUMENT_TTL if client is not None else _REFUSED_DOCUMENT_TTL
+        self._documents[client_id] = (time.monotonic() + ttl, client)
         return client
 
     @staticmethod

@@ -332,7 +332,12 @@ async def test_the_egress_guard_names_why_it_refused(tmp_path: Path) -> None:
     async def private_dns(host: str, port: int) -> list[str]:
         return {"intranet.example": ["10.0.0.7"], "mixed.example": ["93.184.215.14", "169.254.169.254"]}[host]
 
+    async def no_dns(host: str, port: int) -> list[str]:
+        raise OSError(f"{host}: Name or service not known")
+
     strict = EgressPolicy(allow_http=True)
+    with pytest.raises(EgressError, match="does not resolve"):
+        await fetch_guarded("http://nowhere.example/client.json", strict, resolve=no_dns)
     with pytest.raises(EgressError, match=r"non-public address \(10\.0\.0\.7\)"):
         await fetch_guarded("http://intranet.example/client.json", strict, resolve=private_dns)
     with pytest.raises(EgressError, match=r"non-public address \(169\.254\.169\.254\)"):
