@@ -158,7 +158,8 @@ class EmbeddedAuthServer(
     """The embedded authorization server: SDK provider and consent-page back end in one.
 
     Implements ``mcp.server.auth.provider.OAuthAuthorizationServerProvider`` (mount it with
-    ``embedded_auth_routes``; the identity-assertion grant keeps the SDK's refusal) and
+    ``embedded_auth_routes``; the identity-assertion grant keeps the SDK's refusal),
+    ``mcp.server.auth.provider.TokenVerifier`` (the MCP endpoint's bearer check) and
     ``orchestrator.auth.ConsentBackend``.
     """
 
@@ -546,6 +547,13 @@ class EmbeddedAuthServer(
             kind="oauth",
             grant=stored.grant,
         )
+
+    async def verify_token(self, token: str) -> GrantedAccessToken | None:
+        """``mcp.server.auth.provider.TokenVerifier``: the same as ``load_access_token``.
+
+        Pass the server itself as the MCP endpoint's ``token_verifier``.
+        """
+        return await self.load_access_token(token)
 
     async def revoke_token(self, token: GrantedAccessToken | EmbeddedRefreshToken) -> None:
         """Revoke ``token`` and every token of its family (access and refresh alike)."""
