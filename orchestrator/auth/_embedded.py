@@ -63,6 +63,7 @@ from orchestrator.store import (
     find_pending_authorization,
     find_refresh_token,
     issue_tokens,
+    prune_oauth,
     revoke_token_family,
     rotate_refresh_token,
     save_client,
@@ -547,6 +548,10 @@ class EmbeddedAuthServer(
             kind="oauth",
             grant=stored.grant,
         )
+
+    async def prune(self) -> int:
+        """Delete expired pending requests, codes and tokens (run it now and then); how many went."""
+        return await prune_oauth(self._store.engine, self._clock())
 
     async def verify_token(self, token: str) -> GrantedAccessToken | None:
         """``mcp.server.auth.provider.TokenVerifier``: the same as ``load_access_token``.

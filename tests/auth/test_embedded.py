@@ -173,6 +173,7 @@ async def test_an_access_token_carries_the_clients_current_grant_until_revoked(t
 
         clock.now += timedelta(seconds=61)
         assert await server.load_access_token(access) is None
+        assert await server.prune() == 1  # the expired access token; the refresh token lives on
         client = await server.get_client("c-1")
         assert client is not None
         assert await server.load_refresh_token(client, refresh) is not None
