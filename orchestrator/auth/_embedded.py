@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from orchestrator.store import Store, StoredClient
 
 __all__ = [
-    "MCP_SCOPE",
+    "OAUTH_SCOPE",
     "AuthorizationRequestGone",
     "EmbeddedAuthServer",
     "EmbeddedAuthorizationCode",
@@ -91,7 +91,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MCP_SCOPE: Final = "mcp"
+OAUTH_SCOPE: Final = "mcp"
 """The one OAuth scope: access to the MCP endpoint. What a client may use there is its grant."""
 
 _PENDING_TTL: Final = timedelta(minutes=10)
@@ -295,7 +295,7 @@ class EmbeddedAuthServer(
                 raise EgressError(problem)
         if fields.get("token_endpoint_auth_method", "none") != "none" or "client_secret" in fields:
             raise EgressError("a metadata-document client is a public client (token_endpoint_auth_method none)")
-        fields.update(token_endpoint_auth_method="none", scope=MCP_SCOPE)
+        fields.update(token_endpoint_auth_method="none", scope=OAUTH_SCOPE)
         try:
             return OAuthClientInformationFull.model_validate(fields)
         except ValidationError as exc:
@@ -316,9 +316,9 @@ class EmbeddedAuthServer(
             raise AuthorizeError("invalid_request", "redirect_uri is not registered for this client")
         if params.resource is not None and not _same_resource(params.resource, self.resource_url):
             raise AuthorizeError("invalid_target", "tokens are issued only for this server's MCP endpoint")
-        scopes = params.scopes or [MCP_SCOPE]
-        if any(scope != MCP_SCOPE for scope in scopes):
-            raise AuthorizeError("invalid_scope", f"the only scope is {MCP_SCOPE!r}")
+        scopes = params.scopes or [OAUTH_SCOPE]
+        if any(scope != OAUTH_SCOPE for scope in scopes):
+            raise AuthorizeError("invalid_scope", f"the only scope is {OAUTH_SCOPE!r}")
         # An S256 challenge is 43 base64url characters; anything else is a plain verifier or junk.
         if len(params.code_challenge) != _S256_CHALLENGE_LENGTH:
             raise AuthorizeError("invalid_request", "code_challenge must be an S256 challenge")

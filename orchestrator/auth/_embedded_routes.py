@@ -38,7 +38,7 @@ from pydantic import AnyHttpUrl
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, request_response
 
-from orchestrator.auth._embedded import MCP_SCOPE, presented_client_secrets
+from orchestrator.auth._embedded import OAUTH_SCOPE, presented_client_secrets
 
 if TYPE_CHECKING:
     from mcp.shared.auth import OAuthClientInformationFull
@@ -108,7 +108,7 @@ def embedded_auth_metadata(server: EmbeddedAuthServer) -> OAuthMetadata:
 
 
 def _registration_options() -> ClientRegistrationOptions:
-    return ClientRegistrationOptions(enabled=True, valid_scopes=[MCP_SCOPE], default_scopes=[MCP_SCOPE])
+    return ClientRegistrationOptions(enabled=True, valid_scopes=[OAUTH_SCOPE], default_scopes=[OAUTH_SCOPE])
 
 
 def _endpoint(handler: Any, methods: list[str]) -> ASGIApp:
