@@ -20,7 +20,7 @@ import mcp_types as types
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _audit, _doctor, _status, _traces
+from orchestrator.cli import _audit, _auth, _doctor, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option
@@ -354,6 +354,7 @@ def _parser() -> argparse.ArgumentParser:
     _status.add_parser(commands)
     _traces.add_parser(commands)
     _audit.add_parser(commands)
+    _auth.add_parser(commands)
     return parser
 
 
@@ -415,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _traces.run(args)
     if args.command == "audit":
         return _audit.run(args)
+    if args.command == "auth":
+        return _auth.run(args)
     try:
         if args.command == "graph":
             return _graph(args.workflow, args.format)

@@ -9,10 +9,32 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UtcDateTime", "audit_records", "metadata"]
+__all__ = [
+    "UtcDateTime",
+    "audit_records",
+    "metadata",
+    "oauth_access_tokens",
+    "oauth_authorization_codes",
+    "oauth_clients",
+    "oauth_pending_authorizations",
+    "oauth_refresh_tokens",
+    "owner_credentials",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -68,3 +90,81 @@ audit_records = Table(
 )
 Index(None, audit_records.c.at)
 Index(None, audit_records.c.client_id, audit_records.c.at)
+
+# The embedded OAuth authorization server. Codes, tokens, pending request ids and client secrets
+# are kept only as SHA-256 hex digests: a copy of the database lets no one act as a client.
+_CLIENT_ID = 1024  # a Client ID Metadata Document's id is its https URL
+_HASH = 64
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(_CLIENT_ID), primary_key=True),
+    # "dynamic" (RFC 7591 registration) or "metadata_document" (an https client_id URL)
+    Column("origin", String(32), nullable=False),
+    Column("registration", JSON, nullable=False),
+    Column("secret_hash", String(_HASH), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("grant", JSON, nullable=True),
+    Column("granted_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+oauth_pending_authorizations = Table(
+    "oauth_pending_authorizations",
+    metadata,
+    Column("request_hash", String(_HASH), primary_key=True),
+    Column("client_id", String(_CLIENT_ID), ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index(None, oauth_pending_authorizations.c.expires_at)
+
+oauth_authorization_codes = Table(
+    "oauth_authorization_codes",
+    metadata,
+    Column("code_hash", String(_HASH), primary_key=True),
+    Column("client_id", String(_CLIENT_ID), ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index(None, oauth_authorization_codes.c.expires_at)
+
+
+def _token_table(name: str, *extra: Column[Any]) -> Table:
+    table = Table(
+        name,
+        metadata,
+        Column("token_hash", String(_HASH), primary_key=True),
+        Column(
+            "client_id", String(_CLIENT_ID), ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), nullable=False
+        ),
+        # Every token issued from one authorization code, through all its refreshes: revoked together.
+        Column("family_id", String(_HASH), nullable=False),
+        Column("scopes", JSON, nullable=False),
+        Column("resource", String(2048), nullable=False),
+        Column("subject", String(255), nullable=True),
+        Column("issued_at", UtcDateTime(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False),
+        *extra,
+    )
+    Index(None, table.c.client_id)
+    Index(None, table.c.family_id)
+    Index(None, table.c.expires_at)
+    return table
+
+
+oauth_access_tokens = _token_table("oauth_access_tokens")
+# A rotated refresh token stays (with ``rotated_at``) until it expires, so its reuse is recognised.
+oauth_refresh_tokens = _token_table("oauth_refresh_tokens", Column("rotated_at", UtcDateTime(), nullable=True))
+
+owner_credentials = Table(
+    "owner_credentials",
+    metadata,
+    # One owner today; the key leaves room for more.
+    Column("owner", String(64), primary_key=True),
+    Column("password_hash", String(512), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
