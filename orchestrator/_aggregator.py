@@ -20,18 +20,20 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
 
+from orchestrator.auth import AuditLog, RateLimiter
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import OrchestratorConfig, load_config
 from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
-from orchestrator.errors import ConfigError, InvalidArgumentsError, UsageError
+from orchestrator.errors import ConfigError, InvalidArgumentsError, StoreError, UsageError
 from orchestrator.server import (
+    CallControls,
     Composites,
     HttpSecurity,
     Loaded,
@@ -41,9 +43,11 @@ from orchestrator.server import (
     ReloadRecord,
     StatusReporter,
     http_app,
+    http_auth,
     serve_http,
     serve_stdio,
 )
+from orchestrator.store import open_store, state_url
 from orchestrator.tracing import Redactor
 from orchestrator.workflow import (
     RunResult,
@@ -58,12 +62,13 @@ from orchestrator.workflow import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
     from types import TracebackType
 
     import mcp_types as types
     from starlette.types import ASGIApp
 
+    from orchestrator.store import Store
     from orchestrator.telemetry import TracingHandle
 
 __all__ = ["Aggregator"]
@@ -71,6 +76,8 @@ __all__ = ["Aggregator"]
 logger = logging.getLogger("orchestrator")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_MAINTENANCE_PERIOD = 3600.0
+"""Seconds between prunings of expired authorization requests, codes and tokens."""
 
 
 class Aggregator:
@@ -108,6 +115,7 @@ class Aggregator:
         self._pool: DownstreamPool | None = None
         self._server: OrchestratorServer | None = None
         self._reloader: Reloader | None = None
+        self._store: Store | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -321,21 +329,49 @@ class Aggregator:
             handle_signals: For a process whose main job this is: SIGTERM and SIGINT stop
                 serving gracefully, SIGHUP reloads the config.
         """
-        async with anyio.create_task_group() as tg:
+        async with self._call_controls(over_http=False), anyio.create_task_group() as tg:
             self._start_reloading(tg, handle_signals)
             if handle_signals:
                 tg.start_soon(_cancel_on_signals, tg.cancel_scope)
             await serve_stdio(self.server)
             tg.cancel_scope.cancel()
 
-    def http_security(self, host: str | None = None) -> HttpSecurity:
+    def http_security(self, host: str | None = None, path: str | None = None) -> HttpSecurity:
         """The HTTP guard's rules for serving on ``host`` (default the config's ``serve.host``).
 
+        Entered, with the embedded authorization server configured, the state must be open
+        (``open_state``) first; not entered, this only checks that the address is allowed.
+
         Raises:
-            ConfigError: ``host`` is not a loopback address and no bearer token is configured.
+            ConfigError: ``host`` is not a loopback address and no credentials are configured,
+                or the authentication settings do not fit together.
         """
         serve = self.config.serve
-        return HttpSecurity.from_config(serve, host or serve.host, self._env, str(self.config.source or "<config>"))
+        source = str(self.config.source or "<config>")
+        host = host or serve.host
+        auth = None
+        if self._server is not None:
+            auth = http_auth(
+                serve, self._env, server=self._server, store=self._store, path=path or serve.path, source=source
+            )
+        return HttpSecurity.from_config(serve, host, self._env, source, auth)
+
+    async def open_state(self) -> Store:
+        """Open the state database (``state.url``), migrating it first; closed when the aggregator exits.
+
+        ``serve_http`` does this itself; call it before ``http_app`` when the embedded OAuth
+        server is configured. Opening twice returns the same store.
+
+        Raises:
+            StoreError: The database cannot be opened or migrated.
+            RuntimeError: The aggregator is not entered.
+        """
+        if self._server is None:
+            raise RuntimeError("enter the Aggregator first (async with)")
+        if self._store is None:
+            url = state_url(self.config.state, self._env, str(self.config.source or "<config>"))
+            self._store = await self._exit_stack.enter_async_context(open_store(url))
+        return self._store
 
     def http_app(self, *, host: str | None = None, path: str | None = None) -> ASGIApp:
         """The streamable HTTP ASGI app, to run in an ASGI server of your own (with lifespan events on).
@@ -351,7 +387,7 @@ class Aggregator:
         Raises:
             ConfigError: ``host`` is not a loopback address and no bearer token is configured.
         """
-        security = self.http_security(host)
+        security = self.http_security(host, path)
         return http_app(
             self.server,
             security,
@@ -381,10 +417,14 @@ class Aggregator:
         Raises:
             ConfigError: ``host`` is not a loopback address and no bearer token is configured.
         """
-        security = self.http_security(host)
         serve = self.config.serve
-        async with anyio.create_task_group() as tg:
+        if serve.auth.oauth is not None or self.config.audit.enabled is not False:
+            await self.open_state()
+        security = self.http_security(host, path)
+        async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
             self._start_reloading(tg, handle_signals)
+            if security.auth is not None and security.auth.maintenance is not None:
+                tg.start_soon(_every, _MAINTENANCE_PERIOD, security.auth.maintenance)
             await serve_http(
                 self.server,
                 security,
@@ -396,12 +436,38 @@ class Aggregator:
             )
             tg.cancel_scope.cancel()
 
+    @asynccontextmanager
+    async def _call_controls(self, *, over_http: bool) -> AsyncGenerator[None, None]:
+        """Rate limits and the audit log around serving: the audit log on by default over HTTP only."""
+        config = self.config
+        audit_on = config.audit.enabled if config.audit.enabled is not None else over_http
+        controls = CallControls(limiter=RateLimiter(config.serve.rate_limits) if over_http else None)
+        async with AsyncExitStack() as stack:
+            if audit_on:
+                store = await self.open_state()
+                controls.audit = await stack.enter_async_context(AuditLog(store, config.audit))
+            self.server.controls = controls
+            try:
+                yield
+            finally:
+                self.server.controls = CallControls()
+
     def _start_reloading(self, tg: anyio.abc.TaskGroup, on_sighup: bool) -> None:
         assert self._reloader is not None
         if on_sighup:
             tg.start_soon(self._reloader.watch_signals)
         if self.config.serve.watch and self.config.source is not None:
             tg.start_soon(self._reloader.watch_files)
+
+
+async def _every(period: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` now and then every ``period`` seconds, until cancelled; a failure is logged, not fatal."""
+    while True:
+        try:
+            await job()
+        except StoreError as exc:
+            logger.warning("state maintenance failed: %s", exc)
+        await anyio.sleep(period)
 
 
 async def _cancel_on_signals(scope: anyio.CancelScope, signals: Iterable[signal.Signals] = _STOP_SIGNALS) -> None:

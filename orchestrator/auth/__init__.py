@@ -19,6 +19,8 @@ from orchestrator.auth._consent_types import (
     PendingAuthorization,
     SignInResult,
 )
+from orchestrator.auth._embedded import OAUTH_SCOPE, AuthorizationRequestGone, EmbeddedAuthServer
+from orchestrator.auth._embedded_routes import embedded_auth_routes
 from orchestrator.auth._jwt import JwtVerifier
 from orchestrator.auth._policy import AccessPolicy
 from orchestrator.auth._principal import (
@@ -35,12 +37,15 @@ from orchestrator.auth._static import StaticTokenVerifier
 
 __all__ = [
     "EVERYTHING",
+    "OAUTH_SCOPE",
     "OWNER",
     "AccessPolicy",
     "AuditLog",
+    "AuthorizationRequestGone",
     "ConsentBackend",
     "ConsentGroup",
     "ConsentTool",
+    "EmbeddedAuthServer",
     "Grant",
     "GrantedAccessToken",
     "JwtVerifier",
@@ -56,6 +61,7 @@ __all__ = [
     "audit_record",
     "consent_groups",
     "consent_routes",
+    "embedded_auth_routes",
     "outcome_of",
     "principal_of",
 ]

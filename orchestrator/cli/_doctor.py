@@ -30,7 +30,11 @@ just not the names a user may expect.
                  "notes": ["renamed" | "sanitized" | "truncated" | "collision"]}],
       "workflows": [{"name": str | null, "file": str, "ok": bool, "problems": [str]}],
       "tracing": {"configured": bool, "ok": bool, "problems": [str],
-                  "checks": [{"exporter": str, "target": str, "ok": bool, "detail": str}]}
+                  "checks": [{"exporter": str, "target": str, "ok": bool, "detail": str}]},
+      "auth": {"mode": "none" | "tokens" | "oauth" | "jwt", "ok": bool, "issuer": str | null,
+               "resource_url": str | null, "static_tokens": int,
+               "checks": [{"what": str, "url": str, "ok": bool, "detail": str, "required": bool}]}
+               | null                    # null when the config did not load
     }
 """
 
@@ -51,6 +55,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from orchestrator.cli._doctor_auth import AuthReport, check_auth
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
@@ -146,6 +151,7 @@ class DoctorReport:
     """The exposed names that differ from ``prefix + separator + original``."""
     workflows: tuple[WorkflowReport, ...] = ()
     tracing: TracingReport = field(default_factory=lambda: TracingReport(configured=False))
+    auth: AuthReport | None = None
 
     @property
     def failures(self) -> list[str]:
@@ -155,6 +161,8 @@ class DoctorReport:
         failed += [f"workflow {w.name or w.file!r} is invalid" for w in self.workflows if not w.ok]
         if not self.tracing.ok:
             failed.append("tracing is not usable")
+        if self.auth is not None and not self.auth.ok:
+            failed.append("authentication is not usable")
         return failed
 
     @property
@@ -205,6 +213,7 @@ class DoctorReport:
                     for c in self.tracing.checks
                 ],
             },
+            "auth": None if self.auth is None else self.auth.to_json(),
         }
 
 
@@ -233,13 +242,18 @@ async def diagnose(
     specs, workflow_reports = _load_workflows(config)
     seconds: dict[str, float] = {}
     tracing: list[TracingReport] = []
+    auth: list[AuthReport] = []
 
     async def check_tracing() -> None:
         tracing.append(await _check_tracing(config.tracing, env))
 
+    async def check_authentication() -> None:
+        auth.append(await check_auth(config, env))
+
     async with DownstreamPool.running(config, reserved=[spec.name for spec, _ in specs]) as pool:
         async with anyio.create_task_group() as tg:
             tg.start_soon(check_tracing)
+            tg.start_soon(check_authentication)
             started = time.monotonic()
             with anyio.move_on_after(timeout):
                 async with anyio.create_task_group() as waits:
@@ -258,6 +272,7 @@ async def diagnose(
         names=names,
         workflows=tuple(workflow_reports),
         tracing=tracing[0],
+        auth=auth[0],
     )
 
 
@@ -471,6 +486,8 @@ def render_text(report: DoctorReport, *, color: bool = False, unicode: bool = Tr
     lines += [f"  {style.mark('fail')} {problem}" for problem in tracing.problems]
     for check in tracing.checks:
         lines.append(f"  {style.mark('ok' if check.ok else 'fail')} {check.exporter} {check.target}: {check.detail}")
+    if report.auth is not None:
+        lines += _auth_lines(report.auth, style)
     return "\n".join([*lines, "", _summary(report, style)]) + "\n"
 
 
@@ -505,6 +522,29 @@ def _server_lines(servers: Sequence[ServerReport], style: _Style) -> list[str]:
             if tail:
                 lines.append(f"      {style.dim('stderr (last lines):')}")
                 lines += [f"      {style.dim('|')} {line}" for line in tail]
+    return lines
+
+
+_AUTH_MODES = {
+    "none": "none: loopback only, no credentials (HTTP); stdio needs none",
+    "tokens": "static bearer tokens",
+    "oauth": "embedded OAuth 2.1 authorization server",
+    "jwt": "JWTs from an external identity provider",
+}
+
+
+def _auth_lines(auth: AuthReport, style: _Style) -> list[str]:
+    lines = ["", style.bold("Authentication (HTTP)"), f"  {style.mark('ok')} mode: {_AUTH_MODES[auth.mode]}"]
+    if auth.static_tokens:
+        lines.append(f"  {style.mark('ok')} static tokens set: {auth.static_tokens}")
+    if auth.issuer:
+        lines.append(f"  {style.mark('ok')} issuer: {auth.issuer}")
+    if auth.resource_url:
+        lines.append(f"  {style.mark('ok')} endpoint (token audience): {auth.resource_url}")
+    for check in auth.checks:
+        kind = "ok" if check.ok else "fail" if check.required else "warn"
+        hint = "" if check.ok or check.required else " (is serve, and the tunnel or proxy, running?)"
+        lines.append(f"  {style.mark(kind)} {check.what}: {check.url}: {check.detail}{hint}")
     return lines
 
 

@@ -11,10 +11,12 @@ It does not connect to downstream servers itself, nor read config files (it is h
 function that does).
 """
 
+from orchestrator.server._access import CallControls
 from orchestrator.server._app import TRACE_META_KEY, OrchestratorServer
 from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoker, run_result_to_tool_result
 from orchestrator.server._errors import ERROR_META_KEY
 from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, http_app, serve_http
+from orchestrator.server._http_auth import HttpAuth, http_auth, resource_metadata_url, resource_url_for
 from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
 from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
@@ -25,7 +27,9 @@ __all__ = [
     "RUN_META_KEY",
     "STATUS_PATH",
     "TRACE_META_KEY",
+    "CallControls",
     "Composites",
+    "HttpAuth",
     "HttpSecurity",
     "LoadFn",
     "Loaded",
@@ -35,7 +39,10 @@ __all__ = [
     "Reloader",
     "StatusReporter",
     "http_app",
+    "http_auth",
     "is_ready",
+    "resource_metadata_url",
+    "resource_url_for",
     "run_result_to_tool_result",
     "serve_http",
     "serve_stdio",

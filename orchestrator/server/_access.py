@@ -9,12 +9,16 @@ happen) is granted nothing, so a wiring mistake fails closed.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
-from orchestrator.auth import OWNER, Grant, Principal, principal_of
+from orchestrator.auth import OWNER, Grant, Principal, audit_record, outcome_of, principal_of
 from orchestrator.errors import StepNotGranted
+from orchestrator.tracing import current_trace_id
+from orchestrator.workflow import IDEMPOTENCY_KEY_META
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,10 +26,10 @@ if TYPE_CHECKING:
     import mcp_types as types
     from mcp.server.context import ServerRequestContext
 
-    from orchestrator.auth import AccessPolicy
+    from orchestrator.auth import AccessPolicy, AuditLog, RateLimiter
     from orchestrator.workflow import ToolInvoker
 
-__all__ = ["AUTH_REQUIRED_SCOPE_KEY", "GrantCheckingInvoker", "request_principal"]
+__all__ = ["AUTH_REQUIRED_SCOPE_KEY", "AuditingInvoker", "CallControls", "GrantCheckingInvoker", "request_principal"]
 
 AUTH_REQUIRED_SCOPE_KEY = "orchestrator.auth_required"
 """Set in an HTTP request's ASGI scope by the edge when the endpoint requires credentials."""
@@ -75,3 +79,74 @@ class GrantCheckingInvoker:
         if not self._policy().step_allowed(self._principal, server, tool):
             raise StepNotGranted(server, f"tool {tool!r} is not granted to this client")
         return await self._inner.call_tool(server, tool, arguments, timeout=timeout, meta=meta)
+
+
+@dataclass(slots=True)
+class CallControls:
+    """What every call passes through besides the grant check: rate limits and the audit log.
+
+    Both are off until the process that serves sets them (``orchestrator serve`` over HTTP):
+    an embedding application's in-process calls are its own business.
+    """
+
+    limiter: RateLimiter | None = None
+    audit: AuditLog | None = None
+
+
+def _run_and_step(meta: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """The run and step ids of a step's call, from its idempotency key ``<run>:<step>:<index>``."""
+    key = (meta or {}).get(IDEMPOTENCY_KEY_META)
+    if not isinstance(key, str) or key.count(":") < 2:
+        return None, None
+    run_id, rest = key.split(":", 1)
+    return run_id, rest.rsplit(":", 1)[0]
+
+
+class AuditingInvoker:
+    """A run's way out, leaving one audit record per step call (each attempt, each item)."""
+
+    def __init__(self, inner: ToolInvoker, principal: Principal, audit: AuditLog, composite: str) -> None:
+        self._inner = inner
+        self._principal = principal
+        self._audit = audit
+        self._composite = composite
+
+    async def call_tool(
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout: float | None,
+        meta: dict[str, Any] | None,
+    ) -> types.CallToolResult:
+        """Call through, and record how it went.
+
+        Raises:
+            DownstreamError: As the inner invoker raises (recorded first).
+        """
+        started = time.monotonic()
+        error: BaseException | None = None
+        result: types.CallToolResult | None = None
+        try:
+            result = await self._inner.call_tool(server, tool, arguments, timeout=timeout, meta=meta)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            run_id, step_id = _run_and_step(meta)
+            await self._audit.record(
+                audit_record(
+                    principal=self._principal,
+                    tool=self._composite,
+                    arguments=arguments,
+                    outcome=outcome_of(error, is_error=bool(result and result.is_error)),
+                    duration=time.monotonic() - started,
+                    server=server,
+                    downstream_tool=tool,
+                    trace_id=current_trace_id(),
+                    run_id=run_id,
+                    step_id=step_id,
+                )
+            )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import weakref
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
@@ -24,17 +25,19 @@ from opentelemetry import trace
 
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
-from orchestrator.auth import OWNER, AccessPolicy, Principal
+from orchestrator.auth import OWNER, AccessPolicy, Principal, audit_record, outcome_of
+from orchestrator.catalog import close_names
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
     DownstreamError,
     InputRoundExpired,
     InvalidArgumentsError,
     OrchestratorError,
+    RateLimitedError,
     UnknownToolError,
 )
-from orchestrator.server._access import request_principal
-from orchestrator.server._composites import Composites
+from orchestrator.server._access import AuditingInvoker, CallControls, GrantCheckingInvoker, request_principal
+from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
@@ -48,7 +51,7 @@ from orchestrator.tracing import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
 
     from mcp.server.connection import Connection
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.catalog import Catalog
+    from orchestrator.store import AuditRecord
+    from orchestrator.workflow import ToolInvoker
 
 __all__ = ["TRACE_META_KEY", "OrchestratorServer"]
 
@@ -159,6 +164,8 @@ class OrchestratorServer:
         self._validator = ArgumentValidator()
         self._exit_stack = AsyncExitStack()
         self._rounds: InputRounds | None = None
+        self.controls = CallControls()
+        """Rate limits and the audit log of calls; off unless the serving process sets them."""
         self.lowlevel = _AggregatorServer(
             NAME,
             version=__version__,
@@ -291,14 +298,14 @@ class OrchestratorServer:
                 self._check_known(name)  # unknown tools fail here, not in the detached task
 
                 async def detached(peer: UpstreamPeer, state: RoundState) -> types.CallToolResult:
-                    return await self._recorded_call(name, arguments, state.report_progress, peer, principal)
+                    return await self._controlled_call(name, arguments, state.report_progress, peer, principal)
 
                 return await self._rounds.start(ctx, detached)
 
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
 
-            return await self._recorded_call(name, arguments, progress, self._request_peer(ctx), principal)
+            return await self._controlled_call(name, arguments, progress, self._request_peer(ctx), principal)
         except UnknownToolError as exc:
             raise request_error(exc) from exc
 
@@ -318,8 +325,15 @@ class OrchestratorServer:
         Raises:
             UnknownToolError: ``principal`` is not granted ``name``.
         """
-        if not principal.grant.everything and not self.policy().tool_allowed(principal, name):
-            raise UnknownToolError("tool", name)
+        if principal.grant.everything:
+            return
+        policy = self.policy()
+        if not policy.tool_allowed(principal, name):
+            # Suggestions come from what this principal may see only: no oracle for the rest.
+            visible = [
+                tool.name for tool in policy.tools(principal, [*self._pool.catalog.tools, *self.composites.tools()])
+            ]
+            raise UnknownToolError("tool", name, close_names(name, visible))
 
     def _check_known(self, name: str) -> None:
         if name not in self.composites.names:
@@ -354,7 +368,83 @@ class OrchestratorServer:
             UnknownToolError: No tool is exposed under ``name``.
         """
         await self._wait_for_tool(name)
-        return await self._recorded_call(name, arguments, progress, peer, OWNER)
+        return await self._controlled_call(name, arguments, progress, peer, OWNER)
+
+    async def _controlled_call(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFnT | None,
+        peer: UpstreamPeer | None,
+        principal: Principal,
+    ) -> types.CallToolResult:
+        """``_recorded_call`` within the rate limits (not the local owner's), leaving an audit record."""
+        limiter, audit = self.controls.limiter, self.controls.audit
+        if limiter is not None and principal.kind != "owner":
+            try:
+                limiter.enforce(principal.key, name)
+            except RateLimitedError as exc:
+                if audit is not None:
+                    await audit.record(self._audit_record(principal, name, arguments, outcome_of(exc), 0.0))
+                return tool_error_result(exc)
+        if audit is None:
+            return await self._recorded_call(name, arguments, progress, peer, principal)
+        started = time.monotonic()
+        error: BaseException | None = None
+        result: types.CallToolResult | None = None
+        try:
+            result = await self._recorded_call(name, arguments, progress, peer, principal)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            outcome = outcome_of(error, is_error=bool(result and result.is_error))
+            record = self._audit_record(principal, name, arguments, outcome, time.monotonic() - started, result)
+            await audit.record(record)
+
+    def _audit_record(
+        self,
+        principal: Principal,
+        name: str,
+        arguments: dict[str, Any],
+        outcome: str,
+        duration: float,
+        result: types.CallToolResult | None = None,
+    ) -> AuditRecord:
+        server = original = run_id = None
+        if name in self.composites.names:
+            run: object = (result.meta or {}).get(RUN_META_KEY) if result is not None else None
+            run_id = cast("dict[str, object]", run).get("run_id") if isinstance(run, dict) else None
+        elif self._pool.catalog.has_tool(name):
+            route = self._pool.catalog.route_tool(name)
+            server, original = route.server, route.name
+        return audit_record(
+            principal=principal,
+            tool=name,
+            arguments=arguments,
+            outcome=outcome,
+            duration=duration,
+            server=server,
+            downstream_tool=original,
+            trace_id=current_trace_id(),
+            run_id=run_id if isinstance(run_id, str) else None,
+        )
+
+    def _step_invoker(self, principal: Principal, composite: str) -> Callable[[ToolInvoker], ToolInvoker] | None:
+        """How a run's step calls are checked (grants) and recorded (audit), if at all."""
+        audit = self.controls.audit
+        if principal.grant.everything and audit is None:
+            return None
+
+        def wrap(invoker: ToolInvoker) -> ToolInvoker:
+            if not principal.grant.everything:
+                invoker = GrantCheckingInvoker(invoker, principal, self.policy)
+            if audit is not None:
+                invoker = AuditingInvoker(invoker, principal, audit, composite)
+            return invoker
+
+        return wrap
 
     async def _recorded_call(
         self,
@@ -384,7 +474,12 @@ class OrchestratorServer:
         if name in self.composites.names:
             try:
                 return await self.composites.call(
-                    self._pool, name, arguments, progress=progress, peer=peer, principal=principal, policy=self.policy
+                    self._pool,
+                    name,
+                    arguments,
+                    progress=progress,
+                    peer=peer,
+                    wrap_invoker=self._step_invoker(principal, name),
                 )
             except UnknownToolError:
                 raise

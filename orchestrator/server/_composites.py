@@ -25,7 +25,6 @@ from orchestrator.errors import (
     WorkflowExecutionError,
     WorkflowUnavailable,
 )
-from orchestrator.server._access import GrantCheckingInvoker
 from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
 
     from mcp.shared.dispatcher import ProgressFnT
 
-    from orchestrator.auth import AccessPolicy, Principal
     from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import DownstreamPool, UpstreamPeer
@@ -188,13 +186,11 @@ class Composites:
         *,
         progress: ProgressFnT | None = None,
         peer: UpstreamPeer | None = None,
-        principal: Principal | None = None,
-        policy: Callable[[], AccessPolicy] | None = None,
+        wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
     ) -> types.CallToolResult:
         """Run composite ``name``; a failed run comes back as an error result naming run and step.
 
-        With ``principal`` and ``policy``, every step's tool is checked against the principal's
-        grant as it is called (the composite as a whole is checked by the caller).
+        ``wrap_invoker`` puts checks around every step's call (grants, audit records).
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
@@ -215,8 +211,8 @@ class Composites:
                 await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
 
         invoker: ToolInvoker = PoolInvoker(pool, peer)
-        if principal is not None and policy is not None and not principal.grant.everything:
-            invoker = GrantCheckingInvoker(invoker, principal, policy)
+        if wrap_invoker is not None:
+            invoker = wrap_invoker(invoker)
         result = await execute(plan, applied, invoker, on_event=on_event)
         # The run's spans are children of the current (tools/call) span: same trace.
         return run_result_to_tool_result(result, current_trace_id())

@@ -1,7 +1,10 @@
 """Serving over streamable HTTP, with the security defaults of a local tool.
 
-- Binds 127.0.0.1 unless told otherwise, and refuses a non-loopback address unless bearer
-  tokens are configured (from the environment), which it then requires on every request.
+- Binds 127.0.0.1 unless told otherwise, and refuses a non-loopback address unless
+  authentication is configured (static tokens, the embedded OAuth server, or JWTs from an
+  identity provider, ``_http_auth``), which it then requires on every request but the OAuth
+  endpoints and the consent page. A missing or bad token gets 401 with a ``WWW-Authenticate``
+  challenge naming the protected-resource metadata; a token only in the query string is no token.
 - Rejects a foreign ``Origin`` with 403 (DNS-rebinding protection); on a loopback bind it
   also rejects a ``Host`` that is not a loopback name. Requests without ``Origin``
   (non-browser clients) are accepted.
@@ -16,7 +19,6 @@ balancers and supervisors; ``GET /status`` gives the status document, behind the
 from __future__ import annotations
 
 import contextlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -28,10 +30,15 @@ from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.requests import HTTPConnection
 
 from orchestrator._version import NAME
 from orchestrator.errors import ConfigError
+from orchestrator.server._access import AUTH_REQUIRED_SCOPE_KEY
 from orchestrator.server._status import StatusReporter
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 
     from orchestrator.config import ServeSpec
     from orchestrator.server._app import OrchestratorServer
+    from orchestrator.server._http_auth import HttpAuth
 
 __all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "http_app", "serve_http"]
 
@@ -49,6 +57,9 @@ PROBE_PATHS = ("/healthz", "/readyz")
 STATUS_PATH = "/status"
 
 logger = logging.getLogger(__name__)
+
+_DEFAULT_CHALLENGE_SCOPES = ("mcp",)
+"""The scope named in a challenge when none is required: the one the embedded server issues."""
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -65,81 +76,132 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class HttpSecurity:
-    """What the HTTP guard enforces."""
+    """What the HTTP guard enforces.
+
+    Attributes:
+        bind_host: The address served; a loopback one also restricts the ``Host`` header.
+        allowed_origins: Browser origins accepted besides loopback ones (and the public ones of ``auth``).
+        auth: How requests authenticate; ``None`` serves the local owner without credentials
+            (loopback binds only).
+    """
 
     bind_host: str
-    tokens: tuple[str, ...]
     allowed_origins: tuple[str, ...]
+    auth: HttpAuth | None = None
 
     @classmethod
-    def from_config(cls, serve: ServeSpec, host: str, env: Mapping[str, str], source: str) -> HttpSecurity:
-        """Read tokens from the environment and check the bind address is allowed.
+    def from_config(
+        cls, serve: ServeSpec, host: str, env: Mapping[str, str], source: str, auth: HttpAuth | None = None
+    ) -> HttpSecurity:
+        """Check the bind address is allowed with the authentication configured.
 
         Raises:
-            ConfigError: A non-loopback address is requested without any token configured.
+            ConfigError: A non-loopback address is requested without any credentials configured.
         """
-        tokens = serve.auth.shared_tokens(env)
-        if not is_loopback(host) and not tokens:
+        if not is_loopback(host) and auth is None and not serve.auth.any_configured(env):
             raise ConfigError(
                 source,
                 [
-                    f"serve.host: refusing to listen on non-loopback address {host!r} without bearer tokens; "
-                    f"set {serve.auth.tokens_env} in the environment (comma-separated tokens)"
+                    f"serve.host: refusing to listen on non-loopback address {host!r} without authentication; "
+                    f"set {serve.auth.tokens_env} in the environment (comma-separated tokens), or configure "
+                    "serve.auth.oauth or serve.auth.jwt"
                 ],
             )
-        return cls(bind_host=host, tokens=tokens, allowed_origins=serve.allowed_origins)
+        return cls(bind_host=host, allowed_origins=serve.allowed_origins, auth=auth)
 
     def origin_allowed(self, origin: str) -> bool:
-        """Loopback origins, and those configured, are allowed."""
-        if origin in self.allowed_origins:
+        """Loopback origins, those configured, and the public origin of the issuer are allowed."""
+        if origin in self.allowed_origins or (self.auth is not None and origin in self.auth.public_origins):
             return True
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and is_loopback(parts.hostname or "")
 
     def host_allowed(self, host_header: str) -> bool:
-        """On a loopback bind only loopback Host names are served (DNS rebinding)."""
+        """On a loopback bind only loopback Host names (and the public host of the issuer) are served.
+
+        A tunnel or reverse proxy forwards the public ``Host``; anything else on a loopback
+        bind is a DNS-rebinding attempt.
+        """
         if not is_loopback(self.bind_host):
             return True
         name = urlsplit(f"//{host_header}").hostname or ""
-        return is_loopback(name)
-
-    def token_ok(self, authorization: str | None) -> bool:
-        """Whether the request carries one of the configured tokens (or none are required)."""
-        if not self.tokens:
+        if self.auth is not None and any(urlsplit(o).hostname == name for o in self.auth.public_origins):
             return True
-        if not authorization or not authorization.lower().startswith("bearer "):
-            return False
-        presented = authorization[7:].strip().encode()
-        return any(hmac.compare_digest(presented, token.encode()) for token in self.tokens)
+        return is_loopback(name)
 
 
 class _Guard:
-    """ASGI middleware enforcing ``HttpSecurity`` before any MCP handling."""
+    """ASGI middleware enforcing ``HttpSecurity`` before any MCP handling.
+
+    Every path needs a valid token, except the OAuth endpoints and metadata (public, and
+    called cross-origin by OAuth clients, so not Origin-checked) and the consent page (a
+    person's browser: Origin-checked, its own sign-in). A request that passes carries the
+    SDK's ``AuthenticatedUser`` in its scope, as the SDK's own bearer middleware leaves it.
+    """
 
     def __init__(self, app: ASGIApp, security: HttpSecurity) -> None:
-        self._app = app
+        auth = security.auth
+        self._app = app if auth is None else AuthContextMiddleware(app)
         self._security = security
+        self._backend = (
+            None
+            if auth is None
+            else BearerAuthBackend(
+                auth.verifier,
+                resource_server_url=AnyHttpUrl(auth.resource_url) if auth.resource_url else None,
+            )
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        status, reason = 0, ""
-        extra: list[tuple[bytes, bytes]] = []
+        path: str = scope.get("path", "")
+        auth = self._security.auth
+        public = auth is not None and path in auth.public_paths
+        browser = auth is not None and any(path.startswith(prefix) for prefix in auth.browser_prefixes)
         origin = headers.get("origin")
         if not self._security.host_allowed(headers.get("host", "")):
-            status, reason = 403, "Forbidden: Host not allowed"
-        elif origin and not self._security.origin_allowed(origin):
-            status, reason = 403, "Forbidden: Origin not allowed"
-        elif not self._security.token_ok(headers.get("authorization")):
-            status, reason = 401, "Unauthorized: a valid bearer token is required"
-            extra = [(b"www-authenticate", f'Bearer realm="{NAME}"'.encode())]
-        if status:
-            logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), reason)
-            await _respond(send, status, reason.encode(), extra_headers=extra)
+            await self._refuse(scope, send, 403, "Forbidden: Host not allowed")
             return
+        if origin and not public and not self._security.origin_allowed(origin):
+            await self._refuse(scope, send, 403, "Forbidden: Origin not allowed")
+            return
+        if self._backend is not None and auth is not None:
+            scope[AUTH_REQUIRED_SCOPE_KEY] = True
+            result = await self._backend.authenticate(HTTPConnection(scope))
+            if result is not None:
+                scope["auth"], scope["user"] = result
+            elif not (public or browser):
+                await self._challenge(scope, send, auth, 401, "invalid_token", "A valid bearer token is required")
+                return
+            if result is not None and not (public or browser):
+                missing = [needed for needed in auth.required_scopes if needed not in result[0].scopes]
+                if missing:
+                    await self._challenge(
+                        scope, send, auth, 403, "insufficient_scope", f"Required scope: {' '.join(missing)}"
+                    )
+                    return
         await self._app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, reason: str) -> None:
+        logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), reason)
+        await _respond(send, status, reason.encode())
+
+    async def _challenge(
+        self, scope: Scope, send: Send, auth: HttpAuth, status: int, error: str, description: str
+    ) -> None:
+        """401/403 with the ``WWW-Authenticate`` challenge of RFC 6750 and RFC 9728 (never echoing the token)."""
+        parts = [f'realm="{NAME}"', f'error="{error}"', f'error_description="{description}"']
+        if auth.resource_metadata_url:
+            parts.append(f'resource_metadata="{auth.resource_metadata_url}"')
+        if auth.required_scopes or auth.resource_url:
+            parts.append(f'scope="{" ".join(auth.required_scopes or _DEFAULT_CHALLENGE_SCOPES)}"')
+        logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), error)
+        body = json.dumps({"error": error, "error_description": description}).encode()
+        challenge = ("Bearer " + ", ".join(parts)).encode()
+        await _respond(send, status, body, b"application/json", [(b"www-authenticate", challenge)])
 
 
 async def _respond(
@@ -254,6 +316,7 @@ def http_app(
         host=security.bind_host,
         # Our guard does Origin/Host checks for every bind address, so the SDK's are off.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        custom_starlette_routes=list(security.auth.routes) if security.auth is not None else None,  # type: ignore[arg-type]
     )
     reporter = reporter or StatusReporter(server)
     return _Probes(_Guard(_StatusRoute(app, reporter), security), reporter)

@@ -33,6 +33,7 @@ PUBLIC_NAMES = [
     "OrchestratorConfig",
     "OrchestratorError",
     "RateLimitedError",
+    "StepNotGranted",
     "ReloadRecord",
     "RunResult",
     "ServerStatus",
