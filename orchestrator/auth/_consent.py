@@ -53,7 +53,10 @@ SECURITY_HEADERS: Mapping[str, str] = {
         "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" with the
+    # page's own form posts, which the HTTP edge's Origin check rightly refuses. The redirect to
+    # the client (another origin) still carries no referrer, so the request id does not leak.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
