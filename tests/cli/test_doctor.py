@@ -232,3 +232,37 @@ def test_the_tracing_probe_is_an_empty_export_without_credentials(
     assert body == b""
     assert headers["content-type"] == "application/x-protobuf"
     assert "authorization" not in headers
+
+
+def test_doctor_reports_the_auth_mode_and_whether_its_urls_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    work = Path.cwd()
+    issuer = f"http://127.0.0.1:{_free_port()}"  # nothing serves there: serve is not running
+    write_config(work, {"f": fault_entry()}, serve={"auth": {"oauth": {"issuer": issuer}}})
+    status, report = _doctor_json(capsys)
+    auth = report["auth"]
+    assert (auth["mode"], auth["issuer"], auth["resource_url"]) == ("oauth", issuer, f"{issuer}/mcp")
+    assert [(c["url"], c["ok"], c["required"]) for c in auth["checks"]] == [
+        (f"{issuer}/.well-known/oauth-authorization-server", False, False),
+        (f"{issuer}/.well-known/oauth-protected-resource/mcp", False, False),
+    ]
+    assert status == 0, "metadata not answering before serve runs is a warning"
+    orchestrator("doctor", "--timeout", "20")
+    assert "is serve, and the tunnel or proxy, running?" in capsys.readouterr().out
+
+
+def test_doctor_fails_when_the_identity_providers_keys_cannot_be_fetched(capsys: pytest.CaptureFixture[str]) -> None:
+    work = Path.cwd()
+    jwt = {
+        "issuer": "https://idp.example",
+        "jwks_url": f"http://127.0.0.1:{_free_port()}/certs",
+        "audience": "https://mcp.example/mcp",
+    }
+    write_config(work, {"f": fault_entry()}, serve={"auth": {"jwt": jwt}})
+    status, report = _doctor_json(capsys)
+    assert status == 1
+    assert report["auth"]["mode"] == "jwt"
+    [keys, metadata] = report["auth"]["checks"]
+    assert (keys["what"], keys["ok"], keys["required"]) == ("signing keys (JWKS)", False, True)
+    assert metadata["required"] is False
+    assert report["ok"] is False
+    assert report["auth"]["ok"] is False
