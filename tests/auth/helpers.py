@@ -1,4 +1,4 @@
-"""What the auth tests share: a PKCE pair, an OAuth spec, and an authorization server on SQLite."""
+"""What the auth tests share: a PKCE pair, an OAuth spec, an authorization server on SQLite, token storage."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from orchestrator.store import open_store
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable
     from pathlib import Path
+
+    from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
     from orchestrator.store import Store
 
@@ -71,3 +73,23 @@ async def auth_server(
             clock=clock,
         )
         yield server, store
+
+
+class MemoryStorage:
+    """The client's token storage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info

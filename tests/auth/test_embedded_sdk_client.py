@@ -22,7 +22,7 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from pydantic import AnyUrl
 
 from orchestrator.auth import Grant
@@ -30,7 +30,7 @@ from orchestrator.auth._embedded import EmbeddedAuthServer
 from orchestrator.auth._embedded_routes import embedded_auth_routes
 from orchestrator.config import OAuthSpec, StateSpec
 from orchestrator.store import list_clients, open_store, state_url
-from tests.auth.helpers import CATALOGUE
+from tests.auth.helpers import CATALOGUE, MemoryStorage
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,26 +40,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 CALLBACK = "http://127.0.0.1:9/callback"
-
-
-class MemoryStorage:
-    """The client's token storage, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
 
 
 async def test_the_sdk_oauth_client_registers_is_approved_and_calls_a_tool(tmp_path: Path) -> None:
