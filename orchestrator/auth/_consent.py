@@ -200,15 +200,18 @@ class _ConsentPage:
         if pending is None:
             return _unknown_request(base)
         decision = form.get("decision")
-        if decision == "deny":
-            target = await self.backend.deny(request_id)
-        elif decision == "allow":
-            offered = _selectors(self.backend.catalogue())
-            target = await self.backend.approve(
-                request_id, Grant.of(selector for selector in form.get_all("grant") if selector in offered)
-            )
-        else:
-            return _problem(base, 400, "No decision", "Choose Allow or Deny.")
+        try:
+            if decision == "deny":
+                target = await self.backend.deny(request_id)
+            elif decision == "allow":
+                offered = _selectors(self.backend.catalogue())
+                target = await self.backend.approve(
+                    request_id, Grant.of(selector for selector in form.get_all("grant") if selector in offered)
+                )
+            else:
+                return _problem(base, 400, "No decision", "Choose Allow or Deny.")
+        except LookupError:  # answered (another tab) or expired between the check and the decision
+            return _unknown_request(base)
         return _with_headers(RedirectResponse(target, status_code=303))
 
     def _base(self, request: Request) -> str:

@@ -102,11 +102,19 @@ class ConsentBackend(Protocol):
         ...
 
     async def approve(self, request_id: str, grant: Grant) -> str:
-        """Store ``grant`` with the client, issue a single-use code; the URL to redirect the browser to."""
+        """Store ``grant`` with the client, issue a single-use code; the URL to redirect the browser to.
+
+        Raises:
+            LookupError: The request is unknown, already answered or expired.
+        """
         ...
 
     async def deny(self, request_id: str) -> str:
-        """Drop the request; the URL to redirect to (``error=access_denied``)."""
+        """Drop the request; the URL to redirect to (``error=access_denied``).
+
+        Raises:
+            LookupError: The request is unknown, already answered or expired.
+        """
         ...
 
     def catalogue(self) -> Sequence[ConsentGroup]:

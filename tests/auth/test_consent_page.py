@@ -322,3 +322,23 @@ async def test_without_chromium_a_browser_test_fails_saying_what_to_install(
     with pytest.raises(RuntimeError, match=r"chromium is missing: install Debian's chromium"):
         async with browser_page():
             pass
+
+
+class _AnsweredElsewhere(MemoryConsentBackend):
+    """A backend whose request is answered (say, in another tab) after the page checked it was open."""
+
+    async def approve(self, request_id: str, grant: Grant) -> str:
+        self.requests.pop(request_id, None)
+        return await super().approve(request_id, grant)
+
+
+async def test_a_decision_on_a_request_answered_meanwhile_is_the_friendly_400_not_an_error() -> None:
+    backend = _AnsweredElsewhere()
+    async with serving_consent(backend) as site, httpx2.AsyncClient() as http:
+        pending = backend.add_request(redirect_uri=site.callback)
+        csrf = await _signed_in(http, site, pending)
+        answer = await http.post(
+            f"{site.consent}", data={"request": pending.request_id, "csrf": csrf, "decision": "allow"}
+        )
+    assert answer.status_code == 400
+    assert backend.grants == {}
