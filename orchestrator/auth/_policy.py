@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import UnknownToolError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     import mcp_types as types
 
     from orchestrator.auth._principal import Principal
-    from orchestrator.catalog import Catalog
+    from orchestrator.catalog import Catalog, Route
     from orchestrator.workflow import WorkflowPlan
 
 __all__ = ["AccessPolicy"]
@@ -67,27 +67,22 @@ class AccessPolicy:
 
     def prompt_allowed(self, principal: Principal, name: str) -> bool:
         """May ``principal`` see and get the exposed prompt ``name``?"""
-        if principal.grant.everything:
-            return True
-        try:
-            return principal.grant.covers_server(self._catalog.route_prompt(name).server)
-        except UnknownToolError:
-            return False
+        return self._server_granted(principal, self._catalog.route_prompt, name)
 
     def resource_allowed(self, principal: Principal, uri: str) -> bool:
         """May ``principal`` see, read or subscribe to the exposed resource ``uri`` (or a template match)?"""
-        if principal.grant.everything:
-            return True
-        try:
-            return principal.grant.covers_server(self._catalog.route_resource(uri).server)
-        except UnknownToolError:
-            return False
+        return self._server_granted(principal, self._catalog.route_resource, uri)
 
     def template_allowed(self, principal: Principal, uri_template: str) -> bool:
         """May ``principal`` see the exposed resource template ``uri_template``?"""
+        return self._server_granted(principal, self._catalog.route_template, uri_template)
+
+    @staticmethod
+    def _server_granted(principal: Principal, route: Callable[[str], Route], name: str) -> bool:
+        """Prompts and resources come with their whole server only; an unknown name with nothing."""
         if principal.grant.everything:
             return True
         try:
-            return principal.grant.covers_server(self._catalog.route_template(uri_template).server)
+            return principal.grant.covers_server(route(name).server)
         except UnknownToolError:
             return False

@@ -1,4 +1,4 @@
-"""The principal of each request, and the grant checks of the calls it makes.
+"""The principal of each request, and what its calls pass through: grants, rate limits, audit.
 
 The HTTP edge authenticates (``_http``) and leaves the SDK's ``AuthenticatedUser`` in the
 request's ASGI scope; here it becomes a ``Principal``. Over stdio, and over HTTP when no
@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
 from orchestrator.auth import OWNER, Grant, Principal, audit_record, outcome_of, principal_of
-from orchestrator.errors import StepNotGranted
+from orchestrator.errors import RateLimitedError, StepNotGranted
+from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import IDEMPOTENCY_KEY_META
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     import mcp_types as types
     from mcp.server.context import ServerRequestContext
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
     from orchestrator.auth import AccessPolicy, AuditLog, RateLimiter
     from orchestrator.workflow import ToolInvoker
 
-__all__ = ["AUTH_REQUIRED_SCOPE_KEY", "AuditingInvoker", "CallControls", "GrantCheckingInvoker", "request_principal"]
+__all__ = [
+    "AUTH_REQUIRED_SCOPE_KEY",
+    "AuditingInvoker",
+    "CallControls",
+    "GrantCheckingInvoker",
+    "ServedBy",
+    "request_principal",
+]
 
 AUTH_REQUIRED_SCOPE_KEY = "orchestrator.auth_required"
 """Set in an HTTP request's ASGI scope by the edge when the endpoint requires credentials."""
@@ -81,6 +89,15 @@ class GrantCheckingInvoker:
         return await self._inner.call_tool(server, tool, arguments, timeout=timeout, meta=meta)
 
 
+@dataclass(frozen=True, slots=True)
+class ServedBy:
+    """Where a call went, as its audit record names it."""
+
+    server: str | None = None
+    downstream_tool: str | None = None
+    run_id: str | None = None
+
+
 @dataclass(slots=True)
 class CallControls:
     """What every call passes through besides the grant check: rate limits and the audit log.
@@ -91,6 +108,63 @@ class CallControls:
 
     limiter: RateLimiter | None = None
     audit: AuditLog | None = None
+
+    async def call(
+        self,
+        principal: Principal,
+        name: str,
+        arguments: dict[str, Any],
+        call: Callable[[], Awaitable[types.CallToolResult]],
+        served_by: Callable[[types.CallToolResult | None], ServedBy],
+    ) -> types.CallToolResult:
+        """Run ``call`` within ``principal``'s rate limits (the local owner has none), leaving an audit record.
+
+        A refused call is a tool error saying when to retry, recorded too; nothing is called.
+        """
+        if self.limiter is not None and principal.kind != "owner":
+            try:
+                self.limiter.enforce(principal.key, name)
+            except RateLimitedError as exc:
+                await self._record(principal, name, arguments, outcome_of(exc), 0.0, served_by(None))
+                return tool_error_result(exc)
+        if self.audit is None:
+            return await call()
+        started = time.monotonic()
+        error: BaseException | None = None
+        result: types.CallToolResult | None = None
+        try:
+            result = await call()
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            outcome = outcome_of(error, is_error=bool(result and result.is_error))
+            await self._record(principal, name, arguments, outcome, time.monotonic() - started, served_by(result))
+
+    async def _record(
+        self,
+        principal: Principal,
+        name: str,
+        arguments: dict[str, Any],
+        outcome: str,
+        duration: float,
+        where: ServedBy,
+    ) -> None:
+        if self.audit is None:
+            return
+        record = audit_record(
+            principal=principal,
+            tool=name,
+            arguments=arguments,
+            outcome=outcome,
+            duration=duration,
+            server=where.server,
+            downstream_tool=where.downstream_tool,
+            trace_id=current_trace_id(),
+            run_id=where.run_id,
+        )
+        await self.audit.record(record)
 
 
 def _run_and_step(meta: dict[str, Any] | None) -> tuple[str | None, str | None]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import weakref
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -25,7 +24,7 @@ from opentelemetry import trace
 
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
-from orchestrator.auth import OWNER, AccessPolicy, Principal, audit_record, outcome_of
+from orchestrator.auth import OWNER, AccessPolicy, Principal
 from orchestrator.catalog import close_names
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
@@ -33,10 +32,15 @@ from orchestrator.errors import (
     InputRoundExpired,
     InvalidArgumentsError,
     OrchestratorError,
-    RateLimitedError,
     UnknownToolError,
 )
-from orchestrator.server._access import AuditingInvoker, CallControls, GrantCheckingInvoker, request_principal
+from orchestrator.server._access import (
+    AuditingInvoker,
+    CallControls,
+    GrantCheckingInvoker,
+    ServedBy,
+    request_principal,
+)
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
@@ -59,7 +63,6 @@ if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.catalog import Catalog
-    from orchestrator.store import AuditRecord
     from orchestrator.workflow import ToolInvoker
 
 __all__ = ["TRACE_META_KEY", "OrchestratorServer"]
@@ -378,58 +381,25 @@ class OrchestratorServer:
         peer: UpstreamPeer | None,
         principal: Principal,
     ) -> types.CallToolResult:
-        """``_recorded_call`` within the rate limits (not the local owner's), leaving an audit record."""
-        limiter, audit = self.controls.limiter, self.controls.audit
-        if limiter is not None and principal.kind != "owner":
-            try:
-                limiter.enforce(principal.key, name)
-            except RateLimitedError as exc:
-                if audit is not None:
-                    await audit.record(self._audit_record(principal, name, arguments, outcome_of(exc), 0.0))
-                return tool_error_result(exc)
-        if audit is None:
-            return await self._recorded_call(name, arguments, progress, peer, principal)
-        started = time.monotonic()
-        error: BaseException | None = None
-        result: types.CallToolResult | None = None
-        try:
-            result = await self._recorded_call(name, arguments, progress, peer, principal)
-            return result
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            outcome = outcome_of(error, is_error=bool(result and result.is_error))
-            record = self._audit_record(principal, name, arguments, outcome, time.monotonic() - started, result)
-            await audit.record(record)
+        """``_recorded_call`` through the rate limits and the audit log (``controls``)."""
+        return await self.controls.call(
+            principal,
+            name,
+            arguments,
+            lambda: self._recorded_call(name, arguments, progress, peer, principal),
+            lambda result: self._served_by(name, result),
+        )
 
-    def _audit_record(
-        self,
-        principal: Principal,
-        name: str,
-        arguments: dict[str, Any],
-        outcome: str,
-        duration: float,
-        result: types.CallToolResult | None = None,
-    ) -> AuditRecord:
-        server = original = run_id = None
+    def _served_by(self, name: str, result: types.CallToolResult | None) -> ServedBy:
+        """Where a call went, for its audit record: the downstream tool, or a composite's run."""
         if name in self.composites.names:
             run: object = (result.meta or {}).get(RUN_META_KEY) if result is not None else None
             run_id = cast("dict[str, object]", run).get("run_id") if isinstance(run, dict) else None
-        elif self._pool.catalog.has_tool(name):
+            return ServedBy(run_id=run_id if isinstance(run_id, str) else None)
+        if self._pool.catalog.has_tool(name):
             route = self._pool.catalog.route_tool(name)
-            server, original = route.server, route.name
-        return audit_record(
-            principal=principal,
-            tool=name,
-            arguments=arguments,
-            outcome=outcome,
-            duration=duration,
-            server=server,
-            downstream_tool=original,
-            trace_id=current_trace_id(),
-            run_id=run_id if isinstance(run_id, str) else None,
-        )
+            return ServedBy(server=route.server, downstream_tool=route.name)
+        return ServedBy()
 
     def _step_invoker(self, principal: Principal, composite: str) -> Callable[[ToolInvoker], ToolInvoker] | None:
         """How a run's step calls are checked (grants) and recorded (audit), if at all."""
