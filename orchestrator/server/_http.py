@@ -31,12 +31,13 @@ from urllib.parse import urlsplit
 import anyio
 import uvicorn
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.requests import HTTPConnection
 
 from orchestrator._version import NAME
+from orchestrator.auth import principal_of
 from orchestrator.errors import ConfigError
 from orchestrator.server._access import AUTH_REQUIRED_SCOPE_KEY
 from orchestrator.server._status import StatusReporter
@@ -250,6 +251,11 @@ class _StatusRoute:
             return
         if scope["method"] not in ("GET", "HEAD"):
             await _respond(send, 405, b"Method Not Allowed\n")
+            return
+        user = scope.get("user")
+        if isinstance(user, AuthenticatedUser) and not principal_of(user.access_token).grant.everything:
+            # Every server's name and state: for principals granted everything only.
+            await _respond(send, 403, b"Forbidden: /status needs a grant of everything\n")
             return
         body = json.dumps(self._reporter.document(), indent=2).encode() + b"\n"
         await _respond(send, 200, body, b"application/json")

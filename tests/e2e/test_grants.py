@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 import yaml
@@ -102,6 +103,13 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
                 assert "both" not in suggested
             with pytest.raises(MCPError):
                 await limited.get_prompt("mail__greet", {"name": "x"})
+
+        status_url = url.removesuffix("/mcp") + "/status"
+        async with httpx2.AsyncClient() as http:
+            limited_status = await http.get(status_url, headers={"Authorization": f"Bearer {FILES_TOKEN}"})
+            assert limited_status.status_code == 403  # every server's name and state: not for a partial grant
+            admin_status = await http.get(status_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert admin_status.status_code == 200
 
         async with _client(url, ADMIN_TOKEN) as admin:
             names = {tool.name for tool in (await admin.list_tools()).tools}
