@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.abc
 
+from orchestrator import store as state_db
 from orchestrator.auth import AuditLog, RateLimiter
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import OrchestratorConfig, load_config
@@ -47,7 +48,6 @@ from orchestrator.server import (
     serve_http,
     serve_stdio,
 )
-from orchestrator.store import open_store, state_url
 from orchestrator.tracing import Redactor
 from orchestrator.workflow import (
     RunResult,
@@ -369,8 +369,8 @@ class Aggregator:
         if self._server is None:
             raise RuntimeError("enter the Aggregator first (async with)")
         if self._store is None:
-            url = state_url(self.config.state, self._env, str(self.config.source or "<config>"))
-            self._store = await self._exit_stack.enter_async_context(open_store(url))
+            url = state_db.state_url(self.config.state, self._env, str(self.config.source or "<config>"))
+            self._store = await self._exit_stack.enter_async_context(state_db.open_store(url))
         return self._store
 
     def http_app(self, *, host: str | None = None, path: str | None = None) -> ASGIApp:

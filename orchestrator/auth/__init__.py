@@ -4,36 +4,69 @@ Owns the embedded OAuth 2.1 authorization server (on the SDK's ``mcp.server.auth
 consent page, the JWT resource-server mode, static tokens, grants and the one policy that
 applies them, rate limits, and the audit records of calls. Sits above ``store``, ``catalog``
 and ``config``; never talks to downstream servers, and never forwards an inbound token.
+
+Names load on first use (PEP 562): the authorization server, its consent page and the JWT
+verifier pull in SQLAlchemy, Jinja and PyJWT, which a process serving stdio never needs.
 """
 
 from __future__ import annotations
 
-from orchestrator.auth._audit import AuditLog, argument_hash, argument_shape, audit_record, outcome_of
-from orchestrator.auth._catalogue import consent_groups
-from orchestrator.auth._chain import VerifierChain
-from orchestrator.auth._consent import consent_routes
-from orchestrator.auth._consent_types import (
-    ConsentBackend,
-    ConsentGroup,
-    ConsentTool,
-    PendingAuthorization,
-    SignInResult,
-)
-from orchestrator.auth._embedded import OAUTH_SCOPE, AuthorizationRequestGone, EmbeddedAuthServer
-from orchestrator.auth._embedded_routes import embedded_auth_routes
-from orchestrator.auth._jwt import JwtVerifier
-from orchestrator.auth._policy import AccessPolicy
-from orchestrator.auth._principal import (
-    EVERYTHING,
-    OWNER,
-    Grant,
-    GrantedAccessToken,
-    Principal,
-    PrincipalKind,
-    principal_of,
-)
-from orchestrator.auth._ratelimit import RateLimiter
-from orchestrator.auth._static import StaticTokenVerifier
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.auth._audit import (
+        AuditLog,
+        argument_hash,
+        argument_shape,
+        audit_record,
+        outcome_of,
+    )
+    from orchestrator.auth._catalogue import (
+        consent_groups,
+    )
+    from orchestrator.auth._chain import (
+        VerifierChain,
+    )
+    from orchestrator.auth._consent import (
+        consent_routes,
+    )
+    from orchestrator.auth._consent_types import (
+        ConsentBackend,
+        ConsentGroup,
+        ConsentTool,
+        PendingAuthorization,
+        SignInResult,
+    )
+    from orchestrator.auth._embedded import (
+        OAUTH_SCOPE,
+        AuthorizationRequestGone,
+        EmbeddedAuthServer,
+    )
+    from orchestrator.auth._embedded_routes import (
+        embedded_auth_routes,
+    )
+    from orchestrator.auth._jwt import (
+        JwtVerifier,
+    )
+    from orchestrator.auth._policy import (
+        AccessPolicy,
+    )
+    from orchestrator.auth._principal import (
+        EVERYTHING,
+        OWNER,
+        Grant,
+        GrantedAccessToken,
+        Principal,
+        PrincipalKind,
+        principal_of,
+    )
+    from orchestrator.auth._ratelimit import (
+        RateLimiter,
+    )
+    from orchestrator.auth._static import (
+        StaticTokenVerifier,
+    )
 
 __all__ = [
     "EVERYTHING",
@@ -65,3 +98,49 @@ __all__ = [
     "outcome_of",
     "principal_of",
 ]
+
+_HOMES: dict[str, str] = {
+    "AuditLog": "orchestrator.auth._audit",
+    "argument_hash": "orchestrator.auth._audit",
+    "argument_shape": "orchestrator.auth._audit",
+    "audit_record": "orchestrator.auth._audit",
+    "outcome_of": "orchestrator.auth._audit",
+    "consent_groups": "orchestrator.auth._catalogue",
+    "VerifierChain": "orchestrator.auth._chain",
+    "consent_routes": "orchestrator.auth._consent",
+    "ConsentBackend": "orchestrator.auth._consent_types",
+    "ConsentGroup": "orchestrator.auth._consent_types",
+    "ConsentTool": "orchestrator.auth._consent_types",
+    "PendingAuthorization": "orchestrator.auth._consent_types",
+    "SignInResult": "orchestrator.auth._consent_types",
+    "OAUTH_SCOPE": "orchestrator.auth._embedded",
+    "AuthorizationRequestGone": "orchestrator.auth._embedded",
+    "EmbeddedAuthServer": "orchestrator.auth._embedded",
+    "embedded_auth_routes": "orchestrator.auth._embedded_routes",
+    "JwtVerifier": "orchestrator.auth._jwt",
+    "AccessPolicy": "orchestrator.auth._policy",
+    "EVERYTHING": "orchestrator.auth._principal",
+    "OWNER": "orchestrator.auth._principal",
+    "Grant": "orchestrator.auth._principal",
+    "GrantedAccessToken": "orchestrator.auth._principal",
+    "Principal": "orchestrator.auth._principal",
+    "PrincipalKind": "orchestrator.auth._principal",
+    "principal_of": "orchestrator.auth._principal",
+    "RateLimiter": "orchestrator.auth._ratelimit",
+    "StaticTokenVerifier": "orchestrator.auth._static",
+}
+"""Where each public name lives; loaded on first use."""
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name from its module on first use."""
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator.auth' has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import anyio
 
+from orchestrator import store as state_db
 from orchestrator.errors import StoreError
-from orchestrator.store import AuditRecord, prune_audit, write_audit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from orchestrator.auth._principal import Principal
     from orchestrator.config import AuditSpec
-    from orchestrator.store import Store
+    from orchestrator.store import AuditRecord, Store
 
 __all__ = ["AuditLog", "argument_hash", "argument_shape", "audit_record", "outcome_of"]
 
@@ -249,7 +249,7 @@ def audit_record(
         raise ValueError("started_at must be timezone-aware")
     at = started_at.astimezone(UTC) if started_at is not None else datetime.now(UTC) - timedelta(seconds=duration)
     values = dict(arguments) if arguments is not None else {}
-    return AuditRecord(
+    return state_db.AuditRecord(
         at=at,
         tool=tool,
         argument_shape=argument_shape(values),
@@ -349,7 +349,7 @@ class AuditLog:
         Raises:
             StoreError: The database refused.
         """
-        removed = await prune_audit(self._store.engine, self._clock() - self._retention)
+        removed = await state_db.prune_audit(self._store.engine, self._clock() - self._retention)
         if removed:
             logger.info("audit log: pruned %d record(s) older than %s", removed, self._retention)
         return removed
@@ -361,7 +361,7 @@ class AuditLog:
             StoreError: The first pruning failed: the database is not usable.
         """
         await self.prune()
-        self._send, self._receive = anyio.create_memory_object_stream[AuditRecord](self._buffer_size)
+        self._send, self._receive = anyio.create_memory_object_stream[state_db.AuditRecord](self._buffer_size)
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(self._write_batches, self._receive)
@@ -420,7 +420,7 @@ class AuditLog:
         # Taken off the buffer, a batch is written whole even while the log is being cancelled.
         with anyio.move_on_after(self._flush_timeout, shield=True) as scope:
             try:
-                await write_audit(self._store.engine, batch)
+                await state_db.write_audit(self._store.engine, batch)
             except StoreError as exc:
                 logger.error("audit log: %d record(s) could not be written: %s", len(batch), exc)
         if scope.cancelled_caught:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
 
+from orchestrator import store as state_db
 from orchestrator.auth._consent_types import SignInResult
-from orchestrator.store import find_owner, record_sign_in_failure, record_sign_in_success, set_owner_password
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -98,21 +98,21 @@ async def set_password(store: Store, password: str, now: datetime) -> None:
         PasswordTooShortError: ``password`` is shorter than ``MIN_PASSWORD_LENGTH``.
     """
     encoded = await anyio.to_thread.run_sync(hash_password, password)
-    await set_owner_password(store.engine, encoded, now)
+    await state_db.set_owner_password(store.engine, encoded, now)
 
 
 async def check_owner_password(store: Store, spec: OAuthSpec, password: str, now: datetime) -> SignInResult:
     """One sign-in attempt: locked, no password set, wrong (counted, maybe locking), or right."""
-    owner = await find_owner(store.engine)
+    owner = await state_db.find_owner(store.engine)
     if owner is None:
         return SignInResult(ok=False, no_password_set=True)
     if owner.locked_until is not None and owner.locked_until > now:
         return SignInResult(ok=False, locked_until=owner.locked_until)
     # scrypt takes a tenth of a second of CPU: off the event loop.
     if await anyio.to_thread.run_sync(verify_password, password, owner.password_hash):
-        await record_sign_in_success(store.engine, now)
+        await state_db.record_sign_in_success(store.engine, now)
         return SignInResult(ok=True)
-    locked_until = await record_sign_in_failure(
+    locked_until = await state_db.record_sign_in_failure(
         store.engine, now, max_failures=spec.login_attempts, lockout=timedelta(seconds=spec.lockout)
     )
     return SignInResult(ok=False, locked_until=locked_until)

@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from orchestrator import store as state_db
 from orchestrator.cli._subcommands import add_config_option, add_json_option
 from orchestrator.config import find_config_path, load_config, parse_duration
 from orchestrator.errors import OrchestratorError, UsageError
-from orchestrator.store import AuditRecord, open_store, read_audit, state_url
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
     from orchestrator.cli._subcommands import SubcommandAdder
+    from orchestrator.store import AuditRecord
 
 __all__ = ["add_parser", "parse_since", "render_records", "run"]
 
@@ -134,9 +135,9 @@ def _as_json(record: AuditRecord) -> dict[str, Any]:
 async def _read(args: argparse.Namespace) -> list[AuditRecord]:
     config_path = find_config_path(Path(args.config) if args.config else None)
     config = load_config(config_path)
-    url = state_url(config.state, os.environ, source=str(config_path))
-    async with open_store(url) as store:
-        return await read_audit(
+    url = state_db.state_url(config.state, os.environ, source=str(config_path))
+    async with state_db.open_store(url) as store:
+        return await state_db.read_audit(
             store.engine,
             since=parse_since(args.since) if args.since is not None else None,
             client_id=args.principal,

@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 import anyio
 import yaml
 
+from orchestrator import store as state_db
 from orchestrator.auth._owner import MIN_PASSWORD_LENGTH, PasswordTooShortError, set_password
 from orchestrator.cli._subcommands import add_config_option, add_json_option
 from orchestrator.config import GRANT_SELECTOR_PATTERN, find_config_path, load_config
 from orchestrator.errors import OrchestratorError
-from orchestrator.store import find_client, list_clients, open_store, revoke_client, set_grant, state_url
 
 if TYPE_CHECKING:
     import argparse
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _open(state: StateSpec) -> AbstractAsyncContextManager[Store]:
     """The state database of the config (``state.url``), opened and migrated."""
-    return open_store(state_url(state, os.environ))
+    return state_db.open_store(state_db.state_url(state, os.environ))
 
 
 def _now() -> datetime:
@@ -180,7 +180,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 
 async def _clients(state: StateSpec, as_json: bool) -> int:
     async with _open(state) as store:
-        clients = await list_clients(store.engine)
+        clients = await state_db.list_clients(store.engine)
     if as_json:
         print(json.dumps([_as_json(client) for client in clients], indent=2))
         return 0
@@ -209,7 +209,7 @@ async def _clients(state: StateSpec, as_json: bool) -> int:
 
 async def _revoke(state: StateSpec, client_id: str) -> int:
     async with _open(state) as store:
-        if not await revoke_client(store.engine, client_id, _now()):
+        if not await state_db.revoke_client(store.engine, client_id, _now()):
             raise _CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
     print(f"revoked {client_id}: its tokens and grant are gone; it must be approved again", file=sys.stderr)
     return 0
@@ -273,7 +273,7 @@ def _edit(client_id: str, current: Sequence[str]) -> list[str]:
 
 async def _grants(state: StateSpec, client_id: str, selectors: list[str] | None, edit: bool, as_json: bool) -> int:
     async with _open(state) as store:
-        client = await find_client(store.engine, client_id)
+        client = await state_db.find_client(store.engine, client_id)
         if client is None:
             raise _CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
         new: list[str] | None = None
@@ -282,8 +282,8 @@ async def _grants(state: StateSpec, client_id: str, selectors: list[str] | None,
         elif edit:
             new = await anyio.to_thread.run_sync(_edit, client_id, client.grant or ())
         if new is not None:
-            await set_grant(store.engine, client_id, new, _now())
-            client = await find_client(store.engine, client_id) or client
+            await state_db.set_grant(store.engine, client_id, new, _now())
+            client = await state_db.find_client(store.engine, client_id) or client
     grant = list(client.grant) if client.grant is not None else None
     if as_json:
         print(json.dumps({"client_id": client_id, "grant": grant}, indent=2))

@@ -19,16 +19,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from starlette.routing import Route
 
-from orchestrator.auth import (
-    OAUTH_SCOPE,
-    EmbeddedAuthServer,
-    JwtVerifier,
-    StaticTokenVerifier,
-    VerifierChain,
-    consent_groups,
-    consent_routes,
-    embedded_auth_routes,
-)
+from orchestrator import auth as access
 from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -144,7 +135,7 @@ def http_auth(
     resource_url = resource_url_for(serve, path)
     required = auth.jwt.required_scopes if auth.jwt is not None else ()
     try:
-        static = StaticTokenVerifier.from_config(auth, env, resource=resource_url, scopes=required)
+        static = access.StaticTokenVerifier.from_config(auth, env, resource=resource_url, scopes=required)
     except ValueError as exc:  # an empty or repeated token: the message names entries, never values
         raise ConfigError(source, [f"serve.auth.tokens: {exc}"]) from None
     if auth.oauth is not None:
@@ -152,19 +143,19 @@ def http_auth(
         if store is None:
             raise ConfigError(source, ["serve.auth.oauth: the embedded authorization server needs the state store"])
         assert resource_url is not None
-        provider = EmbeddedAuthServer(
+        provider = access.EmbeddedAuthServer(
             store,
             auth.oauth,
             resource_url=resource_url,
-            catalogue=lambda: consent_groups(server.catalog, server.composites.active),
+            catalogue=lambda: access.consent_groups(server.catalog, server.composites.active),
         )
         routes: list[BaseRoute] = [
-            *embedded_auth_routes(provider),
-            *_metadata_routes(resource_url, provider.issuer, [OAUTH_SCOPE]),
-            *consent_routes(provider, path=CONSENT_PATH, secure_cookies=issuer.startswith("https://")),
+            *access.embedded_auth_routes(provider),
+            *_metadata_routes(resource_url, provider.issuer, [access.OAUTH_SCOPE]),
+            *access.consent_routes(provider, path=CONSENT_PATH, secure_cookies=issuer.startswith("https://")),
         ]
         return HttpAuth(
-            verifier=VerifierChain(static, provider),
+            verifier=access.VerifierChain(static, provider),
             required_scopes=(),
             resource_url=resource_url,
             routes=tuple(routes),
@@ -183,11 +174,11 @@ def http_auth(
             )
         routes = _metadata_routes(audience, auth.jwt.issuer, list(auth.jwt.required_scopes))
         try:
-            jwt_verifier = JwtVerifier(auth.jwt, audience=audience)
+            jwt_verifier = access.JwtVerifier(auth.jwt, audience=audience)
         except ValueError as exc:
             raise ConfigError(source, [f"serve.auth.jwt.jwks_url: {exc}"]) from None
         return HttpAuth(
-            verifier=VerifierChain(static, jwt_verifier),
+            verifier=access.VerifierChain(static, jwt_verifier),
             required_scopes=auth.jwt.required_scopes,
             resource_url=audience,
             routes=tuple(routes),

@@ -7,41 +7,62 @@ module outside this package imports SQLAlchemy or writes SQL (ruff's TID251 enfo
 Does not: decide who may do what (``auth``), what to trust (``trust``), or how runs proceed
 (``runs``): those packages keep their records here through this package's functions.
 It sits above ``config`` and ``errors`` only.
+
+Names load on first use (PEP 562): SQLAlchemy and Alembic cost a few hundred milliseconds at
+import, and most commands (tools, call, serve over stdio) never open the state
+database.
 """
 
 from __future__ import annotations
 
-from orchestrator.store._audit import AuditRecord, prune_audit, read_audit, write_audit
-from orchestrator.store._oauth import (
-    ClientOrigin,
-    IssuedToken,
-    OwnerCredentials,
-    PendingRecord,
-    StoredClient,
-    add_authorization_code,
-    add_pending_authorization,
-    find_access_token,
-    find_authorization_code,
-    find_client,
-    find_owner,
-    find_pending_authorization,
-    find_refresh_token,
-    issue_tokens,
-    list_clients,
-    prune_oauth,
-    record_sign_in_failure,
-    record_sign_in_success,
-    revoke_client,
-    revoke_token_family,
-    rotate_refresh_token,
-    save_client,
-    set_grant,
-    set_owner_password,
-    take_authorization_code,
-    take_pending_authorization,
-)
-from orchestrator.store._store import Store, head_revision, open_store
-from orchestrator.store._url import STATE_DIR_ENV, default_state_dir, state_url
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.store._audit import (
+        AuditRecord,
+        prune_audit,
+        read_audit,
+        write_audit,
+    )
+    from orchestrator.store._oauth import (
+        ClientOrigin,
+        IssuedToken,
+        OwnerCredentials,
+        PendingRecord,
+        StoredClient,
+        add_authorization_code,
+        add_pending_authorization,
+        find_access_token,
+        find_authorization_code,
+        find_client,
+        find_owner,
+        find_pending_authorization,
+        find_refresh_token,
+        issue_tokens,
+        list_clients,
+        prune_oauth,
+        record_sign_in_failure,
+        record_sign_in_success,
+        revoke_client,
+        revoke_token_family,
+        rotate_refresh_token,
+        save_client,
+        set_grant,
+        set_owner_password,
+        take_authorization_code,
+        take_pending_authorization,
+    )
+    from orchestrator.store._store import (
+        Store,
+        head_revision,
+        open_store,
+    )
+    from orchestrator.store._url import (
+        STATE_DIR_ENV,
+        default_state_dir,
+        state_url,
+    )
 
 __all__ = [
     "STATE_DIR_ENV",
@@ -81,3 +102,57 @@ __all__ = [
     "take_pending_authorization",
     "write_audit",
 ]
+
+_HOMES: dict[str, str] = {
+    "AuditRecord": "orchestrator.store._audit",
+    "prune_audit": "orchestrator.store._audit",
+    "read_audit": "orchestrator.store._audit",
+    "write_audit": "orchestrator.store._audit",
+    "ClientOrigin": "orchestrator.store._oauth",
+    "IssuedToken": "orchestrator.store._oauth",
+    "OwnerCredentials": "orchestrator.store._oauth",
+    "PendingRecord": "orchestrator.store._oauth",
+    "StoredClient": "orchestrator.store._oauth",
+    "add_authorization_code": "orchestrator.store._oauth",
+    "add_pending_authorization": "orchestrator.store._oauth",
+    "find_access_token": "orchestrator.store._oauth",
+    "find_authorization_code": "orchestrator.store._oauth",
+    "find_client": "orchestrator.store._oauth",
+    "find_owner": "orchestrator.store._oauth",
+    "find_pending_authorization": "orchestrator.store._oauth",
+    "find_refresh_token": "orchestrator.store._oauth",
+    "issue_tokens": "orchestrator.store._oauth",
+    "list_clients": "orchestrator.store._oauth",
+    "prune_oauth": "orchestrator.store._oauth",
+    "record_sign_in_failure": "orchestrator.store._oauth",
+    "record_sign_in_success": "orchestrator.store._oauth",
+    "revoke_client": "orchestrator.store._oauth",
+    "revoke_token_family": "orchestrator.store._oauth",
+    "rotate_refresh_token": "orchestrator.store._oauth",
+    "save_client": "orchestrator.store._oauth",
+    "set_grant": "orchestrator.store._oauth",
+    "set_owner_password": "orchestrator.store._oauth",
+    "take_authorization_code": "orchestrator.store._oauth",
+    "take_pending_authorization": "orchestrator.store._oauth",
+    "Store": "orchestrator.store._store",
+    "head_revision": "orchestrator.store._store",
+    "open_store": "orchestrator.store._store",
+    "STATE_DIR_ENV": "orchestrator.store._url",
+    "default_state_dir": "orchestrator.store._url",
+    "state_url": "orchestrator.store._url",
+}
+"""Where each public name lives; loaded on first use."""
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name from its module on first use."""
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator.store' has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
