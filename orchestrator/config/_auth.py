@@ -9,8 +9,9 @@ shape.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.config._duration import Seconds
 
@@ -28,6 +29,8 @@ __all__ = [
     "RateLimitSpec",
     "RateLimitsSpec",
 ]
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 GRANT_SELECTOR_PATTERN = r"^(\*|server:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|tool:[A-Za-z0-9_.-]{1,128})$"
 
@@ -74,6 +77,19 @@ class OAuthSpec(_Frozen):
         default=False,
         description="Fetch client metadata documents from private, loopback or link-local addresses (testing only).",
     )
+
+    @field_validator("issuer")
+    @classmethod
+    def _public_origin(cls, issuer: str) -> str:
+        parts = urlsplit(issuer)
+        if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError("must be https (http only for 127.0.0.1, localhost or [::1], for testing)")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(
+                "must be an origin without a path, query or fragment, e.g. https://mcp.example.com "
+                "(the OAuth endpoints and the consent page are served at its root)"
+            )
+        return issuer.rstrip("/")
 
 
 class JwtSpec(_Frozen):

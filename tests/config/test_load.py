@@ -687,3 +687,64 @@ def test_resilience_sections_report_their_mistakes_with_did_you_mean(tmp_path: P
     assert "'withdraw' or 'keep'" in text
     assert f"{path}:5: servers.a.circuit_breaker: min_calls cannot exceed window" in text
     assert f"{path}:6: servers.a.retry.max_attempts:" in text
+
+
+def test_auth_mistakes_are_reported_at_once_naming_each_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers: {}
+        serve:
+          auth:
+            oauth: {issuer: 'http://mcp.example.com/sub'}
+            tokens:
+              ci: {env: CI_TOKEN, grant: ['server:files', 'everything']}
+          rate_limits: {per_tool: {rate: 0}}
+        audit: {retention: forever}
+        """,
+    )
+
+    error = load_error(path)
+
+    assert sorted(p.split(": ")[1] for p in error.problems) == [
+        "audit.retention",
+        "serve.auth.oauth.issuer",
+        "serve.auth.tokens.ci.grant[1]",
+        "serve.rate_limits.per_tool.rate",
+    ]
+    assert "must be https" in str(error)
+
+
+def test_the_embedded_server_and_an_external_provider_are_not_both_allowed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers: {}
+        serve:
+          auth:
+            oauth: {issuer: 'https://mcp.example.com'}
+            jwt: {issuer: 'https://idp.example', jwks_url: 'https://idp.example/certs'}
+        """,
+    )
+
+    assert any("choose the embedded server or an external provider" in p for p in load_error(path).problems)
+
+
+def test_symmetric_jwt_algorithms_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator.yaml",
+        """
+        servers: {}
+        serve:
+          auth:
+            jwt:
+              issuer: https://idp.example
+              jwks_url: https://idp.example/certs
+              algorithms: [RS256, HS256, none]
+        """,
+    )
+
+    assert any("HS256, none cannot be verified" in p for p in load_error(path).problems)
