@@ -106,3 +106,29 @@ async def test_only_good_tokens_pass_and_nothing_else_reaches_a_downstream(tmp_p
         metadata = (await http.get(url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp"))).json()
         assert metadata["authorization_servers"] == [ISSUER]
     assert "started hang" not in (events.read_text() if events.exists() else "")
+
+
+async def test_a_token_without_a_required_scope_gets_403_naming_the_scope(tmp_path: Path, provider: Provider) -> None:
+    key = SigningKey.rsa("key-1")
+    provider.endpoint.publish(key)
+    jwt = {
+        "issuer": ISSUER,
+        "jwks_url": provider.jwks_url,
+        "audience": AUDIENCE,
+        "required_scopes": ["mcp"],
+        "scopes": {"mcp": ["*"]},
+    }
+    config = write_config(
+        tmp_path, {"f": fault_entry()}, serve={"auth": {"jwt": jwt}}, state={"url": f"sqlite:///{tmp_path / 's.db'}"}
+    )
+    async with http_aggregator(config) as url, httpx2.AsyncClient(timeout=30) as http:
+        headers = {**_HEADERS, "Mcp-Name": "f__echo"}
+        narrow = key.sign(claims(scope="openid profile"))
+        refused = await http.post(url, json=_call("f__echo"), headers={**headers, "Authorization": f"Bearer {narrow}"})
+        assert refused.status_code == 403
+        challenge = refused.headers["www-authenticate"]
+        assert 'error="insufficient_scope"' in challenge
+        assert 'scope="mcp"' in challenge
+        wide = key.sign(claims(scope="openid mcp"))
+        allowed = await http.post(url, json=_call("f__echo"), headers={**headers, "Authorization": f"Bearer {wide}"})
+        assert allowed.status_code == 200, allowed.text
