@@ -17,9 +17,9 @@ example server, say) does not pay for them.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from orchestrator._lazy import lazy_names
 from orchestrator._version import __version__
 from orchestrator.errors import (
     CatalogError,
@@ -103,15 +103,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use (see the module docstring for why)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
-    value: object = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, globals())

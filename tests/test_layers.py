@@ -27,6 +27,7 @@ FLOORS: dict[str, int] = {
     "_sdk_internals": 0,
     "_schema_messages": 0,
     "_masking": 0,
+    "_lazy": 0,
     "_egress": 0,  # the SSRF guard for URLs fetched on a stranger's say-so
     "_locations": 1,  # words problems of config and workflow files: builds ConfigError
     "tracing": 1,

@@ -11,8 +11,9 @@ verifier pull in SQLAlchemy, Jinja and PyJWT, which a process serving stdio neve
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from orchestrator._lazy import lazy_names
 
 if TYPE_CHECKING:
     from orchestrator.auth._audit import (
@@ -132,15 +133,4 @@ _HOMES: dict[str, str] = {
 """Where each public name lives; loaded on first use."""
 
 
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use."""
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orchestrator.auth' has no attribute {name!r}")
-    value: object = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())

@@ -15,8 +15,9 @@ database.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from orchestrator._lazy import lazy_names
 
 if TYPE_CHECKING:
     from orchestrator.store._audit import (
@@ -144,15 +145,4 @@ _HOMES: dict[str, str] = {
 """Where each public name lives; loaded on first use."""
 
 
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use."""
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orchestrator.store' has no attribute {name!r}")
-    value: object = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())
