@@ -59,9 +59,6 @@ STATUS_PATH = "/status"
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_CHALLENGE_SCOPES = ("mcp",)
-"""The scope named in a challenge when none is required: the one the embedded server issues."""
-
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -161,7 +158,9 @@ class _Guard:
         path: str = scope.get("path", "")
         auth = self._security.auth
         public = auth is not None and path in auth.public_paths
-        browser = auth is not None and any(path.startswith(prefix) for prefix in auth.browser_prefixes)
+        browser = auth is not None and any(
+            path == prefix or path.startswith(f"{prefix}/") for prefix in auth.browser_prefixes
+        )
         origin = headers.get("origin")
         if not self._security.host_allowed(headers.get("host", "")):
             await self._refuse(scope, send, 403, "Forbidden: Host not allowed")
@@ -197,8 +196,8 @@ class _Guard:
         parts = [f'realm="{NAME}"', f'error="{error}"', f'error_description="{description}"']
         if auth.resource_metadata_url:
             parts.append(f'resource_metadata="{auth.resource_metadata_url}"')
-        if auth.required_scopes or auth.resource_url:
-            parts.append(f'scope="{" ".join(auth.required_scopes or _DEFAULT_CHALLENGE_SCOPES)}"')
+        if auth.challenge_scopes:
+            parts.append(f'scope="{" ".join(auth.challenge_scopes)}"')
         logger.warning("HTTP %d for %s %s: %s", status, scope.get("method"), scope.get("path"), error)
         body = json.dumps({"error": error, "error_description": description}).encode()
         challenge = ("Bearer " + ", ".join(parts)).encode()

@@ -54,6 +54,8 @@ class HttpAuth:
             Origin checked.
         public_origins: The public origin(s) of the issuer and resource, accepted as Origin
             and Host besides the loopback ones (behind a tunnel or proxy).
+        challenge_scopes: The scopes a 401 or 403 challenge names (``scope=``): what to ask the
+            authorization server for.
         maintenance: Periodic clean-up of the authorization server's state, if any.
     """
 
@@ -64,6 +66,7 @@ class HttpAuth:
     public_paths: frozenset[str] = field(default_factory=frozenset[str])
     browser_prefixes: tuple[str, ...] = ()
     public_origins: tuple[str, ...] = ()
+    challenge_scopes: tuple[str, ...] = ()
     maintenance: Callable[[], Awaitable[object]] | None = None
     """Run now and then while serving: drops expired authorization requests, codes and tokens."""
 
@@ -164,6 +167,7 @@ def http_auth(
             ),
             browser_prefixes=(CONSENT_PATH,),
             public_origins=tuple(dict.fromkeys([_origin(issuer), _origin(resource_url)])),
+            challenge_scopes=(access.OAUTH_SCOPE,),
             maintenance=provider.prune,
         )
     if auth.jwt is not None:
@@ -184,6 +188,7 @@ def http_auth(
             routes=tuple(routes),
             public_paths=frozenset(_well_known_paths(audience)),
             public_origins=(_origin(audience),),
+            challenge_scopes=auth.jwt.required_scopes,
         )
     return HttpAuth(verifier=static, resource_url=resource_url)
 

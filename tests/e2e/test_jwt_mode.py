@@ -87,6 +87,7 @@ async def test_only_good_tokens_pass_and_nothing_else_reaches_a_downstream(tmp_p
                 headers={**_HEADERS, "Mcp-Name": "f__hang", "Authorization": f"Bearer {token}"},
             )
             assert response.status_code == 401, why
+            assert "scope=" not in response.headers["www-authenticate"], "no scope is required: none to name"
             assert (
                 'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
                 in (response.headers["www-authenticate"])
