@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import mcp_types as types
-from mcp import MCPError
 from jsonschema import ValidationError
+from mcp import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from orchestrator._schema_messages import explain_error, field_path

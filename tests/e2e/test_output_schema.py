@@ -44,7 +44,7 @@ def _config(tmp_path: Path) -> Path:
     """``f`` serves both eras, ``old`` only the handshake era; ``counted`` is a composite calling ``f.bad_output``."""
     workflows = tmp_path / "workflows"
     workflows.mkdir()
-    document = {
+    document: dict[str, Any] = {
         "version": 1,
         "name": "counted",
         "description": "test workflow counted",

@@ -842,9 +842,7 @@ class FaultApp:
             received[name] = f"{received[name]}, {value}" if name in received else value
         return _json_result(received)
 
-    async def _tool_bad_output(
-        self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams
-    ) -> ToolResult:
+    async def _tool_bad_output(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         # The lowlevel server sends the result as it is: checking it against the schema is the client's job.
         value = {"n": args.get("n", "seven")}
         if args.get("structured") is False:
