@@ -1,7 +1,8 @@
 """Word JSON Schema validation errors as a user can act on them: ``field.path: what is allowed``.
 
 Bottom module (imports only ``jsonschema``): used by the server's argument checks, the
-workflow input checks and the workflow wiring checks, so one value gets one wording.
+workflow input checks, the workflow wiring checks and the downstream check of a tool's
+result against its outputSchema, so one value gets one wording.
 
 jsonschema's own messages are kept except where they hide the fix: an ``enum`` or ``const``
 is worded with the allowed values in JSON, and an ``anyOf``/``oneOf`` ("is not valid under

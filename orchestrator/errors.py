@@ -19,7 +19,8 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   │   └── DownstreamCircuitOpen    its circuit breaker is open: failing fast (nothing was sent)
     │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
     │   ├── StepNotGranted               a run's step calls a tool its principal is no longer granted
-    │   └── DownstreamToolError          the server answered with a JSON-RPC error (.code; not retryable)
+    │   ├── DownstreamToolError          the server answered with a JSON-RPC error (.code; not retryable)
+    │   └── DownstreamOutputInvalid      a tool's result breaks its own outputSchema (.tool, .field)
     └── WorkflowError
         ├── WorkflowDefinitionError      a workflow file is invalid (names file, step, field)
         ├── ExpressionError              an expression is invalid or failed (orchestrator.workflow)
@@ -50,6 +51,7 @@ __all__ = [
     "DownstreamCircuitOpen",
     "DownstreamError",
     "DownstreamNotConnected",
+    "DownstreamOutputInvalid",
     "DownstreamTimeout",
     "DownstreamToolError",
     "DownstreamUnavailable",
@@ -270,6 +272,25 @@ class DownstreamToolError(DownstreamError):
 
     def __init__(self, server: str, message: str, code: int) -> None:
         self.code = code
+        super().__init__(server, message)
+
+
+class DownstreamOutputInvalid(DownstreamError):
+    """A tool's result does not fit the ``outputSchema`` the server declared for it.
+
+    The server answered, but with structured content that breaks (or lacks) what the tool
+    promises, so the result is not passed on. Never retried: the same call gets the same answer.
+
+    Attributes:
+        tool: The tool's name on the server.
+        field: Where in the structured content the first mismatch is (``items[0].id``; empty
+            for the content as a whole), or ``None`` when no field is at fault (no structured
+            content, or an outputSchema that is itself invalid).
+    """
+
+    def __init__(self, server: str, message: str, *, tool: str, field: str | None) -> None:
+        self.tool = tool
+        self.field = field
         super().__init__(server, message)
 
 

@@ -43,6 +43,7 @@ from orchestrator.downstream._error_mapping import (
     describe_fault,
     downstream_error,
     interrupted_request_error,
+    output_schema_error,
 )
 from orchestrator.downstream._health import HealthMonitor
 from orchestrator.downstream._listing import CatalogueWatch, ManifestFn, fetch_manifest
@@ -432,20 +433,29 @@ class DownstreamServer:
             DownstreamUnavailable: It died during the call, or its transport failed.
             DownstreamTimeout: The call ran past its timeout (the server was sent a cancellation).
             DownstreamToolError: The server answered with a JSON-RPC error.
+            DownstreamOutputInvalid: Its result does not fit the tool's own ``outputSchema``.
         """
         limit = timeout if timeout is not None else self.spec.timeout
         relay = ProgressRelay(progress) if progress is not None else None
 
         async def attempt(attempt_limit: float) -> types.CallToolResult:
             async def send(client: Client) -> types.CallToolResult:
-                result = await client.call_tool(
-                    tool,
-                    arguments,
-                    # The limit is kept by `_request`'s deadline, which stops while a person answers.
-                    read_timeout_seconds=math.inf,
-                    progress_callback=relay,
-                    meta=cast("types.RequestParamsMeta", meta) if meta else None,
-                )
+                try:
+                    result = await client.call_tool(
+                        tool,
+                        arguments,
+                        # The limit is kept by `_request`'s deadline, which stops while a person answers.
+                        read_timeout_seconds=math.inf,
+                        progress_callback=relay,
+                        meta=cast("types.RequestParamsMeta", meta) if meta else None,
+                    )
+                except RuntimeError as exc:
+                    invalid = output_schema_error(self.name, tool, exc, mask=self._masker.mask)
+                    if invalid is None:
+                        raise
+                    # The server broke its own contract: the operator should hear of it, once per call.
+                    logger.warning("%s", invalid)
+                    raise invalid from exc
                 if relay is not None:
                     await relay.drained()  # its last progress report goes before the result
                 return self._masked(result) if result.is_error else result

@@ -3,7 +3,9 @@
 The one place that decides what a fault means: a JSON-RPC error answer (``MCPError``), the
 SDK's own timeout, a broken transport (``OSError``, anyio's broken or closed streams) and an
 HTTP 5xx (which the SDK reports only as an internal error) each become the most specific
-``DownstreamError``, so retries and the circuit breaker can decide by type alone.
+``DownstreamError``, so retries and the circuit breaker can decide by type alone. A tool
+result that breaks the tool's own ``outputSchema``, which the SDK client reports as a bare
+``RuntimeError``, becomes ``DownstreamOutputInvalid`` (``output_schema_error``).
 ``describe_fault`` words any of them for a log line or a status report.
 
 Does not: hold state, log, or act on a fault: the connection forgets a closed connection
@@ -18,10 +20,18 @@ from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import mcp_types as types
+from jsonschema import ValidationError
 from mcp import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError, DownstreamUnavailable
+from orchestrator._schema_messages import explain_error, field_path
+from orchestrator.errors import (
+    DownstreamError,
+    DownstreamOutputInvalid,
+    DownstreamTimeout,
+    DownstreamToolError,
+    DownstreamUnavailable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,6 +43,7 @@ __all__ = [
     "describe_fault",
     "downstream_error",
     "interrupted_request_error",
+    "output_schema_error",
 ]
 
 RequestFault = MCPError | TimeoutError | OSError | anyio.BrokenResourceError | anyio.ClosedResourceError
@@ -40,6 +51,10 @@ RequestFault = MCPError | TimeoutError | OSError | anyio.BrokenResourceError | a
 
 REQUEST_FAULTS: Final = (MCPError, TimeoutError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 """``RequestFault`` as an ``except`` clause takes it."""
+
+_MAX_PROBLEM = 200
+"""Longest problem text kept in a message: jsonschema quotes the offending value whole."""
+_WHOLE_CONTENT = "(structuredContent)"
 
 
 def downstream_error(
@@ -78,6 +93,48 @@ def downstream_error(
     return DownstreamUnavailable(server, f"transport failed during {what}: {describe_fault(exc)}")
 
 
+def output_schema_error(
+    server: str, tool: str, exc: RuntimeError, *, mask: Callable[[str], str]
+) -> DownstreamOutputInvalid | None:
+    """The ``DownstreamOutputInvalid`` that the SDK client's ``exc`` from ``tools/call`` stands for, if any.
+
+    The SDK client checks a tool's result against the ``outputSchema`` the server listed for
+    the tool and reports a failed check only as a ``RuntimeError``: with the jsonschema
+    ``ValidationError`` as its cause when the structured content does not fit, otherwise
+    recognisable by its text alone (no structured content; a schema that is not valid).
+
+    Args:
+        server: The downstream server's key.
+        tool: The tool's name on that server.
+        exc: What ``Client.call_tool`` raised.
+        mask: Hides secrets in the server's words (the offending value is quoted).
+
+    Returns:
+        The error naming the tool and the offending field, or ``None`` when ``exc`` is not a
+        failed output check (then it is not the downstream's fault: let it propagate).
+    """
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        path, problem = explain_error(cause)
+        field = field_path(path)
+        message = (
+            f"tool {tool!r} returned structured content that does not match its outputSchema: "
+            f"{field or _WHOLE_CONTENT}: {mask(_shortened(problem))}"
+        )
+        return DownstreamOutputInvalid(server, message, tool=tool, field=field)
+    text = str(exc)
+    if text == f"Tool {tool} has an output schema but did not return structured content":
+        message = f"tool {tool!r} returned no structured content although it declares an outputSchema"
+        return DownstreamOutputInvalid(server, message, tool=tool, field=None)
+    prefix = f"Invalid schema for tool {tool}:"
+    if text.startswith(prefix):
+        lines = text.removeprefix(prefix).strip().splitlines()
+        problem = lines[0] if lines else "invalid"
+        message = f"tool {tool!r} declares an outputSchema that is not a valid JSON Schema: {mask(_shortened(problem))}"
+        return DownstreamOutputInvalid(server, message, tool=tool, field=None)
+    return None
+
+
 def interrupted_request_error(server: str, what: str, limit: float, *, connection_lost: bool) -> DownstreamError:
     """The error of a request whose cancel scope fired: its connection was lost, or its time ran out."""
     if connection_lost:
@@ -105,3 +162,7 @@ def describe_fault(exc: BaseException) -> str:
 
 def _timed_out(server: str, what: str, limit: float) -> DownstreamTimeout:
     return DownstreamTimeout(server, f"{what} timed out after {limit:g}s", limit)
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= _MAX_PROBLEM else text[: _MAX_PROBLEM - 3] + "..."

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import mcp_types as types
 
-from orchestrator.errors import DownstreamError, DownstreamTimeout, DownstreamToolError, StepNotGranted
+from orchestrator.errors import (
+    DownstreamError,
+    DownstreamOutputInvalid,
+    DownstreamTimeout,
+    DownstreamToolError,
+    StepNotGranted,
+)
 from orchestrator.workflow._retry import Attempt, AttemptFailure, RetryFn, call_with_retries
 from orchestrator.workflow._run import IDEMPOTENCY_KEY_META, ToolInvoker
 
@@ -98,6 +104,9 @@ def classify_error(exc: DownstreamError, step: StepPlan) -> AttemptFailure:
     if isinstance(exc, StepNotGranted):
         # A class no retry policy can name: asking again does not change a grant.
         return AttemptFailure("not_granted", message, server=exc.server)
+    if isinstance(exc, DownstreamOutputInvalid):
+        # The client's own check of the result failed before `_checked_value` could make it.
+        return AttemptFailure("output_invalid", message, server=exc.server)
     if isinstance(exc, DownstreamToolError) and exc.code in _RATE_LIMITED_CODES:
         return AttemptFailure("rate_limited", message, server=exc.server)
     # The server's own words only: a server named "ratelimit-proxy" is no rate limit.

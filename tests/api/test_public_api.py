@@ -22,6 +22,7 @@ PUBLIC_NAMES = [
     "DownstreamCircuitOpen",
     "DownstreamError",
     "DownstreamNotConnected",
+    "DownstreamOutputInvalid",
     "DownstreamTimeout",
     "DownstreamToolError",
     "DownstreamUnavailable",

@@ -51,7 +51,7 @@ def _error(result: types.CallToolResult) -> dict[str, Any]:
 
 
 def _config(tmp_path: Path) -> Path:
-    """``f`` answers (or refuses), ``h`` times out after 1 s, ``d`` dies when asked; three composites."""
+    """``f`` answers, refuses or breaks its outputSchema; ``h`` times out after 1 s; ``d`` dies; three composites."""
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     documents: dict[str, dict[str, Any]] = {
@@ -65,7 +65,7 @@ def _config(tmp_path: Path) -> Path:
     for name, document in documents.items():
         document = {"version": 1, "name": name, "description": f"test workflow {name}", **document}
         (workflows / f"{name}.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
-    servers = {"f": fault_entry(), "h": fault_entry(timeout="1s"), "d": fault_entry()}
+    servers = {"f": fault_entry("--bad-output-tool"), "h": fault_entry(timeout="1s"), "d": fault_entry()}
     return write_config(tmp_path, servers, workflows=[str(workflows)])
 
 
@@ -92,6 +92,7 @@ async def test_every_kind_of_failure_has_the_one_error_shape(tmp_path: Path, cal
         withdrawn_composite = await client.call_tool("orphan", {})
         timeout = await client.call_tool("h__hang", {})
         refused = await client.call_tool("f__fail", {"message": "kaboom"})
+        output_invalid = await client.call_tool("f__bad_output", {})
         step_failed = await client.call_tool("doomed", {})
         dead = await client.call_tool("d__crash", {})
         expired = None
@@ -113,6 +114,7 @@ async def test_every_kind_of_failure_has_the_one_error_shape(tmp_path: Path, cal
     # The downstream's own error result: its content as it sent it, the error object added.
     assert _error(refused) == {"type": "DownstreamToolError", "server": "f"}
     assert _text(refused) == "kaboom"
+    assert _error(output_invalid) == {"type": "DownstreamOutputInvalid", "server": "f"}
 
     assert step_failed.meta is not None
     run: dict[str, Any] = step_failed.meta[RUN_META_KEY]

@@ -88,6 +88,7 @@ class FaultConfig:
     events_file: Path | None = None
     stdout_tools: bool = False
     headers_tool: bool = False
+    bad_output_tool: bool = False
     legacy_only: bool = False
     ops_tools: bool = False
     http_fail_every: int = 0
@@ -257,6 +258,8 @@ class FaultApp:
             self._register_stdout_tools()
         if config.headers_tool:
             self._register_headers_tool()
+        if config.bad_output_tool:
+            self._register_bad_output_tool()
         if config.ops_tools:
             self._register_ops_tools()
         for name in config.extra_tools:
@@ -506,6 +509,20 @@ class FaultApp:
                 annotations=_READ_ONLY,
             ),
             self._tool_headers,
+        )
+
+    def _register_bad_output_tool(self) -> None:
+        """`bad_output` (only with `--bad-output-tool`): a result that breaks the tool's own outputSchema."""
+        self._add(
+            types.Tool(
+                name="bad_output",
+                description='Return structuredContent {n: <n>} (default "seven") although the outputSchema '
+                "says n is an integer; with `structured: false`, text content only.",
+                input_schema=_schema({"n": {}, "structured": {"type": "boolean"}}),
+                output_schema=_schema({"n": {"type": "integer"}}, ["n"]),
+                annotations=_READ_ONLY,
+            ),
+            self._tool_bad_output,
         )
 
     def _register_ops_tools(self) -> None:
@@ -824,6 +841,13 @@ class FaultApp:
         for name, value in request.headers.items():  # names come lower-case
             received[name] = f"{received[name]}, {value}" if name in received else value
         return _json_result(received)
+
+    async def _tool_bad_output(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        # The lowlevel server sends the result as it is: checking it against the schema is the client's job.
+        value = {"n": args.get("n", "seven")}
+        if args.get("structured") is False:
+            return _text(json.dumps(value))
+        return _json_result(value)
 
     async def _tool_freeze(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         seconds = _num_arg(args, "seconds")

@@ -47,6 +47,11 @@ Options:
     --http-fail-every N     over HTTP, answer every Nth tools/call POST with 503 before the MCP app
                             sees it (event `http503 <n>`): a flaky proxy in front of the server
     --start-delay S         sleep S seconds before serving (a slow `npx` start)
+    --bad-output-tool       also serve `bad_output(n="seven", structured=true)`: declares the
+                            outputSchema {n: integer} (required) and returns structuredContent
+                            {n: <its n>}, so the default result violates the tool's own outputSchema
+                            (an SDK client refuses it); `n: 7` gives a valid one, `structured: false`
+                            one with text content only. Opt-in for the same reason
     --legacy-only           serve only the 2025-11-25 handshake era (see above)
     --transport stdio|http|sse, --port N
 
@@ -61,7 +66,7 @@ for the client's answer; with `--start-event` also `spawned <pid> <unix-time>`; 
 Tools: echo(text), add(a, b), slow(seconds, steps=5), hang(), crash(), pid(), add_tool(name),
 remove_tool(name), log(level, message), sample(prompt, hang_after=false), elicit(question), fail(message),
 big(kb), env(name), spawn_grandchild(); with `--stdout-tools` also garbage(n), line_flood(mb);
-with `--headers-tool` also headers();
+with `--headers-tool` also headers(); with `--bad-output-tool` also bad_output(n, structured);
 resource `fault://static`; prompt `greet(name)`.
 A `--tools` name equal to a built-in is ignored (with a note on stderr). `add_tool` on an
 existing name returns "exists" without a notification; `remove_tool` on a missing one "absent".
@@ -160,6 +165,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stdout-tools", action="store_true", help="also serve garbage(n) and line_flood(mb)")
     parser.add_argument("--start-event", action="store_true", help="log `spawned <pid> <time>` to the events file")
     parser.add_argument("--headers-tool", action="store_true", help="also serve headers() (HTTP transports)")
+    parser.add_argument(
+        "--bad-output-tool", action="store_true", help="also serve bad_output(n), violating its own outputSchema"
+    )
     parser.add_argument("--legacy-only", action="store_true", help="serve the 2025-11-25 handshake era only")
     parser.add_argument(
         "--ops-tools", action="store_true", help="also serve freeze(seconds), touch_resource() and subscriptions"
@@ -245,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             events_file=Path(events) if events else None,
             stdout_tools=args.stdout_tools,
             headers_tool=args.headers_tool,
+            bad_output_tool=args.bad_output_tool,
             legacy_only=args.legacy_only,
             ops_tools=args.ops_tools,
             http_fail_every=args.http_fail_every,

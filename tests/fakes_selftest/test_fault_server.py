@@ -555,3 +555,20 @@ async def test_headers_tool_is_opt_in_and_an_error_on_stdio() -> None:
         result = await client.call_tool("headers", {})
     assert result.is_error is True
     assert "HTTP" in _text(result)
+
+
+async def test_bad_output_tool_breaks_its_own_output_schema_and_the_sdk_client_refuses_it(mode: str) -> None:
+    async with Client(_params()) as client:
+        assert "bad_output" not in {t.name for t in (await client.list_tools()).tools}
+    async with Client(_params("--bad-output-tool"), mode=mode) as client:
+        assert client.protocol_version == EXPECTED_VERSION[mode]
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "bad_output")
+        assert tool.output_schema is not None
+        assert tool.output_schema["properties"]["n"] == {"type": "integer"}
+        assert _structured(await client.call_tool("bad_output", {"n": 7})) == {"n": 7}
+        # The server sends the result as it is; the SDK client's own check refuses it.
+        with pytest.raises(RuntimeError, match="Invalid structured content returned by tool bad_output") as refused:
+            await client.call_tool("bad_output", {})
+        with pytest.raises(RuntimeError, match="has an output schema but did not return structured content"):
+            await client.call_tool("bad_output", {"n": 7, "structured": False})
+    assert "'seven' is not of type 'integer'" in str(refused.value)
