@@ -10,18 +10,16 @@ is secret. Exit status: 0 (also when nothing matches), 2 for a bad option, confi
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from orchestrator import store as state_db
-from orchestrator.cli._subcommands import add_config_option, add_json_option
-from orchestrator.config import find_config_path, load_config, parse_duration
+from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of, open_state_of
+from orchestrator.config import parse_duration
 from orchestrator.errors import OrchestratorError, UsageError
 
 if TYPE_CHECKING:
@@ -133,10 +131,7 @@ def _as_json(record: AuditRecord) -> dict[str, Any]:
 
 
 async def _read(args: argparse.Namespace) -> list[AuditRecord]:
-    config_path = find_config_path(Path(args.config) if args.config else None)
-    config = load_config(config_path)
-    url = state_db.state_url(config.state, os.environ, source=str(config_path))
-    async with state_db.open_store(url) as store:
+    async with open_state_of(config_of(args.config)) as store:
         return await state_db.read_audit(
             store.engine,
             since=parse_since(args.since) if args.since is not None else None,

@@ -27,18 +27,17 @@ import yaml
 
 from orchestrator import store as state_db
 from orchestrator.auth._owner import MIN_PASSWORD_LENGTH, PasswordTooShortError, set_password
-from orchestrator.cli._subcommands import add_config_option, add_json_option
-from orchestrator.config import GRANT_SELECTOR_PATTERN, find_config_path, load_config
+from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of, open_state_of
+from orchestrator.config import GRANT_SELECTOR_PATTERN
 from orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
-    from contextlib import AbstractAsyncContextManager
 
     from orchestrator.cli._subcommands import SubcommandAdder
-    from orchestrator.config import StateSpec
-    from orchestrator.store import Store, StoredClient
+    from orchestrator.config import OrchestratorConfig
+    from orchestrator.store import StoredClient
 
 __all__ = ["add_parser", "run"]
 
@@ -86,17 +85,17 @@ def run(args: argparse.Namespace) -> int:
     """Run one ``auth`` action; 0 on success, 1 on a mistake in the request, 2 on config or database errors."""
     try:
         # The config first: a mistake in it shows before a password is asked for.
-        state = load_config(find_config_path(Path(args.config) if args.config else None)).state
+        config = config_of(args.config)
         if args.auth_command == "set-password":
             password = _read_password(args.password_stdin)
-            anyio.run(_set_password, state, password)
+            anyio.run(_set_password, config, password)
             print("owner password set", file=sys.stderr)
             return 0
         if args.auth_command == "clients":
-            return anyio.run(_clients, state, args.json)
+            return anyio.run(_clients, config, args.json)
         if args.auth_command == "revoke":
-            return anyio.run(_revoke, state, args.client)
-        return anyio.run(_grants, state, args.client, args.set, args.edit, args.json)
+            return anyio.run(_revoke, config, args.client)
+        return anyio.run(_grants, config, args.client, args.set, args.edit, args.json)
     except _CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -105,11 +104,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def _open(state: StateSpec) -> AbstractAsyncContextManager[Store]:
-    """The state database of the config (``state.url``), opened and migrated."""
-    return state_db.open_store(state_db.state_url(state, os.environ))
 
 
 def _now() -> datetime:
@@ -131,8 +125,8 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-async def _set_password(state: StateSpec, password: str) -> None:
-    async with _open(state) as store:
+async def _set_password(config: OrchestratorConfig, password: str) -> None:
+    async with open_state_of(config) as store:
         try:
             await set_password(store, password, _now())
         except PasswordTooShortError as exc:
@@ -178,8 +172,8 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-async def _clients(state: StateSpec, as_json: bool) -> int:
-    async with _open(state) as store:
+async def _clients(config: OrchestratorConfig, as_json: bool) -> int:
+    async with open_state_of(config) as store:
         clients = await state_db.list_clients(store.engine)
     if as_json:
         print(json.dumps([_as_json(client) for client in clients], indent=2))
@@ -207,8 +201,8 @@ async def _clients(state: StateSpec, as_json: bool) -> int:
 # revoke
 
 
-async def _revoke(state: StateSpec, client_id: str) -> int:
-    async with _open(state) as store:
+async def _revoke(config: OrchestratorConfig, client_id: str) -> int:
+    async with open_state_of(config) as store:
         if not await state_db.revoke_client(store.engine, client_id, _now()):
             raise _CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
     print(f"revoked {client_id}: its tokens and grant are gone; it must be approved again", file=sys.stderr)
@@ -271,8 +265,10 @@ def _edit(client_id: str, current: Sequence[str]) -> list[str]:
         return _parse_edited(path)
 
 
-async def _grants(state: StateSpec, client_id: str, selectors: list[str] | None, edit: bool, as_json: bool) -> int:
-    async with _open(state) as store:
+async def _grants(
+    config: OrchestratorConfig, client_id: str, selectors: list[str] | None, edit: bool, as_json: bool
+) -> int:
+    async with open_state_of(config) as store:
         client = await state_db.find_client(store.engine, client_id)
         if client is None:
             raise _CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")

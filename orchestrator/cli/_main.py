@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -23,8 +22,7 @@ from orchestrator._version import __version__
 from orchestrator.cli import _audit, _auth, _doctor, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
-from orchestrator.cli._subcommands import add_config_option, add_json_option
-from orchestrator.config import OrchestratorConfig, find_config_path, load_config
+from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
 from orchestrator.errors import (
     InvalidArgumentsError,
     OrchestratorError,
@@ -48,6 +46,7 @@ from orchestrator.workflow import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import ServerStatus
 
 __all__ = ["main"]
@@ -72,10 +71,6 @@ def _configure_logging(verbosity: int, command: str) -> None:
     # The SDK and HTTP libraries are chatty at INFO; their warnings still show.
     for noisy in ("mcp", "httpx", "httpx2", "uvicorn.error", "watchfiles"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
-
-
-def _load(path: str | None) -> OrchestratorConfig:
-    return load_config(find_config_path(Path(path) if path else None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _graph(args.workflow, args.format)
         if args.command == "validate" and not args.live:
             return anyio.run(_validate, None, args.files, False)
-        config = _load(args.config)
+        config = config_of(args.config)
         tracing = configure_tracing(config.tracing)
         try:
             return _dispatch(args, _Setup(config, tracing))

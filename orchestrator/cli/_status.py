@@ -15,11 +15,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
-from orchestrator.config import AuthSpec, find_config_path, load_config
+from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option, config_of
+from orchestrator.config import AuthSpec
 from orchestrator.errors import ConfigError
 from orchestrator.server import STATUS_PATH
 
@@ -125,7 +124,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     auth = AuthSpec()
     url = cast("str | None", args.url)
     if url is None or args.config:
-        config = load_config(find_config_path(Path(args.config) if args.config else None))
+        config = config_of(args.config)
         auth = config.serve.auth
         if url is None:
             host = config.serve.host if config.serve.host not in ("0.0.0.0", "::") else "127.0.0.1"

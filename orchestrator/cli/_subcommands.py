@@ -1,17 +1,33 @@
-"""What the command modules (``_main``, ``_doctor``, ``_status``, ``install``) share of ``argparse``.
+"""What the command modules (``_main``, ``_doctor``, ``_status``, ``_auth``, ``_audit``, ``install``) share.
 
 The options several commands take are defined here once, so ``-c`` and ``--json`` mean the
-same everywhere; each command may word the help for what the option does there.
+same everywhere; each command may word the help for what the option does there. So are
+reading the config ``-c`` names and opening its state database.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from orchestrator import store as state_db
+from orchestrator.config import OrchestratorConfig, find_config_path, load_config
 
 if TYPE_CHECKING:
     import argparse
+    from contextlib import AbstractAsyncContextManager
 
-__all__ = ["CONFIG_HELP", "SubcommandAdder", "add_config_option", "add_json_option"]
+    from orchestrator.store import Store
+
+__all__ = [
+    "CONFIG_HELP",
+    "SubcommandAdder",
+    "add_config_option",
+    "add_json_option",
+    "config_of",
+    "open_state_of",
+]
 
 CONFIG_HELP = "config file (default: $ORCHESTRATOR_CONFIG, then ./orchestrator.yaml)"
 
@@ -34,3 +50,21 @@ def add_json_option(parser: argparse.ArgumentParser, help: str) -> argparse.Argu
     """Give ``parser`` the ``--json`` flag (``args.json``): machine-readable output instead of text."""
     parser.add_argument("--json", action="store_true", help=help)
     return parser
+
+
+def config_of(option: str | None) -> OrchestratorConfig:
+    """The config ``-c/--config`` names, else the one found by default, loaded and checked.
+
+    Raises:
+        ConfigError: No config file is found, or it has problems (every one listed).
+    """
+    return load_config(find_config_path(Path(option) if option else None))
+
+
+def open_state_of(config: OrchestratorConfig) -> AbstractAsyncContextManager[Store]:
+    """The state database of ``config`` (``state.url``), opened and migrated on entering.
+
+    Raises:
+        ConfigError: ``state.url`` is not a database URL this project knows.
+    """
+    return state_db.open_store(state_db.state_url(config.state, os.environ, str(config.source or "<config>")))
