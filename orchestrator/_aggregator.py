@@ -418,7 +418,7 @@ class Aggregator:
             ConfigError: ``host`` is not a loopback address and no bearer token is configured.
         """
         serve = self.config.serve
-        if serve.auth.oauth is not None or self.config.audit.enabled is not False:
+        if serve.auth.oauth is not None:  # its clients and grants are in the state database
             await self.open_state()
         security = self.http_security(host, path)
         async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
@@ -441,7 +441,9 @@ class Aggregator:
         """Rate limits and the audit log around serving: the audit log on by default over HTTP only."""
         config = self.config
         audit_on = config.audit.enabled if config.audit.enabled is not None else over_http
-        controls = CallControls(limiter=RateLimiter(config.serve.rate_limits) if over_http else None)
+        limiter = RateLimiter(config.serve.rate_limits)
+        # No limiter when none is set: nothing to check on each call.
+        controls = CallControls(limiter=limiter if over_http and limiter.enabled else None)
         async with AsyncExitStack() as stack:
             if audit_on:
                 store = await self.open_state()

@@ -36,7 +36,6 @@ __all__ = ["CONSENT_PATH", "HttpAuth", "http_auth", "resource_metadata_url", "re
 
 CONSENT_PATH = "/consent"
 PROTECTED_RESOURCE_WELL_KNOWN = "/.well-known/oauth-protected-resource"
-_OAUTH_PATHS = ("/authorize", "/token", "/register", "/revoke")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +128,8 @@ def http_auth(
     """The authentication the config asks for; ``None`` when no credentials are configured.
 
     Raises:
-        ConfigError: The embedded authorization server is configured but no store is open,
-            or its issuer URL is not https (except on a loopback host).
+        ConfigError: The embedded authorization server is configured but no store is open, a
+            static token is empty or repeated, or the JWKS URL is unusable.
     """
     auth = serve.auth
     if not auth.any_configured(env):
@@ -142,7 +141,6 @@ def http_auth(
     except ValueError as exc:  # an empty or repeated token: the message names entries, never values
         raise ConfigError(source, [f"serve.auth.tokens: {exc}"]) from None
     if auth.oauth is not None:
-        issuer = auth.oauth.issuer.rstrip("/")
         if store is None:
             raise ConfigError(source, ["serve.auth.oauth: the embedded authorization server needs the state store"])
         assert resource_url is not None
@@ -152,21 +150,20 @@ def http_auth(
             resource_url=resource_url,
             catalogue=lambda: access.consent_groups(server.catalog, server.composites.active),
         )
+        oauth_routes = access.embedded_auth_routes(provider)
         routes: list[BaseRoute] = [
-            *access.embedded_auth_routes(provider),
+            *oauth_routes,
             *_metadata_routes(resource_url, provider.issuer, [access.OAUTH_SCOPE]),
-            *access.consent_routes(provider, path=CONSENT_PATH, secure_cookies=issuer.startswith("https://")),
+            *access.consent_routes(provider, path=CONSENT_PATH, secure_cookies=provider.issuer.startswith("https://")),
         ]
         return HttpAuth(
             verifier=access.VerifierChain(static, provider),
             required_scopes=(),
             resource_url=resource_url,
             routes=tuple(routes),
-            public_paths=frozenset(
-                {*_OAUTH_PATHS, "/.well-known/oauth-authorization-server", *_well_known_paths(resource_url)}
-            ),
+            public_paths=frozenset({*(route.path for route in oauth_routes), *_well_known_paths(resource_url)}),
             browser_prefixes=(CONSENT_PATH,),
-            public_origins=tuple(dict.fromkeys([_origin(issuer), _origin(resource_url)])),
+            public_origins=tuple(dict.fromkeys([_origin(provider.issuer), _origin(resource_url)])),
             challenge_scopes=(access.OAUTH_SCOPE,),
             maintenance=provider.prune,
         )
