@@ -22,7 +22,7 @@ from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import IDEMPOTENCY_KEY_META
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     import mcp_types as types
     from mcp.server.context import ServerRequestContext
@@ -37,6 +37,7 @@ __all__ = [
     "GrantCheckingInvoker",
     "ServedBy",
     "request_principal",
+    "scope_principal",
 ]
 
 AUTH_REQUIRED_SCOPE_KEY = "orchestrator.auth_required"
@@ -46,11 +47,13 @@ _NOBODY = Principal(kind="token", client_id=None, subject=None, grant=Grant(froz
 
 
 def request_principal(ctx: ServerRequestContext[Any, Any]) -> Principal:
-    """Who sent the request ``ctx`` belongs to."""
-    request = ctx.request
-    scope: dict[str, Any] | None = getattr(request, "scope", None)
-    if scope is None:
-        return OWNER
+    """Who sent the request ``ctx`` belongs to (stdio requests carry no HTTP scope: the owner)."""
+    scope: dict[str, Any] | None = getattr(ctx.request, "scope", None)
+    return OWNER if scope is None else scope_principal(scope)
+
+
+def scope_principal(scope: Mapping[str, Any]) -> Principal:
+    """Who sent the HTTP request of ASGI ``scope``, as the edge authenticated it."""
     user = scope.get("user")
     if isinstance(user, AuthenticatedUser):
         return principal_of(user.access_token)

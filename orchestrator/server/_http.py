@@ -31,15 +31,14 @@ from urllib.parse import urlsplit
 import anyio
 import uvicorn
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.requests import HTTPConnection
 
 from orchestrator._version import NAME
-from orchestrator.auth import principal_of
 from orchestrator.errors import ConfigError
-from orchestrator.server._access import AUTH_REQUIRED_SCOPE_KEY
+from orchestrator.server._access import AUTH_REQUIRED_SCOPE_KEY, scope_principal
 from orchestrator.server._status import StatusReporter
 
 if TYPE_CHECKING:
@@ -251,8 +250,7 @@ class _StatusRoute:
         if scope["method"] not in ("GET", "HEAD"):
             await _respond(send, 405, b"Method Not Allowed\n")
             return
-        user = scope.get("user")
-        if isinstance(user, AuthenticatedUser) and not principal_of(user.access_token).grant.everything:
+        if not scope_principal(scope).grant.everything:
             # Every server's name and state: for principals granted everything only.
             await _respond(send, 403, b"Forbidden: /status needs a grant of everything\n")
             return
