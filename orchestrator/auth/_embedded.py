@@ -60,6 +60,7 @@ from orchestrator.store import (
     find_access_token,
     find_authorization_code,
     find_client,
+    find_granted_access_token,
     find_pending_authorization,
     find_refresh_token,
     issue_tokens,
@@ -531,12 +532,10 @@ class EmbeddedAuthServer(
 
     async def load_access_token(self, token: str) -> GrantedAccessToken | None:
         """The principal behind ``token`` with its client's current grant; ``None`` if unknown, expired or revoked."""
-        found = await find_access_token(self._store.engine, _digest(token), self._clock())
-        if found is None:
+        granted = await find_granted_access_token(self._store.engine, _digest(token), self._clock())
+        if granted is None:
             return None
-        stored = await find_client(self._store.engine, found.client_id)
-        if stored is None or stored.grant is None:
-            return None
+        found, grant = granted
         return GrantedAccessToken(
             token=token,
             client_id=found.client_id,
@@ -546,7 +545,7 @@ class EmbeddedAuthServer(
             subject=found.subject,
             claims={"iss": self.issuer},
             kind="oauth",
-            grant=stored.grant,
+            grant=grant,
         )
 
     async def prune(self) -> int:

@@ -43,6 +43,7 @@ __all__ = [
     "find_access_token",
     "find_authorization_code",
     "find_client",
+    "find_granted_access_token",
     "find_owner",
     "find_pending_authorization",
     "find_refresh_token",
@@ -353,6 +354,29 @@ async def find_access_token(engine: AsyncEngine, token_hash: str, now: datetime)
     async with engine.connect() as connection:
         row = (await connection.execute(query)).mappings().first()
     return _token(row) if row is not None else None
+
+
+async def find_granted_access_token(
+    engine: AsyncEngine, token_hash: str, now: datetime
+) -> tuple[IssuedToken, tuple[str, ...]] | None:
+    """The unexpired access token and its client's current grant, in one query (every request asks).
+
+    ``None`` when the token is unknown, expired or revoked, or its client holds no grant.
+    """
+    query = (
+        select(oauth_access_tokens, oauth_clients.c.grant)
+        .join(oauth_clients, oauth_clients.c.client_id == oauth_access_tokens.c.client_id)
+        .where(
+            oauth_access_tokens.c.token_hash == token_hash,
+            oauth_access_tokens.c.expires_at > now,
+            oauth_clients.c.grant.is_not(None),
+        )
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).mappings().first()
+    if row is None or row["grant"] is None:  # a JSON null is not SQL NULL on every database
+        return None
+    return _token(row), tuple(row["grant"])
 
 
 async def find_refresh_token(engine: AsyncEngine, token_hash: str, now: datetime) -> IssuedToken | None:

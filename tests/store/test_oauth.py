@@ -19,6 +19,7 @@ from orchestrator.store import (
     find_access_token,
     find_authorization_code,
     find_client,
+    find_granted_access_token,
     find_owner,
     find_pending_authorization,
     find_refresh_token,
@@ -225,3 +226,23 @@ async def test_sign_in_failures_add_up_to_a_lock_and_a_success_clears_them(engin
     reset = await find_owner(engine)
     assert reset is not None
     assert (reset.password_hash, reset.failures, reset.locked_until) == ("scrypt$second", 0, None)
+
+
+async def test_an_access_token_is_found_with_its_clients_current_grant_and_not_without_one(
+    engine: AsyncEngine,
+) -> None:
+    client_id = await _client(engine)
+    family = uuid.uuid4().hex
+    await issue_tokens(engine, _token(client_id, family, f"a-{family}"), _token(client_id, family, f"r-{family}"))
+    assert await find_granted_access_token(engine, _hash(f"a-{family}"), NOW) is None  # approved nothing yet
+
+    await set_grant(engine, client_id, ["server:a"], NOW)
+    found = await find_granted_access_token(engine, _hash(f"a-{family}"), NOW)
+    assert found is not None
+    assert (found[0].client_id, found[1]) == (client_id, ("server:a",))
+
+    await set_grant(engine, client_id, ["tool:x"], NOW)  # an edit holds at once
+    found = await find_granted_access_token(engine, _hash(f"a-{family}"), NOW)
+    assert found is not None
+    assert found[1] == ("tool:x",)
+    assert await find_granted_access_token(engine, _hash(f"a-{family}"), LATER + timedelta(hours=1)) is None
