@@ -16,9 +16,11 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
 )
@@ -34,6 +36,9 @@ __all__ = [
     "oauth_pending_authorizations",
     "oauth_refresh_tokens",
     "owner_credentials",
+    "trust_pending",
+    "trust_pins",
+    "trust_servers",
 ]
 
 
@@ -167,4 +172,52 @@ owner_credentials = Table(
     Column("failures", Integer, nullable=False),
     Column("locked_until", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Pins of downstream servers (``trust``): per server its identity, per definition (tool, prompt,
+# resource template) its digest and per-field hashes; changes seen live wait in
+# ``trust_pending`` until approved. The rows of ``trust_pins`` for a server are its pinned name set.
+_SERVER_KEY = 255
+_IDENTITY = 4096
+_DEFINITION_NAME = 1024
+
+trust_servers = Table(
+    "trust_servers",
+    metadata,
+    Column("server", String(_SERVER_KEY), primary_key=True),
+    Column("identity", String(_IDENTITY), nullable=False),
+    Column("pinned_at", UtcDateTime(), nullable=False),
+    Column("approved_by", String(255), nullable=True),
+    # A live identity that differs from the pinned one, waiting for approval like a definition.
+    Column("pending_identity", String(_IDENTITY), nullable=True),
+)
+
+
+def _definition_table(name: str, *columns: Column[Any]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("server", String(_SERVER_KEY), nullable=False),
+        Column("kind", String(32), nullable=False),  # tool, prompt, resource_template
+        Column("name", String(_DEFINITION_NAME), nullable=False),
+        *columns,
+        PrimaryKeyConstraint("server", "kind", "name"),
+        ForeignKeyConstraint(["server"], ["trust_servers.server"], ondelete="CASCADE"),
+    )
+
+
+trust_pins = _definition_table(
+    "trust_pins",
+    Column("digest", String(_HASH), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("pinned_at", UtcDateTime(), nullable=False),
+    Column("approved_by", String(255), nullable=True),
+)
+
+trust_pending = _definition_table(
+    "trust_pending",
+    # The live definition; both null when a pinned definition is no longer listed.
+    Column("digest", String(_HASH), nullable=True),
+    Column("fields", JSON, nullable=True),
+    Column("seen_at", UtcDateTime(), nullable=False),
 )

@@ -1,0 +1,86 @@
+"""What downstream servers say, and whether to believe it.
+
+Owns the pins of every downstream server (its identity, and a SHA-256 over the RFC 8785
+canonical JSON of each tool, prompt and resource template it defines, with per-field hashes
+so a report says what changed), and in time the shadowing and poisoning checks, the egress
+guard for every URL fetched on someone's behalf, and the outbound OAuth tokens of remote
+servers.
+
+Does not: decide who may call what (``auth``), write SQL (``store`` keeps the pins through
+its functions), or serve anything: ``server`` asks this package what may be served, never
+the other way round. Sits above ``store``, ``catalog`` and ``config``; never imports
+``server``.
+
+Names load on first use (PEP 562): turning fingerprints into store records loads the store's
+SQLAlchemy, which listing and fingerprinting alone never need.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orchestrator._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from orchestrator.trust._fingerprint import (
+        VOLATILE_META_KEYS,
+        Fingerprint,
+        FingerprintKind,
+        PinDiff,
+        ServerFingerprint,
+        canonical_json,
+        diff,
+        fingerprint_prompt,
+        fingerprint_server,
+        fingerprint_template,
+        fingerprint_tool,
+        server_identity,
+    )
+    from orchestrator.trust._records import (
+        pending_changes,
+        pinned_fingerprint,
+        pins_of,
+    )
+
+__all__ = [
+    "VOLATILE_META_KEYS",
+    "Fingerprint",
+    "FingerprintKind",
+    "PinDiff",
+    "ServerFingerprint",
+    "canonical_json",
+    "diff",
+    "fingerprint_prompt",
+    "fingerprint_server",
+    "fingerprint_template",
+    "fingerprint_tool",
+    "pending_changes",
+    "pinned_fingerprint",
+    "pins_of",
+    "server_identity",
+]
+
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "VOLATILE_META_KEYS",
+            "Fingerprint",
+            "FingerprintKind",
+            "PinDiff",
+            "ServerFingerprint",
+            "canonical_json",
+            "diff",
+            "fingerprint_prompt",
+            "fingerprint_server",
+            "fingerprint_template",
+            "fingerprint_tool",
+            "server_identity",
+        ),
+        "orchestrator.trust._fingerprint",
+    ),
+    **dict.fromkeys(("pending_changes", "pinned_fingerprint", "pins_of"), "orchestrator.trust._records"),
+}
+"""Where each public name lives; loaded on first use."""
+
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())

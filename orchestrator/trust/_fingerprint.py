@@ -1,0 +1,288 @@
+"""Fingerprints of what a downstream server defines, and what changed between two of them.
+
+A definition's digest is the SHA-256 (hex) of the RFC 8785 canonical JSON of its wire form
+(``model_dump(mode="json", by_alias=True, exclude_none=True)``): everything the server
+controls, so a changed title, schema, annotation, icon or ``_meta`` entry changes it, and key
+order or whitespace never does. Each top-level field gets its own hash too, so a report says
+which fields changed. A server's fingerprint also holds its identity and its name set: a
+renamed tool is one removed and one added, never a silent carry-over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shlex
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import parse_qsl, urlsplit
+
+import rfc8785
+
+from orchestrator.config import StdioServerSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from mcp import types as mcp_types
+
+    from orchestrator.config import ServerSpec
+
+__all__ = [
+    "VOLATILE_META_KEYS",
+    "Fingerprint",
+    "FingerprintKind",
+    "PinDiff",
+    "ServerFingerprint",
+    "canonical_json",
+    "diff",
+    "fingerprint_prompt",
+    "fingerprint_server",
+    "fingerprint_template",
+    "fingerprint_tool",
+    "server_identity",
+]
+
+FingerprintKind = Literal["tool", "prompt", "resource_template"]
+"""What a definition is; the pin of each is keyed by kind and name."""
+
+_KIND_WORDS: dict[FingerprintKind, str] = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
+
+VOLATILE_META_KEYS = frozenset({"progressToken", "traceparent", "tracestate", "baggage"})
+"""``_meta`` keys left out of a definition's fingerprint.
+
+These are per-message plumbing, not part of what a definition says: a progress token, and W3C
+trace context (``traceparent``, ``tracestate``, ``baggage``) that a traced server may stamp on
+whatever it sends. They change from one listing to the next without the definition changing,
+so pinning them would make every re-list look like a rug pull. Every other ``_meta`` key
+(e.g. an MCP Apps UI resource) is what the server says about the definition and is pinned.
+"""
+
+# RFC 8785 numbers are IEEE 754 doubles: an integer beyond 2**53 has no exact canonical form.
+# Such integers (a uint64 ``maximum`` in a schema) are hashed as their decimal text instead of
+# being refused; that ``18446744073709551615`` and ``"18446744073709551615"`` then hash alike
+# is a loss no model notices. Non-finite floats cannot come from JSON and are hashed by name.
+_EXACT_INTEGER = 2**53 - 1
+
+
+def _canonicalisable(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if -_EXACT_INTEGER <= value <= _EXACT_INTEGER else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {str(key): _canonicalisable(item) for key, item in cast("dict[Any, Any]", value).items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonicalisable(item) for item in cast("list[Any] | tuple[Any, ...]", value)]
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The RFC 8785 (JCS) canonical form of a JSON value: sorted keys, no whitespace, UTF-8.
+
+    Raises:
+        TypeError: ``value`` holds something JSON has no form for (a set, bytes, an object).
+    """
+    return rfc8785.dumps(_canonicalisable(value))
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """One definition as pinned: what it is, its name on its server, and hashes of what it says.
+
+    Attributes:
+        kind: ``tool``, ``prompt`` or ``resource_template``.
+        name: The definition's name on its own server (not the exposed, namespaced name).
+        digest: SHA-256 hex of the canonical JSON of the whole definition, volatile ``_meta``
+            keys left out.
+        fields: SHA-256 hex of the canonical JSON of each top-level field present
+            (``name``, ``description``, ``inputSchema``, ``_meta``, ...).
+    """
+
+    kind: FingerprintKind
+    name: str
+    digest: str
+    fields: Mapping[str, str] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+
+    def changed_fields(self, other: Fingerprint) -> tuple[str, ...]:
+        """The fields whose hashes differ from ``other``'s (present in one only counts), sorted."""
+        names = set(self.fields) | set(other.fields)
+        return tuple(sorted(name for name in names if self.fields.get(name) != other.fields.get(name)))
+
+
+def _fingerprint(kind: FingerprintKind, name: str, wire: dict[str, Any]) -> Fingerprint:
+    definition = dict(wire)
+    meta = definition.pop("_meta", None)
+    if isinstance(meta, dict):
+        kept = {key: value for key, value in cast("dict[str, Any]", meta).items() if key not in VOLATILE_META_KEYS}
+        if kept:
+            definition["_meta"] = kept
+    elif meta is not None:
+        definition["_meta"] = meta
+    fields = {key: _sha256(value) for key, value in definition.items()}
+    return Fingerprint(kind=kind, name=name, digest=_sha256(definition), fields=fields)
+
+
+def _wire(definition: mcp_types.Tool | mcp_types.Prompt | mcp_types.ResourceTemplate) -> dict[str, Any]:
+    return definition.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def fingerprint_tool(tool: mcp_types.Tool) -> Fingerprint:
+    """The fingerprint of a tool as its server lists it.
+
+    Covers name, title, description, inputSchema, outputSchema, annotations, execution, icons
+    and ``_meta`` (less :data:`VOLATILE_META_KEYS`).
+    """
+    return _fingerprint("tool", tool.name, _wire(tool))
+
+
+def fingerprint_prompt(prompt: mcp_types.Prompt) -> Fingerprint:
+    """The fingerprint of a prompt: name, title, description, arguments, icons, ``_meta``."""
+    return _fingerprint("prompt", prompt.name, _wire(prompt))
+
+
+def fingerprint_template(template: mcp_types.ResourceTemplate) -> Fingerprint:
+    """The fingerprint of a resource template: name, title, uriTemplate, description, mimeType,
+    annotations, icons, ``_meta``."""
+    return _fingerprint("resource_template", template.name, _wire(template))
+
+
+def _url_identity(url: str) -> str:
+    # Userinfo is a credential and a query value may be one (``?api_key=``): neither is part of
+    # who the server is. Query names stay, so ``?workspace=`` vs ``?team=`` still differ.
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2].lower()
+    names = [name for name, _value in parse_qsl(parts.query, keep_blank_values=True)]
+    query = "?" + "&".join(names) if names else ""
+    return f"{parts.scheme.lower()}://{host}{parts.path}{query}"
+
+
+def server_identity(spec: ServerSpec) -> str:
+    """Who a configured downstream server is: its transport and command line, or its URL.
+
+    A stdio server is ``stdio: <command and args, shell-quoted>``; an HTTP server is
+    ``http: <url>`` (``sse: <url>`` for the legacy transport) with userinfo, query values and
+    fragment removed. Environment values, header values and the working folder are never part
+    of it: they are secrets or surroundings, not the server's identity.
+    """
+    if isinstance(spec, StdioServerSpec):
+        return "stdio: " + shlex.join((spec.command, *spec.args))
+    transport = "sse" if spec.type == "sse" else "http"
+    return f"{transport}: {_url_identity(spec.url)}"
+
+
+def _key(fingerprint: Fingerprint) -> tuple[FingerprintKind, str]:
+    return fingerprint.kind, fingerprint.name
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFingerprint:
+    """Everything pinned about one server: its identity and each definition's fingerprint.
+
+    Attributes:
+        identity: :func:`server_identity` of its config entry.
+        definitions: The fingerprints, sorted by kind and name; one per (kind, name).
+    """
+
+    identity: str
+    definitions: tuple[Fingerprint, ...]
+
+    @property
+    def names(self) -> frozenset[tuple[FingerprintKind, str]]:
+        """The name set: every (kind, name) the server defines."""
+        return frozenset(_key(fingerprint) for fingerprint in self.definitions)
+
+    def get(self, kind: FingerprintKind, name: str) -> Fingerprint | None:
+        """The fingerprint of ``name`` of ``kind``, or ``None`` if the server does not define it."""
+        return next((item for item in self.definitions if _key(item) == (kind, name)), None)
+
+
+def fingerprint_server(
+    identity: str,
+    *,
+    tools: Iterable[mcp_types.Tool] = (),
+    prompts: Iterable[mcp_types.Prompt] = (),
+    templates: Iterable[mcp_types.ResourceTemplate] = (),
+) -> ServerFingerprint:
+    """The fingerprint of a server from what it lists.
+
+    Raises:
+        ValueError: The server lists two definitions of one kind under one name: which one a
+            pin would vouch for is ambiguous, so neither is fingerprinted.
+    """
+    fingerprints = [
+        *(fingerprint_tool(tool) for tool in tools),
+        *(fingerprint_prompt(prompt) for prompt in prompts),
+        *(fingerprint_template(template) for template in templates),
+    ]
+    seen: set[tuple[FingerprintKind, str]] = set()
+    for fingerprint in fingerprints:
+        if _key(fingerprint) in seen:
+            raise ValueError(f"{_KIND_WORDS[fingerprint.kind]} {fingerprint.name!r} is listed twice")
+        seen.add(_key(fingerprint))
+    return ServerFingerprint(identity=identity, definitions=tuple(sorted(fingerprints, key=_key)))
+
+
+@dataclass(frozen=True, slots=True)
+class PinDiff:
+    """What a live server says that its pins do not.
+
+    Attributes:
+        identity_changed: The live identity differs from the pinned one (``(pinned, live)``), or
+            ``None``.
+        added: Definitions live but not pinned, sorted by kind and name.
+        removed: Definitions pinned but no longer live, sorted.
+        changed: Definitions in both whose digests differ, each with the fields that changed.
+    """
+
+    identity_changed: tuple[str, str] | None = None
+    added: tuple[tuple[FingerprintKind, str], ...] = ()
+    removed: tuple[tuple[FingerprintKind, str], ...] = ()
+    changed: tuple[tuple[FingerprintKind, str, tuple[str, ...]], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.identity_changed or self.added or self.removed or self.changed)
+
+    def describe(self) -> list[str]:
+        """One readable line per difference, e.g. ``tool 'search': description changed``."""
+        lines: list[str] = []
+        if self.identity_changed is not None:
+            pinned, live = self.identity_changed
+            lines.append(f"server identity changed: pinned {pinned!r}, now {live!r}")
+        lines.extend(f"{_KIND_WORDS[kind]} {name!r}: added" for kind, name in self.added)
+        lines.extend(f"{_KIND_WORDS[kind]} {name!r}: removed" for kind, name in self.removed)
+        lines.extend(
+            f"{_KIND_WORDS[kind]} {name!r}: " + ", ".join(f"{field_name} changed" for field_name in fields)
+            for kind, name, fields in self.changed
+        )
+        return lines
+
+
+def diff(pinned: ServerFingerprint, live: ServerFingerprint) -> PinDiff:
+    """What changed from ``pinned`` to ``live``: identity, added, removed and changed definitions.
+
+    A definition is matched by kind and name only, so a rename is one removed and one added.
+    """
+    pinned_by_key = {_key(item): item for item in pinned.definitions}
+    live_by_key = {_key(item): item for item in live.definitions}
+    changed: list[tuple[FingerprintKind, str, tuple[str, ...]]] = []
+    for kind, name in sorted(pinned_by_key.keys() & live_by_key.keys()):
+        was, now = pinned_by_key[kind, name], live_by_key[kind, name]
+        if was.digest != now.digest:
+            changed.append((kind, name, was.changed_fields(now)))
+    return PinDiff(
+        identity_changed=(pinned.identity, live.identity) if pinned.identity != live.identity else None,
+        added=tuple(sorted(live_by_key.keys() - pinned_by_key.keys())),
+        removed=tuple(sorted(pinned_by_key.keys() - live_by_key.keys())),
+        changed=tuple(changed),
+    )
