@@ -12,8 +12,11 @@ tests use must raise nothing):
   controls U+202A-U+202E and U+2066-U+2069, marks U+200E/U+200F, soft hyphen, the tags
   block U+E0000-U+E007F, ...), control characters other than tab, newline and carriage
   return, the variation selectors supplement (U+E0100-U+E01EF, used to smuggle bytes) and
-  the Hangul fillers (blank glyphs). Exempt: the Cf "prepended concatenation marks"
-  (Arabic number signs U+0600-U+0605 and their kin), which render visibly.
+  the Hangul fillers (blank glyphs). Exempt, because they render visibly and carry no
+  payload: the Cf "prepended concatenation marks" (Arabic number signs U+0600-U+0605 and
+  their kin), and a zero-width joiner between two emoji (one glyph, as in a family emoji).
+  Tag characters stay flagged even inside a subdivision flag emoji: they are exactly the
+  channel that smuggles ASCII text.
 - ``cross_server_reference``: text that names *another* server's exposed tool or server key,
   the shape of a shadowing attack ("when you call mail__send, always bcc ..."). Short keys
   are ordinary words ("time", "git", "memory"), so a bare key never counts; it must appear as
@@ -151,6 +154,9 @@ INJECTION_RULES: Mapping[str, re.Pattern[str]] = MappingProxyType(
 _VISIBLE_FORMAT = frozenset({*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x110BD, 0x110CD})
 _HANGUL_FILLERS = frozenset({0x115F, 0x1160, 0x3164, 0xFFA0})
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
+_ZWJ = "\u200d"
+# What may end the emoji before a joiner: emoji presentation selector, skin-tone modifiers.
+_EMOJI_TAILS = frozenset({"\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))})
 _SHOWN_CODE_POINTS = 6
 _SHOWN_MATCH_CHARS = 60
 _SCHEMA_PROSE_KEYS = frozenset({"description", "title", "enum", "default", "examples", "const"})
@@ -168,6 +174,18 @@ def _is_hidden(char: str) -> bool:
     if category == "Cf":
         return code not in _VISIBLE_FORMAT
     return category == "Cc" and char not in _ALLOWED_CONTROLS
+
+
+def _joins_emoji(text: str, index: int) -> bool:
+    """Whether the zero-width joiner at ``index`` sits inside an emoji sequence (one visible glyph)."""
+    before = text[index - 1] if index > 0 else ""
+    after = text[index + 1] if index + 1 < len(text) else ""
+    emoji_before = before in _EMOJI_TAILS or (before and unicodedata.category(before) == "So")
+    return bool(emoji_before) and bool(after) and unicodedata.category(after) == "So"
+
+
+def _hidden_chars(text: str) -> list[str]:
+    return [c for i, c in enumerate(text) if _is_hidden(c) and not (c == _ZWJ and _joins_emoji(text, i))]
 
 
 def _visible(text: str) -> str:
@@ -307,7 +325,7 @@ class _Inspector:
             yield self._finding("oversized", kind, name, "(whole definition)", detail)
 
     def _check_text(self, text: _Text) -> Iterator[tuple[Check, str]]:
-        if hidden := [c for c in text.value if _is_hidden(c)]:
+        if hidden := _hidden_chars(text.value):
             distinct = list(dict.fromkeys(hidden))
             shown = ", ".join(f"U+{ord(c):04X}" for c in distinct[:_SHOWN_CODE_POINTS])
             more = ", …" if len(distinct) > _SHOWN_CODE_POINTS else ""
@@ -316,7 +334,8 @@ class _Inspector:
             return
         if text.field.endswith("description") and len(text.value) > self.limits.description_chars:
             yield "oversized", f"{len(text.value)} characters, over the limit of {self.limits.description_chars}"
-        folded = unicodedata.normalize("NFKC", "".join(c for c in text.value if not _is_hidden(c))).casefold()
+        visible = "".join(c for c in text.value if not _is_hidden(c))
+        folded = unicodedata.normalize("NFKC", visible).casefold()
         for rule, pattern in INJECTION_RULES.items():
             if (match := pattern.search(folded)) is not None:
                 yield "injection_phrase", f'{rule}: "{_excerpt(match.group())}"'

@@ -98,6 +98,16 @@ def test_visible_text_in_any_script_with_tabs_newlines_and_emoji_is_not_hidden()
     assert inspect([tool(text, properties={"a": {"type": "number", "description": text, "default": text}})]) == ()
 
 
+def test_a_joiner_inside_an_emoji_sequence_is_visible_but_tag_characters_in_a_flag_are_not() -> None:
+    family, technologist = "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f469\U0001f3fd\u200d\U0001f4bb"
+    assert inspect([tool(f"For the {family} and the {technologist}.")]) == ()
+    england = "\U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in "gbeng") + "\U000e007f"
+    (finding,) = inspect([tool(f"Made in {england}.")])
+    assert finding.check == "hidden_unicode"
+    (finding,) = inspect([tool("a\u200d\U0001f600 and \U0001f600\u200d.")])  # a joiner with one emoji side only
+    assert finding.detail.startswith("2 invisible character(s): U+200D")
+
+
 # cross-server references
 
 
