@@ -2,9 +2,9 @@
 
 Owns the pins of every downstream server (its identity, and a SHA-256 over the RFC 8785
 canonical JSON of each tool, prompt and resource template it defines, with per-field hashes
-so a report says what changed), and in time the shadowing and poisoning checks, the egress
-guard for every URL fetched on someone's behalf, and the outbound OAuth tokens of remote
-servers.
+so a report says what changed), the shadowing and poisoning checks on definitions before
+they are served, and in time the egress guard for every URL fetched on someone's behalf and
+the outbound OAuth tokens of remote servers.
 
 Does not: decide who may call what (``auth``), write SQL (``store`` keeps the pins through
 its functions), or serve anything: ``server`` asks this package what may be served, never
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
         fingerprint_tool,
         server_identity,
     )
+    from orchestrator.trust._inspect import (
+        DEFAULT_SEVERITY,
+        Check,
+        Finding,
+        InspectionLimits,
+        Severity,
+        inspect_definitions,
+    )
     from orchestrator.trust._records import (
         pending_changes,
         pinned_fingerprint,
@@ -43,17 +51,23 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFAULT_SEVERITY",
     "VOLATILE_META_KEYS",
+    "Check",
+    "Finding",
     "Fingerprint",
     "FingerprintKind",
+    "InspectionLimits",
     "PinDiff",
     "ServerFingerprint",
+    "Severity",
     "canonical_json",
     "diff",
     "fingerprint_prompt",
     "fingerprint_server",
     "fingerprint_template",
     "fingerprint_tool",
+    "inspect_definitions",
     "pending_changes",
     "pinned_fingerprint",
     "pins_of",
@@ -77,6 +91,10 @@ _HOMES: dict[str, str] = {
             "server_identity",
         ),
         "orchestrator.trust._fingerprint",
+    ),
+    **dict.fromkeys(
+        ("DEFAULT_SEVERITY", "Check", "Finding", "InspectionLimits", "Severity", "inspect_definitions"),
+        "orchestrator.trust._inspect",
     ),
     **dict.fromkeys(("pending_changes", "pinned_fingerprint", "pins_of"), "orchestrator.trust._records"),
 }
