@@ -40,16 +40,21 @@ from orchestrator.config._models import (
     TracingSpec,
 )
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
+from orchestrator.config._trust import CHECK_NAMES, CheckName, CheckSeverity, EgressSpec, TrustMode, TrustSpec
 from orchestrator.config._watch import config_watch_paths, watch_files
 
 __all__ = [
+    "CHECK_NAMES",
     "CONFIG_ENV_VAR",
     "GRANT_SELECTOR_PATTERN",
     "AuditSpec",
     "AuthSpec",
+    "CheckName",
+    "CheckSeverity",
     "CircuitBreakerSpec",
     "ConfigKind",
     "ConfigOrigin",
+    "EgressSpec",
     "GrantSelector",
     "HealthSpec",
     "HttpServerSpec",
@@ -68,6 +73,8 @@ __all__ = [
     "StdioServerSpec",
     "ToolFilterSpec",
     "TracingSpec",
+    "TrustMode",
+    "TrustSpec",
     "config_json_schema",
     "config_watch_paths",
     "find_config_path",

@@ -35,6 +35,7 @@ from orchestrator._version import NAME
 from orchestrator.config._auth import AuditSpec, AuthSpec, RateLimitsSpec
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
+from orchestrator.config._trust import EgressSpec, TrustMode, TrustSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -165,6 +166,11 @@ class _ServerCommon(_Frozen):
     )
     retry: RetrySpec = Field(
         default_factory=RetrySpec, description="Retries of plain calls to read-only or idempotent tools."
+    )
+    trust: TrustMode = Field(
+        default="pin",
+        description="When definitions differ from their pins: pin (withhold until approved), "
+        "auto (pin added ones on sight, withhold changed ones) or warn (serve, log and audit).",
     )
 
     @model_validator(mode="before")
@@ -392,6 +398,8 @@ class OrchestratorConfig(_Frozen):
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="OpenTelemetry settings.")
     state: StateSpec = Field(default_factory=StateSpec, description="Where state is kept (a database).")
     audit: AuditSpec = Field(default_factory=AuditSpec, description="The audit log of calls.")
+    trust: TrustSpec = Field(default_factory=TrustSpec, description="What the checks on definitions do.")
+    egress: EgressSpec = Field(default_factory=EgressSpec, description="Where connections may not go.")
     source: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
     )

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, cast
 
+from orchestrator.config import CheckName, CheckSeverity
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator, Mapping
 
@@ -61,8 +63,8 @@ __all__ = [
     "inspect_definitions",
 ]
 
-Check = Literal["hidden_unicode", "cross_server_reference", "injection_phrase", "oversized"]
-Severity = Literal["quarantine", "warn", "off"]
+Check = CheckName
+Severity = CheckSeverity
 DefinitionKind = Literal["tool", "prompt", "resource_template"]
 
 DEFAULT_SEVERITY: Mapping[Check, Severity] = MappingProxyType(
