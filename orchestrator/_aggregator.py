@@ -28,7 +28,7 @@ import anyio
 import anyio.abc
 
 from orchestrator import store as state_db
-from orchestrator.auth import AuditLog, RateLimiter
+from orchestrator.auth import AuditLog, RateLimiter, definition_change_record
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import OrchestratorConfig, load_config
 from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
@@ -49,6 +49,7 @@ from orchestrator.server import (
     serve_stdio,
 )
 from orchestrator.tracing import Redactor
+from orchestrator.trust import ServedChange, TrustGate
 from orchestrator.workflow import (
     RunResult,
     StepEventFn,
@@ -78,6 +79,8 @@ logger = logging.getLogger("orchestrator")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _MAINTENANCE_PERIOD = 3600.0
 """Seconds between prunings of expired authorization requests, codes and tokens."""
+_TRUST_RECHECK_PERIOD = 5.0
+"""Seconds between looks for approvals of held-back definitions (only servers with some are asked)."""
 
 
 class Aggregator:
@@ -116,6 +119,9 @@ class Aggregator:
         self._server: OrchestratorServer | None = None
         self._reloader: Reloader | None = None
         self._store: Store | None = None
+        self._state_stack = AsyncExitStack()
+        """Holds the state database open; closed after everything that uses it has stopped."""
+        self._opening_state = anyio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,9 +136,11 @@ class Aggregator:
             raise RuntimeError("an Aggregator is entered once")
         composites = Composites.from_config(self._initial_config)
         child_env = self._tracing.child_environment if self._tracing is not None else None
+        gate = TrustGate(self._state, on_change=self._audit_served_change)
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._state_stack.aclose)
             self._pool = await stack.enter_async_context(
-                DownstreamPool.running(self._initial_config, reserved=composites.names, child_env=child_env)
+                DownstreamPool.running(self._initial_config, reserved=composites.names, child_env=child_env, gate=gate)
             )
             self._server = await stack.enter_async_context(
                 OrchestratorServer(
@@ -330,7 +338,7 @@ class Aggregator:
                 serving gracefully, SIGHUP reloads the config.
         """
         async with self._call_controls(over_http=False), anyio.create_task_group() as tg:
-            self._start_reloading(tg, handle_signals)
+            self._start_background(tg, handle_signals)
             if handle_signals:
                 tg.start_soon(_cancel_on_signals, tg.cancel_scope)
             await serve_stdio(self.server)
@@ -368,10 +376,31 @@ class Aggregator:
         """
         if self._server is None:
             raise RuntimeError("enter the Aggregator first (async with)")
-        if self._store is None:
-            url = state_db.state_url(self.config.state, self._env, str(self.config.source or "<config>"))
-            self._store = await self._exit_stack.enter_async_context(state_db.open_store(url))
-        return self._store
+        return await self._state()
+
+    async def _state(self) -> Store:
+        """The state database, opened on first use (the pins of the first listing, or serving)."""
+        async with self._opening_state:
+            if self._store is None:
+                config = self._pool.config if self._pool is not None else self._initial_config
+                url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
+                self._store = await self._state_stack.enter_async_context(state_db.open_store(url))
+            return self._store
+
+    async def _audit_served_change(self, change: ServedChange) -> None:
+        """A definition served although it differs from its pin (``trust: warn``) goes to the audit log."""
+        audit = self._server.controls.audit if self._server is not None else None
+        if audit is not None:
+            await audit.record(
+                definition_change_record(
+                    server=change.server,
+                    kind=change.kind,
+                    name=change.name,
+                    change=change.change,
+                    fields=change.fields,
+                    digest=change.digest,
+                )
+            )
 
     def http_app(self, *, host: str | None = None, path: str | None = None) -> ASGIApp:
         """The streamable HTTP ASGI app, to run in an ASGI server of your own (with lifespan events on).
@@ -422,7 +451,7 @@ class Aggregator:
             await self.open_state()
         security = self.http_security(host, path)
         async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
-            self._start_reloading(tg, handle_signals)
+            self._start_background(tg, handle_signals)
             if security.auth is not None and security.auth.maintenance is not None:
                 tg.start_soon(_every, _MAINTENANCE_PERIOD, security.auth.maintenance)
             await serve_http(
@@ -454,8 +483,10 @@ class Aggregator:
             finally:
                 self.server.controls = CallControls()
 
-    def _start_reloading(self, tg: anyio.abc.TaskGroup, on_sighup: bool) -> None:
+    def _start_background(self, tg: anyio.abc.TaskGroup, on_sighup: bool) -> None:
         assert self._reloader is not None
+        # While serving, an approval made by another process shows in the list without a call.
+        tg.start_soon(_every, _TRUST_RECHECK_PERIOD, self.pool.recheck)
         if on_sighup:
             tg.start_soon(self._reloader.watch_signals)
         if self.config.serve.watch and self.config.source is not None:

@@ -19,6 +19,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   │   └── DownstreamCircuitOpen    its circuit breaker is open: failing fast (nothing was sent)
     │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
     │   ├── StepNotGranted               a run's step calls a tool its principal is no longer granted
+    │   ├── DefinitionWithheld           a tool is held back: changed since pinned, new, or quarantined (.tool)
     │   ├── DownstreamToolError          the server answered with a JSON-RPC error (.code; not retryable)
     │   └── DownstreamOutputInvalid      a tool's result breaks its own outputSchema (.tool, .field)
     └── WorkflowError
@@ -48,6 +49,7 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "ConfigNotFoundError",
+    "DefinitionWithheld",
     "DownstreamCircuitOpen",
     "DownstreamError",
     "DownstreamNotConnected",
@@ -258,6 +260,22 @@ class StepNotGranted(DownstreamError):
     The composite was granted when the run started; the grant changed while it ran. Never
     retried: asking again does not change a grant.
     """
+
+
+class DefinitionWithheld(DownstreamError):
+    """A tool's definition is held back, so it is neither listed nor called.
+
+    It differs from its pin, is new since the server was pinned, or failed a definition
+    check; the message says which and how to release it (``orchestrator pins approve``).
+    Never retried: the same call is refused until someone decides.
+
+    Attributes:
+        tool: The tool's name on the server.
+    """
+
+    def __init__(self, server: str, message: str, *, tool: str) -> None:
+        self.tool = tool
+        super().__init__(server, message)
 
 
 class DownstreamToolError(DownstreamError):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
+from sqlalchemy.engine import make_url
 
+from orchestrator.store import open_store
 from tests.postgres import running_postgres
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -26,15 +31,32 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The default state database of every process the tests start lives in a temporary folder.
+@pytest.fixture(scope="session")
+def _migrated_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state database migrated once, copied for each test (migrating one per test costs seconds)."""
+    folder = tmp_path_factory.mktemp("migrated-state")
 
-    ``orchestrator serve --transport http`` keeps its audit log there by default; without this
-    every test would write into the home folder of whoever runs the suite.
+    async def migrate() -> None:
+        async with open_store(make_url(f"sqlite+aiosqlite:///{folder / 'state.db'}")):
+            pass
+
+    anyio.run(migrate)
+    return folder / "state.db"
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
+    """Each test, and every process it starts, has a default state database of its own.
+
+    ``orchestrator serve --transport http`` keeps its audit log there, and every listing of a
+    downstream server is pinned there: without this every test would write into the home
+    folder of whoever runs the suite, and one test's pins would judge another's servers.
     """
+    home = tmp_path_factory.mktemp("state")
+    (home / "mcp-orchestrator").mkdir(mode=0o700)
+    shutil.copyfile(_migrated_state, home / "mcp-orchestrator" / "state.db")
     previous = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["XDG_STATE_HOME"] = str(home)
     yield
     if previous is None:
         del os.environ["XDG_STATE_HOME"]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         argument_hash,
         argument_shape,
         audit_record,
+        definition_change_record,
         outcome_of,
     )
     from orchestrator.auth._catalogue import (
@@ -95,6 +96,7 @@ __all__ = [
     "audit_record",
     "consent_groups",
     "consent_routes",
+    "definition_change_record",
     "embedded_auth_routes",
     "outcome_of",
     "principal_of",
@@ -105,6 +107,7 @@ _HOMES: dict[str, str] = {
     "argument_hash": "orchestrator.auth._audit",
     "argument_shape": "orchestrator.auth._audit",
     "audit_record": "orchestrator.auth._audit",
+    "definition_change_record": "orchestrator.auth._audit",
     "outcome_of": "orchestrator.auth._audit",
     "consent_groups": "orchestrator.auth._catalogue",
     "VerifierChain": "orchestrator.auth._chain",

@@ -23,7 +23,7 @@ from orchestrator import store as state_db
 from orchestrator.errors import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from orchestrator.config import AuditSpec
     from orchestrator.store import AuditRecord, Store
 
-__all__ = ["AuditLog", "argument_hash", "argument_shape", "audit_record", "outcome_of"]
+__all__ = ["AuditLog", "argument_hash", "argument_shape", "audit_record", "definition_change_record", "outcome_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -263,6 +263,27 @@ def audit_record(
         run_id=run_id,
         step_id=step_id,
         trace_id=trace_id,
+    )
+
+
+def definition_change_record(
+    *, server: str, kind: str, name: str, change: str, fields: Sequence[str], digest: str
+) -> AuditRecord:
+    """The record of a definition served although it differs from its pin (a server under ``trust: warn``).
+
+    Its ``outcome`` is ``definition_changed`` or ``definition_added``; ``tool`` and
+    ``downstream_tool`` are the definition's name on ``server``; ``argument_shape`` holds its
+    kind and the fields that changed; ``argument_hash`` is the served definition's digest.
+    """
+    return state_db.AuditRecord(
+        at=_now(),
+        tool=name,
+        argument_shape={"kind": kind, "fields": list(fields)},
+        argument_hash=digest,
+        outcome=f"definition_{change}",
+        duration_ms=0.0,
+        server=server,
+        downstream_tool=name,
     )
 
 

@@ -10,6 +10,7 @@ tree. It merges catalogues through ``orchestrator.catalog`` and routes calls by 
 name. It does not serve anything upstream and knows nothing of workflows.
 """
 
+from orchestrator.downstream._admission import Admission, DefinitionKind, ManifestGate, Withheld
 from orchestrator.downstream._breaker import BreakerSnapshot
 from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
@@ -18,17 +19,21 @@ from orchestrator.downstream._transport import TransportFactoryFn, secret_values
 from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of, current_peer
 
 __all__ = [
+    "Admission",
     "BackoffPolicy",
     "BreakerSnapshot",
     "CatalogChange",
     "CatalogChangeFn",
+    "DefinitionKind",
     "DownstreamPool",
     "DownstreamServer",
+    "ManifestGate",
     "PoolChange",
     "ServerState",
     "ServerStatus",
     "TransportFactoryFn",
     "UpstreamPeer",
+    "Withheld",
     "caller_of",
     "current_peer",
     "secret_values",

@@ -6,6 +6,9 @@ server layer can send ``list_changed`` upstream. A server that is unhealthy has 
 withdrawn from the catalogue (unless its ``health.on_unhealthy`` is ``keep``); they return
 when it recovers. ``apply`` moves a running pool to a new config (live reload): servers are
 added, removed or restarted as their entries changed, and unchanged ones are not touched.
+Every listing passes a ``ManifestGate`` (when one is plugged in) before it joins the
+catalogue: what the gate holds back is neither listed nor callable, and a call of a held-back
+tool is refused with the gate's reason.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import anyio.abc
 import mcp_types as types
 
 from orchestrator.catalog import Catalog, ServerManifest, build_catalog
+from orchestrator.downstream._admission import Admission, ManifestGate, Withheld
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
-from orchestrator.errors import DownstreamNotConnected, UnknownToolError
+from orchestrator.errors import DefinitionWithheld, DownstreamNotConnected, UnknownToolError
 
 if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
@@ -37,7 +41,7 @@ __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "
 logger = logging.getLogger(__name__)
 
 _RUNTIME_FIELDS = frozenset(
-    {"tools", "prefix", "timeout", "input_timeout", "health", "circuit_breaker", "retry", "disabled"}
+    {"tools", "prefix", "timeout", "input_timeout", "health", "circuit_breaker", "retry", "disabled", "trust"}
 )
 """Entry fields a running server takes on without a restart; any other change restarts it."""
 
@@ -114,13 +118,23 @@ class DownstreamPool:
         reserved: Iterable[str] = (),
         child_env: Callable[[str], Mapping[str, str]] | None = None,
         transports: TransportFactoryFn | None = None,
+        gate: ManifestGate | None = None,
     ) -> None:
         self._config = config
+        self._gate = gate
         self._transports = transports
         self._policy = policy
         self._child_env = child_env
         self._reserved = frozenset(reserved)
+        self._listed: dict[str, ServerManifest] = {}
+        """Server key -> its latest listing, as it sent it."""
         self._manifests: dict[str, ServerManifest] = {}
+        """Server key -> what of its latest listing the gate lets through."""
+        self._withheld: dict[str, tuple[Withheld, ...]] = {}
+        """Server key -> what the gate held back of its latest listing (only servers with some)."""
+        self._withheld_tools: dict[str, tuple[str, Withheld]] = {}
+        """Exposed name a held-back tool would have -> its server key and why it is held back."""
+        self._admitting = anyio.Lock()
         self._listeners: list[CatalogChangeFn] = []
         self._resource_listeners: list[ResourceListenerFn] = []
         self._lock = anyio.Lock()
@@ -157,6 +171,7 @@ class DownstreamPool:
         reserved: Iterable[str] = (),
         child_env: Callable[[str], Mapping[str, str]] | None = None,
         transports: TransportFactoryFn | None = None,
+        gate: ManifestGate | None = None,
     ) -> AsyncGenerator[DownstreamPool, None]:
         """Start every server concurrently; stop them all (whole process groups) on exit.
 
@@ -167,8 +182,9 @@ class DownstreamPool:
             child_env: Extra environment of each stdio child by server key (e.g. tracing).
             transports: Builds each server's transport by key instead of its config entry
                 (in-process servers); the entry's other settings still apply.
+            gate: Judges every listing before it is served (the trust layer); default: all served.
         """
-        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env, transports=transports)
+        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env, transports=transports, gate=gate)
         async with anyio.create_task_group() as tg:
             pool._task_group = tg
             for server in pool.servers.values():
@@ -197,7 +213,9 @@ class DownstreamPool:
         """Stop one server (its whole process group) and forget its catalogue."""
         supervised = self._supervised.pop(key, None)
         self.servers.pop(key, None)
+        self._listed.pop(key, None)
         self._manifests.pop(key, None)
+        self._withheld.pop(key, None)
         if supervised is None:
             return
         supervised.scope.cancel()
@@ -238,9 +256,9 @@ class DownstreamPool:
             await self._stop(key)
         for key in updated:
             self.servers[key].reconfigure(new[key], _prefix_for(key, new[key]))
-            manifest = self._manifests.get(key)
-            if manifest is not None:
-                self._manifests[key] = self.servers[key].reshape(manifest)
+            listed = self._listed.get(key)
+            if listed is not None:  # judged again: its trust mode may be what changed
+                await self._admit(self.servers[key].reshape(listed))
         for key in (*added, *restarted):
             server = self._new_server(key, new[key])
             self.servers[key] = server
@@ -293,7 +311,52 @@ class DownstreamPool:
     async def _publish(self, manifest: ServerManifest) -> None:
         if manifest.server not in self.servers:
             return  # a server stopped by a reload, still finishing its listing
-        self._manifests[manifest.server] = manifest
+        await self._admit(manifest)
+        await self._rebuild()
+
+    async def _admit(self, manifest: ServerManifest) -> None:
+        """Record ``manifest`` as the server's listing, and what of it the gate lets through."""
+        async with self._admitting:
+            key = manifest.server
+            if self._gate is None:
+                admission = Admission(manifest)
+            else:
+                admission = await self._gate.admit(manifest, self._config, self._exposed_elsewhere(key))
+            if key not in self.servers:
+                return  # stopped by a reload while it was judged
+            self._listed[key] = manifest
+            self._manifests[key] = admission.served
+            if admission.withheld:
+                self._withheld[key] = admission.withheld
+            else:
+                self._withheld.pop(key, None)
+
+    def _exposed_elsewhere(self, key: str) -> dict[str, frozenset[str]]:
+        """Every other configured server's key -> the tool names exposed for it now."""
+        names: dict[str, set[str]] = {other: set() for other in self._config.enabled_servers() if other != key}
+        for mapping in self.catalog.mappings:
+            if mapping.kind == "tool" and mapping.server in names:
+                names[mapping.server].add(mapping.exposed)
+        return {other: frozenset(exposed) for other, exposed in names.items()}
+
+    @property
+    def withheld(self) -> Mapping[str, tuple[Withheld, ...]]:
+        """Server key -> the definitions of its latest listing held back (servers with none left out)."""
+        return dict(self._withheld)
+
+    async def recheck(self, keys: Iterable[str] | None = None) -> None:
+        """Judge the latest listing of servers with held-back definitions again (an approval may have come).
+
+        Args:
+            keys: Only these servers (those among them with held-back definitions); default all.
+        """
+        wanted = set(self._withheld) if keys is None else set(keys) & set(self._withheld)
+        if not wanted:  # the common case: nothing held back, nothing to ask
+            return
+        for key in wanted:
+            listed = self._listed.get(key)
+            if listed is not None and key in self.servers:
+                await self._admit(listed)
         await self._rebuild()
 
     def _serves(self, key: str) -> bool:
@@ -314,11 +377,32 @@ class DownstreamPool:
                     for mapping in everything.mappings
                     if mapping.kind == "tool" and mapping.server in withdrawn
                 }
+            self._withheld_tools = self._held_back_tools(served)
             change = _diff(old, self.catalog)
             if not change.any:
                 return
             for listener in self._listeners:
                 await listener(self.catalog, change)
+
+    def _held_back_tools(self, served: list[ServerManifest]) -> dict[str, tuple[str, Withheld]]:
+        """The exposed name each held-back tool of a served server would have, with why it is held back."""
+        held = {
+            (key, item.name): item
+            for key, items in self._withheld.items()
+            if self._serves(key)
+            for item in items
+            if item.kind == "tool"
+        }
+        if not held:
+            return {}
+        # Named as if served, so the caller who knew the tool by that name learns why it is gone.
+        listed = [self._listed.get(m.server, m) if m.server in self._withheld else m for m in served]
+        everything = build_catalog(listed, self._config.naming, self._reserved)
+        return {
+            mapping.exposed: (mapping.server, held[mapping.server, mapping.original])
+            for mapping in everything.mappings
+            if mapping.kind == "tool" and (mapping.server, mapping.original) in held
+        }
 
     # -------------------------------------------------------------- routing
 
@@ -337,12 +421,17 @@ class DownstreamPool:
         """The tool exposed under ``exposed``.
 
         Raises:
+            DefinitionWithheld: Its definition is held back (changed, new or quarantined).
             DownstreamNotConnected: It belongs to a server withdrawn while unhealthy.
             UnknownToolError: No tool is exposed under that name.
         """
         try:
             return self.catalog.tool(exposed)
         except UnknownToolError:
+            held = self._withheld_tools.get(exposed)
+            if held is not None:
+                key, item = held
+                raise DefinitionWithheld(key, item.reason, tool=item.name) from None
             server = self._withdrawn_tools.get(exposed)
             if server is None or server not in self.servers:
                 raise
@@ -350,6 +439,23 @@ class DownstreamPool:
             raise DownstreamNotConnected(
                 server, f"unhealthy ({reason}); its tools are withdrawn until it recovers"
             ) from None
+
+    async def admitted_tool(self, exposed: str) -> types.Tool:
+        """``tool(exposed)``, judging its server's listing again first if it is held back.
+
+        An approval made elsewhere (``orchestrator pins approve`` in another process) takes
+        effect on the next call, without waiting for the periodic re-check.
+
+        Raises:
+            DefinitionWithheld: Still held back.
+            DownstreamNotConnected: It belongs to a server withdrawn while unhealthy.
+            UnknownToolError: No tool is exposed under that name.
+        """
+        try:
+            return self.tool(exposed)
+        except DefinitionWithheld as exc:
+            await self.recheck([exc.server])
+        return self.tool(exposed)
 
     async def call_tool(
         self,
@@ -367,7 +473,7 @@ class DownstreamPool:
             UnknownToolError: No tool is exposed under that name.
             DownstreamError: The server could not serve the call.
         """
-        tool = self.tool(exposed)
+        tool = await self.admitted_tool(exposed)
         route = self.catalog.route_tool(exposed)
         hints = tool.annotations
         safe_to_repeat = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)

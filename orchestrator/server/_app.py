@@ -461,7 +461,7 @@ class OrchestratorServer:
         self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
     ) -> types.CallToolResult:
         try:
-            tool = self._pool.tool(name)  # a withdrawn server's tool raises why: a tool error
+            tool = await self._pool.admitted_tool(name)  # a withdrawn or held-back tool raises why: a tool error
             server = self._pool.catalog.route_tool(name).server
             problems = self._validator.problems(tool, arguments)
             if problems:

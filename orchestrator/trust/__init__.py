@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         fingerprint_tool,
         server_identity,
     )
+    from orchestrator.trust._gate import ServedChange, TrustGate
     from orchestrator.trust._inspect import (
         DEFAULT_SEVERITY,
         Check,
@@ -59,8 +60,10 @@ __all__ = [
     "FingerprintKind",
     "InspectionLimits",
     "PinDiff",
+    "ServedChange",
     "ServerFingerprint",
     "Severity",
+    "TrustGate",
     "canonical_json",
     "diff",
     "fingerprint_prompt",
@@ -96,6 +99,7 @@ _HOMES: dict[str, str] = {
         ("DEFAULT_SEVERITY", "Check", "Finding", "InspectionLimits", "Severity", "inspect_definitions"),
         "orchestrator.trust._inspect",
     ),
+    **dict.fromkeys(("ServedChange", "TrustGate"), "orchestrator.trust._gate"),
     **dict.fromkeys(("pending_changes", "pinned_fingerprint", "pins_of"), "orchestrator.trust._records"),
 }
 """Where each public name lives; loaded on first use."""
