@@ -87,7 +87,8 @@ def fault_entry(*options: str, env: Mapping[str, str] | None = None, **extra: An
 def write_config(directory: Path, servers: Mapping[str, Any], **sections: Any) -> Path:
     """Write an ``orchestrator.yaml`` (JSON is valid YAML) and return its path."""
     path = directory / "orchestrator.yaml"
-    path.write_text(json.dumps({"servers": dict(servers), **sections}, indent=2), encoding="utf-8")
+    # Not ASCII-escaped: YAML reads a JSON surrogate pair escape as two lone surrogates.
+    path.write_text(json.dumps({"servers": dict(servers), **sections}, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
 
 

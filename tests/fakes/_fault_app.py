@@ -84,11 +84,13 @@ class _ArgError(ValueError):
 class FaultConfig:
     name: str = "fault"
     extra_tools: tuple[str, ...] = ()
+    descriptions: tuple[tuple[str, str], ...] = ()
     list_ttl_ms: int | None = None
     events_file: Path | None = None
     stdout_tools: bool = False
     headers_tool: bool = False
     bad_output_tool: bool = False
+    mutation_tools: bool = False
     legacy_only: bool = False
     ops_tools: bool = False
     http_fail_every: int = 0
@@ -260,6 +262,8 @@ class FaultApp:
             self._register_headers_tool()
         if config.bad_output_tool:
             self._register_bad_output_tool()
+        if config.mutation_tools:
+            self._register_mutation_tools()
         if config.ops_tools:
             self._register_ops_tools()
         for name in config.extra_tools:
@@ -267,6 +271,8 @@ class FaultApp:
                 print(f"fault_server: --tools {name!r} clashes with a built-in tool; ignored", file=sys.stderr)
                 continue
             self._add_echo_tool(name, "Dummy tool from --tools: returns its arguments as JSON text.")
+        for name, description in config.descriptions:
+            self._add_echo_tool(name, description)
         cache_hints: dict[CacheableMethod, CacheHint] | None = None
         if config.list_ttl_ms is not None:
             cache_hints = {"tools/list": CacheHint(ttl_ms=config.list_ttl_ms, scope="private")}
@@ -524,6 +530,68 @@ class FaultApp:
             ),
             self._tool_bad_output,
         )
+
+    def _register_mutation_tools(self) -> None:
+        """`redescribe`, `reschema`, `rename_tool` (only with `--mutation-tools`): a server changing its word."""
+        name_arg = {"name": {"type": "string", "minLength": 1}}
+        for tool, fn in (
+            (
+                types.Tool(
+                    name="redescribe",
+                    description="Give the tool `name` the description `description`; announce tools/list_changed.",
+                    input_schema=_schema({**name_arg, "description": {"type": "string"}}, ["name", "description"]),
+                    annotations=_annotations(read_only=False, idempotent=True),
+                ),
+                self._tool_redescribe,
+            ),
+            (
+                types.Tool(
+                    name="reschema",
+                    description="Add a string property `property` to the tool `name`'s inputSchema; announce it.",
+                    input_schema=_schema({**name_arg, "property": {"type": "string"}}, ["name", "property"]),
+                    annotations=_annotations(read_only=False, idempotent=True),
+                ),
+                self._tool_reschema,
+            ),
+            (
+                types.Tool(
+                    name="rename_tool",
+                    description="Rename the tool `name` to `new_name` (same definition otherwise); announce it.",
+                    input_schema=_schema({**name_arg, "new_name": {"type": "string"}}, ["name", "new_name"]),
+                    annotations=_annotations(read_only=False, idempotent=True),
+                ),
+                self._tool_rename,
+            ),
+        ):
+            self._add(tool, fn)
+
+    async def _replace_tool(
+        self, ctx: Ctx, name: str, update: dict[str, Any], new_name: str | None = None
+    ) -> ToolResult:
+        spec = self.state.tools.get(name)
+        if spec is None:
+            return _text("absent")
+        tool = spec.tool.model_copy(update={**update, "name": new_name or name})
+        if new_name is not None:
+            del self.state.tools[name]
+        self.state.tools[tool.name] = _ToolSpec(tool, spec.fn)
+        await self._announce_tools_changed(ctx)
+        return _text("changed")
+
+    async def _tool_redescribe(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        return await self._replace_tool(ctx, _str_arg(args, "name"), {"description": _str_arg(args, "description")})
+
+    async def _tool_reschema(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        name = _str_arg(args, "name")
+        spec = self.state.tools.get(name)
+        if spec is None:
+            return _text("absent")
+        schema = dict(spec.tool.input_schema)
+        schema["properties"] = {**schema.get("properties", {}), _str_arg(args, "property"): {"type": "string"}}
+        return await self._replace_tool(ctx, name, {"input_schema": schema})
+
+    async def _tool_rename(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        return await self._replace_tool(ctx, _str_arg(args, "name"), {}, new_name=_str_arg(args, "new_name"))
 
     def _register_ops_tools(self) -> None:
         """`freeze` and `touch_resource` (only with `--ops-tools`), for health and subscription tests."""

@@ -52,6 +52,12 @@ Options:
                             {n: <its n>}, so the default result violates the tool's own outputSchema
                             (an SDK client refuses it); `n: 7` gives a valid one, `structured: false`
                             one with text content only. Opt-in for the same reason
+    --describe NAME=TEXT    one extra dummy tool NAME whose description is TEXT (repeatable; added after
+                            --tools, replacing a dummy of the same name): crafted definitions
+    --mutation-tools        also serve `redescribe(name, description)`, `reschema(name, property)` (adds a
+                            string property to the tool's inputSchema) and `rename_tool(name, new_name)`:
+                            each changes a tool's definition and announces tools/list_changed (a rug
+                            pull). "absent" for an unknown name. Opt-in for the same reason
     --legacy-only           serve only the 2025-11-25 handshake era (see above)
     --transport stdio|http|sse, --port N
 
@@ -168,6 +174,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--bad-output-tool", action="store_true", help="also serve bad_output(n), violating its own outputSchema"
     )
+    parser.add_argument("--describe", action="append", default=[], help="NAME=TEXT: a dummy tool described as TEXT")
+    parser.add_argument("--mutation-tools", action="store_true", help="also serve redescribe, reschema, rename_tool")
     parser.add_argument("--legacy-only", action="store_true", help="serve the 2025-11-25 handshake era only")
     parser.add_argument(
         "--ops-tools", action="store_true", help="also serve freeze(seconds), touch_resource() and subscriptions"
@@ -249,11 +257,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         FaultConfig(
             name=args.name,
             extra_tools=tuple(dict.fromkeys(extra)),
+            descriptions=tuple((name, text) for name, _, text in (item.partition("=") for item in args.describe)),
             list_ttl_ms=args.list_ttl_ms,
             events_file=Path(events) if events else None,
             stdout_tools=args.stdout_tools,
             headers_tool=args.headers_tool,
             bad_output_tool=args.bad_output_tool,
+            mutation_tools=args.mutation_tools,
             legacy_only=args.legacy_only,
             ops_tools=args.ops_tools,
             http_fail_every=args.http_fail_every,
