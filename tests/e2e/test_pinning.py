@@ -30,7 +30,7 @@ from orchestrator import store as state_db
 from tests.e2e.harness import REPO_ROOT, Notifications, aggregator_params, fault_entry, write_config
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncGenerator, Callable
 
 pytestmark = pytest.mark.anyio
 
@@ -94,7 +94,7 @@ class Session:
 
 
 @asynccontextmanager
-async def _session(config: Path) -> AsyncIterator[Session]:
+async def _session(config: Path) -> AsyncGenerator[Session, None]:
     changes = Notifications(types.ToolListChangedNotification)
     async with Client(aggregator_params(config), mode="legacy", message_handler=changes) as client:
         session = Session(client, changes)
