@@ -69,7 +69,7 @@ def _configure_logging(verbosity: int, command: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # The SDK and HTTP libraries are chatty at INFO; their warnings still show.
-    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.error", "watchfiles"):
+    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.error", "watchfiles", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
 
 
