@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
@@ -243,7 +243,8 @@ class DownstreamServer:
                 streams = await stack.enter_async_context(
                     open_transport(self.spec, lost, drain, self._extra_env, transport=transport)
                 )
-                client = Client(
+                client = _JudgedClient(
+                    self._catalogue.relisted,
                     _StreamsTransport(streams),
                     mode="auto",
                     cache=None,
@@ -647,3 +648,24 @@ class _StreamsTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None
+
+
+class _JudgedClient(Client):
+    """A ``Client`` whose recovery from a header mismatch re-lists through this server's own listing.
+
+    At 2026-07-28 a server that refuses a call with ``HEADER_MISMATCH`` is saying the tool's
+    listed schema is stale: the SDK re-lists that tool and resends the call at once, so a
+    definition that changed silently would be called before anyone judged it. Here the
+    re-listing is the server's own (``CatalogueWatch``), which goes through the pool and its
+    trust gate, and the call is not resent: it fails with the mismatch, and the caller's next
+    call meets the definition as judged (served, or withheld until approved).
+    """
+
+    def __init__(self, relisted: Callable[[], Awaitable[None]], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._relisted = relisted
+
+    async def _relist_tool(self, name: str) -> None:
+        await self._relisted()
+        # Raising here makes the SDK raise the mismatch itself, without a second attempt.
+        raise MCPError(code=HEADER_MISMATCH, message=f"tool {name!r} was listed again after a header mismatch")

@@ -119,11 +119,19 @@ class CatalogueWatch:
         self._publish = publish
         self._timeout = timeout
         self._relist_requested = anyio.Event()
+        self._relisted = anyio.Event()
+        """Set when the re-listing that takes the requests made so far has finished."""
         self._current: ServerManifest | None = None
 
     def changed(self) -> None:
         """The server said one of its lists changed (a ``…/list_changed`` notification)."""
         self._relist_requested.set()
+
+    async def relisted(self) -> None:
+        """Ask for a re-listing and wait until one that started after this request has been published."""
+        done = self._relisted
+        self._relist_requested.set()
+        await done.wait()
 
     async def watch(self, client: Client, published: ServerManifest) -> None:
         """Re-list and re-publish on every change until cancelled (the connection's lifetime).
@@ -166,14 +174,21 @@ class CatalogueWatch:
         while True:
             await self._relist_requested.wait()
             self._relist_requested = anyio.Event()
+            done, self._relisted = self._relisted, anyio.Event()
             try:
-                with anyio.fail_after(self._timeout()):
-                    manifest = await self._list_all(client)
-            except (MCPError, TimeoutError) as exc:
-                logger.warning("server %r: re-listing after a change failed: %s", self._server, describe_fault(exc))
-                continue
-            if manifest == self._current:
-                continue
-            self._current = manifest
-            logger.info("server %r: catalogue changed, now %d tools", self._server, len(manifest.tools))
-            await self._publish(manifest)
+                await self._relist(client)
+            finally:
+                done.set()
+
+    async def _relist(self, client: Client) -> None:
+        try:
+            with anyio.fail_after(self._timeout()):
+                manifest = await self._list_all(client)
+        except (MCPError, TimeoutError) as exc:
+            logger.warning("server %r: re-listing after a change failed: %s", self._server, describe_fault(exc))
+            return
+        if manifest == self._current:
+            return
+        self._current = manifest
+        logger.info("server %r: catalogue changed, now %d tools", self._server, len(manifest.tools))
+        await self._publish(manifest)

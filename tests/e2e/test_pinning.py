@@ -26,8 +26,16 @@ import yaml
 from mcp import Client, MCPError
 from sqlalchemy.engine import make_url
 
+from orchestrator import Aggregator, load_config
 from orchestrator import store as state_db
-from tests.e2e.harness import REPO_ROOT, Notifications, aggregator_params, fault_entry, write_config
+from tests.e2e.harness import (
+    REPO_ROOT,
+    Notifications,
+    aggregator_params,
+    fault_entry,
+    http_fault_server,
+    write_config,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable
@@ -236,3 +244,22 @@ async def test_crafted_definitions_are_quarantined_whatever_the_mode(tmp_path: P
         assert "tool 'helper' is quarantined: cross_server_reference in description" in shadowing
         hidden = _withheld(await client.call_tool("evil__hidden", {}), server="evil")
         assert "tool 'hidden' is quarantined: hidden_unicode in description" in hidden
+
+
+async def test_a_silent_change_found_by_a_header_mismatch_is_judged_before_the_tool_is_called_again(
+    tmp_path: Path,
+) -> None:
+    """The SDK's own recovery would re-list and resend at once; here the re-listing goes through the pins."""
+    async with http_fault_server("--mutation-tools", "--tools", "victim") as (url, _process):
+        config = write_config(tmp_path, {"h": {"url": url}})
+        async with Aggregator(load_config(config)) as aggregator:
+            assert not (await aggregator.call("h__victim", {"x": "one"})).is_error
+            assert _text(await aggregator.call("h__reheader", {"name": "victim", "property": "x"})) == "changed"
+
+            stale = await aggregator.call("h__victim", {"x": "two"})
+            assert stale.is_error  # refused by the server, and not resent to the changed tool
+            assert stale.meta is not None
+            assert stale.meta[ERROR_META_KEY]["type"] == "DownstreamToolError"
+            assert "h__victim" not in {tool.name for tool in await aggregator.list_tools()}
+            refusal = _withheld(await aggregator.call("h__victim", {"x": "three"}), server="h")
+            assert "its definition changed since it was pinned (inputSchema)" in refusal

@@ -562,6 +562,16 @@ class FaultApp:
                 ),
                 self._tool_rename,
             ),
+            (
+                types.Tool(
+                    name="reheader",
+                    description="Silently (no list_changed) give the tool `name` a string property `property` "
+                    "carried in an Mcp-Param header (x-mcp-header), so a stale client's call is a header mismatch.",
+                    input_schema=_schema({**name_arg, "property": {"type": "string"}}, ["name", "property"]),
+                    annotations=_annotations(read_only=False, idempotent=True),
+                ),
+                self._tool_reheader,
+            ),
         ):
             self._add(tool, fn)
 
@@ -589,6 +599,17 @@ class FaultApp:
         schema = dict(spec.tool.input_schema)
         schema["properties"] = {**schema.get("properties", {}), _str_arg(args, "property"): {"type": "string"}}
         return await self._replace_tool(ctx, name, {"input_schema": schema})
+
+    async def _tool_reheader(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        name, prop = _str_arg(args, "name"), _str_arg(args, "property")
+        spec = self.state.tools.get(name)
+        if spec is None:
+            return _text("absent")
+        schema = dict(spec.tool.input_schema)
+        header = {"type": "string", "x-mcp-header": prop.capitalize()}
+        schema["properties"] = {**schema.get("properties", {}), prop: header}
+        self.state.tools[name] = _ToolSpec(spec.tool.model_copy(update={"input_schema": schema}), spec.fn)
+        return _text("changed")
 
     async def _tool_rename(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         return await self._replace_tool(ctx, _str_arg(args, "name"), {}, new_name=_str_arg(args, "new_name"))

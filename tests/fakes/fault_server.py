@@ -57,7 +57,9 @@ Options:
     --mutation-tools        also serve `redescribe(name, description)`, `reschema(name, property)` (adds a
                             string property to the tool's inputSchema) and `rename_tool(name, new_name)`:
                             each changes a tool's definition and announces tools/list_changed (a rug
-                            pull). "absent" for an unknown name. Opt-in for the same reason
+                            pull); and `reheader(name, property)`, which adds a property carried in an
+                            Mcp-Param header *without* announcing it, so a 2026-07-28 HTTP client with
+                            the old schema gets HEADER_MISMATCH. "absent" for an unknown name. Opt-in
     --legacy-only           serve only the 2025-11-25 handshake era (see above)
     --transport stdio|http|sse, --port N
 
