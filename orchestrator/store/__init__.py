@@ -26,6 +26,11 @@ if TYPE_CHECKING:
         read_audit,
         write_audit,
     )
+    from orchestrator.store._findings import (
+        StoredFinding,
+        list_findings,
+        record_findings,
+    )
     from orchestrator.store._oauth import (
         ClientOrigin,
         IssuedToken,
@@ -89,6 +94,7 @@ __all__ = [
     "ServerPins",
     "Store",
     "StoredClient",
+    "StoredFinding",
     "add_authorization_code",
     "add_pending_authorization",
     "approve_pins",
@@ -104,6 +110,7 @@ __all__ = [
     "head_revision",
     "issue_tokens",
     "list_clients",
+    "list_findings",
     "list_pins",
     "open_store",
     "pin_first_sight",
@@ -111,6 +118,7 @@ __all__ = [
     "prune_oauth",
     "read_audit",
     "read_pins",
+    "record_findings",
     "record_pending",
     "record_sign_in_failure",
     "record_sign_in_success",
@@ -131,6 +139,9 @@ _HOMES: dict[str, str] = {
     "prune_audit": "orchestrator.store._audit",
     "read_audit": "orchestrator.store._audit",
     "write_audit": "orchestrator.store._audit",
+    "StoredFinding": "orchestrator.store._findings",
+    "list_findings": "orchestrator.store._findings",
+    "record_findings": "orchestrator.store._findings",
     "ClientOrigin": "orchestrator.store._oauth",
     "IssuedToken": "orchestrator.store._oauth",
     "OwnerCredentials": "orchestrator.store._oauth",

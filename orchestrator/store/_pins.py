@@ -3,8 +3,9 @@
 A server is pinned once, on first sight (``pin_first_sight``): its identity and one row per
 definition, the rows together being its name set. What a later listing says differently is
 kept as pending (``record_pending``) until someone approves it (``approve_pins``), which
-replaces the pins it covers. This module stores and returns records; deciding what differs,
-and what may be served meanwhile, is ``trust``'s job.
+replaces the pins it covers. Each row may keep the definition's canonical JSON text, so a
+report can show how it changed, not only which fields. This module stores and returns records;
+deciding what differs, and what may be served meanwhile, is ``trust``'s job.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class DefinitionPin:
         fields: SHA-256 hex of each top-level field.
         pinned_at: When it was pinned (set by the store; ignored on the way in).
         approved_by: Who approved it; ``None`` when pinned on first sight.
+        definition: Its canonical JSON text, or ``None`` when it was too big to keep.
     """
 
     kind: str
@@ -62,6 +64,7 @@ class DefinitionPin:
     fields: Mapping[str, str] = field(hash=False)
     pinned_at: datetime | None = field(default=None, compare=False)
     approved_by: str | None = field(default=None, compare=False)
+    definition: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))
@@ -77,6 +80,7 @@ class PendingDefinition:
         digest: The live digest; ``None`` when a pinned definition is no longer listed.
         fields: The live per-field hashes; ``None`` with ``digest``.
         seen_at: When this version was first seen (kept while it stays the same).
+        definition: The live canonical JSON text; ``None`` for a removal, or when too big to keep.
     """
 
     kind: str
@@ -84,6 +88,7 @@ class PendingDefinition:
     digest: str | None
     fields: Mapping[str, str] | None = field(hash=False)
     seen_at: datetime | None = field(default=None, compare=False)
+    definition: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))
@@ -132,6 +137,7 @@ def _pin_rows(server: str, definitions: Sequence[DefinitionPin], at: datetime, b
             "fields": dict(item.fields),
             "pinned_at": at,
             "approved_by": by,
+            "definition": item.definition,
         }
         for item in definitions
     ]
@@ -145,12 +151,18 @@ def _pin(row: RowMapping) -> DefinitionPin:
         fields=row["fields"],
         pinned_at=row["pinned_at"],
         approved_by=row["approved_by"],
+        definition=row["definition"],
     )
 
 
 def _pending(row: RowMapping) -> PendingDefinition:
     return PendingDefinition(
-        kind=row["kind"], name=row["name"], digest=row["digest"], fields=row["fields"], seen_at=row["seen_at"]
+        kind=row["kind"],
+        name=row["name"],
+        digest=row["digest"],
+        fields=row["fields"],
+        seen_at=row["seen_at"],
+        definition=row["definition"],
     )
 
 
@@ -287,6 +299,7 @@ async def record_pending(
                     "digest": item.digest,
                     "fields": None if item.fields is None else dict(item.fields),
                     "seen_at": before.get((item.kind, item.name, item.digest), at),
+                    "definition": item.definition,
                 }
                 for item in changes
             ]
@@ -355,7 +368,13 @@ async def approve_pins(
                     )
                 )
             added = [
-                DefinitionPin(kind=change.kind, name=change.name, digest=change.digest, fields=change.fields or {})
+                DefinitionPin(
+                    kind=change.kind,
+                    name=change.name,
+                    digest=change.digest,
+                    fields=change.fields or {},
+                    definition=change.definition,
+                )
                 for change in approved
                 if change.digest is not None
             ]
