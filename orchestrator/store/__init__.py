@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from orchestrator.store._url import (
         STATE_DIR_ENV,
         default_state_dir,
+        state_file_missing,
         state_url,
     )
 
@@ -128,6 +129,7 @@ __all__ = [
     "save_client",
     "set_grant",
     "set_owner_password",
+    "state_file_missing",
     "state_url",
     "take_authorization_code",
     "take_pending_authorization",
@@ -183,6 +185,7 @@ _HOMES: dict[str, str] = {
     "open_store": "orchestrator.store._store",
     "STATE_DIR_ENV": "orchestrator.store._url",
     "default_state_dir": "orchestrator.store._url",
+    "state_file_missing": "orchestrator.store._url",
     "state_url": "orchestrator.store._url",
 }
 """Where each public name lives; loaded on first use."""
