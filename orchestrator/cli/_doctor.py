@@ -34,7 +34,16 @@ just not the names a user may expect.
       "auth": {"mode": "none" | "tokens" | "oauth" | "jwt", "ok": bool, "issuer": str | null,
                "resource_url": str | null, "static_tokens": int,
                "checks": [{"what": str, "url": str, "ok": bool, "detail": str, "required": bool}]}
-               | null                    # null when the config did not load
+               | null,                   # null when the config did not load
+      "pins": {"ok": bool,               # false: changes withheld, definitions quarantined, or
+               "problem": str | null,    #   the state database unreadable (problem says why)
+               "servers": [{"server": str, "trust": "pin" | "auto" | "warn",   # only servers with
+                            "pending": [{"kind": str, "name": str,             # something to say
+                                         "change": "added" | "changed" | "removed"}],
+                            "pending_identity": str | null,
+                            "findings": [{"kind": str, "name": str, "check": str, "severity": str,
+                                          "field": str, "detail": str}]}]}
+              | null                     # null when the config did not load
     }
 """
 
@@ -56,11 +65,13 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from orchestrator.cli._doctor_auth import AuthReport, check_auth
+from orchestrator.cli._doctor_pins import PinsReport, ServerPinsReport, check_pins
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
 from orchestrator.telemetry import TracingSettings, resolve_settings
+from orchestrator.trust import show_hidden
 from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
 
 if TYPE_CHECKING:
@@ -152,6 +163,7 @@ class DoctorReport:
     workflows: tuple[WorkflowReport, ...] = ()
     tracing: TracingReport = field(default_factory=lambda: TracingReport(configured=False))
     auth: AuthReport | None = None
+    pins: PinsReport | None = None
 
     @property
     def failures(self) -> list[str]:
@@ -163,6 +175,8 @@ class DoctorReport:
             failed.append("tracing is not usable")
         if self.auth is not None and not self.auth.ok:
             failed.append("authentication is not usable")
+        if self.pins is not None:
+            failed += self.pins.failures
         return failed
 
     @property
@@ -214,6 +228,7 @@ class DoctorReport:
                 ],
             },
             "auth": None if self.auth is None else self.auth.to_json(),
+            "pins": None if self.pins is None else self.pins.to_json(),
         }
 
 
@@ -243,6 +258,7 @@ async def diagnose(
     seconds: dict[str, float] = {}
     tracing: list[TracingReport] = []
     auth: list[AuthReport] = []
+    pins: list[PinsReport] = []
 
     async def check_tracing() -> None:
         tracing.append(await _check_tracing(config.tracing, env))
@@ -250,10 +266,14 @@ async def diagnose(
     async def check_authentication() -> None:
         auth.append(await check_auth(config, env))
 
+    async def check_pinned() -> None:
+        pins.append(await check_pins(config, env))
+
     async with DownstreamPool.running(config, reserved=[spec.name for spec, _ in specs]) as pool:
         async with anyio.create_task_group() as tg:
             tg.start_soon(check_tracing)
             tg.start_soon(check_authentication)
+            tg.start_soon(check_pinned)
             started = time.monotonic()
             with anyio.move_on_after(timeout):
                 async with anyio.create_task_group() as waits:
@@ -273,6 +293,7 @@ async def diagnose(
         workflows=tuple(workflow_reports),
         tracing=tracing[0],
         auth=auth[0],
+        pins=pins[0],
     )
 
 
@@ -488,6 +509,8 @@ def render_text(report: DoctorReport, *, color: bool = False, unicode: bool = Tr
         lines.append(f"  {style.mark('ok' if check.ok else 'fail')} {check.exporter} {check.target}: {check.detail}")
     if report.auth is not None:
         lines += _auth_lines(report.auth, style)
+    if report.pins is not None:
+        lines += _pins_lines(report.pins, style)
     return "\n".join([*lines, "", _summary(report, style)]) + "\n"
 
 
@@ -545,6 +568,38 @@ def _auth_lines(auth: AuthReport, style: _Style) -> list[str]:
         kind = "ok" if check.ok else "fail" if check.required else "warn"
         hint = "" if check.ok or check.required else " (is serve, and the tunnel or proxy, running?)"
         lines.append(f"  {style.mark(kind)} {check.what}: {check.url}: {check.detail}{hint}")
+    return lines
+
+
+def _pins_lines(pins: PinsReport, style: _Style) -> list[str]:
+    """Nothing when all is clean; else per server what waits for approval and what was found."""
+    if pins.problem is None and not pins.servers:
+        return []
+    lines = ["", style.bold("Pins")]
+    if pins.problem is not None:
+        lines.append(f"  {style.mark('fail')} cannot read the pins: {pins.problem}")
+    for server in pins.servers:
+        lines += _server_pins_lines(server, style)
+    return lines
+
+
+def _server_pins_lines(server: ServerPinsReport, style: _Style) -> list[str]:
+    lines: list[str] = []
+    if server.waiting:
+        what = [f"{change.kind} {change.name!r} ({change.change})" for change in server.pending]
+        if server.pending_identity is not None:
+            what.append("its identity")
+        served = "served meanwhile (trust: warn)" if not server.withheld else "withheld until approved"
+        mark = "fail" if server.withheld else "warn"
+        lines.append(f"  {style.mark(mark)} {server.server}: {len(what)} change(s) {served}: {', '.join(what)}")
+        lines.append(f"      see them with: orchestrator pins --server {server.server}")
+        lines.append(f"      approve with: orchestrator pins approve {server.server}")
+    if quarantined := server.quarantined:
+        lines.append(f"  {style.mark('fail')} {server.server}: not served (quarantined): {', '.join(quarantined)}")
+    for finding in server.findings:
+        mark = "fail" if finding.severity == "quarantine" else "warn"
+        where = f"{finding.kind} {show_hidden(finding.name)!r} {show_hidden(finding.field)}"
+        lines.append(f"  {style.mark(mark)} {server.server}: {finding.check}: {where}: {show_hidden(finding.detail)}")
     return lines
 
 

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
         read_audit,
         write_audit,
     )
+    from orchestrator.store._findings import (
+        StoredFinding,
+        list_findings,
+        record_findings,
+    )
     from orchestrator.store._oauth import (
         ClientOrigin,
         IssuedToken,
@@ -63,6 +68,7 @@ if TYPE_CHECKING:
         forget_pins,
         list_pins,
         pin_first_sight,
+        pin_versions,
         read_pins,
         record_pending,
     )
@@ -74,6 +80,7 @@ if TYPE_CHECKING:
     from orchestrator.store._url import (
         STATE_DIR_ENV,
         default_state_dir,
+        state_file_missing,
         state_url,
     )
 
@@ -89,6 +96,7 @@ __all__ = [
     "ServerPins",
     "Store",
     "StoredClient",
+    "StoredFinding",
     "add_authorization_code",
     "add_pending_authorization",
     "approve_pins",
@@ -104,13 +112,16 @@ __all__ = [
     "head_revision",
     "issue_tokens",
     "list_clients",
+    "list_findings",
     "list_pins",
     "open_store",
     "pin_first_sight",
+    "pin_versions",
     "prune_audit",
     "prune_oauth",
     "read_audit",
     "read_pins",
+    "record_findings",
     "record_pending",
     "record_sign_in_failure",
     "record_sign_in_success",
@@ -120,6 +131,7 @@ __all__ = [
     "save_client",
     "set_grant",
     "set_owner_password",
+    "state_file_missing",
     "state_url",
     "take_authorization_code",
     "take_pending_authorization",
@@ -131,6 +143,9 @@ _HOMES: dict[str, str] = {
     "prune_audit": "orchestrator.store._audit",
     "read_audit": "orchestrator.store._audit",
     "write_audit": "orchestrator.store._audit",
+    "StoredFinding": "orchestrator.store._findings",
+    "list_findings": "orchestrator.store._findings",
+    "record_findings": "orchestrator.store._findings",
     "ClientOrigin": "orchestrator.store._oauth",
     "IssuedToken": "orchestrator.store._oauth",
     "OwnerCredentials": "orchestrator.store._oauth",
@@ -165,6 +180,7 @@ _HOMES: dict[str, str] = {
     "forget_pins": "orchestrator.store._pins",
     "list_pins": "orchestrator.store._pins",
     "pin_first_sight": "orchestrator.store._pins",
+    "pin_versions": "orchestrator.store._pins",
     "read_pins": "orchestrator.store._pins",
     "record_pending": "orchestrator.store._pins",
     "Store": "orchestrator.store._store",
@@ -172,6 +188,7 @@ _HOMES: dict[str, str] = {
     "open_store": "orchestrator.store._store",
     "STATE_DIR_ENV": "orchestrator.store._url",
     "default_state_dir": "orchestrator.store._url",
+    "state_file_missing": "orchestrator.store._url",
     "state_url": "orchestrator.store._url",
 }
 """Where each public name lives; loaded on first use."""

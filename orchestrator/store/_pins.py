@@ -3,8 +3,9 @@
 A server is pinned once, on first sight (``pin_first_sight``): its identity and one row per
 definition, the rows together being its name set. What a later listing says differently is
 kept as pending (``record_pending``) until someone approves it (``approve_pins``), which
-replaces the pins it covers. This module stores and returns records; deciding what differs,
-and what may be served meanwhile, is ``trust``'s job.
+replaces the pins it covers. Each row may keep the definition's canonical JSON text, so a
+report can show how it changed, not only which fields. This module stores and returns records;
+deciding what differs, and what may be served meanwhile, is ``trust``'s job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from orchestrator.errors import StoreError
@@ -34,6 +35,7 @@ __all__ = [
     "forget_pins",
     "list_pins",
     "pin_first_sight",
+    "pin_versions",
     "read_pins",
     "record_pending",
 ]
@@ -54,6 +56,7 @@ class DefinitionPin:
         fields: SHA-256 hex of each top-level field.
         pinned_at: When it was pinned (set by the store; ignored on the way in).
         approved_by: Who approved it; ``None`` when pinned on first sight.
+        definition: Its canonical JSON text, or ``None`` when it was too big to keep.
     """
 
     kind: str
@@ -62,6 +65,7 @@ class DefinitionPin:
     fields: Mapping[str, str] = field(hash=False)
     pinned_at: datetime | None = field(default=None, compare=False)
     approved_by: str | None = field(default=None, compare=False)
+    definition: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))
@@ -77,6 +81,7 @@ class PendingDefinition:
         digest: The live digest; ``None`` when a pinned definition is no longer listed.
         fields: The live per-field hashes; ``None`` with ``digest``.
         seen_at: When this version was first seen (kept while it stays the same).
+        definition: The live canonical JSON text; ``None`` for a removal, or when too big to keep.
     """
 
     kind: str
@@ -84,6 +89,7 @@ class PendingDefinition:
     digest: str | None
     fields: Mapping[str, str] | None = field(hash=False)
     seen_at: datetime | None = field(default=None, compare=False)
+    definition: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))
@@ -132,6 +138,7 @@ def _pin_rows(server: str, definitions: Sequence[DefinitionPin], at: datetime, b
             "fields": dict(item.fields),
             "pinned_at": at,
             "approved_by": by,
+            "definition": item.definition,
         }
         for item in definitions
     ]
@@ -145,12 +152,18 @@ def _pin(row: RowMapping) -> DefinitionPin:
         fields=row["fields"],
         pinned_at=row["pinned_at"],
         approved_by=row["approved_by"],
+        definition=row["definition"],
     )
 
 
 def _pending(row: RowMapping) -> PendingDefinition:
     return PendingDefinition(
-        kind=row["kind"], name=row["name"], digest=row["digest"], fields=row["fields"], seen_at=row["seen_at"]
+        kind=row["kind"],
+        name=row["name"],
+        digest=row["digest"],
+        fields=row["fields"],
+        seen_at=row["seen_at"],
+        definition=row["definition"],
     )
 
 
@@ -287,6 +300,7 @@ async def record_pending(
                     "digest": item.digest,
                     "fields": None if item.fields is None else dict(item.fields),
                     "seen_at": before.get((item.kind, item.name, item.digest), at),
+                    "definition": item.definition,
                 }
                 for item in changes
             ]
@@ -355,7 +369,13 @@ async def approve_pins(
                     )
                 )
             added = [
-                DefinitionPin(kind=change.kind, name=change.name, digest=change.digest, fields=change.fields or {})
+                DefinitionPin(
+                    kind=change.kind,
+                    name=change.name,
+                    digest=change.digest,
+                    fields=change.fields or {},
+                    definition=change.definition,
+                )
                 for change in approved
                 if change.digest is not None
             ]
@@ -395,3 +415,31 @@ async def forget_pins(engine: AsyncEngine, server: str) -> bool:
     except DBAPIError as exc:
         raise _failed(engine, "forget pins", exc) from None
     return result.rowcount > 0
+
+
+async def pin_versions(engine: AsyncEngine) -> dict[str, str]:
+    """A token per pinned server that changes whenever its pins do: cheap enough to poll.
+
+    A running orchestrator compares these with the ones it last saw to learn, without reading
+    every pin, that someone approved or forgot pins in another process (``orchestrator pins``).
+    First sight, any approval and a forget change a server's token (a forgotten server is
+    absent); recording pending changes does not. The token is opaque: compare, never parse.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    pins_query = select(
+        trust_pins.c.server, func.count().label("count"), func.max(trust_pins.c.pinned_at).label("latest")
+    ).group_by(trust_pins.c.server)
+    try:
+        async with engine.connect() as connection:
+            servers = (await connection.execute(select(trust_servers))).mappings().all()
+            pins = {row["server"]: row for row in (await connection.execute(pins_query)).mappings()}
+    except DBAPIError as exc:
+        raise _failed(engine, "read pin versions", exc) from None
+    versions: dict[str, str] = {}
+    for row in servers:
+        counted = pins.get(row["server"])
+        count, latest = (counted["count"], counted["latest"]) if counted is not None else (0, None)
+        versions[row["server"]] = f"{row['identity']}|{row['pinned_at']}|{count}|{latest}"
+    return versions

@@ -23,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -36,6 +37,7 @@ __all__ = [
     "oauth_pending_authorizations",
     "oauth_refresh_tokens",
     "owner_credentials",
+    "trust_findings",
     "trust_pending",
     "trust_pins",
     "trust_servers",
@@ -212,6 +214,8 @@ trust_pins = _definition_table(
     Column("fields", JSON, nullable=False),
     Column("pinned_at", UtcDateTime(), nullable=False),
     Column("approved_by", String(255), nullable=True),
+    # Its canonical JSON text, so a report shows how it changed; null when too big to keep.
+    Column("definition", Text, nullable=True),
 )
 
 trust_pending = _definition_table(
@@ -220,4 +224,23 @@ trust_pending = _definition_table(
     Column("digest", String(_HASH), nullable=True),
     Column("fields", JSON, nullable=True),
     Column("seen_at", UtcDateTime(), nullable=False),
+    Column("definition", Text, nullable=True),
 )
+
+# What the definition checks found in each server's latest listing, replaced on every listing.
+# A definition may hold several findings of one check in one field (two injection phrases), so
+# rows have a plain key. No foreign key: a server is inspected whether or not it is pinned.
+trust_findings = Table(
+    "trust_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("server", String(_SERVER_KEY), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(_DEFINITION_NAME), nullable=False),
+    Column("check", String(64), nullable=False),
+    Column("severity", String(32), nullable=False),
+    Column("field", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+)
+Index(None, trust_findings.c.server)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from orchestrator.config import StateSpec
 
-__all__ = ["STATE_DIR_ENV", "default_state_dir", "state_url"]
+__all__ = ["STATE_DIR_ENV", "default_state_dir", "state_file_missing", "state_url"]
 
 STATE_DIR_ENV: Final = "ORCHESTRATOR_STATE_DIR"
 _STATE_FILE: Final = "state.db"
@@ -53,3 +53,12 @@ def state_url(spec: StateSpec, env: Mapping[str, str], source: str = "state") ->
     if backend not in _ASYNC_DRIVERS:
         raise ConfigError(source, [f"state.url: {backend!r} is not supported; use sqlite or postgresql"])
     return url.set(drivername=_ASYNC_DRIVERS[backend])
+
+
+def state_file_missing(url: URL) -> bool:
+    """Whether ``url`` is a SQLite file that does not exist yet (so it holds no state).
+
+    Lets a command that only reads (``doctor``) say "nothing stored" without creating the
+    file, as opening it would. A server database is never "missing": only opening it tells.
+    """
+    return url.get_backend_name() == "sqlite" and bool(url.database) and not Path(url.database or "").exists()

@@ -23,6 +23,7 @@ from orchestrator._lazy import lazy_names
 
 if TYPE_CHECKING:
     from orchestrator.trust._fingerprint import (
+        DEFINITION_TEXT_LIMIT,
         VOLATILE_META_KEYS,
         Fingerprint,
         FingerprintKind,
@@ -44,16 +45,27 @@ if TYPE_CHECKING:
         InspectionLimits,
         Severity,
         inspect_definitions,
+        show_hidden,
     )
     from orchestrator.trust._records import (
         pending_changes,
         pinned_fingerprint,
         pins_of,
+        stored_findings,
+    )
+    from orchestrator.trust._report import (
+        ChangeKind,
+        ChangeReport,
+        describe_change,
+        report_pending,
     )
 
 __all__ = [
     "DEFAULT_SEVERITY",
+    "DEFINITION_TEXT_LIMIT",
     "VOLATILE_META_KEYS",
+    "ChangeKind",
+    "ChangeReport",
     "Check",
     "Finding",
     "Fingerprint",
@@ -65,6 +77,7 @@ __all__ = [
     "Severity",
     "TrustGate",
     "canonical_json",
+    "describe_change",
     "diff",
     "fingerprint_prompt",
     "fingerprint_server",
@@ -74,12 +87,16 @@ __all__ = [
     "pending_changes",
     "pinned_fingerprint",
     "pins_of",
+    "report_pending",
     "server_identity",
+    "show_hidden",
+    "stored_findings",
 ]
 
 _HOMES: dict[str, str] = {
     **dict.fromkeys(
         (
+            "DEFINITION_TEXT_LIMIT",
             "VOLATILE_META_KEYS",
             "Fingerprint",
             "FingerprintKind",
@@ -96,11 +113,22 @@ _HOMES: dict[str, str] = {
         "orchestrator.trust._fingerprint",
     ),
     **dict.fromkeys(
-        ("DEFAULT_SEVERITY", "Check", "Finding", "InspectionLimits", "Severity", "inspect_definitions"),
+        (
+            "DEFAULT_SEVERITY",
+            "Check",
+            "Finding",
+            "InspectionLimits",
+            "Severity",
+            "inspect_definitions",
+            "show_hidden",
+        ),
         "orchestrator.trust._inspect",
     ),
     **dict.fromkeys(("ServedChange", "TrustGate"), "orchestrator.trust._gate"),
-    **dict.fromkeys(("pending_changes", "pinned_fingerprint", "pins_of"), "orchestrator.trust._records"),
+    **dict.fromkeys(
+        ("pending_changes", "pinned_fingerprint", "pins_of", "stored_findings"), "orchestrator.trust._records"
+    ),
+    **dict.fromkeys(("ChangeKind", "ChangeReport", "describe_change", "report_pending"), "orchestrator.trust._report"),
 }
 """Where each public name lives; loaded on first use."""
 

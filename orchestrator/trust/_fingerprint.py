@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from orchestrator.config import ServerSpec
 
 __all__ = [
+    "DEFINITION_TEXT_LIMIT",
     "VOLATILE_META_KEYS",
     "Fingerprint",
     "FingerprintKind",
@@ -57,6 +58,14 @@ trace context (``traceparent``, ``tracestate``, ``baggage``) that a traced serve
 whatever it sends. They change from one listing to the next without the definition changing,
 so pinning them would make every re-list look like a rug pull. Every other ``_meta`` key
 (e.g. an MCP Apps UI resource) is what the server says about the definition and is pinned.
+"""
+
+DEFINITION_TEXT_LIMIT = 256 * 1024
+"""Largest canonical definition (UTF-8 bytes) whose text is kept beside its hashes.
+
+The text lets a report show how a definition changed; one bigger than this is pinned by its
+hashes alone (a report then names the changed fields only), so a server listing megabytes
+of schema cannot fill the state database.
 """
 
 # RFC 8785 numbers are IEEE 754 doubles: an integer beyond 2**53 has no exact canonical form.
@@ -104,12 +113,16 @@ class Fingerprint:
             keys left out.
         fields: SHA-256 hex of the canonical JSON of each top-level field present
             (``name``, ``description``, ``inputSchema``, ``_meta``, ...).
+        definition: The canonical JSON text that ``digest`` hashes, or ``None`` when it is
+            over :data:`DEFINITION_TEXT_LIMIT` (or unknown, for a fingerprint made from
+            hashes alone). Not part of equality: the digest already says it all.
     """
 
     kind: FingerprintKind
     name: str
     digest: str
     fields: Mapping[str, str] = field(hash=False)
+    definition: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
@@ -130,7 +143,14 @@ def _fingerprint(kind: FingerprintKind, name: str, wire: dict[str, Any]) -> Fing
     elif meta is not None:
         definition["_meta"] = meta
     fields = {key: _sha256(value) for key, value in definition.items()}
-    return Fingerprint(kind=kind, name=name, digest=_sha256(definition), fields=fields)
+    text = canonical_json(definition)
+    return Fingerprint(
+        kind=kind,
+        name=name,
+        digest=hashlib.sha256(text).hexdigest(),
+        fields=fields,
+        definition=text.decode() if len(text) <= DEFINITION_TEXT_LIMIT else None,
+    )
 
 
 def _wire(definition: mcp_types.Tool | mcp_types.Prompt | mcp_types.ResourceTemplate) -> dict[str, Any]:

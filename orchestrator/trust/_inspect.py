@@ -61,6 +61,7 @@ __all__ = [
     "InspectionLimits",
     "Severity",
     "inspect_definitions",
+    "show_hidden",
 ]
 
 Check = CheckName
@@ -190,8 +191,9 @@ def _hidden_chars(text: str) -> list[str]:
     return [c for i, c in enumerate(text) if _is_hidden(c) and not (c == _ZWJ and _joins_emoji(text, i))]
 
 
-def _visible(text: str) -> str:
-    """``text`` with every hidden character written as ``<U+XXXX>``."""
+def show_hidden(text: str) -> str:
+    """``text`` with every hidden character written as ``<U+XXXX>``: safe to print to a terminal,
+    and what a reviewer must see (control characters, escapes included, are hidden ones)."""
     return "".join(f"<U+{ord(c):04X}>" if _is_hidden(c) else c for c in text)
 
 
@@ -321,7 +323,7 @@ class _Inspector:
         for text in texts:
             total += len(text.value)
             for check, detail in self._check_text(text):
-                yield self._finding(check, kind, name, _visible(text.field), detail)
+                yield self._finding(check, kind, name, show_hidden(text.field), detail)
         if total > self.limits.definition_chars:
             detail = f"{total} characters in all, over the limit of {self.limits.definition_chars}"
             yield self._finding("oversized", kind, name, "(whole definition)", detail)

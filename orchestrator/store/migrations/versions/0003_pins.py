@@ -1,4 +1,5 @@
-"""Pins of downstream servers: identities, definition digests and field hashes, pending changes.
+"""Pins of downstream servers: identities, definition digests, field hashes and texts, pending
+changes, and what the definition checks found.
 
 Revision ID: 0003
 Revises: 0002
@@ -54,17 +55,35 @@ def upgrade() -> None:
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("approved_by", sa.String(length=255), nullable=True),
+        sa.Column("definition", sa.Text(), nullable=True),
     )
     _definition_table(
         "trust_pending",
         sa.Column("digest", sa.String(length=_HASH), nullable=True),
         sa.Column("fields", sa.JSON(), nullable=True),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("definition", sa.Text(), nullable=True),
     )
+    op.create_table(
+        "trust_findings",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("server", sa.String(length=_SERVER_KEY), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=_DEFINITION_NAME), nullable=False),
+        sa.Column("check", sa.String(length=64), nullable=False),
+        sa.Column("severity", sa.String(length=32), nullable=False),
+        sa.Column("field", sa.Text(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trust_findings")),
+    )
+    op.create_index(op.f("ix_trust_findings_server"), "trust_findings", ["server"])
 
 
 def downgrade() -> None:
     """Drop the pin tables."""
+    op.drop_index(op.f("ix_trust_findings_server"), table_name="trust_findings")
+    op.drop_table("trust_findings")
     op.drop_table("trust_pending")
     op.drop_table("trust_pins")
     op.drop_table("trust_servers")
