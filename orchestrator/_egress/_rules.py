@@ -57,7 +57,9 @@ def describe_refusal(url: str, address: IPAddress, address_class: AddressClass, 
     """The sentence saying why ``url`` may not reach ``address``."""
     words = CLASS_WORDS[address_class]
     article = "an" if words[0] in "aeiou" else "a"
-    where = f"{url} resolves to {article} {words} address ({address})"
+    reached = reached_address(address)
+    shown = str(address) if reached == address else f"{address}, that is {reached}"
+    where = f"{url} resolves to {article} {words} address ({shown})"
     if origin == "learned" and address_class in ("private", "loopback"):
         return (
             f"{where}, which a URL learned from the network (a redirect to another host, an announced "

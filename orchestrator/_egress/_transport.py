@@ -23,13 +23,14 @@ import anyio
 import httpx2
 
 from orchestrator._egress._addresses import IPAddress, literal_address
+from orchestrator._egress._rules import describe_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from orchestrator._egress._rules import EgressRules, UrlOrigin
 
-__all__ = ["GuardedTransport", "ResolveFn", "origin_url", "resolve_checked", "system_resolve"]
+__all__ = ["GuardedTransport", "ResolveFn", "literal_refusal", "origin_url", "resolve_checked", "system_resolve"]
 
 ResolveFn = Callable[[str, int], Awaitable[list[str]]]
 """Name resolution: ``(host, port)`` -> its addresses."""
@@ -76,6 +77,25 @@ def _origins(url: str) -> set[tuple[str, int]]:
         # The SDK follows a redirect from http to https on the default ports as the same origin.
         origins.add((parsed.host, 443))
     return origins
+
+
+def literal_refusal(url: str, rules: EgressRules) -> str | None:
+    """Why a config ``url`` whose host is an IP address may not be reached; ``None`` if it may.
+
+    A host name is not resolved here (that happens at connect time), nor is an unparsable URL
+    judged: both give ``None``.
+    """
+    try:
+        parsed = httpx2.URL(url)
+    except httpx2.InvalidURL:
+        return None
+    address = literal_address(parsed.host)
+    if address is None:
+        return None
+    refused = rules.refused_class(address, "config")
+    if refused is None:
+        return None
+    return describe_refusal(origin_url(parsed), address, refused, "config")
 
 
 async def resolve_checked(
