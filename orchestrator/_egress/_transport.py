@@ -15,6 +15,7 @@ httpx's own transport would.
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final, cast
@@ -23,7 +24,7 @@ import anyio
 import httpx2
 
 from orchestrator._egress._addresses import IPAddress, literal_address
-from orchestrator._egress._rules import describe_refusal
+from orchestrator._egress._rules import EgressRefused, describe_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -35,6 +36,9 @@ __all__ = ["GuardedTransport", "ResolveFn", "literal_refusal", "origin_url", "re
 ResolveFn = Callable[[str, int], Awaitable[list[str]]]
 """Name resolution: ``(host, port)`` -> its addresses."""
 
+logger = logging.getLogger(__name__)
+
+_REDIRECT_CHECK_SECONDS: Final = 5.0
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -176,7 +180,26 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
             stream=request.stream,
             extensions=extensions,
         )
-        return await self._transport_for(url).handle_async_request(pinned)
+        response = await self._transport_for(url).handle_async_request(pinned)
+        if response.is_redirect:
+            await self._note_refused_redirect(url, response, _connect_timeout(request))
+        return response
+
+    async def _note_refused_redirect(self, url: httpx2.URL, response: httpx2.Response, timeout: float | None) -> None:
+        """Log a redirect to a host this transport would refuse: the reason a follow will fail, or did not happen."""
+        try:
+            location = url.join(response.headers["location"])
+        except httpx2.InvalidURL:
+            return
+        if (location.host, _port(location)) == (url.host, _port(url)) or not location.host:
+            return
+        try:
+            with anyio.move_on_after(timeout or _REDIRECT_CHECK_SECONDS):
+                await resolve_checked(location, self._rules, self.origin_of(location), self._resolve)
+        except EgressRefused as refused:
+            logger.warning("%s redirected to another host, which is refused: %s", origin_url(url), refused)
+        except OSError:
+            return
 
     def _transport_for(self, url: httpx2.URL) -> httpx2.AsyncBaseTransport:
         key = (url.scheme, url.host, _port(url))
