@@ -1,6 +1,7 @@
 """The one module that touches the MCP SDK's private modules (bottom layer: no orchestrator imports).
 
-The SDK keeps its stream protocols, transport stream pair, HTTP client factory and a
+The SDK keeps its stream protocols, transport stream pair, HTTP client factory (and its
+default timeouts) and a
 request's connection private. We need each of them, so every such import and attribute
 access stands here and an SDK upgrade changes one file. On top of the stream protocols sits
 ``WrappedReadStream``, the base for read streams that wrap another one: subclasses override
@@ -15,8 +16,14 @@ import contextvars
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
+import httpx2
 from mcp.client._transport import TransportStreams
-from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared._httpx_utils import (
+    MCP_DEFAULT_SSE_READ_TIMEOUT,
+    MCP_DEFAULT_TIMEOUT,
+    McpHttpClientFactory,
+)
+from mcp.shared._httpx_utils import create_mcp_http_client as _sdk_http_client
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 
 if TYPE_CHECKING:
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
     from mcp.shared.message import SessionMessage
 
 __all__ = [
+    "McpHttpClientFactory",
     "ReadStream",
     "TransportStreams",
     "WrappedReadStream",
@@ -34,6 +42,24 @@ __all__ = [
     "create_mcp_http_client",
     "request_connection",
 ]
+
+
+def create_mcp_http_client(
+    headers: dict[str, str] | None = None,
+    timeout: httpx2.Timeout | None = None,
+    auth: httpx2.Auth | None = None,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> httpx2.AsyncClient:
+    """The SDK's HTTP client for its transports (its timeouts, no redirects), over ``transport`` if given."""
+    if transport is None:
+        return _sdk_http_client(headers=headers, timeout=timeout, auth=auth)
+    return httpx2.AsyncClient(
+        headers=headers,
+        timeout=timeout or httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT),
+        auth=auth,
+        transport=transport,
+    )
 
 
 def request_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:

@@ -30,6 +30,7 @@ from orchestrator._locations import (
 )
 from orchestrator.config._client_references import ClientVariables, read_inputs, resolve_client_references
 from orchestrator.config._clients import client_servers, detect_kind, home_dir
+from orchestrator.config._egress_check import egress_problems
 from orchestrator.config._env_file import read_env_file
 from orchestrator.config._interpolate import interpolate
 from orchestrator.config._models import (
@@ -170,6 +171,7 @@ def load_config(
     config: OrchestratorConfig | None = None
     try:
         config = OrchestratorConfig.model_validate(validated)
+        problems += egress_problems(config)
     except ValidationError as exc:
         # Raised below, outside this block, so pydantic's error is not chained: its text quotes
         # input values, which may be secrets.

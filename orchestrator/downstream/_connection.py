@@ -70,6 +70,7 @@ from orchestrator.tracing import DownstreamTransport, downstream_call_attributes
 if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
+    from orchestrator._egress import EgressRules
     from orchestrator.catalog import ServerManifest
 
 __all__ = ["DownstreamServer", "ServerState", "ServerStatus"]
@@ -129,8 +130,10 @@ class DownstreamServer:
         on_resource_updated: ResourceUpdatedFn | None = None,
         on_health_change: HealthChangeFn | None = None,
         transports: TransportFactoryFn | None = None,
+        egress: Callable[[], EgressRules] | None = None,
     ) -> None:
         self.name = name
+        self._egress = egress
         self._transports = transports
         self._on_resource_updated = on_resource_updated
         self._extra_env = extra_env
@@ -241,7 +244,14 @@ class DownstreamServer:
             async with AsyncExitStack() as stack:
                 transport = self._transports(self.name) if self._transports is not None else None
                 streams = await stack.enter_async_context(
-                    open_transport(self.spec, lost, drain, self._extra_env, transport=transport)
+                    open_transport(
+                        self.spec,
+                        lost,
+                        drain,
+                        self._extra_env,
+                        transport=transport,
+                        egress=self._egress() if self._egress is not None else None,
+                    )
                 )
                 client = _JudgedClient(
                     self._catalogue.relisted,

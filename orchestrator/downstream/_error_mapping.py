@@ -24,6 +24,7 @@ from jsonschema import ValidationError
 from mcp import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from orchestrator._egress import EgressError
 from orchestrator._schema_messages import explain_error, field_path
 from orchestrator.errors import (
     DownstreamError,
@@ -156,6 +157,8 @@ def describe_fault(exc: BaseException) -> str:
         return f"{exc.message} (code {exc.code})"
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, EgressError):
+        return str(exc)  # says what was refused and why, in full
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"
 

@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 import mcp_types as types
 
+from orchestrator._egress import EgressRules
 from orchestrator.catalog import Catalog, ServerManifest, build_catalog
 from orchestrator.downstream._admission import Admission, ManifestGate, Withheld
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
@@ -122,6 +123,7 @@ class DownstreamPool:
     ) -> None:
         self._config = config
         self._gate = gate
+        self._egress = EgressRules.from_allow(config.egress.allow)
         self._transports = transports
         self._policy = policy
         self._child_env = child_env
@@ -159,6 +161,7 @@ class DownstreamPool:
             on_resource_updated=self._resource_updated,
             on_health_change=self._rebuild,
             transports=self._transports,
+            egress=lambda: self._egress,
         )
 
     @classmethod
@@ -249,6 +252,8 @@ class DownstreamPool:
         restarted = tuple(key for key in common if _connection_fields(old[key]) != _connection_fields(new[key]))
         updated = tuple(key for key in common if key not in restarted and old[key] != new[key])
         self._config = config
+        # Taken by every connection from now on; connections already up are not re-checked.
+        self._egress = EgressRules.from_allow(config.egress.allow)
         if reserved is not None:
             self._reserved = frozenset(reserved)
         for key in (*removed, *restarted):

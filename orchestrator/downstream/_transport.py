@@ -1,7 +1,11 @@
 """Transports to downstream servers, built from their config entries.
 
 stdio children are started by ``_stdio``; HTTP and legacy SSE use the SDK's clients with the
-server's configured headers (and nothing from the upstream request). Each transport is
+server's configured headers (and nothing from the upstream request), over the egress guard:
+every request's host is resolved and checked (``EgressRules``; the config URL's own origin may
+reach private and loopback addresses, any other host must be public) and the connection goes
+to the checked address. The config URL is checked once before the SDK's client starts, so a
+refused server fails at once with the reason. Each transport is
 wrapped so the supervisor learns the moment a connection ends (a stdio
 child exiting closes its stdout): in-flight calls then fail at once and a restart begins.
 """
@@ -15,17 +19,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
+import httpx2
 from mcp.client import Transport
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from orchestrator._sdk_internals import ReadStream, TransportStreams, WrappedReadStream, create_mcp_http_client
+from orchestrator._egress import EgressRules, GuardedTransport, resolve_checked
+from orchestrator._sdk_internals import (
+    McpHttpClientFactory,
+    ReadStream,
+    TransportStreams,
+    WrappedReadStream,
+    create_mcp_http_client,
+)
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stdio import stdio_transport
 from orchestrator.tracing import copy_trace_context_to_headers
 
 if TYPE_CHECKING:
-    import httpx2
     from mcp.shared.message import SessionMessage
 
     from orchestrator.downstream._stderr import StderrDrain
@@ -82,24 +93,42 @@ class _WatchedReadStream(WrappedReadStream):
 
 
 @asynccontextmanager
-async def _http(spec: HttpServerSpec) -> AsyncGenerator[TransportStreams, None]:
+async def _http(spec: HttpServerSpec, egress: EgressRules) -> AsyncGenerator[TransportStreams, None]:
     headers = {k: v.get_secret_value() for k, v in spec.headers.items()}
+    # Checked here too, before the SDK's client runs: a refusal inside it would be a failed POST.
+    await resolve_checked(httpx2.URL(spec.url), egress, "config")
+    http_client_factory = _guarded(spec, egress)
     if spec.type == "sse":
-        async with sse_client(spec.url, headers=headers, httpx_client_factory=_traced_http_client) as streams:
+        async with sse_client(spec.url, headers=headers, httpx_client_factory=http_client_factory) as streams:
             yield streams
         return
     async with (
-        _traced_http_client(headers=headers) as http_client,
+        http_client_factory(headers=headers) as http_client,
         streamable_http_client(spec.url, http_client=http_client) as streams,
     ):
         yield streams
 
 
+def _guarded(spec: HttpServerSpec, egress: EgressRules) -> McpHttpClientFactory:
+    """Makes ``_traced_http_client``s whose every connection passes the egress guard."""
+
+    def factory(
+        headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+    ) -> httpx2.AsyncClient:
+        return _traced_http_client(headers, timeout, auth, transport=GuardedTransport(egress, config_urls=[spec.url]))
+
+    return factory
+
+
 def _traced_http_client(
-    headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+    headers: dict[str, str] | None = None,
+    timeout: httpx2.Timeout | None = None,
+    auth: httpx2.Auth | None = None,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> httpx2.AsyncClient:
     """The SDK's HTTP client, also carrying each message's trace context as HTTP headers."""
-    client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+    client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth, transport=transport)
     client.event_hooks["request"].append(copy_trace_context_to_headers)
     client.event_hooks["response"].append(_note_server_error)
     return client
@@ -113,11 +142,15 @@ async def open_transport(
     extra_env: Mapping[str, str] | None = None,
     *,
     transport: Transport | None = None,
+    egress: EgressRules | None = None,
 ) -> AsyncGenerator[TransportStreams, None]:
     """Open ``transport``, or the one ``spec`` describes; ``lost`` is set when the connection ends.
 
+    ``egress`` is the rules HTTP connections follow (by default: nothing in ``egress.allow``).
+
     Raises:
-        OSError: The stdio command could not be started.
+        OSError: The stdio command could not be started, or an HTTP server's name does not resolve.
+        EgressRefused: An HTTP server's URL resolves to an address it may not reach.
     """
     async with AsyncExitStack() as stack:
         if transport is not None:
@@ -126,7 +159,7 @@ async def open_transport(
             assert drain is not None, "stdio servers need a stderr drain"
             read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env))
         else:
-            read, write = await stack.enter_async_context(_http(spec))
+            read, write = await stack.enter_async_context(_http(spec, egress or EgressRules()))
         try:
             yield _WatchedReadStream(read, lost), write
         finally:
