@@ -29,7 +29,7 @@ from orchestrator.downstream import Admission, Withheld
 from orchestrator.errors import StoreError
 from orchestrator.trust._fingerprint import fingerprint_server, server_identity
 from orchestrator.trust._inspect import DEFAULT_SEVERITY, Finding, inspect_definitions
-from orchestrator.trust._records import pending_changes, pinned_fingerprint, pins_of
+from orchestrator.trust._records import pending_changes, pinned_fingerprint, pins_of, stored_findings
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -129,13 +129,11 @@ class TrustGate:
             separator=config.naming.separator,
         )
         held: dict[tuple[str, str], str] = {}
-        for finding in set(findings) - self._reported.get(key, frozenset()):
-            _log_finding(finding)
-        self._reported[key] = frozenset(findings)
         for finding in findings:
             if finding.severity == "quarantine":
                 held.setdefault(_key(finding.kind, finding.name), _quarantined(finding))
         try:
+            await self._report_findings(key, findings)
             verdict = await self._judge(manifest, spec)
         except (StoreError, ValueError) as exc:
             # Fail closed: with no pins to compare against, nothing of this server is vouched for.
@@ -159,6 +157,23 @@ class TrustGate:
                     name,
                 )
         return _admission(manifest, held)
+
+    async def _report_findings(self, key: str, findings: Sequence[Finding]) -> None:
+        """Log new findings and keep the server's latest ones in the store (for ``pins`` and ``doctor``).
+
+        Raises:
+            StoreError: They cannot be stored.
+        """
+        current = frozenset(findings)
+        reported = self._reported.get(key)
+        if reported == current:  # a re-check that found the same: nothing to log or write
+            return
+        for finding in findings:
+            if reported is None or finding not in reported:
+                _log_finding(finding)
+        engine = (await self._open_store()).engine
+        await state_db.record_findings(engine, key, stored_findings(findings), at=self._clock())
+        self._reported[key] = current
 
     async def _judge(self, manifest: ServerManifest, spec: ServerSpec) -> _Verdict:
         """Compare ``manifest`` with the pins of its server, pinning on first sight and recording what differs.

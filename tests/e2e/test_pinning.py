@@ -245,6 +245,12 @@ async def test_crafted_definitions_are_quarantined_whatever_the_mode(tmp_path: P
         hidden = _withheld(await client.call_tool("evil__hidden", {}), server="evil")
         assert "tool 'hidden' is quarantined: hidden_unicode in description" in hidden
 
+    status, shown, err = await _orchestrator(config, "pins", "--server", "evil")
+    assert status == 0, err
+    assert "cross_server_reference" in shown
+    assert "hidden_unicode" in shown
+    assert "\u200b" not in shown  # invisible characters are shown by code point, never printed
+
 
 async def test_a_silent_change_found_by_a_header_mismatch_is_judged_before_the_tool_is_called_again(
     tmp_path: Path,
