@@ -95,6 +95,12 @@ def _with_version_meta(result: dict[str, Any], version: str) -> dict[str, Any]:
     return result
 
 
+_VERSION_INSTRUCTIONS = (
+    f"Every list result carries the catalogue version (a digest of every definition served) in "
+    f"_meta[{CATALOGUE_VERSION_META_KEY!r}]; it changes whenever any definition does."
+)
+
+
 class _AggregatorServer(Server[Any]):
     """A low-level server whose handshake advertises ``listChanged`` for every list."""
 
@@ -258,17 +264,22 @@ class OrchestratorServer:
     async def _stamp_catalogue_version(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """The catalogue version in the handshake's (or discovery's) instructions and ``_meta``.
 
-        It is the version when the client connected, perhaps before every server has started;
-        each list result carries the version that list was made from.
+        Only once every server's first start attempt is over: before that the version would be
+        of a catalogue still filling up (a stdio client always connects then), and the
+        handshake must not wait for servers. The instructions say where the version always is.
         """
         result = await call_next(ctx)
         if ctx.method not in ("initialize", "server/discover") or not isinstance(result, dict):
             return result
-        version = self.catalogue_version
         instructions = result.get("instructions")
-        stamp = f"Catalogue version {version} when connected; every list result carries the current one in _meta."
-        result["instructions"] = f"{instructions}\n\n{stamp}" if isinstance(instructions, str) else stamp
-        return _with_version_meta(result, version)
+        lines = [instructions] if isinstance(instructions, str) else []
+        lines.append(_VERSION_INSTRUCTIONS)
+        if self._pool.settled:
+            version = self.catalogue_version
+            lines.append(f"Catalogue version {version} when you connected.")
+            result = _with_version_meta(result, version)
+        result["instructions"] = "\n\n".join(lines)
+        return result
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
         self._validator.forget()
