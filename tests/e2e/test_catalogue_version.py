@@ -77,6 +77,7 @@ async def test_the_version_is_served_unchanged_until_a_server_changes_its_tools(
         assert not run.is_error
         assert (run.meta or {})[RUN_META_KEY]["catalogue_version"] == version
 
+        changed = first
         async with client.listen(tools_list_changed=True) as subscription:
             assert not (await client.call_tool("f__add_tool", {"name": "fresh"})).is_error
             with anyio.fail_after(20):
