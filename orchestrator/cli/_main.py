@@ -191,7 +191,8 @@ async def _tools(rt: _Setup, as_json: bool, diff_with: str | None) -> int:
         for name in sorted(composites.names):
             state = "" if name in composites.active else "  (unavailable: see the log above)"
             print(f"{name:<{width}}  workflow{state}")
-    print(f"\nCatalogue version {exposed.version}")
+    if rows or composites.names:  # nothing served: nothing printed, the errors say why
+        print(f"\nCatalogue version {exposed.version}")
     notes = [m for m in catalog.mappings if m.notes]
     if notes:
         print("\nNames changed to fit the model-API rules:", file=sys.stderr)
