@@ -292,7 +292,9 @@ class Aggregator:
         applied, problems = validate_input(plan, arguments)
         if problems:
             raise InvalidArgumentsError(plan.name, problems)
-        return await execute(plan, applied, PoolInvoker(self.pool), on_event=on_event)
+        return await execute(
+            plan, applied, PoolInvoker(self.pool), on_event=on_event, catalogue_version=self.server.catalogue_version
+        )
 
     # --------------------------------------------------------------------- reload
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
 
 __all__ = [
+    "ATTR_CATALOGUE_VERSION",
     "ATTR_ERROR_TYPE",
     "ATTR_FOREACH_COUNT",
     "ATTR_ITEM_INDEX",
@@ -94,6 +95,7 @@ ATTR_STEP_ATTEMPTS: Final = f"{_NS}.step.attempts"
 ATTR_FOREACH_COUNT: Final = f"{_NS}.step.for_each.count"
 ATTR_ITEM_INDEX: Final = f"{_NS}.step.for_each.index"
 ATTR_SERVER_KEY: Final = f"{_NS}.server.key"
+ATTR_CATALOGUE_VERSION: Final = f"{_NS}.catalogue.version"
 ATTR_ERROR_TYPE: Final = "error.type"
 ATTR_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 ATTR_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
@@ -127,13 +129,16 @@ def _has_error_status(span: Span) -> bool:
 
 
 @contextmanager
-def workflow_span(name: str, run_id: str, input_size: int | None = None) -> Generator[Span]:
+def workflow_span(
+    name: str, run_id: str, input_size: int | None = None, catalogue_version: str | None = None
+) -> Generator[Span]:
     """Open the ``invoke_workflow {name}`` span of one composite run and make it current.
 
     Args:
         name: The composite tool (workflow) name.
         run_id: The run id, also returned to the caller in the result's ``_meta``.
         input_size: Size of the input in bytes (its JSON encoding), when known.
+        catalogue_version: The version of the catalogue the run's tools come from, when known.
     """
     attributes: dict[str, AttributeValue] = {
         "gen_ai.operation.name": "invoke_workflow",
@@ -142,6 +147,8 @@ def workflow_span(name: str, run_id: str, input_size: int | None = None) -> Gene
     }
     if input_size is not None:
         attributes[ATTR_WORKFLOW_INPUT_SIZE] = input_size
+    if catalogue_version is not None:
+        attributes[ATTR_CATALOGUE_VERSION] = catalogue_version
     with _internal_span(f"invoke_workflow {name}", attributes) as span:
         yield span
 

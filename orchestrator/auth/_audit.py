@@ -223,6 +223,7 @@ def audit_record(
     trace_id: str | None = None,
     run_id: str | None = None,
     step_id: str | None = None,
+    catalogue_version: str | None = None,
     started_at: datetime | None = None,
     hash_key: bytes | None = None,
 ) -> AuditRecord:
@@ -239,6 +240,7 @@ def audit_record(
         trace_id: The trace, when tracing is on.
         run_id: The run, for a composite or a step of one.
         step_id: The step, for a step of a run.
+        catalogue_version: The version of the catalogue served when the call was made.
         started_at: When the call started; default: now less ``duration``.
         hash_key: A secret for the arguments' hash (see ``argument_hash``).
 
@@ -263,6 +265,7 @@ def audit_record(
         run_id=run_id,
         step_id=step_id,
         trace_id=trace_id,
+        catalogue_version=catalogue_version,
     )
 
 

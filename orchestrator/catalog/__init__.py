@@ -3,7 +3,8 @@
 Owns: merging the tools, prompts, resources and resource templates of every downstream
 server into one catalogue; provider-safe exposed names (``^[a-zA-Z0-9_-]{1,max_length}$``,
 unique, stable whatever the order of servers or tools); and the lookup tables that route an
-exposed name or URI back to (server, original name or URI).
+exposed name or URI back to (server, original name or URI); and the exposed catalogue as one
+document with its version (a digest of every exposed definition) and the diff of two.
 
 Does not: do any I/O, talk to a server, log, or await anything. Callers fetch the manifests
 (``orchestrator.downstream``) and serve the result (``orchestrator.server``).
@@ -19,17 +20,32 @@ from orchestrator.catalog._catalog import (
     ServerManifest,
     build_catalog,
 )
+from orchestrator.catalog._catalogue_diff import DefinitionChange, diff_catalogues
+from orchestrator.catalog._exposed import (
+    CATALOGUE_FORMAT,
+    DEFINITION_KINDS,
+    VERSION_LENGTH,
+    ExposedCatalogue,
+    exposed_catalogue,
+)
 from orchestrator.catalog._naming import NameNote, is_valid_name
 from orchestrator.catalog._suggest import close_names
 
 __all__ = [
+    "CATALOGUE_FORMAT",
+    "DEFINITION_KINDS",
     "EMPTY_CATALOG",
+    "VERSION_LENGTH",
     "Catalog",
+    "DefinitionChange",
+    "ExposedCatalogue",
     "NameMapping",
     "NameNote",
     "Route",
     "ServerManifest",
     "build_catalog",
     "close_names",
+    "diff_catalogues",
+    "exposed_catalogue",
     "is_valid_name",
 ]

@@ -19,7 +19,7 @@ import mcp_types as types
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _audit, _auth, _doctor, _pins, _status, _traces
+from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _pins, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
@@ -154,11 +154,23 @@ async def _serve(rt: _Setup, transport: str, host: str, port: int) -> int:
 # ---------------------------------------------------------------------- tools
 
 
-async def _tools(rt: _Setup, as_json: bool) -> int:
+async def _tools(rt: _Setup, as_json: bool, diff_with: str | None) -> int:
+    saved = _catalogue.read_saved_catalogue(diff_with) if diff_with is not None else None  # before any server starts
     async with rt.aggregator() as aggregator:
         statuses = await aggregator.wait_for_servers(_SETTLE_TIMEOUT)
         catalog = aggregator.catalog
         composites = aggregator.composites
+        exposed = aggregator.server.exposed()
+    if saved is not None and diff_with is not None:
+        _unavailable(statuses, "warning")
+        if as_json:
+            print(json.dumps(_catalogue.diff_as_json(saved, exposed), indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(_catalogue.render_diff(saved, exposed, diff_with)))
+        return 0 if saved.digest == exposed.digest else 1
+    if as_json:
+        print(json.dumps(_catalogue.catalogue_document(exposed, catalog), indent=2, ensure_ascii=False))
+        return 1 if _unavailable(statuses, "error") else 0
     descriptions = {tool.name: tool.description or "" for tool in catalog.tools}
     rows = [
         {
@@ -171,22 +183,21 @@ async def _tools(rt: _Setup, as_json: bool) -> int:
         if mapping.kind == "tool"
     ]
     rows.sort(key=lambda row: row["name"])
-    if as_json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        width = max((len(r["name"]) for r in rows), default=4)
-        for row in rows:
-            print(f"{row['name']:<{width}}  {row['server']}.{row['tool']}")
-        if composites.names:
-            print("\nComposite tools (workflows):")
-            for name in sorted(composites.names):
-                state = "" if name in composites.active else "  (unavailable: see the log above)"
-                print(f"{name:<{width}}  workflow{state}")
-        notes = [m for m in catalog.mappings if m.notes]
-        if notes:
-            print("\nNames changed to fit the model-API rules:", file=sys.stderr)
-            for m in notes:
-                print(f"  {m.exposed}  <-  {m.server}.{m.original}  ({', '.join(m.notes)})", file=sys.stderr)
+    width = max((len(r["name"]) for r in rows), default=4)
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['server']}.{row['tool']}")
+    if composites.names:
+        print("\nComposite tools (workflows):")
+        for name in sorted(composites.names):
+            state = "" if name in composites.active else "  (unavailable: see the log above)"
+            print(f"{name:<{width}}  workflow{state}")
+    if rows or composites.names:  # nothing served: nothing printed, the errors say why
+        print(f"\nCatalogue version {exposed.version}")
+    notes = [m for m in catalog.mappings if m.notes]
+    if notes:
+        print("\nNames changed to fit the model-API rules:", file=sys.stderr)
+        for m in notes:
+            print(f"  {m.exposed}  <-  {m.server}.{m.original}  ({', '.join(m.notes)})", file=sys.stderr)
     # An empty or partial list that exits 0 would read as "these are all the tools".
     return 1 if _unavailable(statuses, "error") else 0
 
@@ -319,7 +330,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP port (default 8765; 0 picks a free one)")
 
     tools = add_config_option(commands.add_parser("tools", help="list the merged tools and their name mapping"))
-    add_json_option(tools, "machine-readable output")
+    add_json_option(tools, "the whole exposed catalogue and its version as JSON (save it to compare with --diff)")
+    tools.add_argument(
+        "--diff",
+        metavar="FILE",
+        help="compare the live catalogue with one saved by `tools --json > FILE`: exit 0 if equal, 1 if not",
+    )
 
     call = add_config_option(commands.add_parser("call", help="call one tool by its exposed name and print the result"))
     call.add_argument("name", help="exposed tool name (see `orchestrator tools`)")
@@ -449,7 +465,7 @@ def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
         port = args.port if args.port is not None else rt.config.serve.port
         return anyio.run(_serve, rt, transport, host, port)
     if args.command == "tools":
-        return anyio.run(_tools, rt, args.json)
+        return anyio.run(_tools, rt, args.json, args.diff)
     if args.command == "call":
         arguments = _json_object(args.args, "--args") | _key_values(args.arg)
         return anyio.run(_call, rt, args.name, arguments)

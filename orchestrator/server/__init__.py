@@ -12,7 +12,7 @@ function that does).
 """
 
 from orchestrator.server._access import CallControls
-from orchestrator.server._app import TRACE_META_KEY, OrchestratorServer
+from orchestrator.server._app import CATALOGUE_VERSION_META_KEY, TRACE_META_KEY, OrchestratorServer
 from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoker, run_result_to_tool_result
 from orchestrator.server._errors import ERROR_META_KEY
 from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, http_app, serve_http
@@ -22,6 +22,7 @@ from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
 
 __all__ = [
+    "CATALOGUE_VERSION_META_KEY",
     "ERROR_META_KEY",
     "PROBE_PATHS",
     "RUN_META_KEY",

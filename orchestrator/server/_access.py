@@ -99,6 +99,7 @@ class ServedBy:
     server: str | None = None
     downstream_tool: str | None = None
     run_id: str | None = None
+    catalogue_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -166,6 +167,7 @@ class CallControls:
             downstream_tool=where.downstream_tool,
             trace_id=current_trace_id(),
             run_id=where.run_id,
+            catalogue_version=where.catalogue_version,
         )
         await self.audit.record(record)
 
@@ -182,11 +184,19 @@ def _run_and_step(meta: dict[str, Any] | None) -> tuple[str | None, str | None]:
 class AuditingInvoker:
     """A run's way out, leaving one audit record per step call (each attempt, each item)."""
 
-    def __init__(self, inner: ToolInvoker, principal: Principal, audit: AuditLog, composite: str) -> None:
+    def __init__(
+        self,
+        inner: ToolInvoker,
+        principal: Principal,
+        audit: AuditLog,
+        composite: str,
+        catalogue_version: str | None = None,
+    ) -> None:
         self._inner = inner
         self._principal = principal
         self._audit = audit
         self._composite = composite
+        self._catalogue_version = catalogue_version
 
     async def call_tool(
         self,
@@ -225,5 +235,6 @@ class AuditingInvoker:
                     trace_id=current_trace_id(),
                     run_id=run_id,
                     step_id=step_id,
+                    catalogue_version=self._catalogue_version,
                 )
             )

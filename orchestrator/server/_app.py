@@ -25,7 +25,7 @@ from opentelemetry import trace
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
 from orchestrator.auth import OWNER, AccessPolicy, Principal
-from orchestrator.catalog import close_names
+from orchestrator.catalog import ExposedCatalogue, close_names, exposed_catalogue
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
     DownstreamError,
@@ -47,6 +47,7 @@ from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._validate import ArgumentValidator
 from orchestrator.tracing import (
+    ATTR_CATALOGUE_VERSION,
     ATTR_TOOL_CALL_ARGUMENTS,
     ATTR_TOOL_CALL_RESULT,
     Redactor,
@@ -65,16 +66,38 @@ if TYPE_CHECKING:
     from orchestrator.catalog import Catalog
     from orchestrator.workflow import ToolInvoker
 
-__all__ = ["TRACE_META_KEY", "OrchestratorServer"]
+__all__ = ["CATALOGUE_VERSION_META_KEY", "TRACE_META_KEY", "OrchestratorServer"]
 
 logger = logging.getLogger(__name__)
 
 TRACE_META_KEY = "io.github.mcp-orchestrator/trace"
 """``_meta`` key of a plain call's result when tracing is on: ``{"trace_id": ...}``."""
 
+CATALOGUE_VERSION_META_KEY = "io.github.mcp-orchestrator/catalogue-version"
+"""``_meta`` key of ``initialize``/``server/discover`` and of every list result: the catalogue version.
+
+The version is the first 16 hex characters of the SHA-256 of every exposed definition in
+RFC 8785 canonical JSON (``orchestrator.catalog.ExposedCatalogue``); it changes whenever any
+exposed tool, prompt, resource or resource template does."""
+
 _INSTRUCTIONS = (
     "Tools from several MCP servers, merged. Each tool name starts with its server's prefix; "
     "composite tools run a whole workflow of tool calls in one call."
+)
+
+
+def _with_version_meta(result: dict[str, Any], version: str) -> dict[str, Any]:
+    meta: object = result.get("_meta")
+    result["_meta"] = {
+        **(cast("dict[str, Any]", meta) if isinstance(meta, dict) else {}),
+        CATALOGUE_VERSION_META_KEY: version,
+    }
+    return result
+
+
+_VERSION_INSTRUCTIONS = (
+    f"Every list result carries the catalogue version (a digest of every definition served) in "
+    f"_meta[{CATALOGUE_VERSION_META_KEY!r}]; it changes whenever any definition does."
 )
 
 
@@ -165,6 +188,9 @@ class OrchestratorServer:
         # The level each handshake-era connection asked for with logging/setLevel (default: all).
         self._log_levels: weakref.WeakKeyDictionary[Connection, types.LoggingLevel] = weakref.WeakKeyDictionary()
         self._validator = ArgumentValidator()
+        # The served catalogue's version, made once per change of what is served: the
+        # catalogue and the composites' tools it was made from are compared by identity.
+        self._exposed: tuple[Catalog, tuple[types.Tool, ...], ExposedCatalogue] | None = None
         self._exit_stack = AsyncExitStack()
         self._rounds: InputRounds | None = None
         self.controls = CallControls()
@@ -189,6 +215,7 @@ class OrchestratorServer:
         # Deprecated at 2026-07-28 (SEP-2577), but handshake-era clients set it.
         self.lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         self.lowlevel.middleware.append(self._remember_connection)
+        self.lowlevel.middleware.append(self._stamp_catalogue_version)
         pool.add_listener(self._on_catalog_change)
         pool.add_resource_listener(self._on_resource_updated)
 
@@ -202,6 +229,26 @@ class OrchestratorServer:
         """The downstream servers behind the catalogue."""
         return self._pool
 
+    def exposed(self) -> ExposedCatalogue:
+        """Everything served now (catalogue tools, composites, prompts, resources, templates) and its version.
+
+        Computed once per change of what is served, not per request.
+        """
+        catalog, composite_tools = self._pool.catalog, self.composites.tools()
+        cached = self._exposed
+        if cached is not None and cached[0] is catalog and cached[1] is composite_tools:
+            return cached[2]
+        exposed = exposed_catalogue(catalog, composite_tools)
+        if cached is None or cached[2].digest != exposed.digest:
+            logger.info("catalogue version %s", exposed.version)
+        self._exposed = (catalog, composite_tools, exposed)
+        return exposed
+
+    @property
+    def catalogue_version(self) -> str:
+        """The version of the catalogue served now (see ``CATALOGUE_VERSION_META_KEY``)."""
+        return self.exposed().version
+
     def policy(self) -> AccessPolicy:
         """The access policy over what is served now."""
         return AccessPolicy(self._pool.catalog, self.composites.active)
@@ -213,6 +260,26 @@ class OrchestratorServer:
         if ctx.method == "initialize":
             self._legacy_connections.add(request_connection(ctx))
         return await call_next(ctx)
+
+    async def _stamp_catalogue_version(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """The catalogue version in the handshake's (or discovery's) instructions and ``_meta``.
+
+        Only once every server's first start attempt is over: before that the version would be
+        of a catalogue still filling up (a stdio client always connects then), and the
+        handshake must not wait for servers. The instructions say where the version always is.
+        """
+        result = await call_next(ctx)
+        if ctx.method not in ("initialize", "server/discover") or not isinstance(result, dict):
+            return result
+        instructions = result.get("instructions")
+        lines = [instructions] if isinstance(instructions, str) else []
+        lines.append(_VERSION_INSTRUCTIONS)
+        if self._pool.settled:
+            version = self.catalogue_version
+            lines.append(f"Catalogue version {version} when you connected.")
+            result = _with_version_meta(result, version)
+        result["instructions"] = "\n\n".join(lines)
+        return result
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
         self._validator.forget()
@@ -262,6 +329,9 @@ class OrchestratorServer:
 
     # ------------------------------------------------------------------ tools
 
+    def _list_meta(self) -> dict[str, Any]:
+        return {CATALOGUE_VERSION_META_KEY: self.catalogue_version}
+
     async def list_tools(self) -> list[types.Tool]:
         """Every tool served: the catalogue's, then the active composites (after the start-up grace)."""
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
@@ -274,7 +344,7 @@ class OrchestratorServer:
         principal = request_principal(ctx)
         if not principal.grant.everything:
             tools = self.policy().tools(principal, tools)
-        return types.ListToolsResult(tools=tools)
+        return types.ListToolsResult(tools=tools, _meta=self._list_meta())
 
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
@@ -381,27 +451,35 @@ class OrchestratorServer:
         peer: UpstreamPeer | None,
         principal: Principal,
     ) -> types.CallToolResult:
-        """``_recorded_call`` through the rate limits and the audit log (``controls``)."""
+        """``_recorded_call`` through the rate limits and the audit log (``controls``).
+
+        The call is made against the catalogue served when it arrives: its version goes on the
+        call's span and in its audit record.
+        """
+        version = self.catalogue_version
+        trace.get_current_span().set_attribute(ATTR_CATALOGUE_VERSION, version)
         return await self.controls.call(
             principal,
             name,
             arguments,
-            lambda: self._recorded_call(name, arguments, progress, peer, principal),
-            lambda result: self._served_by(name, result),
+            lambda: self._recorded_call(name, arguments, progress, peer, principal, version),
+            lambda result: self._served_by(name, result, version),
         )
 
-    def _served_by(self, name: str, result: types.CallToolResult | None) -> ServedBy:
+    def _served_by(self, name: str, result: types.CallToolResult | None, version: str) -> ServedBy:
         """Where a call went, for its audit record: the downstream tool, or a composite's run."""
         if name in self.composites.names:
             run: object = (result.meta or {}).get(RUN_META_KEY) if result is not None else None
             run_id = cast("dict[str, object]", run).get("run_id") if isinstance(run, dict) else None
-            return ServedBy(run_id=run_id if isinstance(run_id, str) else None)
+            return ServedBy(run_id=run_id if isinstance(run_id, str) else None, catalogue_version=version)
         if self._pool.catalog.has_tool(name):
             route = self._pool.catalog.route_tool(name)
-            return ServedBy(server=route.server, downstream_tool=route.name)
-        return ServedBy()
+            return ServedBy(server=route.server, downstream_tool=route.name, catalogue_version=version)
+        return ServedBy(catalogue_version=version)
 
-    def _step_invoker(self, principal: Principal, composite: str) -> Callable[[ToolInvoker], ToolInvoker] | None:
+    def _step_invoker(
+        self, principal: Principal, composite: str, version: str
+    ) -> Callable[[ToolInvoker], ToolInvoker] | None:
         """How a run's step calls are checked (grants) and recorded (audit), if at all."""
         audit = self.controls.audit
         if principal.grant.everything and audit is None:
@@ -411,7 +489,7 @@ class OrchestratorServer:
             if not principal.grant.everything:
                 invoker = GrantCheckingInvoker(invoker, principal, self.policy)
             if audit is not None:
-                invoker = AuditingInvoker(invoker, principal, audit, composite)
+                invoker = AuditingInvoker(invoker, principal, audit, composite, version)
             return invoker
 
         return wrap
@@ -423,13 +501,14 @@ class OrchestratorServer:
         progress: ProgressFnT | None,
         peer: UpstreamPeer | None,
         principal: Principal,
+        version: str,
     ) -> types.CallToolResult:
         """``_call``, with arguments and result recorded on the span when payload recording is on."""
         if self._redactor is None:  # the default: nothing recorded, nothing to do per call
-            return await self._call(name, arguments, progress, peer, principal)
+            return await self._call(name, arguments, progress, peer, principal, version)
         span = trace.get_current_span()
         record_payload(span, ATTR_TOOL_CALL_ARGUMENTS, arguments, self._redactor)
-        result = await self._call(name, arguments, progress, peer, principal)
+        result = await self._call(name, arguments, progress, peer, principal, version)
         record_payload(span, ATTR_TOOL_CALL_RESULT, result.model_dump(mode="json", by_alias=True), self._redactor)
         return result
 
@@ -440,6 +519,7 @@ class OrchestratorServer:
         progress: ProgressFnT | None,
         peer: UpstreamPeer | None,
         principal: Principal,
+        version: str,
     ) -> types.CallToolResult:
         if name in self.composites.names:
             try:
@@ -449,7 +529,8 @@ class OrchestratorServer:
                     arguments,
                     progress=progress,
                     peer=peer,
-                    wrap_invoker=self._step_invoker(principal, name),
+                    wrap_invoker=self._step_invoker(principal, name, version),
+                    catalogue_version=version,
                 )
             except UnknownToolError:
                 raise
@@ -484,7 +565,7 @@ class OrchestratorServer:
         if not principal.grant.everything:
             policy = self.policy()
             prompts = [prompt for prompt in prompts if policy.prompt_allowed(principal, prompt.name)]
-        return types.ListPromptsResult(prompts=prompts)
+        return types.ListPromptsResult(prompts=prompts, _meta=self._list_meta())
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
@@ -511,7 +592,7 @@ class OrchestratorServer:
         if not principal.grant.everything:
             policy = self.policy()
             resources = [resource for resource in resources if policy.resource_allowed(principal, str(resource.uri))]
-        return types.ListResourcesResult(resources=resources)
+        return types.ListResourcesResult(resources=resources, _meta=self._list_meta())
 
     async def _list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -524,7 +605,7 @@ class OrchestratorServer:
             templates = [
                 template for template in templates if policy.template_allowed(principal, template.uri_template)
             ]
-        return types.ListResourceTemplatesResult(resource_templates=templates)
+        return types.ListResourceTemplatesResult(resource_templates=templates, _meta=self._list_meta())
 
     async def _complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams

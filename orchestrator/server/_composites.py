@@ -55,7 +55,7 @@ __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_resu
 logger = logging.getLogger(__name__)
 
 RUN_META_KEY = "io.github.mcp-orchestrator/run"
-"""``_meta`` key of a composite's result: ``{"run_id": ..., "trace_id": ...}``."""
+"""``_meta`` key of a composite's result: ``{"run_id": ..., "trace_id": ..., "catalogue_version": ...}``."""
 
 
 class PoolInvoker:
@@ -88,7 +88,10 @@ class PoolInvoker:
 
 def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) -> types.CallToolResult:
     """The composite's ``tools/call`` result for a finished run."""
-    meta: dict[str, Any] = {RUN_META_KEY: {"run_id": result.run_id, "trace_id": trace_id}}
+    run: dict[str, Any] = {"run_id": result.run_id, "trace_id": trace_id}
+    if result.catalogue_version is not None:
+        run["catalogue_version"] = result.catalogue_version
+    meta: dict[str, Any] = {RUN_META_KEY: run}
     if result.status == "failed":
         error = result.error or WorkflowExecutionError(result.run_id, RUN_STEP, "the run failed")
         meta[RUN_META_KEY]["failed_step"] = error.step_id
@@ -118,6 +121,9 @@ class Composites:
         # Why each composite was last said to be withdrawn: quiet refreshes (during start-up)
         # record the reason without telling, so the first loud one still tells it.
         self._told: dict[str, list[str]] = {}
+        # The active composites as tools, made again only when they change: the served
+        # catalogue's version is cached on this tuple's identity.
+        self._tools: tuple[types.Tool, ...] = ()
 
     @classmethod
     def from_config(cls, config: OrchestratorConfig) -> Composites:
@@ -135,9 +141,9 @@ class Composites:
         """Every composite name, active or not (reserved in the catalogue)."""
         return frozenset(self._sources)
 
-    def tools(self) -> list[types.Tool]:
-        """The active composites as MCP tools."""
-        return [plan.as_tool() for plan in self.active.values()]
+    def tools(self) -> tuple[types.Tool, ...]:
+        """The active composites as MCP tools (the same tuple until they change)."""
+        return self._tools
 
     def refresh(self, catalog: Catalog, *, quiet: bool = False) -> bool:
         """Recompile every composite against ``catalog``; returns whether the active set changed.
@@ -167,7 +173,10 @@ class Composites:
             self._told.pop(name, None)
             self.active[name] = plan
         after = {name: plan.as_tool() for name, plan in self.active.items()}
-        return before != after
+        if before == after:
+            return False
+        self._tools = tuple(after.values())
+        return True
 
     def plan(self, name: str) -> WorkflowPlan | None:
         """The active plan of ``name``."""
@@ -187,10 +196,12 @@ class Composites:
         progress: ProgressFnT | None = None,
         peer: UpstreamPeer | None = None,
         wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
+        catalogue_version: str | None = None,
     ) -> types.CallToolResult:
         """Run composite ``name``; a failed run comes back as an error result naming run and step.
 
-        ``wrap_invoker`` puts checks around every step's call (grants, audit records).
+        ``wrap_invoker`` puts checks around every step's call (grants, audit records);
+        ``catalogue_version`` (the served catalogue's) goes on the run's span and in its result.
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
@@ -213,6 +224,6 @@ class Composites:
         invoker: ToolInvoker = PoolInvoker(pool, peer)
         if wrap_invoker is not None:
             invoker = wrap_invoker(invoker)
-        result = await execute(plan, applied, invoker, on_event=on_event)
+        result = await execute(plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version)
         # The run's spans are children of the current (tools/call) span: same trace.
         return run_result_to_tool_result(result, current_trace_id())

@@ -37,6 +37,8 @@ class AuditRecord:
         run_id: The run, for a workflow step.
         step_id: The step, for a workflow step.
         trace_id: The trace, when tracing is on.
+        catalogue_version: The version of the served catalogue the call was made against
+            (``None`` in records written before it was kept).
     """
 
     at: datetime
@@ -52,6 +54,7 @@ class AuditRecord:
     run_id: str | None = None
     step_id: str | None = None
     trace_id: str | None = None
+    catalogue_version: str | None = None
     id: int | None = field(default=None, compare=False)
 
 
@@ -69,6 +72,7 @@ _COLUMNS = (
     "run_id",
     "step_id",
     "trace_id",
+    "catalogue_version",
 )
 
 

@@ -94,6 +94,7 @@ audit_records = Table(
     Column("outcome", String(64), nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("trace_id", String(32), nullable=True),
+    Column("catalogue_version", String(64), nullable=True),
 )
 Index(None, audit_records.c.at)
 Index(None, audit_records.c.client_id, audit_records.c.at)

@@ -74,6 +74,7 @@ async def execute(
     *,
     on_event: StepEventFn | None = None,
     run_id: str | None = None,
+    catalogue_version: str | None = None,
 ) -> RunResult:
     """Run ``plan`` with ``arguments``.
 
@@ -84,6 +85,8 @@ async def execute(
         invoker: Where downstream calls go.
         on_event: Awaited as steps start, retry and finish (progress is ``finished_steps``/``total_steps``).
         run_id: The run id; default a fresh one from ``new_run_id``.
+        catalogue_version: The version of the catalogue the plan was compiled against (the
+            server's); recorded on the run's span and in its result, never interpreted here.
 
     Returns:
         The result; a failed run names its step and error in ``error`` (a ``WorkflowExecutionError``).
@@ -96,8 +99,8 @@ async def execute(
     applied, problems = validate_input(plan, arguments)
     if problems:
         error = WorkflowExecutionError(run_id, INPUT_STEP, f"invalid arguments: {'; '.join(problems)}")
-        return RunResult(run_id, "failed", None, dict.fromkeys(plan.steps, _NOT_FINISHED), error)
-    return await _Executor(plan, applied, invoker, on_event, run_id).run()
+        return RunResult(run_id, "failed", None, dict.fromkeys(plan.steps, _NOT_FINISHED), error, catalogue_version)
+    return await _Executor(plan, applied, invoker, on_event, run_id, catalogue_version).run()
 
 
 class _Executor:
@@ -110,12 +113,14 @@ class _Executor:
         invoker: ToolInvoker,
         on_event: StepEventFn | None,
         run_id: str,
+        catalogue_version: str | None = None,
     ) -> None:
         self.plan = plan
         self.arguments = arguments
         self.invoker = invoker
         self.on_event = on_event
         self.run_id = run_id
+        self.catalogue_version = catalogue_version
         self.steps = dict.fromkeys(plan.steps, _NOT_FINISHED)
         self.waiting = {step_id: len(step.needs) for step_id, step in plan.steps.items()}
         self.finished_steps = 0
@@ -125,7 +130,7 @@ class _Executor:
 
     async def run(self) -> RunResult:
         input_size = len(json.dumps(self.arguments, default=str))
-        with workflow_span(self.plan.name, self.run_id, input_size) as span:
+        with workflow_span(self.plan.name, self.run_id, input_size, self.catalogue_version) as span:
             try:
                 result = await self._run()
             except anyio.get_cancelled_exc_class():
@@ -168,7 +173,7 @@ class _Executor:
 
     def _result(self, output: Any) -> RunResult:
         status = "failed" if self.failure is not None else "succeeded"
-        return RunResult(self.run_id, status, output, dict(self.steps), self.failure)
+        return RunResult(self.run_id, status, output, dict(self.steps), self.failure, self.catalogue_version)
 
     def _update(self, step_id: str, **changes: Any) -> StepRun:
         """Replace the record of ``step_id`` by a copy with ``changes`` (``StepRun`` fields)."""

@@ -154,6 +154,8 @@ class RunResult:
         output: The output value (validated against ``output.schema``), or ``None`` if failed.
         steps: Every step of the plan, in topological order.
         error: Why the run failed (names the run and the step), or ``None``.
+        catalogue_version: The version of the served catalogue the run was made against, when
+            the caller said (the server does; see ``orchestrator.catalog.ExposedCatalogue``).
     """
 
     run_id: str
@@ -161,6 +163,7 @@ class RunResult:
     output: Any
     steps: Mapping[str, StepRun]
     error: WorkflowExecutionError | None = None
+    catalogue_version: str | None = None
 
 
 def new_run_id() -> str:

@@ -15,14 +15,21 @@ from orchestrator.errors import UnknownToolError
 def test_public_names_are_exactly_the_documented_ones() -> None:
     assert len(set(catalog_package.__all__)) == len(catalog_package.__all__)
     assert set(catalog_package.__all__) == {
+        "CATALOGUE_FORMAT",
+        "DEFINITION_KINDS",
         "EMPTY_CATALOG",
+        "VERSION_LENGTH",
         "Catalog",
+        "DefinitionChange",
+        "ExposedCatalogue",
         "NameMapping",
         "NameNote",
         "Route",
         "ServerManifest",
         "build_catalog",
         "close_names",
+        "diff_catalogues",
+        "exposed_catalogue",
         "is_valid_name",
     }
     assert all(hasattr(catalog_package, name) for name in catalog_package.__all__)

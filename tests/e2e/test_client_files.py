@@ -31,7 +31,7 @@ async def _orchestrator(*args: str, env: dict[str, str] | None = None) -> tuple[
 
 
 def _tools(stdout: str) -> dict[str, set[str]]:
-    rows = cast("list[dict[str, Any]]", json.loads(stdout))
+    rows = cast("list[dict[str, Any]]", json.loads(stdout)["mappings"])
     servers: dict[str, set[str]] = {}
     for row in rows:
         servers.setdefault(row["server"], set()).add(row["tool"])

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.anyio
 FILES_TOKEN = "files-token-canary-5e1"
 ADMIN_TOKEN = "admin-token-canary-9c3"
 SECRET_ARGUMENT = "argument-value-canary-77d"
+CATALOGUE_VERSION_KEY = "io.github.mcp-orchestrator/catalogue-version"
 
 
 def _workflow(directory: Path, name: str, steps: dict[str, Any]) -> None:
@@ -76,7 +77,8 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
     config = _config(tmp_path)
     async with http_aggregator(config, env=_env()) as url:
         async with _client(url, FILES_TOKEN) as limited:
-            names = {tool.name for tool in (await limited.list_tools()).tools}
+            limited_listing = await limited.list_tools()
+            names = {tool.name for tool in limited_listing.tools}
             assert "files__echo" in names
             assert "files_twice" in names
             assert not any(name.startswith("mail__") for name in names)
@@ -112,7 +114,8 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
             assert admin_status.status_code == 200
 
         async with _client(url, ADMIN_TOKEN) as admin:
-            names = {tool.name for tool in (await admin.list_tools()).tools}
+            admin_listing = await admin.list_tools()
+            names = {tool.name for tool in admin_listing.tools}
             assert {"files__echo", "mail__echo", "both", "files_twice"} <= names
             assert not (await admin.call_tool("both", {})).is_error
 
@@ -127,6 +130,10 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
         ("token:files", "files_twice", "a"),
         ("token:files", "files_twice", "b"),
     ]
+    # The version is of the whole catalogue, not of what one principal sees; every call records it.
+    version = (admin_listing.meta or {})[CATALOGUE_VERSION_KEY]
+    assert (limited_listing.meta or {})[CATALOGUE_VERSION_KEY] == version
+    assert {r["catalogue_version"] for r in records} == {version}
     echo = next(r for r in records if r["tool"] == "files__echo")
     assert echo["server"] == "files"
     assert echo["downstream_tool"] == "echo"

@@ -71,7 +71,7 @@ def test_tools_json_over_five_servers_gives_valid_unique_names_one_per_downstrea
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    rows = json.loads(completed.stdout)
+    rows = json.loads(completed.stdout)["mappings"]
     assert all(set(row) == {"name", "server", "tool", "description"} for row in rows)
     names = [row["name"] for row in rows]
     assert all(VALID.match(name) for name in names), [n for n in names if not VALID.match(n)]

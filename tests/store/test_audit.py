@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
+import sqlalchemy
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
+from orchestrator import store as store_package
 from orchestrator.config import StateSpec
 from orchestrator.store import AuditRecord, open_store, prune_audit, read_audit, state_url, write_audit
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +33,7 @@ def _record(minutes: int, client: str | None, tool: str = "db__query") -> AuditR
         server="db",
         downstream_tool="query",
         trace_id="f" * 32,
+        catalogue_version=f"{minutes:016x}",
     )
 
 
@@ -79,3 +81,23 @@ async def test_a_time_without_a_zone_is_refused(tmp_path: Path) -> None:
     async with open_store(make_url(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}")) as store:
         with pytest.raises(StatementError, match="timezone-aware"):
             await write_audit(store.engine, [naive])
+
+
+async def test_records_written_before_the_catalogue_version_was_kept_read_back_without_one(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(Path(store_package.__file__).with_name("migrations")))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")  # the schema before the catalogue version was kept
+        connection.exec_driver_sql(
+            "INSERT INTO audit_records (at, tool, argument_shape, argument_hash, outcome, duration_ms)"
+            " VALUES ('2026-12-06 12:00:00.000000', 'db__query', '{}', '0', 'ok', 1.0)"
+        )
+    engine.dispose()
+    async with open_store(state_url(StateSpec(url=f"sqlite:///{path}"), {})) as store:  # migrates to the newest
+        await write_audit(store.engine, [_record(5, "claude")])
+        old, new = await read_audit(store.engine)
+    assert (old.tool, old.catalogue_version) == ("db__query", None)
+    assert new.catalogue_version == f"{5:016x}"
