@@ -44,10 +44,11 @@ from orchestrator.workflow import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
-    from orchestrator.downstream import ServerStatus
+    from orchestrator.downstream import ServerStatus, Withheld
 
 __all__ = ["main"]
 
@@ -161,6 +162,7 @@ async def _tools(rt: _Setup, as_json: bool, diff_with: str | None) -> int:
         catalog = aggregator.catalog
         composites = aggregator.composites
         exposed = aggregator.server.exposed()
+        withheld = aggregator.pool.withheld
     if saved is not None and diff_with is not None:
         _unavailable(statuses, "warning")
         if as_json:
@@ -193,13 +195,23 @@ async def _tools(rt: _Setup, as_json: bool, diff_with: str | None) -> int:
             print(f"{name:<{width}}  workflow{state}")
     if rows or composites.names:  # nothing served: nothing printed, the errors say why
         print(f"\nCatalogue version {exposed.version}")
+    _print_notes(catalog, withheld)
+    # An empty or partial list that exits 0 would read as "these are all the tools".
+    return 1 if _unavailable(statuses, "error") else 0
+
+
+def _print_notes(catalog: Catalog, withheld: Mapping[str, tuple[Withheld, ...]]) -> None:
+    """On stderr: names changed to fit the rules, and definitions held back by the trust gate."""
     notes = [m for m in catalog.mappings if m.notes]
     if notes:
         print("\nNames changed to fit the model-API rules:", file=sys.stderr)
         for m in notes:
             print(f"  {m.exposed}  <-  {m.server}.{m.original}  ({', '.join(m.notes)})", file=sys.stderr)
-    # An empty or partial list that exits 0 would read as "these are all the tools".
-    return 1 if _unavailable(statuses, "error") else 0
+    if withheld:  # not listed: say so, or the list reads as everything the servers offer
+        print("\nWithheld (see orchestrator pins):", file=sys.stderr)
+        for server, items in withheld.items():
+            for item in items:
+                print(f"  {server}: {item.reason}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------- call
