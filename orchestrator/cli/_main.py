@@ -19,7 +19,7 @@ import mcp_types as types
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _audit, _auth, _doctor, _status, _traces
+from orchestrator.cli import _audit, _auth, _doctor, _login, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
@@ -44,7 +44,7 @@ from orchestrator.workflow import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import ServerStatus
@@ -350,6 +350,7 @@ def _parser() -> argparse.ArgumentParser:
     _traces.add_parser(commands)
     _audit.add_parser(commands)
     _auth.add_parser(commands)
+    _login.add_parser(commands)
     return parser
 
 
@@ -396,23 +397,27 @@ def _key_values(pairs: list[str]) -> dict[str, Any]:
     return values
 
 
+_OWN_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "install": _install.run,
+    "doctor": _doctor.run,
+    "status": _status.run,
+    "traces": _traces.run,
+    "audit": _audit.run,
+    "auth": _auth.run,
+    "login": _login.run,
+    "logout": _login.run,
+}
+"""Commands whose modules parse, run and report on their own."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose, args.command)
-    # These two handle a missing or broken config themselves (install --from creates one).
-    if args.command == "install":
-        return _install.run(args)
-    if args.command == "doctor":
-        return _doctor.run(args)
-    if args.command == "status":
-        return _status.run(args)
-    if args.command == "traces":
-        return _traces.run(args)
-    if args.command == "audit":
-        return _audit.run(args)
-    if args.command == "auth":
-        return _auth.run(args)
+    # These handle a missing or broken config themselves (install --from creates one).
+    own_runner = _OWN_RUNNERS.get(args.command)
+    if own_runner is not None:
+        return own_runner(args)
     try:
         if args.command == "graph":
             return _graph(args.workflow, args.format)

@@ -7,17 +7,19 @@ cancellation, handing a server's requests for input (sampling, elicitation, root
 upstream client of the call they belong to (through the ``UpstreamPeer`` the server layer
 passes in), and the mapping of transport and protocol faults to the ``DownstreamError``
 tree. It merges catalogues through ``orchestrator.catalog`` and routes calls by exposed
-name. It does not serve anything upstream and knows nothing of workflows.
+name. It does not serve anything upstream and knows nothing of workflows, nor of OAuth
+tokens: an HTTP server's ``httpx2.Auth`` comes from the layer above (``AuthForFn``).
 """
 
 from orchestrator.downstream._breaker import BreakerSnapshot
 from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
 from orchestrator.downstream._retry import BackoffPolicy
-from orchestrator.downstream._transport import TransportFactoryFn, secret_values
+from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn, open_transport, secret_values
 from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of, current_peer
 
 __all__ = [
+    "AuthForFn",
     "BackoffPolicy",
     "BreakerSnapshot",
     "CatalogChange",
@@ -31,5 +33,6 @@ __all__ = [
     "UpstreamPeer",
     "caller_of",
     "current_peer",
+    "open_transport",
     "secret_values",
 ]

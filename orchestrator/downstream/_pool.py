@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from orchestrator.config import OrchestratorConfig, ServerSpec
     from orchestrator.downstream._retry import BackoffPolicy
-    from orchestrator.downstream._transport import TransportFactoryFn
+    from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn
     from orchestrator.downstream._upstream_peer import UpstreamPeer
 
 __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]
@@ -114,9 +114,11 @@ class DownstreamPool:
         reserved: Iterable[str] = (),
         child_env: Callable[[str], Mapping[str, str]] | None = None,
         transports: TransportFactoryFn | None = None,
+        auth_for: AuthForFn | None = None,
     ) -> None:
         self._config = config
         self._transports = transports
+        self._auth_for = auth_for
         self._policy = policy
         self._child_env = child_env
         self._reserved = frozenset(reserved)
@@ -145,6 +147,7 @@ class DownstreamPool:
             on_resource_updated=self._resource_updated,
             on_health_change=self._rebuild,
             transports=self._transports,
+            auth_for=self._auth_for,
         )
 
     @classmethod
@@ -157,6 +160,7 @@ class DownstreamPool:
         reserved: Iterable[str] = (),
         child_env: Callable[[str], Mapping[str, str]] | None = None,
         transports: TransportFactoryFn | None = None,
+        auth_for: AuthForFn | None = None,
     ) -> AsyncGenerator[DownstreamPool, None]:
         """Start every server concurrently; stop them all (whole process groups) on exit.
 
@@ -167,8 +171,12 @@ class DownstreamPool:
             child_env: Extra environment of each stdio child by server key (e.g. tracing).
             transports: Builds each server's transport by key instead of its config entry
                 (in-process servers); the entry's other settings still apply.
+            auth_for: Builds the OAuth auth of each connection to an HTTP server with
+                ``auth: oauth`` (the tokens are the layer above's; see ``AuthForFn``).
         """
-        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env, transports=transports)
+        pool = cls(
+            config, policy=policy, reserved=reserved, child_env=child_env, transports=transports, auth_for=auth_for
+        )
         async with anyio.create_task_group() as tg:
             pool._task_group = tg
             for server in pool.servers.values():

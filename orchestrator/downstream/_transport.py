@@ -1,7 +1,9 @@
 """Transports to downstream servers, built from their config entries.
 
 stdio children are started by ``_stdio``; HTTP and legacy SSE use the SDK's clients with the
-server's configured headers (and nothing from the upstream request). Each transport is
+server's configured headers (and nothing from the upstream request), and, for a server that
+signs in with OAuth, the ``httpx2.Auth`` its ``AuthForFn`` builds (the layer above owns the
+tokens; this one only notices when the auth says a login is needed). Each transport is
 wrapped so the supervisor learns the moment a connection ends (a stdio
 child exiting closes its stdout): in-flight calls then fail at once and a restart begins.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
+import httpx2
 from mcp.client import Transport
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -22,19 +25,62 @@ from mcp.client.streamable_http import streamable_http_client
 from orchestrator._sdk_internals import ReadStream, TransportStreams, WrappedReadStream, create_mcp_http_client
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stdio import stdio_transport
+from orchestrator.errors import DownstreamLoginRequired
 from orchestrator.tracing import copy_trace_context_to_headers
 
 if TYPE_CHECKING:
-    import httpx2
     from mcp.shared.message import SessionMessage
 
     from orchestrator.downstream._stderr import StderrDrain
 
-__all__ = ["HttpStatusNote", "TransportFactoryFn", "http_status_note", "open_transport", "secret_values"]
+__all__ = [
+    "AuthForFn",
+    "HttpStatusNote",
+    "LoginRequiredFn",
+    "LoginWatch",
+    "TransportFactoryFn",
+    "http_status_note",
+    "open_transport",
+    "secret_values",
+]
 
 TransportFactoryFn = Callable[[str], Transport]
 """Builds the transport to the server of a key in place of its config entry's (e.g. to an
 in-process server); called for every connection attempt."""
+
+
+AuthForFn = Callable[[str, HttpServerSpec], "httpx2.Auth | None"]
+"""Builds the ``httpx2.Auth`` of one connection to the HTTP server of a key (``None``: none).
+
+It raises ``DownstreamLoginRequired`` from its flow when only ``orchestrator login`` can help."""
+LoginRequiredFn = Callable[[DownstreamLoginRequired], None]
+
+
+class LoginWatch(httpx2.Auth):
+    """Runs another auth's flow, and tells ``on_login_required`` the moment it says a login is needed.
+
+    The error also ends the connection (it escapes the transport); being told first lets the
+    calls in flight fail with it rather than with "connection lost".
+    """
+
+    def __init__(self, inner: httpx2.Auth, on_login_required: LoginRequiredFn) -> None:
+        self._inner = inner
+        self._on_login_required = on_login_required
+
+    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        flow = self._inner.async_auth_flow(request)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                response = yield outgoing
+                outgoing = await flow.asend(response)
+        except StopAsyncIteration:
+            return
+        except DownstreamLoginRequired as exc:
+            self._on_login_required(exc)
+            raise
+        finally:
+            await flow.aclose()
 
 
 @dataclass(slots=True)
@@ -82,14 +128,16 @@ class _WatchedReadStream(WrappedReadStream):
 
 
 @asynccontextmanager
-async def _http(spec: HttpServerSpec) -> AsyncGenerator[TransportStreams, None]:
+async def _http(spec: HttpServerSpec, auth: httpx2.Auth | None) -> AsyncGenerator[TransportStreams, None]:
     headers = {k: v.get_secret_value() for k, v in spec.headers.items()}
     if spec.type == "sse":
-        async with sse_client(spec.url, headers=headers, httpx_client_factory=_traced_http_client) as streams:
+        async with sse_client(
+            spec.url, headers=headers, httpx_client_factory=_traced_http_client, auth=auth
+        ) as streams:
             yield streams
         return
     async with (
-        _traced_http_client(headers=headers) as http_client,
+        _traced_http_client(headers=headers, auth=auth) as http_client,
         streamable_http_client(spec.url, http_client=http_client) as streams,
     ):
         yield streams
@@ -113,8 +161,17 @@ async def open_transport(
     extra_env: Mapping[str, str] | None = None,
     *,
     transport: Transport | None = None,
+    auth: httpx2.Auth | None = None,
 ) -> AsyncGenerator[TransportStreams, None]:
     """Open ``transport``, or the one ``spec`` describes; ``lost`` is set when the connection ends.
+
+    Args:
+        spec: The server's entry.
+        lost: Set when the connection ends.
+        drain: Where a stdio child's stderr goes.
+        extra_env: More environment for a stdio child.
+        transport: Use this instead of what ``spec`` describes.
+        auth: Authenticates every HTTP request (OAuth), for an HTTP server.
 
     Raises:
         OSError: The stdio command could not be started.
@@ -126,7 +183,7 @@ async def open_transport(
             assert drain is not None, "stdio servers need a stderr drain"
             read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env))
         else:
-            read, write = await stack.enter_async_context(_http(spec))
+            read, write = await stack.enter_async_context(_http(spec, auth))
         try:
             yield _WatchedReadStream(read, lost), write
         finally:

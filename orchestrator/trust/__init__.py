@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         login_provider,
         login_state,
         loopback_redirect_uri,
+        preregistered_client,
     )
     from orchestrator.trust._records import (
         pending_changes,
@@ -101,6 +102,7 @@ __all__ = [
     "pending_changes",
     "pinned_fingerprint",
     "pins_of",
+    "preregistered_client",
     "server_identity",
 ]
 
@@ -137,6 +139,7 @@ _HOMES: dict[str, str] = {
             "login_provider",
             "login_state",
             "loopback_redirect_uri",
+            "preregistered_client",
         ),
         "orchestrator.trust._oauth_tokens",
     ),

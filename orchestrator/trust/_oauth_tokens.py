@@ -59,6 +59,7 @@ __all__ = [
     "login_provider",
     "login_state",
     "loopback_redirect_uri",
+    "preregistered_client",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class EncryptedTokenStorage:
         box: Seals and opens the blobs.
         preregistered: The configured ``client_id``'s registration, returned when none is stored.
         ignore_stored_client: Pretend no registration is stored (a login that must register again).
+        ignore_stored_tokens: Pretend no tokens are stored (a login, which starts afresh).
     """
 
     def __init__(
@@ -114,12 +116,14 @@ class EncryptedTokenStorage:
         *,
         preregistered: OAuthClientInformationFull | None = None,
         ignore_stored_client: bool = False,
+        ignore_stored_tokens: bool = False,
     ) -> None:
         self.engine = engine
         self.server = server
         self._box = box
         self._preregistered = preregistered
         self._ignore_stored_client = ignore_stored_client
+        self._ignore_stored_tokens = ignore_stored_tokens
         self.expires_at: float | None = None
         """When the access token last read or written expires (Unix time); ``None`` if it did not say."""
 
@@ -130,7 +134,7 @@ class EncryptedTokenStorage:
             StoreError: The store cannot be read.
             SecretKeyError: The blob does not decrypt with this key.
         """
-        stored = await read_downstream_credentials(self.engine, self.server)
+        stored = None if self._ignore_stored_tokens else await read_downstream_credentials(self.engine, self.server)
         if stored is None or stored.tokens is None:
             return None
         record = json.loads(self._box.open(stored.tokens, f"tokens:{self.server}"))
@@ -143,6 +147,7 @@ class EncryptedTokenStorage:
         Raises:
             StoreError: The store cannot be written.
         """
+        self._ignore_stored_tokens = False
         self.expires_at = time.time() + tokens.expires_in if tokens.expires_in is not None else None
         record = {"token": tokens.model_dump(mode="json", exclude_none=True), "expires_at": self.expires_at}
         blob = self._box.seal(json.dumps(record).encode(), f"tokens:{self.server}")
@@ -172,7 +177,8 @@ class EncryptedTokenStorage:
         await save_downstream_client(self.engine, self.server, blob, at=_now())
 
 
-def _preregistered(spec: DownstreamOAuthSpec, redirect_uri: str) -> OAuthClientInformationFull | None:
+def preregistered_client(spec: DownstreamOAuthSpec, redirect_uri: str) -> OAuthClientInformationFull | None:
+    """The registration a configured ``client_id`` stands for (``None`` without one)."""
     if spec.client_id is None:
         return None
     return OAuthClientInformationFull(
@@ -370,7 +376,7 @@ class DownstreamAuthFactory:
         """The token storage of the server ``key``."""
         assert spec.auth is not None, "only servers with auth: oauth have token storage"
         return EncryptedTokenStorage(
-            self._engine, key, self._box, preregistered=_preregistered(spec.auth, redirect_uri)
+            self._engine, key, self._box, preregistered=preregistered_client(spec.auth, redirect_uri)
         )
 
     def __call__(self, key: str, spec: HttpServerSpec) -> httpx2.Auth | None:
