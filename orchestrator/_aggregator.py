@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 
 from orchestrator import store as state_db
+from orchestrator import trust
 from orchestrator.auth import AuditLog, RateLimiter
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import HttpServerSpec, OrchestratorConfig, load_config
@@ -49,7 +50,6 @@ from orchestrator.server import (
     serve_stdio,
 )
 from orchestrator.tracing import Redactor
-from orchestrator.trust import DownstreamAuthFactory, open_secret_box
 from orchestrator.workflow import (
     RunResult,
     StepEventFn,
@@ -150,7 +150,7 @@ class Aggregator:
             self._exit_stack = stack.pop_all()
         return self
 
-    async def _downstream_auth(self, stack: AsyncExitStack) -> DownstreamAuthFactory | None:
+    async def _downstream_auth(self, stack: AsyncExitStack) -> trust.DownstreamAuthFactory | None:
         """The OAuth tokens of servers with ``auth: oauth``: the state database opened, and the secrets key.
 
         ``None`` when no server signs in with OAuth (the state database stays closed). Only
@@ -165,7 +165,7 @@ class Aggregator:
             return None
         url = state_db.state_url(self._initial_config.state, self._env, str(self._initial_config.source or "<config>"))
         self._store = await stack.enter_async_context(state_db.open_store(url))
-        return DownstreamAuthFactory(self._store.engine, open_secret_box(url, self._env))
+        return trust.DownstreamAuthFactory(self._store.engine, trust.open_secret_box(url, self._env))
 
     async def __aexit__(
         self,

@@ -57,6 +57,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from orchestrator import store as state_db
+from orchestrator import trust
 from orchestrator.cli._doctor_auth import AuthReport, check_auth
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
 from orchestrator.config import (
@@ -70,7 +71,6 @@ from orchestrator.config import (
 from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, SecretKeyError, StoreError, WorkflowDefinitionError
 from orchestrator.telemetry import TracingSettings, resolve_settings
-from orchestrator.trust import DownstreamAuthFactory, open_secret_box
 from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
 
 if TYPE_CHECKING:
@@ -299,13 +299,13 @@ async def diagnose(
 
 async def _downstream_auth(
     config: OrchestratorConfig, env: Mapping[str, str], stack: AsyncExitStack
-) -> DownstreamAuthFactory | None:
+) -> trust.DownstreamAuthFactory | None:
     """The stored OAuth tokens of servers with ``auth: oauth`` (``None`` when there are none)."""
     if not any(isinstance(spec, HttpServerSpec) and spec.auth for spec in config.enabled_servers().values()):
         return None
     url = state_db.state_url(config.state, env, str(config.source or "<config>"))
     store = await stack.enter_async_context(state_db.open_store(url))
-    return DownstreamAuthFactory(store.engine, open_secret_box(url, env))
+    return trust.DownstreamAuthFactory(store.engine, trust.open_secret_box(url, env))
 
 
 async def _time_settling(server: DownstreamServer, started: float, seconds: dict[str, float]) -> None:

@@ -30,18 +30,11 @@ from mcp.client.auth import OAuthFlowError
 from mcp.shared.auth import AuthorizationCodeResult
 
 from orchestrator import store as state_db
+from orchestrator import trust
 from orchestrator.cli._subcommands import add_config_option, config_of, open_state_of
 from orchestrator.config import HttpServerSpec, OrchestratorConfig
 from orchestrator.downstream import open_transport
 from orchestrator.errors import OrchestratorError
-from orchestrator.trust import (
-    DownstreamAuthFactory,
-    EncryptedTokenStorage,
-    login_provider,
-    loopback_redirect_uri,
-    open_secret_box,
-    preregistered_client,
-)
 
 if TYPE_CHECKING:
     import argparse
@@ -231,22 +224,22 @@ def _registered_port(redirect_uris: list[str]) -> int | None:
 async def _login(config: OrchestratorConfig, key: str, spec: HttpServerSpec, browser: bool, timeout: float) -> int:
     url = state_db.state_url(config.state, os.environ, str(config.source or "<config>"))
     async with state_db.open_store(url) as store:
-        box = open_secret_box(url, os.environ)
-        stored = await DownstreamAuthFactory(store.engine, box).storage(key, spec).get_client_info()
+        box = trust.open_secret_box(url, os.environ)
+        stored = await trust.DownstreamAuthFactory(store.engine, box).storage(key, spec).get_client_info()
         registered = [str(uri) for uri in (stored.redirect_uris or [])] if stored is not None else []
         listener = await _listen(_registered_port(registered))
         callback = _Callback(listener)
-        redirect_uri = loopback_redirect_uri(callback.port)
+        redirect_uri = trust.loopback_redirect_uri(callback.port)
         assert spec.auth is not None
         # A registration made for another port would be refused at /authorize: register again.
         dynamic = (
             stored is not None and spec.auth.client_id is None and stored.client_id != spec.auth.client_metadata_url
         )
-        storage = EncryptedTokenStorage(
+        storage = trust.EncryptedTokenStorage(
             store.engine,
             key,
             box,
-            preregistered=preregistered_client(spec.auth, redirect_uri),
+            preregistered=trust.preregistered_client(spec.auth, redirect_uri),
             ignore_stored_client=dynamic and redirect_uri not in registered,
             ignore_stored_tokens=True,  # a login starts afresh; the old tokens stay until new ones replace them
         )
@@ -265,7 +258,7 @@ async def _login(config: OrchestratorConfig, key: str, spec: HttpServerSpec, bro
                 raise _LoginFailed("the browser came back without an authorization code")
             return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
-        provider = login_provider(spec.url, spec.auth, storage, redirect_uri, show, came_back)
+        provider = trust.login_provider(spec.url, spec.auth, storage, redirect_uri, show, came_back)
         tool_count = await _with_callback(callback, listener, _list_tools(spec, provider))
     print(f"Logged in to {key!r}: {tool_count} tools. The tokens are stored encrypted in {store.url}.")
     return 0
