@@ -28,9 +28,10 @@ import anyio
 import anyio.abc
 
 from orchestrator import store as state_db
+from orchestrator import trust
 from orchestrator.auth import AuditLog, RateLimiter, definition_change_record
 from orchestrator.catalog import Catalog, close_names
-from orchestrator.config import OrchestratorConfig, load_config
+from orchestrator.config import HttpServerSpec, OrchestratorConfig, load_config
 from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
 from orchestrator.errors import ConfigError, InvalidArgumentsError, StoreError, UsageError
 from orchestrator.server import (
@@ -49,7 +50,6 @@ from orchestrator.server import (
     serve_stdio,
 )
 from orchestrator.tracing import Redactor
-from orchestrator.trust import ServedChange, TrustGate
 from orchestrator.workflow import (
     RunResult,
     StepEventFn,
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
     from orchestrator.store import Store
     from orchestrator.telemetry import TracingHandle
+    from orchestrator.trust import ServedChange
 
 __all__ = ["Aggregator"]
 
@@ -136,11 +137,18 @@ class Aggregator:
             raise RuntimeError("an Aggregator is entered once")
         composites = Composites.from_config(self._initial_config)
         child_env = self._tracing.child_environment if self._tracing is not None else None
-        gate = TrustGate(self._state, on_change=self._audit_served_change)
+        gate = trust.TrustGate(self._state, on_change=self._audit_served_change)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._state_stack.aclose)
+            auth_for = await self._downstream_auth()
             self._pool = await stack.enter_async_context(
-                DownstreamPool.running(self._initial_config, reserved=composites.names, child_env=child_env, gate=gate)
+                DownstreamPool.running(
+                    self._initial_config,
+                    reserved=composites.names,
+                    child_env=child_env,
+                    gate=gate,
+                    auth_for=auth_for,
+                )
             )
             self._server = await stack.enter_async_context(
                 OrchestratorServer(
@@ -153,6 +161,23 @@ class Aggregator:
             self._reloader = Reloader(self._server, self._pool, self._load_again)
             self._exit_stack = stack.pop_all()
         return self
+
+    async def _downstream_auth(self) -> trust.DownstreamAuthFactory | None:
+        """The OAuth tokens of servers with ``auth: oauth``: the state database opened, and the secrets key.
+
+        ``None`` when no server signs in with OAuth (the state database stays closed). Only
+        stored tokens are used and refreshed here; ``orchestrator login`` gets them.
+
+        Raises:
+            StoreError: The state database cannot be opened.
+            SecretKeyError: The key for secrets at rest cannot be used.
+        """
+        servers = self._initial_config.enabled_servers().values()
+        if not any(isinstance(spec, HttpServerSpec) and spec.auth is not None for spec in servers):
+            return None
+        url = state_db.state_url(self._initial_config.state, self._env, str(self._initial_config.source or "<config>"))
+        store = await self._state()
+        return trust.DownstreamAuthFactory(store.engine, trust.open_secret_box(url, self._env))
 
     async def __aexit__(
         self,

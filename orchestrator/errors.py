@@ -7,6 +7,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   └── ConfigNotFoundError          no config file where one was looked for (.tried, .named)
     ├── UsageError                       a command-line argument is invalid (.option)
     ├── StoreError                       the state database cannot be opened or migrated (.url)
+    ├── SecretKeyError                   the key that encrypts stored secrets cannot be used (.location)
     ├── CatalogError
     │   └── UnknownToolError             an exposed name routes nowhere (.kind, .name, .suggestions)
     ├── InvalidArgumentsError            a tool call's arguments do not fit its inputSchema (.tool, .problems)
@@ -16,6 +17,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     ├── DownstreamError                  .server names the downstream server
     │   ├── DownstreamUnavailable        not connected, died mid-call, transport fault (retryable)
     │   │   ├── DownstreamNotConnected   not connected when the call was made (nothing was sent)
+    │   │   │   └── DownstreamLoginRequired  needs `orchestrator login KEY` first (not retryable)
     │   │   └── DownstreamCircuitOpen    its circuit breaker is open: failing fast (nothing was sent)
     │   ├── DownstreamTimeout            the call ran past its timeout (retryable)
     │   ├── StepNotGranted               a run's step calls a tool its principal is no longer granted
@@ -52,6 +54,7 @@ __all__ = [
     "DefinitionWithheld",
     "DownstreamCircuitOpen",
     "DownstreamError",
+    "DownstreamLoginRequired",
     "DownstreamNotConnected",
     "DownstreamOutputInvalid",
     "DownstreamTimeout",
@@ -62,6 +65,7 @@ __all__ = [
     "InvalidArgumentsError",
     "OrchestratorError",
     "RateLimitedError",
+    "SecretKeyError",
     "StepNotGranted",
     "StoreError",
     "UnknownToolError",
@@ -129,6 +133,18 @@ class StoreError(OrchestratorError):
     def __init__(self, url: str, message: str) -> None:
         self.url = url
         super().__init__(f"{url}: {message}")
+
+
+class SecretKeyError(OrchestratorError):
+    """The key that encrypts secrets at rest (downstream OAuth tokens) cannot be used.
+
+    Attributes:
+        location: Where the key is: a key file's path, or the OS keyring entry.
+    """
+
+    def __init__(self, location: str, message: str) -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}")
 
 
 class CatalogError(OrchestratorError):
@@ -230,6 +246,16 @@ class DownstreamUnavailable(DownstreamError):
 
 class DownstreamNotConnected(DownstreamUnavailable):
     """The server was not connected when the request was made, so nothing was sent."""
+
+
+class DownstreamLoginRequired(DownstreamNotConnected):
+    """The server needs an OAuth login its stored tokens cannot give (none, or refresh refused).
+
+    Only ``orchestrator login KEY`` fixes that, so a retry is pointless. The message says
+    which case it is and what to run; it never holds a token.
+    """
+
+    retryable = False
 
 
 class DownstreamCircuitOpen(DownstreamUnavailable):

@@ -23,7 +23,8 @@ just not the names a user may expect.
                  "ignored_keys": [str],          # top-level keys of a client's file that were not read
                  "ignored_entry_keys": [str],    # client-only server-entry keys, with what they are for
                  "notes": [str]},                # e.g. a renamed entry, the Claude Code project used
-      "servers": [{"name": str, "ok": bool, "state": "ready" | "starting" | "restarting" | "disabled",
+      "servers": [{"name": str, "ok": bool,
+                   "state": "ready" | "starting" | "restarting" | "needs_login" | "disabled",
                    "protocol_version": str | null, "tool_count": int, "seconds": float | null,
                    "error": str | null, "stderr_tail": str}],          # stderr_tail only for failures
       "names": [{"kind": "tool" | "prompt", "exposed": str, "server": str, "original": str,
@@ -56,7 +57,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -64,12 +65,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from orchestrator import store as state_db
+from orchestrator import trust
 from orchestrator.cli._doctor_auth import AuthReport, check_auth
 from orchestrator.cli._doctor_pins import PinsReport, ServerPinsReport, check_pins
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
-from orchestrator.config import ConfigOrigin, OrchestratorConfig, TracingSpec, find_config_path, load_config
+from orchestrator.config import (
+    ConfigOrigin,
+    HttpServerSpec,
+    OrchestratorConfig,
+    TracingSpec,
+    find_config_path,
+    load_config,
+)
 from orchestrator.downstream import DownstreamPool, DownstreamServer
-from orchestrator.errors import ConfigError, WorkflowDefinitionError
+from orchestrator.errors import ConfigError, SecretKeyError, StoreError, WorkflowDefinitionError
 from orchestrator.telemetry import TracingSettings, resolve_settings
 from orchestrator.trust import show_hidden
 from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
@@ -169,7 +179,11 @@ class DoctorReport:
     def failures(self) -> list[str]:
         """One line per failed check; empty when all is well."""
         failed = [f"config {self.config_path or '(none)'} is invalid" for _ in self.config_problems[:1]]
-        failed += [f"server {s.name!r} did not start" for s in self.servers if not s.ok]
+        failed += [
+            f"server {s.name!r} needs login" if s.state == "needs_login" else f"server {s.name!r} did not start"
+            for s in self.servers
+            if not s.ok
+        ]
         failed += [f"workflow {w.name or w.file!r} is invalid" for w in self.workflows if not w.ok]
         if not self.tracing.ok:
             failed.append("tracing is not usable")
@@ -269,7 +283,14 @@ async def diagnose(
     async def check_pinned() -> None:
         pins.append(await check_pins(config, env))
 
-    async with DownstreamPool.running(config, reserved=[spec.name for spec, _ in specs]) as pool:
+    async with AsyncExitStack() as stack:
+        try:
+            auth_for = await _downstream_auth(config, env, stack)
+        except (StoreError, SecretKeyError) as exc:
+            return DoctorReport(config_path=str(path), config_origin=config.origin, config_problems=(str(exc),))
+        pool = await stack.enter_async_context(
+            DownstreamPool.running(config, reserved=[spec.name for spec, _ in specs], auth_for=auth_for)
+        )
         async with anyio.create_task_group() as tg:
             tg.start_soon(check_tracing)
             tg.start_soon(check_authentication)
@@ -295,6 +316,17 @@ async def diagnose(
         auth=auth[0],
         pins=pins[0],
     )
+
+
+async def _downstream_auth(
+    config: OrchestratorConfig, env: Mapping[str, str], stack: AsyncExitStack
+) -> trust.DownstreamAuthFactory | None:
+    """The stored OAuth tokens of servers with ``auth: oauth`` (``None`` when there are none)."""
+    if not any(isinstance(spec, HttpServerSpec) and spec.auth for spec in config.enabled_servers().values()):
+        return None
+    url = state_db.state_url(config.state, env, str(config.source or "<config>"))
+    store = await stack.enter_async_context(state_db.open_store(url))
+    return trust.DownstreamAuthFactory(store.engine, trust.open_secret_box(url, env))
 
 
 async def _time_settling(server: DownstreamServer, started: float, seconds: dict[str, float]) -> None:

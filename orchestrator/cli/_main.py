@@ -19,7 +19,7 @@ import mcp_types as types
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _pins, _status, _traces
+from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _login, _pins, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
@@ -379,6 +379,7 @@ def _parser() -> argparse.ArgumentParser:
     _audit.add_parser(commands)
     _auth.add_parser(commands)
     _pins.add_parser(commands)
+    _login.add_parser(commands)
     return parser
 
 
@@ -433,6 +434,8 @@ _STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": _audit.run,
     "auth": _auth.run,
     "pins": _pins.run,
+    "login": _login.run,
+    "logout": _login.run,
 }
 """Commands with a module of their own, which read the config and report its errors themselves."""
 

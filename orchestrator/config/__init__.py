@@ -24,6 +24,7 @@ from orchestrator.config._auth import (
 )
 from orchestrator.config._client_references import translate_references
 from orchestrator.config._clients import home_dir, server_key_for
+from orchestrator.config._downstream_auth import DownstreamOAuthSpec
 from orchestrator.config._duration import Seconds, parse_duration
 from orchestrator.config._load import CONFIG_ENV_VAR, config_json_schema, find_config_path, load_config
 from orchestrator.config._models import (
@@ -54,6 +55,7 @@ __all__ = [
     "CircuitBreakerSpec",
     "ConfigKind",
     "ConfigOrigin",
+    "DownstreamOAuthSpec",
     "EgressSpec",
     "GrantSelector",
     "HealthSpec",

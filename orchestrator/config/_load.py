@@ -30,6 +30,7 @@ from orchestrator._locations import (
 )
 from orchestrator.config._client_references import ClientVariables, read_inputs, resolve_client_references
 from orchestrator.config._clients import client_servers, detect_kind, home_dir
+from orchestrator.config._downstream_auth import is_own_auth
 from orchestrator.config._egress_check import egress_problems
 from orchestrator.config._env_file import read_env_file
 from orchestrator.config._interpolate import interpolate
@@ -204,9 +205,14 @@ def config_json_schema() -> dict[str, Any]:
     http["properties"]["serverUrl"] = {**http["properties"]["url"], "description": "Windsurf's spelling of 'url'."}
     http["required"] = [key for key in http.get("required", []) if key != "url"]
     http["anyOf"] = [{"required": ["url"]}, {"required": ["serverUrl"]}]
+    http["properties"]["auth"] = {
+        "description": http["properties"]["auth"]["description"],
+        "anyOf": [{"const": "oauth"}, {"$ref": "#/$defs/DownstreamOAuthSpec"}, {"type": "null"}],
+    }
     for name in ("StdioServerSpec", "HttpServerSpec"):
         for key, what in IGNORED_ENTRY_KEYS.items():
-            definitions[name]["properties"][key] = {"description": f"Ignored here: {what}."}
+            if key not in definitions[name]["properties"]:  # HTTP entries' own `auth` keeps its schema
+                definitions[name]["properties"][key] = {"description": f"Ignored here: {what}."}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
@@ -347,7 +353,7 @@ def _ignored_entry_keys(data: Mapping[str, object], places: Mapping[str, KeyPath
         f"{format_key_path(_file_path(('servers', key, name), places))} ({IGNORED_ENTRY_KEYS[name]})"
         for key, entry in _entries(data)
         for name in entry
-        if name in IGNORED_ENTRY_KEYS
+        if name in IGNORED_ENTRY_KEYS and not (name == "auth" and is_own_auth(entry[name]))
     ]
 
 

@@ -33,6 +33,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator._version import NAME
 from orchestrator.config._auth import AuditSpec, AuthSpec, RateLimitsSpec
+from orchestrator.config._downstream_auth import DownstreamOAuthSpec, is_own_auth
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
 from orchestrator.config._trust import EgressSpec, TrustMode, TrustSpec
@@ -179,7 +180,12 @@ class _ServerCommon(_Frozen):
         if not isinstance(data, dict):
             return data
         entry = cast("dict[object, object]", data)
-        return {k: v for k, v in entry.items() if k not in IGNORED_ENTRY_KEYS}
+        own_auth = is_own_auth(entry.get("auth"))
+        if own_auth and cls is StdioServerSpec:
+            raise ValueError(
+                "auth: OAuth sign-in is for HTTP servers (with 'url'); a stdio server takes its credentials from 'env'"
+            )
+        return {k: v for k, v in entry.items() if k not in IGNORED_ENTRY_KEYS or (k == "auth" and own_auth)}
 
     @field_validator("tools")
     @classmethod
@@ -246,6 +252,20 @@ class HttpServerSpec(_ServerCommon):
     headers: dict[str, SecretText] = Field(
         default_factory=dict, description="Extra HTTP headers, e.g. Authorization; values are secrets."
     )
+    auth: DownstreamOAuthSpec | None = Field(
+        default=None,
+        description="'oauth' (or {type: oauth, scopes, client_id, client_metadata_url}): sign in with OAuth; "
+        "run 'orchestrator login KEY' once. Not together with an Authorization header.",
+    )
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> HttpServerSpec:
+        if self.auth is not None and any(name.lower() == "authorization" for name in self.headers):
+            raise ValueError(
+                "auth: oauth and an Authorization header both set the credentials; keep one "
+                "(remove the header to sign in with 'orchestrator login')"
+            )
+        return self
 
 
 ServerSpec = StdioServerSpec | HttpServerSpec

@@ -7,7 +7,8 @@ cancellation, handing a server's requests for input (sampling, elicitation, root
 upstream client of the call they belong to (through the ``UpstreamPeer`` the server layer
 passes in), and the mapping of transport and protocol faults to the ``DownstreamError``
 tree. It merges catalogues through ``orchestrator.catalog`` and routes calls by exposed
-name. It does not serve anything upstream and knows nothing of workflows.
+name. It does not serve anything upstream and knows nothing of workflows, nor of OAuth
+tokens: an HTTP server's ``httpx2.Auth`` comes from the layer above (``AuthForFn``).
 """
 
 from orchestrator.downstream._admission import Admission, DefinitionKind, ManifestGate, Withheld
@@ -15,11 +16,12 @@ from orchestrator.downstream._breaker import BreakerSnapshot
 from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
 from orchestrator.downstream._retry import BackoffPolicy
-from orchestrator.downstream._transport import TransportFactoryFn, secret_values
+from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn, open_transport, secret_values
 from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of, current_peer
 
 __all__ = [
     "Admission",
+    "AuthForFn",
     "BackoffPolicy",
     "BreakerSnapshot",
     "CatalogChange",
@@ -36,5 +38,6 @@ __all__ = [
     "Withheld",
     "caller_of",
     "current_peer",
+    "open_transport",
     "secret_values",
 ]

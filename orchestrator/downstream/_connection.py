@@ -3,7 +3,9 @@
 The supervisor connects, lists the server's catalogue (``_listing``), publishes it, and then
 watches the connection: it probes the server while idle (``_health``) and re-lists on change
 notifications. When the server fails to start, or its connection ends, it is retried with
-capped, jittered back-off, forever. Calls made while it is down fail at once with
+capped, jittered back-off, forever. A server that needs an OAuth login (its auth says so)
+waits quietly in ``needs_login`` instead, checking now and then (without a request to the
+server) whether someone has logged in. Calls made while it is down fail at once with
 ``DownstreamNotConnected``; calls in flight when it dies fail at once too; calls while its
 circuit breaker is open fail at once with ``DownstreamCircuitOpen``. Calls to read-only or
 idempotent tools may be retried after a transport fault (``_retry``).
@@ -33,7 +35,7 @@ from opentelemetry.trace import SpanKind
 
 from orchestrator._masking import SecretMasker
 from orchestrator._version import NAME, __version__
-from orchestrator.config import ServerSpec, StdioServerSpec
+from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
 from orchestrator.downstream._deadline import CallDeadline, current_deadline
@@ -51,7 +53,9 @@ from orchestrator.downstream._progress import ProgressRelay
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
 from orchestrator.downstream._stderr import StderrDrain
 from orchestrator.downstream._transport import (
+    AuthForFn,
     HttpStatusNote,
+    LoginWatch,
     TransportFactoryFn,
     http_status_note,
     open_transport,
@@ -60,6 +64,7 @@ from orchestrator.downstream._transport import (
 from orchestrator.downstream._upstream_peer import UpstreamPeer, current_peer
 from orchestrator.errors import (
     DownstreamError,
+    DownstreamLoginRequired,
     DownstreamNotConnected,
     DownstreamTimeout,
     DownstreamToolError,
@@ -79,7 +84,7 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-ServerState = Literal["starting", "ready", "restarting", "stopped"]
+ServerState = Literal["starting", "ready", "restarting", "needs_login", "stopped"]
 HealthChangeFn = Callable[[], Awaitable[None]]
 """Told when the server becomes healthy or unhealthy (its ``status()`` says which)."""
 ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
@@ -88,6 +93,20 @@ ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
 _CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
+_LOGIN_POLL = 5.0
+"""Seconds between checks, by a server waiting for a login, whether someone has logged in."""
+
+
+def _login_required(exc: BaseException) -> DownstreamLoginRequired | None:
+    """The ``DownstreamLoginRequired`` in ``exc`` (escaping a transport, it arrives in exception groups)."""
+    if isinstance(exc, DownstreamLoginRequired):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in cast("tuple[BaseException, ...]", exc.exceptions):  # pyright: ignore[reportUnknownMemberType]
+            found = _login_required(inner)
+            if found is not None:
+                return found
+    return _login_required(exc.__cause__) if exc.__cause__ is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +150,14 @@ class DownstreamServer:
         on_health_change: HealthChangeFn | None = None,
         transports: TransportFactoryFn | None = None,
         egress: Callable[[], EgressRules] | None = None,
+        auth_for: AuthForFn | None = None,
     ) -> None:
         self.name = name
         self._egress = egress
         self._transports = transports
+        self._auth_for = auth_for
+        self._needs_login: DownstreamLoginRequired | None = None
+        """Set while only an OAuth login can bring the server up; told by its auth."""
         self._on_resource_updated = on_resource_updated
         self._extra_env = extra_env
         self.spec = spec
@@ -230,6 +253,38 @@ class DownstreamServer:
             self._client = None
 
     async def _serve_once(self, watchers: anyio.abc.TaskGroup) -> None:
+        """``_connect_once``, again every few seconds, quietly, while the server needs a login."""
+        while True:
+            try:
+                await self._connect_once(watchers)
+                return
+            except DownstreamLoginRequired:
+                # Only `orchestrator login` helps: no back-off warnings; the auth checks the store
+                # before it sends anything, so waiting costs no request to the server.
+                await anyio.sleep(_LOGIN_POLL)
+
+    def _login_needed(self, needed: DownstreamLoginRequired) -> None:
+        """The server's auth says only a login can help (from the transport, before the error unwinds)."""
+        self._needs_login = needed
+
+    def _auth(self) -> LoginWatch | None:
+        if self._auth_for is None or not isinstance(self.spec, HttpServerSpec):
+            return None
+        auth = self._auth_for(self.name, self.spec)
+        return LoginWatch(auth, self._login_needed) if auth is not None else None
+
+    async def _wait_for_login(self, needed: DownstreamLoginRequired) -> DownstreamLoginRequired:
+        """Enter ``needs_login``: tools withdrawn, the reason kept, logged once per reason."""
+        if self._last_error != needed.detail or self._state != "needs_login":
+            logger.warning("server %r: %s", self.name, needed.detail)
+        self._needs_login = needed
+        self._state = "needs_login"
+        self._last_error = needed.detail
+        await self.health.mark_unhealthy(needed.detail)
+        self._settled.set()
+        return needed
+
+    async def _connect_once(self, watchers: anyio.abc.TaskGroup) -> None:
         """Connect, publish the catalogue, and wait until the connection ends.
 
         Returns normally when a connection that had been stable ends (the back-off resets);
@@ -251,6 +306,7 @@ class DownstreamServer:
                         self._extra_env,
                         transport=transport,
                         egress=self._egress() if self._egress is not None else None,
+                        auth=self._auth(),
                     )
                 )
                 client = _JudgedClient(
@@ -276,6 +332,9 @@ class DownstreamServer:
                 await self._serve_connected(client, manifest, lost, time.monotonic() - started, watchers)
         # Boundary: whatever a third-party server does wrong is logged and retried, never fatal.
         except Exception as exc:
+            needed = _login_required(exc)
+            if needed is not None:
+                raise await self._wait_for_login(needed) from None
             if not connected:
                 self._state = "restarting"
                 self._last_error = f"failed to start: {describe_fault(exc)}"
@@ -302,6 +361,7 @@ class DownstreamServer:
         self._lost = lost
         self._state = "ready"
         self._last_error = None
+        self._needs_login = None
         self._tool_count = len(manifest.tools)
         self._connected.set()
         logger.info(
@@ -570,6 +630,8 @@ class DownstreamServer:
     ) -> _T:
         client = self._client
         if client is None:
+            if self._needs_login is not None:
+                raise DownstreamLoginRequired(self.name, self._needs_login.detail)
             reason = f" ({self._last_error})" if self._last_error else ""
             raise DownstreamNotConnected(self.name, f"not connected{reason}")
         trial = self._breaker.admit()
@@ -591,8 +653,12 @@ class DownstreamServer:
                     outcome_known = True
                     self._record_outcome(None, trial)
                     return result
+                if self._needs_login is not None:
+                    raise DownstreamLoginRequired(self.name, self._needs_login.detail)
                 raise interrupted_request_error(self.name, what, limit, connection_lost=self._client is not client)
             except REQUEST_FAULTS as exc:
+                if self._needs_login is not None:
+                    raise DownstreamLoginRequired(self.name, self._needs_login.detail) from None
                 if closes_connection(exc):
                     self._connection_closed(client)
                 raise downstream_error(

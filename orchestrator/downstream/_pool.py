@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from orchestrator.config import OrchestratorConfig, ServerSpec
     from orchestrator.downstream._retry import BackoffPolicy
-    from orchestrator.downstream._transport import TransportFactoryFn
+    from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn
     from orchestrator.downstream._upstream_peer import UpstreamPeer
 
 __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]
@@ -120,11 +120,13 @@ class DownstreamPool:
         child_env: Callable[[str], Mapping[str, str]] | None = None,
         transports: TransportFactoryFn | None = None,
         gate: ManifestGate | None = None,
+        auth_for: AuthForFn | None = None,
     ) -> None:
         self._config = config
         self._gate = gate
         self._egress = EgressRules.from_allow(config.egress.allow)
         self._transports = transports
+        self._auth_for = auth_for
         self._policy = policy
         self._child_env = child_env
         self._reserved = frozenset(reserved)
@@ -162,6 +164,7 @@ class DownstreamPool:
             on_health_change=self._rebuild,
             transports=self._transports,
             egress=lambda: self._egress,
+            auth_for=self._auth_for,
         )
 
     @classmethod
@@ -175,6 +178,7 @@ class DownstreamPool:
         child_env: Callable[[str], Mapping[str, str]] | None = None,
         transports: TransportFactoryFn | None = None,
         gate: ManifestGate | None = None,
+        auth_for: AuthForFn | None = None,
     ) -> AsyncGenerator[DownstreamPool, None]:
         """Start every server concurrently; stop them all (whole process groups) on exit.
 
@@ -186,8 +190,18 @@ class DownstreamPool:
             transports: Builds each server's transport by key instead of its config entry
                 (in-process servers); the entry's other settings still apply.
             gate: Judges every listing before it is served (the trust layer); default: all served.
+            auth_for: Builds the OAuth auth of each connection to an HTTP server with
+                ``auth: oauth`` (the tokens are the layer above's; see ``AuthForFn``).
         """
-        pool = cls(config, policy=policy, reserved=reserved, child_env=child_env, transports=transports, gate=gate)
+        pool = cls(
+            config,
+            policy=policy,
+            reserved=reserved,
+            child_env=child_env,
+            transports=transports,
+            gate=gate,
+            auth_for=auth_for,
+        )
         async with anyio.create_task_group() as tg:
             pool._task_group = tg
             for server in pool.servers.values():

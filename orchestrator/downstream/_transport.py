@@ -5,7 +5,10 @@ server's configured headers (and nothing from the upstream request), over the eg
 every request's host is resolved and checked (``EgressRules``; the config URL's own origin may
 reach private and loopback addresses, any other host must be public) and the connection goes
 to the checked address. The config URL is checked once before the SDK's client starts, so a
-refused server fails at once with the reason. Each transport is
+refused server fails at once with the reason. A server that signs in with OAuth gets the
+``httpx2.Auth`` its ``AuthForFn`` builds (the layer above owns the tokens; this one only
+notices when the auth says a login is needed); its discovery and token requests go over the
+same guarded client. Each transport is
 wrapped so the supervisor learns the moment a connection ends (a stdio
 child exiting closes its stdout): in-flight calls then fail at once and a restart begins.
 """
@@ -34,6 +37,7 @@ from orchestrator._sdk_internals import (
 )
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._stdio import stdio_transport
+from orchestrator.errors import DownstreamLoginRequired
 from orchestrator.tracing import copy_trace_context_to_headers
 
 if TYPE_CHECKING:
@@ -41,11 +45,54 @@ if TYPE_CHECKING:
 
     from orchestrator.downstream._stderr import StderrDrain
 
-__all__ = ["HttpStatusNote", "TransportFactoryFn", "http_status_note", "open_transport", "secret_values"]
+__all__ = [
+    "AuthForFn",
+    "HttpStatusNote",
+    "LoginRequiredFn",
+    "LoginWatch",
+    "TransportFactoryFn",
+    "http_status_note",
+    "open_transport",
+    "secret_values",
+]
 
 TransportFactoryFn = Callable[[str], Transport]
 """Builds the transport to the server of a key in place of its config entry's (e.g. to an
 in-process server); called for every connection attempt."""
+
+
+AuthForFn = Callable[[str, HttpServerSpec], "httpx2.Auth | None"]
+"""Builds the ``httpx2.Auth`` of one connection to the HTTP server of a key (``None``: none).
+
+It raises ``DownstreamLoginRequired`` from its flow when only ``orchestrator login`` can help."""
+LoginRequiredFn = Callable[[DownstreamLoginRequired], None]
+
+
+class LoginWatch(httpx2.Auth):
+    """Runs another auth's flow, and tells ``on_login_required`` the moment it says a login is needed.
+
+    The error also ends the connection (it escapes the transport); being told first lets the
+    calls in flight fail with it rather than with "connection lost".
+    """
+
+    def __init__(self, inner: httpx2.Auth, on_login_required: LoginRequiredFn) -> None:
+        self._inner = inner
+        self._on_login_required = on_login_required
+
+    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        flow = self._inner.async_auth_flow(request)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                response = yield outgoing
+                outgoing = await flow.asend(response)
+        except StopAsyncIteration:
+            return
+        except DownstreamLoginRequired as exc:
+            self._on_login_required(exc)
+            raise
+        finally:
+            await flow.aclose()
 
 
 @dataclass(slots=True)
@@ -93,17 +140,21 @@ class _WatchedReadStream(WrappedReadStream):
 
 
 @asynccontextmanager
-async def _http(spec: HttpServerSpec, egress: EgressRules) -> AsyncGenerator[TransportStreams, None]:
+async def _http(
+    spec: HttpServerSpec, egress: EgressRules, auth: httpx2.Auth | None
+) -> AsyncGenerator[TransportStreams, None]:
     headers = {k: v.get_secret_value() for k, v in spec.headers.items()}
     # Checked here too, before the SDK's client runs: a refusal inside it would be a failed POST.
     await resolve_checked(httpx2.URL(spec.url), egress, "config")
     http_client_factory = _guarded(spec, egress)
     if spec.type == "sse":
-        async with sse_client(spec.url, headers=headers, httpx_client_factory=http_client_factory) as streams:
+        async with sse_client(
+            spec.url, headers=headers, httpx_client_factory=http_client_factory, auth=auth
+        ) as streams:
             yield streams
         return
     async with (
-        http_client_factory(headers=headers) as http_client,
+        http_client_factory(headers=headers, auth=auth) as http_client,
         streamable_http_client(spec.url, http_client=http_client) as streams,
     ):
         yield streams
@@ -143,10 +194,18 @@ async def open_transport(
     *,
     transport: Transport | None = None,
     egress: EgressRules | None = None,
+    auth: httpx2.Auth | None = None,
 ) -> AsyncGenerator[TransportStreams, None]:
     """Open ``transport``, or the one ``spec`` describes; ``lost`` is set when the connection ends.
 
-    ``egress`` is the rules HTTP connections follow (by default: nothing in ``egress.allow``).
+    Args:
+        spec: The server's entry.
+        lost: Set when the connection ends.
+        drain: Where a stdio child's stderr goes.
+        extra_env: More environment for a stdio child.
+        transport: Use this instead of what ``spec`` describes.
+        egress: The rules HTTP connections follow (default: nothing in ``egress.allow``).
+        auth: Authenticates every HTTP request (OAuth), for an HTTP server.
 
     Raises:
         OSError: The stdio command could not be started, or an HTTP server's name does not resolve.
@@ -159,7 +218,7 @@ async def open_transport(
             assert drain is not None, "stdio servers need a stderr drain"
             read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env))
         else:
-            read, write = await stack.enter_async_context(_http(spec, egress or EgressRules()))
+            read, write = await stack.enter_async_context(_http(spec, egress or EgressRules(), auth))
         try:
             yield _WatchedReadStream(read, lost), write
         finally:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -30,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "UtcDateTime",
     "audit_records",
+    "downstream_credentials",
     "metadata",
     "oauth_access_tokens",
     "oauth_authorization_codes",
@@ -245,3 +247,17 @@ trust_findings = Table(
     Column("seen_at", UtcDateTime(), nullable=False),
 )
 Index(None, trust_findings.c.server)
+
+# Credentials the orchestrator holds as an OAuth client of remote downstream servers, per server
+# key. ``tokens`` and ``client_info`` are opaque blobs encrypted by ``trust`` before they get
+# here: the store never sees them in plain text. ``refresh_failure`` says (without secrets) why
+# the last refresh was refused, until the next login.
+downstream_credentials = Table(
+    "downstream_credentials",
+    metadata,
+    Column("server", String(_SERVER_KEY), primary_key=True),
+    Column("tokens", LargeBinary, nullable=True),
+    Column("client_info", LargeBinary, nullable=True),
+    Column("refresh_failure", String(1024), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

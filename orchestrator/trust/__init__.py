@@ -3,8 +3,10 @@
 Owns the pins of every downstream server (its identity, and a SHA-256 over the RFC 8785
 canonical JSON of each tool, prompt and resource template it defines, with per-field hashes
 so a report says what changed), the shadowing and poisoning checks on definitions before
-they are served, and in time the egress guard for every URL fetched on someone's behalf and
-the outbound OAuth tokens of remote servers.
+they are served, and in time the egress guard for every URL fetched on someone's behalf, and
+the outbound OAuth tokens of remote servers (sealed at rest with a key from the OS keyring
+or an owner-only key file; used and refreshed, never the interactive flow, which is
+``orchestrator login``'s).
 
 Does not: decide who may call what (``auth``), write SQL (``store`` keeps the pins through
 its functions), or serve anything: ``server`` asks this package what may be served, never
@@ -47,6 +49,17 @@ if TYPE_CHECKING:
         inspect_definitions,
         show_hidden,
     )
+    from orchestrator.trust._oauth_tokens import (
+        DownstreamAuthFactory,
+        EncryptedTokenStorage,
+        LoginState,
+        StoredTokenAuth,
+        login_hint,
+        login_provider,
+        login_state,
+        loopback_redirect_uri,
+        preregistered_client,
+    )
     from orchestrator.trust._records import (
         pending_changes,
         pinned_fingerprint,
@@ -59,22 +72,34 @@ if TYPE_CHECKING:
         describe_change,
         report_pending,
     )
+    from orchestrator.trust._secrets import (
+        KEY_FILE_NAME,
+        SecretBox,
+        key_file_for,
+        open_secret_box,
+    )
 
 __all__ = [
     "DEFAULT_SEVERITY",
     "DEFINITION_TEXT_LIMIT",
+    "KEY_FILE_NAME",
     "VOLATILE_META_KEYS",
     "ChangeKind",
     "ChangeReport",
     "Check",
+    "DownstreamAuthFactory",
+    "EncryptedTokenStorage",
     "Finding",
     "Fingerprint",
     "FingerprintKind",
     "InspectionLimits",
+    "LoginState",
     "PinDiff",
+    "SecretBox",
     "ServedChange",
     "ServerFingerprint",
     "Severity",
+    "StoredTokenAuth",
     "TrustGate",
     "canonical_json",
     "describe_change",
@@ -84,9 +109,16 @@ __all__ = [
     "fingerprint_template",
     "fingerprint_tool",
     "inspect_definitions",
+    "key_file_for",
+    "login_hint",
+    "login_provider",
+    "login_state",
+    "loopback_redirect_uri",
+    "open_secret_box",
     "pending_changes",
     "pinned_fingerprint",
     "pins_of",
+    "preregistered_client",
     "report_pending",
     "server_identity",
     "show_hidden",
@@ -129,6 +161,21 @@ _HOMES: dict[str, str] = {
         ("pending_changes", "pinned_fingerprint", "pins_of", "stored_findings"), "orchestrator.trust._records"
     ),
     **dict.fromkeys(("ChangeKind", "ChangeReport", "describe_change", "report_pending"), "orchestrator.trust._report"),
+    **dict.fromkeys(
+        (
+            "DownstreamAuthFactory",
+            "EncryptedTokenStorage",
+            "LoginState",
+            "StoredTokenAuth",
+            "login_hint",
+            "login_provider",
+            "login_state",
+            "loopback_redirect_uri",
+            "preregistered_client",
+        ),
+        "orchestrator.trust._oauth_tokens",
+    ),
+    **dict.fromkeys(("KEY_FILE_NAME", "SecretBox", "key_file_for", "open_secret_box"), "orchestrator.trust._secrets"),
 }
 """Where each public name lives; loaded on first use."""
 
