@@ -21,6 +21,7 @@ PUBLIC_NAMES = [
     "ConfigError",
     "DownstreamCircuitOpen",
     "DownstreamError",
+    "DefinitionWithheld",
     "DownstreamLoginRequired",
     "DownstreamNotConnected",
     "DownstreamOutputInvalid",
