@@ -31,6 +31,7 @@ from mcp.shared.auth import AuthorizationCodeResult
 
 from orchestrator import store as state_db
 from orchestrator import trust
+from orchestrator._egress import EgressRules
 from orchestrator.cli._subcommands import add_config_option, config_of, open_state_of
 from orchestrator.config import HttpServerSpec, OrchestratorConfig
 from orchestrator.downstream import open_transport
@@ -259,7 +260,8 @@ async def _login(config: OrchestratorConfig, key: str, spec: HttpServerSpec, bro
             return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
         provider = trust.login_provider(spec.url, spec.auth, storage, redirect_uri, show, came_back)
-        tool_count = await _with_callback(callback, listener, _list_tools(spec, provider))
+        egress = EgressRules.from_allow(config.egress.allow)
+        tool_count = await _with_callback(callback, listener, _list_tools(spec, provider, egress))
     print(f"Logged in to {key!r}: {tool_count} tools. The tokens are stored encrypted in {store.url}.")
     return 0
 
@@ -278,15 +280,20 @@ async def _with_callback(
     return result
 
 
-async def _list_tools(spec: HttpServerSpec, provider: httpx2.Auth) -> int:
+async def _list_tools(spec: HttpServerSpec, provider: httpx2.Auth, egress: EgressRules) -> int:
     """Connect with ``provider`` (which runs the flow on the server's 401) and count the tools.
+
+    Discovery, registration and token requests go over the same egress-guarded client as the
+    serving process's, under the config's ``egress.allow``.
 
     Raises:
         _LoginFailed: The flow or the connection failed; the reason in one line.
     """
     try:
         async with Client(
-            open_transport(spec, anyio.Event(), None, auth=provider), mode="auto", read_timeout_seconds=spec.timeout
+            open_transport(spec, anyio.Event(), None, egress=egress, auth=provider),
+            mode="auto",
+            read_timeout_seconds=spec.timeout,
         ) as client:
             return len((await client.list_tools()).tools)
     # Boundary: whatever the flow or the server did, the user gets one line, not a traceback.
