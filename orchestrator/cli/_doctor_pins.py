@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import store as state_db
 from orchestrator.errors import ConfigError, StoreError
-from orchestrator.trust import report_pending, show_hidden
+from orchestrator.trust import kind_word, report_pending, show_hidden
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from orchestrator.trust import ChangeReport
 
 __all__ = ["PinsReport", "ServerPinsReport", "check_pins"]
-
-_KIND_WORDS = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +54,7 @@ class ServerPinsReport:
     def quarantined(self) -> tuple[str, ...]:
         """The definitions a ``quarantine`` finding keeps from being served, as ``tool 'name'``."""
         names = {
-            f"{_KIND_WORDS.get(item.kind, item.kind)} {show_hidden(item.name)!r}"
+            f"{kind_word(item.kind)} {show_hidden(item.name)!r}"
             for item in self.findings
             if item.severity == "quarantine"
         }

@@ -41,7 +41,7 @@ from orchestrator import store as state_db
 from orchestrator.catalog import close_names
 from orchestrator.cli._subcommands import CONFIG_HELP, add_config_option, add_json_option, config_of, open_state_of
 from orchestrator.errors import OrchestratorError
-from orchestrator.trust import FingerprintKind, report_pending, show_hidden
+from orchestrator.trust import FingerprintKind, kind_word, report_pending, show_hidden
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "parse_name", "run"]
 
 _KINDS: tuple[str, ...] = get_args(FingerprintKind)
-_KIND_WORDS = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
 
 
 class _CommandError(Exception):
@@ -216,13 +215,13 @@ def _counted(pins: ServerPins) -> str:
         counts[item.kind] += 1
     if not counts:
         return "no definitions"
-    parts = [f"{counts[kind]} {_KIND_WORDS.get(kind, kind)}{'s' if counts[kind] != 1 else ''}" for kind in _KINDS]
+    parts = [f"{counts[kind]} {kind_word(kind)}{'s' if counts[kind] != 1 else ''}" for kind in _KINDS]
     parts += [f"{count} {kind}" for kind, count in counts.items() if kind not in _KINDS]
     return ", ".join(part for part in parts if not part.startswith("0 "))
 
 
 def _finding_line(item: StoredFinding) -> str:
-    where = f"{_KIND_WORDS.get(item.kind, item.kind)} {show_hidden(item.name)!r} {show_hidden(item.field)}"
+    where = f"{kind_word(item.kind)} {show_hidden(item.name)!r} {show_hidden(item.field)}"
     return f"[{item.severity}] {item.check}: {where}: {show_hidden(item.detail)}"
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         fingerprint_server,
         fingerprint_template,
         fingerprint_tool,
+        kind_word,
         server_identity,
     )
     from orchestrator.trust._gate import ServedChange, TrustGate
@@ -110,6 +111,7 @@ __all__ = [
     "fingerprint_tool",
     "inspect_definitions",
     "key_file_for",
+    "kind_word",
     "login_hint",
     "login_provider",
     "login_state",
@@ -140,6 +142,7 @@ _HOMES: dict[str, str] = {
             "fingerprint_server",
             "fingerprint_template",
             "fingerprint_tool",
+            "kind_word",
             "server_identity",
         ),
         "orchestrator.trust._fingerprint",

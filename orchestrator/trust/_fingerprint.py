@@ -42,13 +42,20 @@ __all__ = [
     "fingerprint_server",
     "fingerprint_template",
     "fingerprint_tool",
+    "kind_word",
     "server_identity",
 ]
 
 FingerprintKind = Literal["tool", "prompt", "resource_template"]
 """What a definition is; the pin of each is keyed by kind and name."""
 
-_KIND_WORDS: dict[FingerprintKind, str] = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
+_KIND_WORDS: dict[str, str] = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
+
+
+def kind_word(kind: str) -> str:
+    """A kind of definition in words: ``resource_template`` is "resource template"."""
+    return _KIND_WORDS.get(kind, kind)
+
 
 VOLATILE_META_KEYS = frozenset({"progressToken", "traceparent", "tracestate", "baggage"})
 """``_meta`` keys left out of a definition's fingerprint.
@@ -248,7 +255,7 @@ def fingerprint_server(
     seen: set[tuple[FingerprintKind, str]] = set()
     for fingerprint in fingerprints:
         if _key(fingerprint) in seen:
-            raise ValueError(f"{_KIND_WORDS[fingerprint.kind]} {fingerprint.name!r} is listed twice")
+            raise ValueError(f"{kind_word(fingerprint.kind)} {fingerprint.name!r} is listed twice")
         seen.add(_key(fingerprint))
     return ServerFingerprint(identity=identity, definitions=tuple(sorted(fingerprints, key=_key)))
 
@@ -279,10 +286,10 @@ class PinDiff:
         if self.identity_changed is not None:
             pinned, live = self.identity_changed
             lines.append(f"server identity changed: pinned {pinned!r}, now {live!r}")
-        lines.extend(f"{_KIND_WORDS[kind]} {name!r}: added" for kind, name in self.added)
-        lines.extend(f"{_KIND_WORDS[kind]} {name!r}: removed" for kind, name in self.removed)
+        lines.extend(f"{kind_word(kind)} {name!r}: added" for kind, name in self.added)
+        lines.extend(f"{kind_word(kind)} {name!r}: removed" for kind, name in self.removed)
         lines.extend(
-            f"{_KIND_WORDS[kind]} {name!r}: " + ", ".join(f"{field_name} changed" for field_name in fields)
+            f"{kind_word(kind)} {name!r}: " + ", ".join(f"{field_name} changed" for field_name in fields)
             for kind, name, fields in self.changed
         )
         return lines

@@ -27,7 +27,7 @@ from orchestrator import store as state_db
 from orchestrator.catalog import ServerManifest
 from orchestrator.downstream import Admission, Withheld
 from orchestrator.errors import StoreError
-from orchestrator.trust._fingerprint import fingerprint_server, server_identity
+from orchestrator.trust._fingerprint import fingerprint_server, kind_word, server_identity
 from orchestrator.trust._inspect import DEFAULT_SEVERITY, Finding, inspect_definitions
 from orchestrator.trust._records import pending_changes, pinned_fingerprint, pins_of, stored_findings
 
@@ -45,7 +45,6 @@ __all__ = ["ServedChange", "TrustGate"]
 
 logger = logging.getLogger(__name__)
 
-_KIND_WORDS: dict[str, str] = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
 _AUTO_APPROVER = "trust: auto"
 
 
@@ -151,7 +150,7 @@ class TrustGate:
                 logger.warning(
                     "server %r: %s %r withheld until approved (orchestrator pins approve %s %s)",
                     key,
-                    _KIND_WORDS[kind],
+                    kind_word(kind),
                     name,
                     key,
                     name,
@@ -230,7 +229,7 @@ class TrustGate:
             logger.warning(
                 "server %r: %s %r %s since pinned%s; served anyway (trust: warn)",
                 key,
-                _KIND_WORDS[kind],
+                kind_word(kind),
                 name,
                 change,
                 f" ({', '.join(fields)})" if fields else "",
@@ -315,14 +314,14 @@ def _approve_hint(key: str, name: str) -> str:
 def _changed_since_pinned(key: str, kind: str, name: str, fields: Sequence[str]) -> str:
     what = f" ({', '.join(fields)})" if fields else ""
     return (
-        f"{_KIND_WORDS[kind]} {name!r} is withheld: its definition changed since it was pinned{what}; "
+        f"{kind_word(kind)} {name!r} is withheld: its definition changed since it was pinned{what}; "
         + _approve_hint(key, name)
     )
 
 
 def _new_since_pinned(key: str, kind: str, name: str) -> str:
     return (
-        f"{_KIND_WORDS[kind]} {name!r} is withheld: it is new since server {key!r} was pinned; "
+        f"{kind_word(kind)} {name!r} is withheld: it is new since server {key!r} was pinned; "
         + _approve_hint(key, name)
         + " (or set `trust: auto` on the server to pin new definitions on sight)"
     )
@@ -330,7 +329,7 @@ def _new_since_pinned(key: str, kind: str, name: str) -> str:
 
 def _quarantined(finding: Finding) -> str:
     return (
-        f"{_KIND_WORDS[finding.kind]} {finding.name!r} is quarantined: {finding.check} in {finding.field} "
+        f"{kind_word(finding.kind)} {finding.name!r} is quarantined: {finding.check} in {finding.field} "
         f"({finding.detail}); see `orchestrator pins --server {finding.server}`, or set "
         f"`trust.checks.{finding.check}: warn` to serve such definitions"
     )
@@ -340,7 +339,7 @@ def _log_finding(finding: Finding) -> None:
     logger.warning(
         "server %r: %s %r: %s in %s (%s): %s",
         finding.server,
-        _KIND_WORDS[finding.kind],
+        kind_word(finding.kind),
         finding.name,
         finding.check,
         finding.field,

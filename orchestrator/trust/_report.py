@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from orchestrator.trust._fingerprint import DEFINITION_TEXT_LIMIT
+from orchestrator.trust._fingerprint import DEFINITION_TEXT_LIMIT, kind_word
 from orchestrator.trust._inspect import show_hidden
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ MAX_FIELD_LINES = 30
 MAX_LINE_CHARS = 160
 """Characters shown per diff line."""
 
-_KIND_WORDS = {"tool": "tool", "prompt": "prompt", "resource_template": "resource template"}
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+")
 _LIMIT_KIB = DEFINITION_TEXT_LIMIT // 1024
 
@@ -156,7 +155,7 @@ def _change_report(
     change: ChangeKind,
     changed_fields: Sequence[str] = (),
 ) -> ChangeReport:
-    what = f"{_KIND_WORDS.get(kind, kind)} {show_hidden(name)!r}"
+    what = f"{kind_word(kind)} {show_hidden(name)!r}"
     if change == "removed":
         summary = f"{what}: removed (no longer listed; approving it removes its pin)"
         return ChangeReport(kind, name, change, (), summary, ())
