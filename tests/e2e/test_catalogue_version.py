@@ -36,7 +36,8 @@ def _config(tmp_path: Path) -> Path:
         "steps": {"one": {"tool": "f.echo", "with": {"text": "hi"}}},
     }
     (folder / "echo_once.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False), encoding="utf-8")
-    return write_config(tmp_path, {"f": fault_entry()}, workflows=[str(folder)])
+    # trust: auto pins the tool add_tool adds on sight; under the default it would wait for approval.
+    return write_config(tmp_path, {"f": fault_entry(trust="auto")}, workflows=[str(folder)])
 
 
 @asynccontextmanager

@@ -111,7 +111,8 @@ async def test_downstream_log_messages_reach_the_caller(tmp_path: Path) -> None:
 
 
 async def test_downstream_tool_list_change_reaches_a_listening_2026_caller(tmp_path: Path) -> None:
-    config = write_config(tmp_path, {"f": fault_entry()})
+    # trust: auto pins the added tool on sight; under the default it would wait for approval.
+    config = write_config(tmp_path, {"f": fault_entry(trust="auto")})
     async with Client(aggregator_params(config)) as client:
         assert "f__fresh" not in {tool.name for tool in (await client.list_tools()).tools}
         async with client.listen(tools_list_changed=True) as subscription:
