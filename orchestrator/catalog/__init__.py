@@ -4,7 +4,8 @@ Owns: merging the tools, prompts, resources and resource templates of every down
 server into one catalogue; provider-safe exposed names (``^[a-zA-Z0-9_-]{1,max_length}$``,
 unique, stable whatever the order of servers or tools); and the lookup tables that route an
 exposed name or URI back to (server, original name or URI); and the exposed catalogue as one
-document with its version (a digest of every exposed definition) and the diff of two.
+document with its version (a digest of every exposed definition) and the diff of two; the
+RFC 8785 canonical JSON that both the version and the pins hash.
 
 Does not: do any I/O, talk to a server, log, or await anything. Callers fetch the manifests
 (``orchestrator.downstream``) and serve the result (``orchestrator.server``).
@@ -12,6 +13,7 @@ Does not: do any I/O, talk to a server, log, or await anything. Callers fetch th
 
 from __future__ import annotations
 
+from orchestrator.catalog._canonical import VOLATILE_META_KEYS, canonical_json, without_volatile_meta
 from orchestrator.catalog._catalog import (
     EMPTY_CATALOG,
     Catalog,
@@ -36,6 +38,7 @@ __all__ = [
     "DEFINITION_KINDS",
     "EMPTY_CATALOG",
     "VERSION_LENGTH",
+    "VOLATILE_META_KEYS",
     "Catalog",
     "DefinitionChange",
     "ExposedCatalogue",
@@ -44,8 +47,10 @@ __all__ = [
     "Route",
     "ServerManifest",
     "build_catalog",
+    "canonical_json",
     "close_names",
     "diff_catalogues",
     "exposed_catalogue",
     "is_valid_name",
+    "without_volatile_meta",
 ]

@@ -15,12 +15,11 @@ server computes it once per change of what it serves).
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import rfc8785
+from orchestrator.catalog._canonical import canonical_json, without_volatile_meta
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -33,7 +32,6 @@ __all__ = [
     "CATALOGUE_FORMAT",
     "DEFINITION_KINDS",
     "VERSION_LENGTH",
-    "VOLATILE_META_KEYS",
     "ExposedCatalogue",
     "exposed_catalogue",
 ]
@@ -49,41 +47,10 @@ DEFINITION_KINDS: Final[Mapping[str, str]] = MappingProxyType(
 )
 """Each list of the document, and the field that identifies one of its definitions."""
 
-VOLATILE_META_KEYS: Final = frozenset({"progressToken", "traceparent", "tracestate", "baggage"})
-"""``_meta`` keys left out of the document: per-message plumbing (a progress token, W3C trace
-context a traced server may stamp on whatever it sends), not part of what a definition says;
-kept, they would bump the version on every re-list. The same keys the pins leave out."""
-
-# RFC 8785 numbers are IEEE 754 doubles: an integer past 2**53 (a uint64 ``maximum`` in a
-# schema) has no exact canonical form, so it is hashed as its decimal text instead of refused.
-_EXACT_INTEGER = 2**53 - 1
-
-
-def _canonicalisable(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value if -_EXACT_INTEGER <= value <= _EXACT_INTEGER else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        return {str(key): _canonicalisable(item) for key, item in cast("dict[Any, Any]", value).items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonicalisable(item) for item in cast("list[Any] | tuple[Any, ...]", value)]
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
-
 
 def _wire(definition: types.Tool | types.Prompt | types.Resource | types.ResourceTemplate) -> dict[str, Any]:
     """A definition as the wire carries it, without the volatile ``_meta`` keys."""
-    wire = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
-    meta = wire.get("_meta")
-    if isinstance(meta, dict):
-        kept = {key: item for key, item in cast("dict[str, Any]", meta).items() if key not in VOLATILE_META_KEYS}
-        if kept:
-            wire["_meta"] = kept
-        else:
-            del wire["_meta"]
-    return wire
+    return without_volatile_meta(definition.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 def _sorted(kind: str, definitions: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
@@ -117,7 +84,7 @@ class ExposedCatalogue:
             TypeError: A definition holds something JSON has no form for.
         """
         lists = {kind: _sorted(kind, definitions.get(kind, ())) for kind in DEFINITION_KINDS}
-        canonical = rfc8785.dumps(_canonicalisable({kind: list(items) for kind, items in lists.items()}))
+        canonical = canonical_json({kind: list(items) for kind, items in lists.items()})
         return cls(MappingProxyType(lists), hashlib.sha256(canonical).hexdigest())
 
     @classmethod

@@ -11,15 +11,13 @@ renamed tool is one removed and one added, never a silent carry-over.
 from __future__ import annotations
 
 import hashlib
-import math
 import shlex
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import rfc8785
-
+from orchestrator.catalog import VOLATILE_META_KEYS, canonical_json, without_volatile_meta
 from orchestrator.config import StdioServerSpec
 
 if TYPE_CHECKING:
@@ -57,16 +55,6 @@ def kind_word(kind: str) -> str:
     return _KIND_WORDS.get(kind, kind)
 
 
-VOLATILE_META_KEYS = frozenset({"progressToken", "traceparent", "tracestate", "baggage"})
-"""``_meta`` keys left out of a definition's fingerprint.
-
-These are per-message plumbing, not part of what a definition says: a progress token, and W3C
-trace context (``traceparent``, ``tracestate``, ``baggage``) that a traced server may stamp on
-whatever it sends. They change from one listing to the next without the definition changing,
-so pinning them would make every re-list look like a rug pull. Every other ``_meta`` key
-(e.g. an MCP Apps UI resource) is what the server says about the definition and is pinned.
-"""
-
 DEFINITION_TEXT_LIMIT = 256 * 1024
 """Largest canonical definition (UTF-8 bytes) whose text is kept beside its hashes.
 
@@ -74,35 +62,6 @@ The text lets a report show how a definition changed; one bigger than this is pi
 hashes alone (a report then names the changed fields only), so a server listing megabytes
 of schema cannot fill the state database.
 """
-
-# RFC 8785 numbers are IEEE 754 doubles: an integer beyond 2**53 has no exact canonical form.
-# Such integers (a uint64 ``maximum`` in a schema) are hashed as their decimal text instead of
-# being refused; that ``18446744073709551615`` and ``"18446744073709551615"`` then hash alike
-# is a loss no model notices. Non-finite floats cannot come from JSON and are hashed by name.
-_EXACT_INTEGER = 2**53 - 1
-
-
-def _canonicalisable(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value if -_EXACT_INTEGER <= value <= _EXACT_INTEGER else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        return {str(key): _canonicalisable(item) for key, item in cast("dict[Any, Any]", value).items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonicalisable(item) for item in cast("list[Any] | tuple[Any, ...]", value)]
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
-
-
-def canonical_json(value: Any) -> bytes:
-    """The RFC 8785 (JCS) canonical form of a JSON value: sorted keys, no whitespace, UTF-8.
-
-    Raises:
-        TypeError: ``value`` holds something JSON has no form for (a set, bytes, an object).
-    """
-    return rfc8785.dumps(_canonicalisable(value))
 
 
 def _sha256(value: Any) -> str:
@@ -141,14 +100,7 @@ class Fingerprint:
 
 
 def _fingerprint(kind: FingerprintKind, name: str, wire: dict[str, Any]) -> Fingerprint:
-    definition = dict(wire)
-    meta = definition.pop("_meta", None)
-    if isinstance(meta, dict):
-        kept = {key: value for key, value in cast("dict[str, Any]", meta).items() if key not in VOLATILE_META_KEYS}
-        if kept:
-            definition["_meta"] = kept
-    elif meta is not None:
-        definition["_meta"] = meta
+    definition = without_volatile_meta(wire)
     fields = {key: _sha256(value) for key, value in definition.items()}
     text = canonical_json(definition)
     return Fingerprint(

@@ -19,6 +19,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         "DEFINITION_KINDS",
         "EMPTY_CATALOG",
         "VERSION_LENGTH",
+        "VOLATILE_META_KEYS",
         "Catalog",
         "DefinitionChange",
         "ExposedCatalogue",
@@ -27,10 +28,12 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         "Route",
         "ServerManifest",
         "build_catalog",
+        "canonical_json",
         "close_names",
         "diff_catalogues",
         "exposed_catalogue",
         "is_valid_name",
+        "without_volatile_meta",
     }
     assert all(hasattr(catalog_package, name) for name in catalog_package.__all__)
 
