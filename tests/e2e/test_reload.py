@@ -81,7 +81,9 @@ async def test_edits_add_remove_and_restart_servers_reload_workflows_and_a_bad_e
     tmp_path: Path,
 ) -> None:
     _workflow(tmp_path, "say_keep", "keep")
-    servers = {"keep": fault_entry(), "drop": fault_entry(), "edit": fault_entry("--tools", "old_tool")}
+    # `edit` is trust: auto, so the tool its edited arguments add is pinned on sight rather than
+    # withheld until approved (tests/e2e/test_pinning.py covers that).
+    servers = {"keep": fault_entry(), "drop": fault_entry(), "edit": fault_entry("--tools", "old_tool", trust="auto")}
     config = _config(tmp_path, servers)
     changes = Notifications(types.ToolListChangedNotification)
     async with (
@@ -101,7 +103,11 @@ async def test_edits_add_remove_and_restart_servers_reload_workflows_and_a_bad_e
             tg.start_soon(in_flight)
             # One edit: `added` appears, `drop` goes, `edit` gets other arguments, a workflow is added.
             _workflow(tmp_path, "say_added", "added")
-            edited = {"keep": fault_entry(), "edit": fault_entry("--tools", "new_tool"), "added": fault_entry()}
+            edited = {
+                "keep": fault_entry(),
+                "edit": fault_entry("--tools", "new_tool", trust="auto"),
+                "added": fault_entry(),
+            }
             _config(tmp_path, edited)
             names = await _until(
                 client,
