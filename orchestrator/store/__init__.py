@@ -76,7 +76,6 @@ if TYPE_CHECKING:
         forget_pins,
         list_pins,
         pin_first_sight,
-        pin_versions,
         read_pins,
         record_pending,
     )
@@ -126,7 +125,6 @@ __all__ = [
     "list_pins",
     "open_store",
     "pin_first_sight",
-    "pin_versions",
     "prune_audit",
     "prune_oauth",
     "read_audit",
@@ -205,7 +203,6 @@ _HOMES: dict[str, str] = {
     "forget_pins": "orchestrator.store._pins",
     "list_pins": "orchestrator.store._pins",
     "pin_first_sight": "orchestrator.store._pins",
-    "pin_versions": "orchestrator.store._pins",
     "read_pins": "orchestrator.store._pins",
     "record_pending": "orchestrator.store._pins",
     "Store": "orchestrator.store._store",

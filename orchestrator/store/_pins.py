@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from orchestrator.errors import StoreError
@@ -35,7 +35,6 @@ __all__ = [
     "forget_pins",
     "list_pins",
     "pin_first_sight",
-    "pin_versions",
     "read_pins",
     "record_pending",
 ]
@@ -415,31 +414,3 @@ async def forget_pins(engine: AsyncEngine, server: str) -> bool:
     except DBAPIError as exc:
         raise _failed(engine, "forget pins", exc) from None
     return result.rowcount > 0
-
-
-async def pin_versions(engine: AsyncEngine) -> dict[str, str]:
-    """A token per pinned server that changes whenever its pins do: cheap enough to poll.
-
-    A running orchestrator compares these with the ones it last saw to learn, without reading
-    every pin, that someone approved or forgot pins in another process (``orchestrator pins``).
-    First sight, any approval and a forget change a server's token (a forgotten server is
-    absent); recording pending changes does not. The token is opaque: compare, never parse.
-
-    Raises:
-        StoreError: The database refused or could not be reached.
-    """
-    pins_query = select(
-        trust_pins.c.server, func.count().label("count"), func.max(trust_pins.c.pinned_at).label("latest")
-    ).group_by(trust_pins.c.server)
-    try:
-        async with engine.connect() as connection:
-            servers = (await connection.execute(select(trust_servers))).mappings().all()
-            pins = {row["server"]: row for row in (await connection.execute(pins_query)).mappings()}
-    except DBAPIError as exc:
-        raise _failed(engine, "read pin versions", exc) from None
-    versions: dict[str, str] = {}
-    for row in servers:
-        counted = pins.get(row["server"])
-        count, latest = (counted["count"], counted["latest"]) if counted is not None else (0, None)
-        versions[row["server"]] = f"{row['identity']}|{row['pinned_at']}|{count}|{latest}"
-    return versions

@@ -22,7 +22,6 @@ from orchestrator.store import (
     list_pins,
     open_store,
     pin_first_sight,
-    pin_versions,
     read_pins,
     record_pending,
     state_url,
@@ -242,33 +241,6 @@ async def test_definition_texts_are_kept_through_first_sight_pending_and_approva
         ("quiet", None),
         ("search", text_v2),
     ]
-
-
-async def test_pin_versions_change_with_every_approval_and_forget_but_not_with_pending(engine: AsyncEngine) -> None:
-    server, other = _server(), _server()
-    await pin_first_sight(engine, server, "stdio: srv", [_pin("search"), _pin("old")], at=NOW)
-    await pin_first_sight(engine, other, "stdio: other", [], at=NOW)
-    first = await pin_versions(engine)
-    assert {server, other} <= first.keys()
-    assert first[server] != first[other]
-
-    await record_pending(engine, server, "stdio: srv2", [_live("search", "2"), _gone("old")], at=LATER)
-    assert (await pin_versions(engine))[server] == first[server]  # what is served did not change
-
-    await approve_pins(engine, server, [("tool", "old")], at=LATER)  # a removal alone
-    removed = (await pin_versions(engine))[server]
-    assert removed != first[server]
-    await approve_pins(engine, server, [("tool", "search")], at=LATEST)
-    changed = (await pin_versions(engine))[server]
-    assert changed not in (first[server], removed)
-    await record_pending(engine, server, "stdio: srv2", [], at=LATEST)
-    await approve_pins(engine, server, at=LATEST + timedelta(minutes=1))  # the identity alone
-    assert (await pin_versions(engine))[server] != changed
-
-    assert await forget_pins(engine, server)
-    after = await pin_versions(engine)
-    assert server not in after
-    assert after[other] == first[other]
 
 
 def _schema_differences(connection: Connection) -> list[Any]:
