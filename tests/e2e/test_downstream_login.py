@@ -98,6 +98,8 @@ async def test_login_in_the_browser_then_calls_refresh_and_revocation_asks_for_l
         up_dir,
         {"down": {"url": f"{issuer}/mcp", "auth": "oauth", "timeout": "20s"}},
         state={"url": f"sqlite:///{up_state}"},
+        # Spans with recorded payloads, the likeliest place for a token to slip into.
+        tracing={"exporter": "file", "file": str(up_dir / "traces.json"), "record_payloads": True},
     )
     down_command = [sys.executable, "-m", "orchestrator", "serve", "-c", str(down_config), "--transport", "http"]
     up_command = [sys.executable, "-m", "orchestrator", "serve", "-c", str(up_config), "--transport", "http"]
@@ -198,8 +200,11 @@ async def test_login_in_the_browser_then_calls_refresh_and_revocation_asks_for_l
     seen_tokens.discard("")
     assert len(seen_tokens) >= 3
     state_bytes = b"".join(path.read_bytes() for path in up_dir.iterdir() if path.name.startswith("state.db"))
+    spans = (up_dir / "traces.json").read_text(encoding="utf-8")
+    assert "down__" in spans  # the calls were traced, payloads and all
     for token in seen_tokens:
         assert token not in upstream_log
+        assert token not in spans
         assert token.encode() not in state_bytes
         assert not any(token in error for error in errors)
         assert token not in printed
