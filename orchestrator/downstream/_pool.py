@@ -265,6 +265,7 @@ class DownstreamPool:
         common = [key for key in new if key in old]
         restarted = tuple(key for key in common if _connection_fields(old[key]) != _connection_fields(new[key]))
         updated = tuple(key for key in common if key not in restarted and old[key] != new[key])
+        checks_changed = config.trust != self._config.trust
         self._config = config
         # Taken by every connection from now on; connections already up are not re-checked.
         self._egress = EgressRules.from_allow(config.egress.allow)
@@ -278,6 +279,10 @@ class DownstreamPool:
             listed = self._listed.get(key)
             if listed is not None:  # judged again: its trust mode may be what changed
                 await self._admit(self.servers[key].reshape(listed))
+        if checks_changed:  # what the definition checks do changed: every listing is judged again
+            for key in common:
+                if key not in restarted and key not in updated and key in self._listed:
+                    await self._admit(self._listed[key])
         for key in (*added, *restarted):
             server = self._new_server(key, new[key])
             self.servers[key] = server
