@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         list_findings,
         record_findings,
     )
+    from orchestrator.store._migrate import head_revision, upgrade_schema
     from orchestrator.store._oauth import (
         ClientOrigin,
         IssuedToken,
@@ -80,8 +81,8 @@ if TYPE_CHECKING:
         record_pending,
     )
     from orchestrator.store._store import (
+        HEAD_REVISION,
         Store,
-        head_revision,
         open_store,
     )
     from orchestrator.store._url import (
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "HEAD_REVISION",
     "STATE_DIR_ENV",
     "AuditRecord",
     "ClientOrigin",
@@ -147,6 +149,7 @@ __all__ = [
     "state_url",
     "take_authorization_code",
     "take_pending_authorization",
+    "upgrade_schema",
     "write_audit",
 ]
 
@@ -206,7 +209,9 @@ _HOMES: dict[str, str] = {
     "read_pins": "orchestrator.store._pins",
     "record_pending": "orchestrator.store._pins",
     "Store": "orchestrator.store._store",
-    "head_revision": "orchestrator.store._store",
+    "HEAD_REVISION": "orchestrator.store._store",
+    "head_revision": "orchestrator.store._migrate",
+    "upgrade_schema": "orchestrator.store._migrate",
     "open_store": "orchestrator.store._store",
     "STATE_DIR_ENV": "orchestrator.store._url",
     "default_state_dir": "orchestrator.store._url",

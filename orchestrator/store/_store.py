@@ -1,21 +1,22 @@
-"""Opening the state database: engine, connection settings, and migrations run at start."""
+"""Opening the state database: engine, connection settings, and migrations run at start.
+
+A database already at ``HEAD_REVISION`` is used as it is; only one that is behind (or new)
+is handed to ``orchestrator.store._migrate`` (Alembic), through the package's lazy names so
+that Alembic is not even imported on the common path.
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from orchestrator import store as _package
 from orchestrator.errors import StoreError
 
 if TYPE_CHECKING:
@@ -23,32 +24,21 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import URL, Connection
 
-__all__ = ["Store", "open_store"]
+__all__ = ["HEAD_REVISION", "Store", "open_store"]
 
 logger = logging.getLogger(__name__)
 
-_MIGRATIONS = str(Path(__file__).with_name("migrations"))
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-
-def _alembic_config(connection: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", _MIGRATIONS)
-    config.attributes["connection"] = connection
-    return config
+HEAD_REVISION: Final = "0005"
+"""The newest migration's revision (a test keeps it equal to the migration scripts' head)."""
 
 
-def _upgrade(connection: Connection) -> tuple[str | None, str | None]:
-    """Migrate to the newest schema; the revisions before and after."""
-    before = MigrationContext.configure(connection).get_current_revision()
-    command.upgrade(_alembic_config(connection), "head")
-    after = MigrationContext.configure(connection).get_current_revision()
-    return before, after
-
-
-def head_revision() -> str | None:
-    """The newest schema revision this version knows."""
-    return ScriptDirectory(_MIGRATIONS).get_current_head()
+def _current_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if revision is None else str(revision)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -93,11 +83,11 @@ async def open_store(url: URL) -> AsyncGenerator[Store, None]:
     try:
         try:
             async with engine.begin() as connection:
-                before, after = await connection.run_sync(_upgrade)
+                before = after = await connection.run_sync(_current_revision)
+                if before != HEAD_REVISION:
+                    before, after = await connection.run_sync(_package.upgrade_schema, shown)
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
             raise StoreError(shown, f"cannot open or migrate the state database: {type(exc).__name__}") from None
-        except CommandError as exc:  # e.g. a revision newer than this version knows
-            raise StoreError(shown, f"cannot migrate the state database: {exc}") from None
         if before != after:
             logger.info("state database %s migrated from %s to %s", shown, before or "empty", after)
         yield Store(engine)

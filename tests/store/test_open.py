@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from orchestrator.config import StateSpec
 from orchestrator.errors import ConfigError, StoreError
-from orchestrator.store import default_state_dir, head_revision, open_store, state_url
+from orchestrator.store import HEAD_REVISION, default_state_dir, head_revision, open_store, state_url
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -108,3 +110,26 @@ async def test_postgresql_is_migrated_at_start_and_opening_it_again_changes_noth
         )
     assert revision == head_revision()
     assert {"alembic_version", "audit_records"} <= tables
+
+
+def test_the_head_the_store_checks_first_is_the_migration_scripts_head() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
+def test_an_up_to_date_database_is_opened_without_loading_alembic(tmp_path: Path) -> None:
+    """Alembic costs a good part of a second to import; a database at the head does not need it."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"
+    script = (
+        "import sys, anyio\n"
+        "from sqlalchemy.engine import make_url\n"
+        "from orchestrator.store import open_store\n"
+        "async def main():\n"
+        f"    async with open_store(make_url({url!r})):\n"
+        "        pass\n"
+        "anyio.run(main)\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert first.stdout.strip() == "True"  # a new database is migrated
+    assert again.stdout.strip() == "False"
