@@ -228,7 +228,7 @@ class Aggregator:
         """
         await self.pool.wait_settled(timeout, initial_only=True)
         # Start-up is over: a composite that does not fit now is withdrawn, and says why (logged).
-        self.composites.refresh(self.catalog)
+        self.composites.refresh(self.catalog, withheld=self.pool.withheld)
         return self.statuses()
 
     # ----------------------------------------------------------------- the catalogue

@@ -174,7 +174,7 @@ class OrchestratorServer:
         self._pool = pool
         self._redactor = redactor
         self.composites = composites or Composites(())
-        self.composites.refresh(pool.catalog, quiet=True)
+        self.composites.refresh(pool.catalog, quiet=True, withheld=pool.withheld)
         self._startup_grace = startup_grace
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
@@ -283,7 +283,9 @@ class OrchestratorServer:
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
         self._validator.forget()
-        composites_changed = self.composites.refresh(catalog, quiet=not self._pool.settled)
+        composites_changed = self.composites.refresh(
+            catalog, quiet=not self._pool.settled, withheld=self._pool.withheld
+        )
         if composites_changed and not change.tools:
             change = CatalogChange(tools=True, prompts=change.prompts, resources=change.resources)
         await self._notify(change)
@@ -300,7 +302,7 @@ class OrchestratorServer:
         """
         before = self.composites.tools()
         self.composites = composites
-        composites.refresh(self._pool.catalog, quiet=not self._pool.settled)
+        composites.refresh(self._pool.catalog, quiet=not self._pool.settled, withheld=self._pool.withheld)
         changed = composites.tools() != before
         if changed:
             await self._notify(CatalogChange(tools=True, prompts=False, resources=False))

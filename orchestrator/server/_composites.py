@@ -38,17 +38,18 @@ from orchestrator.workflow import (
     compile_workflows,
     execute,
     load_workflows,
+    split_tool_reference,
 )
 from orchestrator.workflow import validate_input as validate_workflow_input
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
-    from orchestrator.downstream import DownstreamPool, UpstreamPeer
+    from orchestrator.downstream import DownstreamPool, UpstreamPeer, Withheld
 
 __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_result"]
 
@@ -105,6 +106,19 @@ def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) ->
     )
 
 
+def _held_back_steps(spec: WorkflowSpec, withheld: Mapping[str, tuple[Withheld, ...]]) -> list[str]:
+    """Why each step of ``spec`` that calls a held-back tool cannot run, in the gate's words."""
+    reasons = {(server, item.name): item.reason for server, items in withheld.items() for item in items}
+    servers = frozenset(withheld)
+    notes: list[str] = []
+    for step_id, step in spec.steps.items():
+        server, tool = split_tool_reference(step.tool, servers)
+        reason = reasons.get((server, tool))
+        if reason is not None:
+            notes.append(f"steps.{step_id}.tool: server {server!r}: {reason}")
+    return notes
+
+
 @dataclass(frozen=True, slots=True)
 class _Source:
     spec: WorkflowSpec
@@ -145,27 +159,33 @@ class Composites:
         """The active composites as MCP tools (the same tuple until they change)."""
         return self._tools
 
-    def refresh(self, catalog: Catalog, *, quiet: bool = False) -> bool:
+    def refresh(
+        self, catalog: Catalog, *, quiet: bool = False, withheld: Mapping[str, tuple[Withheld, ...]] | None = None
+    ) -> bool:
         """Recompile every composite against ``catalog``; returns whether the active set changed.
 
         Args:
             catalog: The catalogue now served.
             quiet: Log withdrawals at debug level (while servers are still starting).
+            withheld: Server key -> its definitions the trust gate holds back: a step calling
+                one is withdrawn with the gate's reason (what changed, how to approve), not
+                only "no such tool".
         """
         before = {name: plan.as_tool() for name, plan in self.active.items()}
         for name, source in self._sources.items():
             try:
                 plan = compile_workflow(source.spec, source.path, catalog=catalog)
             except WorkflowDefinitionError as exc:
-                if name in self.active or (not quiet and self._told.get(name) != exc.problems):
+                problems = [*exc.problems, *_held_back_steps(source.spec, withheld or {})]
+                if name in self.active or (not quiet and self._told.get(name) != problems):
                     logger.warning(
                         "composite %r withdrawn: its wiring does not fit the catalogue:\n%s",
                         name,
-                        "\n".join(exc.problems),
+                        "\n".join(problems),
                     )
-                    self._told[name] = exc.problems
+                    self._told[name] = problems
                 self.active.pop(name, None)
-                self.withdrawn[name] = exc.problems
+                self.withdrawn[name] = problems
                 continue
             if name in self.withdrawn and name not in self.active:
                 logger.info("composite %r is available", name)

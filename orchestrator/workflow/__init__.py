@@ -61,6 +61,7 @@ from orchestrator.workflow._spec import (
     StepSpec,
     WorkflowSpec,
 )
+from orchestrator.workflow._wiring import split_tool_reference
 
 __all__ = [
     "IDEMPOTENCY_KEY_META",
@@ -103,6 +104,7 @@ __all__ = [
     "new_run_id",
     "render_graph",
     "set_testing",
+    "split_tool_reference",
     "validate_input",
     "workflow_files",
     "workflow_json_schema",

@@ -136,10 +136,14 @@ async def test_a_changed_description_is_withheld_and_refused_until_approved(tmp_
             "server 'f': tool 'victim' is withheld: its definition changed since it was pinned (description); "
             "review it with `orchestrator pins --server f` and approve it with `orchestrator pins approve f victim`"
         )
-        # A workflow step calling it is refused the same way (the composite is withdrawn meanwhile).
+        # A workflow calling it is withdrawn meanwhile, and says why in the gate's words.
         step = await session.client.call_tool("uses_victim", {})
         assert step.is_error
-        assert "victim" in _text(step)
+        assert (
+            "steps.call.tool: server 'f': tool 'victim' is withheld: its definition changed since it was pinned "
+            "(description); review it with `orchestrator pins --server f` and approve it with "
+            "`orchestrator pins approve f victim`"
+        ) in _text(step)
 
         status, shown, err = await _orchestrator(config, "pins", "--server", "f")
         assert status == 0, err
