@@ -39,6 +39,8 @@ __all__ = [
     "oauth_pending_authorizations",
     "oauth_refresh_tokens",
     "owner_credentials",
+    "run_steps",
+    "runs",
     "trust_findings",
     "trust_pending",
     "trust_pins",
@@ -260,4 +262,55 @@ downstream_credentials = Table(
     Column("client_info", LargeBinary, nullable=True),
     Column("refresh_failure", String(1024), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# The run journal: one row per workflow run, keyed by its idempotency key, and one per step it
+# started, keyed by the step's identity (its id, plus the item index inside a for-each), never by
+# its position, so steps run in whatever order the graph allows and a resumed run finds them.
+# ``owner`` and ``lease_until`` say which process runs it: another may take it once the lease ran out.
+_RUN_ID = 255
+_STEP_ID = 255
+_STEP_KEY = 320  # the step id, plus "[index]" for an item of a for-each
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(_RUN_ID), primary_key=True),
+    Column("workflow", String(255), nullable=False),
+    Column("plan_hash", String(_HASH), nullable=False),
+    # The workflow file as compiled when the run began: a resumed run runs what it started with.
+    Column("workflow_snapshot", Text, nullable=False),
+    Column("input", JSON, nullable=False),
+    Column("client_id", String(_CLIENT_ID), nullable=True),
+    Column("subject", String(255), nullable=True),
+    # running, succeeded, failed, interrupted, cancelled, declined
+    Column("status", String(32), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("catalogue_version", String(64), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("deadline", UtcDateTime(), nullable=True),
+    Column("owner", String(255), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+)
+Index(None, runs.c.status, runs.c.lease_until)
+Index(None, runs.c.finished_at)
+Index(None, runs.c.client_id, runs.c.subject)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("run_id", String(_RUN_ID), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step_key", String(_STEP_KEY), nullable=False),
+    Column("step_id", String(_STEP_ID), nullable=False),
+    Column("item", Integer, nullable=True),
+    # running, succeeded, failed, skipped
+    Column("status", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("run_id", "step_key"),
 )

@@ -1,0 +1,651 @@
+"""The run journal: workflow runs and their steps, kept so a run can resume after a crash.
+
+A run is created once per idempotency key (``create_run``); each step's start and outcome is
+written as it happens (``record_step_started``, ``record_step_finished``), keyed by the step's
+identity (its id, plus the item index inside a for-each), so a resumed run knows what is done
+whatever order the steps ran in. The process that runs a run holds a lease on it
+(``renew_lease``); a run still ``running`` whose lease ran out is taken over by whichever
+process claims it first (``claim_runs``). This module stores and returns records: deciding
+what to run, and when, is the executor's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from orchestrator.errors import StoreError
+from orchestrator.store._schema import run_steps, runs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy.engine import RowMapping
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.sql.elements import ColumnElement
+
+__all__ = [
+    "RUN_STATUSES",
+    "STEP_STATUSES",
+    "RunLeaseLost",
+    "RunPrincipal",
+    "RunRecord",
+    "StepRecord",
+    "claim_runs",
+    "create_run",
+    "finish_run",
+    "list_runs",
+    "prune_runs",
+    "read_run",
+    "record_step_finished",
+    "record_step_started",
+    "renew_lease",
+    "step_key",
+]
+
+RUN_STATUSES: Final = frozenset({"running", "succeeded", "failed", "interrupted", "cancelled", "declined"})
+"""What a run's status may be; every one but ``running`` is final."""
+
+STEP_STATUSES: Final = frozenset({"running", "succeeded", "failed", "skipped"})
+"""What a step's status may be; every one but ``running`` is an outcome."""
+
+
+class RunLeaseLost(StoreError):
+    """Another process holds the run now (its lease ran out and was claimed), or it has finished.
+
+    The process that gets this must stop running the run: whatever it would write next could
+    undo the new owner's work.
+
+    Attributes:
+        run_id: The run.
+        holder: Who holds it now (``None`` when no one does).
+        status: Its status now.
+    """
+
+    def __init__(self, url: str, run_id: str, holder: str | None, status: str) -> None:
+        self.run_id = run_id
+        self.holder = holder
+        self.status = status
+        held = f"held by {holder!r}" if holder is not None else "held by no one"
+        super().__init__(url, f"run {run_id!r} is no longer this process's to run: it is {status}, {held}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunPrincipal:
+    """Who started a run: the OAuth client and the person or service behind it.
+
+    Attributes:
+        client_id: The client (or token) id; ``None`` over stdio.
+        subject: The subject, when known.
+    """
+
+    client_id: str | None
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of a run (or one item of a for-each step) as the journal keeps it.
+
+    Attributes:
+        step_id: The step's id in the workflow.
+        item: The item's index inside a for-each step; ``None`` for a plain step.
+        status: ``running``, ``succeeded``, ``failed`` or ``skipped``.
+        attempts: How many times it was started (0 for a step skipped without starting).
+        result: Its result (JSON), once it succeeded.
+        error: Why it failed.
+        started_at: When its latest attempt started.
+        finished_at: When it reached its outcome.
+    """
+
+    step_id: str
+    item: int | None
+    status: str
+    attempts: int
+    result: Any = field(default=None, repr=False)
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """Its key in the journal (see ``step_key``)."""
+        return step_key(self.step_id, self.item)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One workflow run as the journal keeps it.
+
+    Attributes:
+        id: The run's id: its idempotency key.
+        workflow: The workflow's name.
+        plan_hash: The hash of the compiled plan the run follows.
+        workflow_snapshot: The workflow file as compiled when it began.
+        input: Its input (JSON).
+        principal: Who started it.
+        status: One of ``RUN_STATUSES``.
+        error: Why it failed (or was interrupted, cancelled or declined), once finished.
+        catalogue_version: The version of the served catalogue it began against.
+        created_at: When it was created.
+        updated_at: When it (or one of its steps) was last written.
+        finished_at: When it reached its final status.
+        deadline: When it must be over, whoever runs it (a durable timeout).
+        owner: The process running it; ``None`` when no one is.
+        lease_until: Until when ``owner`` holds it, unless renewed.
+        steps: Its steps, sorted by step id then item.
+    """
+
+    id: str
+    workflow: str
+    plan_hash: str
+    workflow_snapshot: str = field(repr=False)
+    input: Any = field(repr=False)
+    principal: RunPrincipal
+    status: str
+    error: str | None
+    catalogue_version: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    deadline: datetime | None
+    owner: str | None
+    lease_until: datetime | None
+    steps: tuple[StepRecord, ...] = ()
+
+    def step(self, step_id: str, item: int | None = None) -> StepRecord | None:
+        """The record of ``step_id`` (item ``item`` of it, for a for-each), if it was ever written."""
+        key = step_key(step_id, item)
+        return next((record for record in self.steps if record.key == key), None)
+
+
+def step_key(step_id: str, item: int | None = None) -> str:
+    """The journal's key of a step: its id, plus ``[index]`` for an item of a for-each.
+
+    Step ids are lower-case letters, digits and underscores, so the two forms never meet.
+
+    Raises:
+        ValueError: ``item`` is negative (a bug in the caller).
+    """
+    if item is None:
+        return step_id
+    if item < 0:
+        raise ValueError(f"a for-each item index is never negative, got {item}")
+    return f"{step_id}[{item}]"
+
+
+def _url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _failed(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
+    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+    return StoreError(_url(engine), f"cannot {action}: {reason}")
+
+
+def _step(row: RowMapping) -> StepRecord:
+    return StepRecord(
+        step_id=row["step_id"],
+        item=row["item"],
+        status=row["status"],
+        attempts=row["attempts"],
+        result=row["result"],
+        error=row["error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _run(row: RowMapping, steps: Sequence[StepRecord]) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        workflow=row["workflow"],
+        plan_hash=row["plan_hash"],
+        workflow_snapshot=row["workflow_snapshot"],
+        input=row["input"],
+        principal=RunPrincipal(client_id=row["client_id"], subject=row["subject"]),
+        status=row["status"],
+        error=row["error"],
+        catalogue_version=row["catalogue_version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        deadline=row["deadline"],
+        owner=row["owner"],
+        lease_until=row["lease_until"],
+        steps=tuple(steps),
+    )
+
+
+async def _read(connection: AsyncConnection, ids: Sequence[str], *, with_steps: bool = True) -> list[RunRecord]:
+    """The runs ``ids`` that exist, in the order of ``ids``."""
+    if not ids:
+        return []
+    rows = {row["id"]: row for row in (await connection.execute(select(runs).where(runs.c.id.in_(ids)))).mappings()}
+    steps: dict[str, list[StepRecord]] = {run_id: [] for run_id in rows}
+    if with_steps:
+        query = (
+            select(run_steps)
+            .where(run_steps.c.run_id.in_(list(rows)))
+            .order_by(run_steps.c.run_id, run_steps.c.step_id, run_steps.c.item)
+        )
+        for row in (await connection.execute(query)).mappings():
+            steps[row["run_id"]].append(_step(row))
+    return [_run(rows[run_id], steps[run_id]) for run_id in ids if run_id in rows]
+
+
+async def create_run(
+    engine: AsyncEngine,
+    run_id: str,
+    *,
+    workflow: str,
+    plan_hash: str,
+    workflow_snapshot: str,
+    input: Any,
+    principal: RunPrincipal,
+    catalogue_version: str | None,
+    at: datetime,
+    owner: str,
+    lease_seconds: float,
+    deadline: datetime | None = None,
+) -> tuple[RunRecord, bool]:
+    """Create run ``run_id``, ``running`` and leased to ``owner``, unless it exists already.
+
+    The id is the idempotency key: creating a run that exists (whatever its status, whoever
+    created it, or two processes creating it at once) changes nothing and returns it as stored.
+
+    Returns:
+        The run as stored, and whether this call created it.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+        sqlalchemy.exc.StatementError: ``input`` is not JSON, or a time has no zone: a bug.
+    """
+    row = {
+        "id": run_id,
+        "workflow": workflow,
+        "plan_hash": plan_hash,
+        "workflow_snapshot": workflow_snapshot,
+        "input": input,
+        "client_id": principal.client_id,
+        "subject": principal.subject,
+        "status": "running",
+        "error": None,
+        "catalogue_version": catalogue_version,
+        "created_at": at,
+        "updated_at": at,
+        "finished_at": None,
+        "deadline": deadline,
+        "owner": owner,
+        "lease_until": at + timedelta(seconds=lease_seconds),
+    }
+    created = True
+    try:
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(insert(runs), [row])
+        except IntegrityError:
+            created = False  # the key was used before (or by another process just now): that run stands
+        async with engine.connect() as connection:
+            found = await _read(connection, [run_id])
+    except DBAPIError as exc:
+        raise _failed(engine, "create a run", exc) from None
+    if not found:  # pruned between the two transactions
+        raise StoreError(_url(engine), f"run {run_id!r} vanished while created")
+    return found[0], created
+
+
+async def read_run(engine: AsyncEngine, run_id: str) -> RunRecord | None:
+    """Run ``run_id`` with its steps, or ``None`` if there is none.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    try:
+        async with engine.connect() as connection:
+            found = await _read(connection, [run_id])
+    except DBAPIError as exc:
+        raise _failed(engine, "read a run", exc) from None
+    return found[0] if found else None
+
+
+def _principal_is(principal: RunPrincipal) -> ColumnElement[bool]:
+    client = runs.c.client_id.is_(None) if principal.client_id is None else runs.c.client_id == principal.client_id
+    subject = runs.c.subject.is_(None) if principal.subject is None else runs.c.subject == principal.subject
+    return and_(client, subject)
+
+
+async def list_runs(
+    engine: AsyncEngine,
+    *,
+    status: str | None = None,
+    principal: RunPrincipal | None = None,
+    limit: int = 100,
+) -> list[RunRecord]:
+    """The newest runs first, without their steps (``read_run`` has them).
+
+    Args:
+        engine: The store's engine.
+        status: Only runs with this status.
+        principal: Only runs started by exactly this client and subject (a ``None`` part
+            matches only runs where it is ``None`` too: runs are bound to who started them).
+        limit: Runs returned at most.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    query = select(runs.c.id).order_by(runs.c.created_at.desc(), runs.c.id).limit(limit)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    if principal is not None:
+        query = query.where(_principal_is(principal))
+    try:
+        async with engine.connect() as connection:
+            ids = list((await connection.execute(query)).scalars())
+            return await _read(connection, ids, with_steps=False)
+    except DBAPIError as exc:
+        raise _failed(engine, "list runs", exc) from None
+
+
+async def _touch(
+    connection: AsyncConnection, engine: AsyncEngine, run_id: str, owner: str | None, at: datetime
+) -> None:
+    """Mark the run written at ``at``, refusing a run that is over or (with ``owner``) not its.
+
+    This write comes first in its transaction: on SQLite it takes the write lock before anything
+    is read, so a concurrent claim cannot slip in between the check and the step's write.
+    """
+    where = [runs.c.id == run_id, runs.c.status == "running"]
+    if owner is not None:
+        where.append(runs.c.owner == owner)
+    result = await connection.execute(update(runs).where(*where).values(updated_at=at))
+    if result.rowcount == 1:
+        return
+    row = (await connection.execute(select(runs.c.owner, runs.c.status).where(runs.c.id == run_id))).one_or_none()
+    if row is None:
+        raise StoreError(_url(engine), f"no run {run_id!r} in the journal")
+    raise RunLeaseLost(_url(engine), run_id, row.owner, row.status)
+
+
+def _upsert(engine: AsyncEngine, values: dict[str, Any], on_conflict: dict[str, Any]) -> Any:
+    """An insert of one step that updates ``on_conflict`` when the step is journalled already."""
+    keys = [run_steps.c.run_id, run_steps.c.step_key]
+    if engine.dialect.name == "postgresql":
+        statement = postgresql.insert(run_steps).values(values)
+        return statement.on_conflict_do_update(index_elements=keys, set_=on_conflict)
+    statement = sqlite.insert(run_steps).values(values)
+    return statement.on_conflict_do_update(index_elements=keys, set_=on_conflict)
+
+
+async def _read_step(connection: AsyncConnection, run_id: str, key: str) -> StepRecord:
+    query = select(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_key == key)
+    return _step((await connection.execute(query)).mappings().one())
+
+
+async def record_step_started(
+    engine: AsyncEngine,
+    run_id: str,
+    step_id: str,
+    item: int | None = None,
+    *,
+    at: datetime,
+    owner: str | None = None,
+) -> StepRecord:
+    """Journal that a step (or item ``item`` of a for-each step) starts an attempt now.
+
+    A step started again (a retry, or a run resumed after a crash) counts one more attempt and
+    forgets its earlier outcome.
+
+    Args:
+        engine: The store's engine.
+        run_id: The run.
+        step_id: The step's id.
+        item: The item's index, for a for-each step.
+        at: When (aware).
+        owner: The process running the run; when given, nothing is written unless it still
+            holds the run.
+
+    Returns:
+        The step as journalled now.
+
+    Raises:
+        RunLeaseLost: The run is over, or ``owner`` no longer holds it (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+    """
+    key = step_key(step_id, item)
+    values = {
+        "run_id": run_id,
+        "step_key": key,
+        "step_id": step_id,
+        "item": item,
+        "status": "running",
+        "attempts": 1,
+        "result": None,
+        "error": None,
+        "started_at": at,
+        "finished_at": None,
+    }
+    again = {
+        "status": "running",
+        "attempts": run_steps.c.attempts + 1,
+        "result": None,
+        "error": None,
+        "started_at": at,
+        "finished_at": None,
+    }
+    try:
+        async with engine.begin() as connection:
+            await _touch(connection, engine, run_id, owner, at)
+            await connection.execute(_upsert(engine, values, again))
+            return await _read_step(connection, run_id, key)
+    except DBAPIError as exc:
+        raise _failed(engine, "journal a step's start", exc) from None
+
+
+async def record_step_finished(
+    engine: AsyncEngine,
+    run_id: str,
+    step_id: str,
+    item: int | None = None,
+    *,
+    status: str,
+    at: datetime,
+    result: Any = None,
+    error: str | None = None,
+    owner: str | None = None,
+) -> StepRecord:
+    """Journal a step's outcome; it is committed when this returns, so dependents may start.
+
+    A step skipped without being started (its condition was false) is journalled with no
+    attempts.
+
+    Args:
+        engine: The store's engine.
+        run_id: The run.
+        step_id: The step's id.
+        item: The item's index, for a for-each step.
+        status: ``succeeded``, ``failed`` or ``skipped``.
+        at: When (aware).
+        result: Its result (JSON), for a step that succeeded.
+        error: Why it failed.
+        owner: The process running the run; when given, nothing is written unless it still
+            holds the run.
+
+    Returns:
+        The step as journalled now.
+
+    Raises:
+        ValueError: ``status`` is not an outcome (a bug in the caller).
+        RunLeaseLost: The run is over, or ``owner`` no longer holds it (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+        sqlalchemy.exc.StatementError: ``result`` is not JSON: a bug.
+    """
+    if status not in STEP_STATUSES - {"running"}:
+        raise ValueError(f"a step's outcome is succeeded, failed or skipped, not {status!r}")
+    key = step_key(step_id, item)
+    outcome = {"status": status, "result": result, "error": error, "finished_at": at}
+    values = {"run_id": run_id, "step_key": key, "step_id": step_id, "item": item, "attempts": 0, "started_at": None}
+    try:
+        async with engine.begin() as connection:
+            await _touch(connection, engine, run_id, owner, at)
+            await connection.execute(_upsert(engine, values | outcome, outcome))
+            return await _read_step(connection, run_id, key)
+    except DBAPIError as exc:
+        raise _failed(engine, "journal a step's outcome", exc) from None
+
+
+async def finish_run(
+    engine: AsyncEngine,
+    run_id: str,
+    status: str,
+    *,
+    at: datetime,
+    error: str | None = None,
+    owner: str | None = None,
+) -> RunRecord:
+    """Give a running run its final status, and release it.
+
+    Args:
+        engine: The store's engine.
+        run_id: The run.
+        status: Any of ``RUN_STATUSES`` but ``running``.
+        at: When (aware).
+        error: Why it did not succeed.
+        owner: The process running the run; when given, nothing is written unless it still
+            holds the run.
+
+    Returns:
+        The run as stored now, with its steps.
+
+    Raises:
+        ValueError: ``status`` is not a final status (a bug in the caller).
+        RunLeaseLost: The run is over already, or ``owner`` no longer holds it (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+    """
+    if status not in RUN_STATUSES - {"running"}:
+        raise ValueError(f"a run's final status is one of {sorted(RUN_STATUSES - {'running'})}, not {status!r}")
+    try:
+        async with engine.begin() as connection:
+            await _touch(connection, engine, run_id, owner, at)
+            await connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, error=error, finished_at=at, owner=None, lease_until=None)
+            )
+            return (await _read(connection, [run_id]))[0]
+    except DBAPIError as exc:
+        raise _failed(engine, "finish a run", exc) from None
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        runs.c.status == "running",
+        or_(runs.c.owner.is_(None), runs.c.lease_until.is_(None), runs.c.lease_until <= now),
+    )
+
+
+async def claim_runs(
+    engine: AsyncEngine,
+    owner: str,
+    *,
+    lease_seconds: float,
+    now: datetime,
+    limit: int = 100,
+) -> list[RunRecord]:
+    """Take the running runs that no one holds (a lease ran out, or was never taken), oldest first.
+
+    Two processes claiming at once never both get a run: PostgreSQL locks the rows it takes and
+    skips those another claimer has locked (``FOR UPDATE SKIP LOCKED``); SQLite takes them with
+    one conditional update, which its single writer makes atomic.
+
+    Args:
+        engine: The store's engine.
+        owner: The claiming process (unique per process).
+        lease_seconds: How long the lease lasts before ``renew_lease`` must extend it.
+        now: The time (aware) leases are judged by.
+        limit: Runs taken at most.
+
+    Returns:
+        The runs taken, with their steps, oldest first.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    lease_until = now + timedelta(seconds=lease_seconds)
+    claim = {"owner": owner, "lease_until": lease_until, "updated_at": now}
+    oldest = select(runs.c.id).where(_claimable(now)).order_by(runs.c.created_at, runs.c.id).limit(limit)
+    try:
+        async with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                ids = list((await connection.execute(oldest.with_for_update(skip_locked=True))).scalars())
+                if ids:
+                    await connection.execute(update(runs).where(runs.c.id.in_(ids)).values(claim))
+            else:
+                # The condition is checked again inside the update: what another claimer took
+                # between the subquery's read and this write is no longer claimable.
+                taken = await connection.execute(
+                    update(runs)
+                    .where(runs.c.id.in_(oldest.scalar_subquery()), _claimable(now))
+                    .values(claim)
+                    .returning(runs.c.id)
+                )
+                ids = list(taken.scalars())
+            found = await _read(connection, ids)
+    except DBAPIError as exc:
+        raise _failed(engine, "claim runs", exc) from None
+    return sorted(found, key=lambda run: (run.created_at, run.id))
+
+
+async def renew_lease(
+    engine: AsyncEngine,
+    run_id: str,
+    owner: str,
+    *,
+    lease_seconds: float,
+    now: datetime,
+) -> datetime:
+    """Extend ``owner``'s lease on a running run to ``lease_seconds`` from ``now``.
+
+    A lease that ran out is renewed too, as long as no other process claimed the run meanwhile.
+
+    Returns:
+        The new end of the lease.
+
+    Raises:
+        RunLeaseLost: Another process holds the run, or it is over (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+    """
+    lease_until = now + timedelta(seconds=lease_seconds)
+    try:
+        async with engine.begin() as connection:
+            await _touch(connection, engine, run_id, owner, now)
+            await connection.execute(update(runs).where(runs.c.id == run_id).values(lease_until=lease_until))
+    except DBAPIError as exc:
+        raise _failed(engine, "renew a run's lease", exc) from None
+    return lease_until
+
+
+async def prune_runs(engine: AsyncEngine, finished_before: datetime) -> int:
+    """Delete the runs that finished before ``finished_before``, with their steps; how many went.
+
+    Running runs are kept, however old.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    old = select(runs.c.id).where(runs.c.status != "running", runs.c.finished_at < finished_before)
+    try:
+        async with engine.begin() as connection:
+            # Explicit rather than by the foreign key's cascade, which SQLite honours only with
+            # its pragma on.
+            await connection.execute(delete(run_steps).where(run_steps.c.run_id.in_(old.scalar_subquery())))
+            result = await connection.execute(delete(runs).where(runs.c.id.in_(old.scalar_subquery())))
+    except DBAPIError as exc:
+        raise _failed(engine, "prune runs", exc) from None
+    return result.rowcount
