@@ -7,6 +7,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     │   └── ConfigNotFoundError          no config file where one was looked for (.tried, .named)
     ├── UsageError                       a command-line argument is invalid (.option)
     ├── StoreError                       the state database cannot be opened or migrated (.url)
+    │   └── RunLeaseLost                 a run is over, or another process holds it now (.run_id, .holder)
     ├── SecretKeyError                   the key that encrypts stored secrets cannot be used (.location)
     ├── CatalogError
     │   └── UnknownToolError             an exposed name routes nowhere (.kind, .name, .suggestions)
@@ -65,6 +66,7 @@ __all__ = [
     "InvalidArgumentsError",
     "OrchestratorError",
     "RateLimitedError",
+    "RunLeaseLost",
     "SecretKeyError",
     "StepNotGranted",
     "StoreError",
@@ -133,6 +135,26 @@ class StoreError(OrchestratorError):
     def __init__(self, url: str, message: str) -> None:
         self.url = url
         super().__init__(f"{url}: {message}")
+
+
+class RunLeaseLost(StoreError):
+    """A run in the journal is over, or another process holds it now (its lease ran out and was claimed).
+
+    The process that gets this must stop running the run: whatever it would write next could
+    undo the new owner's work. Nothing was written.
+
+    Attributes:
+        run_id: The run.
+        holder: Who holds it now (``None`` when no one does).
+        status: Its status now.
+    """
+
+    def __init__(self, url: str, run_id: str, holder: str | None, status: str) -> None:
+        self.run_id = run_id
+        self.holder = holder
+        self.status = status
+        held = f"held by {holder!r}" if holder is not None else "held by no one"
+        super().__init__(url, f"run {run_id!r} is no longer this process's to run: it is {status}, {held}")
 
 
 class SecretKeyError(OrchestratorError):

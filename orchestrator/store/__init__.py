@@ -83,7 +83,6 @@ if TYPE_CHECKING:
     from orchestrator.store._runs import (
         RUN_STATUSES,
         STEP_STATUSES,
-        RunLeaseLost,
         RunPrincipal,
         RunRecord,
         StepRecord,
@@ -123,7 +122,6 @@ __all__ = [
     "OwnerCredentials",
     "PendingDefinition",
     "PendingRecord",
-    "RunLeaseLost",
     "RunPrincipal",
     "RunRecord",
     "ServerPins",
@@ -246,7 +244,6 @@ _HOMES: dict[str, str] = {
         (
             "RUN_STATUSES",
             "STEP_STATUSES",
-            "RunLeaseLost",
             "RunPrincipal",
             "RunRecord",
             "StepRecord",

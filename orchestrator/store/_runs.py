@@ -19,7 +19,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from orchestrator.errors import StoreError
+from orchestrator.errors import RunLeaseLost, StoreError
 from orchestrator.store._schema import run_steps, runs
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "RUN_STATUSES",
     "STEP_STATUSES",
-    "RunLeaseLost",
     "RunPrincipal",
     "RunRecord",
     "StepRecord",
@@ -54,26 +53,6 @@ RUN_STATUSES: Final = frozenset({"running", "succeeded", "failed", "interrupted"
 
 STEP_STATUSES: Final = frozenset({"running", "succeeded", "failed", "skipped"})
 """What a step's status may be; every one but ``running`` is an outcome."""
-
-
-class RunLeaseLost(StoreError):
-    """Another process holds the run now (its lease ran out and was claimed), or it has finished.
-
-    The process that gets this must stop running the run: whatever it would write next could
-    undo the new owner's work.
-
-    Attributes:
-        run_id: The run.
-        holder: Who holds it now (``None`` when no one does).
-        status: Its status now.
-    """
-
-    def __init__(self, url: str, run_id: str, holder: str | None, status: str) -> None:
-        self.run_id = run_id
-        self.holder = holder
-        self.status = status
-        held = f"held by {holder!r}" if holder is not None else "held by no one"
-        super().__init__(url, f"run {run_id!r} is no longer this process's to run: it is {status}, {held}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from orchestrator.config import StateSpec
-from orchestrator.errors import StoreError
+from orchestrator.errors import RunLeaseLost, StoreError
 from orchestrator.store import (
-    RunLeaseLost,
     RunPrincipal,
     RunRecord,
     claim_runs,
