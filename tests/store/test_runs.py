@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 
+from orchestrator import store as store_package
 from orchestrator.config import StateSpec
 from orchestrator.errors import RunLeaseLost, StoreError
 from orchestrator.store import (
@@ -33,7 +38,6 @@ from orchestrator.store._schema import metadata
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -430,3 +434,22 @@ def _schema_differences(connection: Connection) -> list[Any]:
 async def test_the_migration_creates_the_tables_the_queries_use(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert await connection.run_sync(_schema_differences) == []
+
+
+def _downgrade_to_0005(connection: Connection) -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", str(Path(store_package.__file__).with_name("migrations")))
+    config.attributes["connection"] = connection
+    command.downgrade(config, "0005")
+    return set(inspect(connection).get_table_names())
+
+
+async def test_a_database_from_before_the_journal_is_given_it_and_the_migration_can_be_undone(tmp_path: Path) -> None:
+    url = state_url(StateSpec(url=f"sqlite:///{tmp_path / 'state.db'}"), {})
+    async with open_store(url) as store, store.engine.begin() as connection:
+        tables = await connection.run_sync(_downgrade_to_0005)
+    assert not {"runs", "run_steps"} & tables
+    assert "downstream_credentials" in tables
+    async with open_store(url) as store:
+        run = await _create(store.engine)
+        assert await read_run(store.engine, run.id) == run
