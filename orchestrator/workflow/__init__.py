@@ -21,6 +21,7 @@ notifications.
 from __future__ import annotations
 
 from orchestrator.workflow._compile import compile_workflow, compile_workflows
+from orchestrator.workflow._dry_run import DryRun, DryRunStep, Pending, dry_run
 from orchestrator.workflow._execute import execute
 from orchestrator.workflow._expr import (
     Expression,
@@ -70,12 +71,15 @@ __all__ = [
     "RUN_STEP",
     "AnnotationsSpec",
     "DefaultsSpec",
+    "DryRun",
+    "DryRunStep",
     "EventKind",
     "Expression",
     "ExpressionError",
     "GraphFormat",
     "LimitsSpec",
     "OutputSpec",
+    "Pending",
     "References",
     "RetryPolicy",
     "RetrySpec",
@@ -98,6 +102,7 @@ __all__ = [
     "compile_template",
     "compile_workflow",
     "compile_workflows",
+    "dry_run",
     "execute",
     "load_workflow",
     "load_workflows",

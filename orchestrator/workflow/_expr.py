@@ -151,6 +151,21 @@ class Template:
             return cast("Expression", self._parts[0]).evaluate(context)
         return "".join(part if isinstance(part, str) else _as_text(part.evaluate(context)) for part in self._parts)
 
+    def source(self) -> Any:
+        """The template as written: JSON whose strings hold ``${{ expression }}``s (normalised spacing)."""
+        if self.kind == "literal":
+            return copy.deepcopy(self.value)
+        if self.kind == "object":
+            return {key: child.source() for key, child in self.fields.items()}
+        if self.kind == "array":
+            return [child.source() for child in self._items]
+        return "".join(part if isinstance(part, str) else f"{_OPEN} {part.text} {_CLOSE}" for part in self._parts)
+
+    @property
+    def items(self) -> tuple[Template, ...]:
+        """The element templates of an array."""
+        return self._items
+
 
 def compile_expression(text: str) -> Expression:
     """Compile a field that must be exactly one ``${{ expression }}`` (``if``, ``for_each``).
