@@ -7,6 +7,9 @@ of a file at once, format, wiring and, against a live ``Catalog``, tools and arg
 fan-out, conditions, defaults, Temporal-style retries, timeouts, cancellation, output
 validation).
 
+Also ``dry_run``: a run's plan for one input (waves, decided conditions, the arguments the
+input determines), worked out with the same expressions and no invoker.
+
 Traces each run through ``orchestrator.tracing`` (OpenTelemetry API only): an
 ``invoke_workflow`` span, one span per step and per for_each item, retries as span events;
 the SDK's client span of each downstream attempt becomes a child of its step.
