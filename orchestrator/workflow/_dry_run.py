@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from orchestrator.workflow._expr import ExpressionError
+from orchestrator.workflow._expr import ExpressionError, truthy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -298,7 +298,7 @@ def _decide(
         return "undecided", context.waits_on(condition.references()), None
     except ExpressionError as exc:
         return "error", (), f"if: {exc}"
-    return ("true" if _truthy(value) else "false"), (), None
+    return ("true" if truthy(value) else "false"), (), None
 
 
 def _fan_out(
@@ -315,9 +315,9 @@ def _fan_out(
     items_waits = context.waits_on(step.for_each.references())
 
     def undetermined_items(error: str | None) -> DryRunStep:
-        # Without the list, an argument that reads the item waits for it: a stand-in that names no step.
-        item_context = {**base, step.item_name: _Unknown(""), "index": _Unknown("")}
-        arguments, render_error = _render(step.arguments, item_context, context, True)
+        # Without the list, an argument that reads the item (or its index) waits for it, unevaluated.
+        absent = frozenset({step.item_name, "index"})
+        arguments, render_error = _render(step.arguments, base, context, unknown, absent=absent)
         return DryRunStep(
             step.id, tool, wave, step.needs, *condition, False, arguments, arguments_waits, True, None, items_waits,
             (), error or render_error,
@@ -348,34 +348,39 @@ def _fan_out(
 
 
 def _render(
-    template: Template, context: Mapping[str, Any], scope: _Context, unknown: bool, path: str = "with"
+    template: Template,
+    context: Mapping[str, Any],
+    scope: _Context,
+    unknown: bool,
+    path: str = "with",
+    absent: frozenset[str] = frozenset(),
 ) -> tuple[Any, str | None]:
-    """The template's value where it is known, ``Pending`` parts where not, and an error if one fails."""
+    """The template's value where it is known, ``Pending`` parts where not, and an error if one fails.
+
+    ``absent`` names values the context lacks (a for_each item not known yet): parts reading
+    them are pending without being evaluated, since a missing name would read as null.
+    """
     if template.kind in {"object", "array"}:
         children = template.fields.items() if template.kind == "object" else enumerate(template.items)
         values: list[tuple[str | int, Any]] = []
         for key, child in children:
             where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
-            value, error = _render(child, context, scope, unknown, where)
+            value, error = _render(child, context, scope, unknown, where, absent)
             if error is not None:
                 return None, error
             values.append((key, value))
         if template.kind == "object":
             return {str(key): value for key, value in values}, None
         return [value for _, value in values], None
+    references = template.references()
+    if absent and (references.names & absent or references.whole_context):
+        return Pending(template.source(), scope.waits_on(references)), None
     try:
         return _evaluate(template.render, context, unknown), None
     except _Undetermined:
         return Pending(template.source(), scope.waits_on(template.references())), None
     except ExpressionError as exc:
         return None, f"{path}: {exc}"
-
-
-def _truthy(value: Any) -> bool:
-    """JMESPath truth, as the executor applies it to ``if``."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, str | list | dict) and len(cast("str | list[Any] | dict[str, Any]", value)) == 0)
 
 
 def _as_json(value: Any) -> Any:

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     from orchestrator._locations import KeyPath
 
-__all__ = ["Expression", "ExpressionError", "References", "Template", "compile_expression", "compile_template"]
+__all__ = [
+    "Expression",
+    "ExpressionError",
+    "References",
+    "Template",
+    "compile_expression",
+    "compile_template",
+    "truthy",
+]
 
 _OPEN, _CLOSE = "${{", "}}"
 _QUOTES = "'\"`"
@@ -186,6 +194,16 @@ def compile_template(value: Any) -> Template:
         ExpressionError: An expression is invalid, or ``value`` is not JSON (``location`` says where).
     """
     return _compile(value, ())
+
+
+def truthy(value: Any) -> bool:
+    """JMESPath truth, as ``if`` applies it.
+
+    False, null, and empty strings, arrays and objects are false; every number is true.
+    """
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, str | list | dict) and len(cast("str | list[Any] | dict[str, Any]", value)) == 0)
 
 
 def _compile(value: Any, location: KeyPath) -> Template:

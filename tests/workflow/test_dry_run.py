@@ -125,7 +125,7 @@ def test_for_each_over_a_steps_result_is_unknown_until_that_step() -> None:
                 "needs": ["search"],
                 "for_each": "${{ steps.search.result.items }}",
                 "as": "ticket",
-                "with": {"id": "${{ ticket.id }}", "who": "${{ input.who }}"},
+                "with": {"id": "${{ ticket.id }}", "kind": "${{ type(ticket) }}", "who": "${{ input.who }}"},
             },
         }
     )
@@ -133,7 +133,12 @@ def test_for_each_over_a_steps_result_is_unknown_until_that_step() -> None:
     step = dry_run(plan, {"who": "me"}).steps["each"]
 
     assert (step.item_count, step.items_wait_on) == (None, ("search",))
-    assert step.arguments == {"id": Pending("${{ ticket.id }}", ()), "who": "me"}
+    # Not evaluated without the item: a missing name reads as null, and type(null) would be "null".
+    assert step.arguments == {
+        "id": Pending("${{ ticket.id }}", ()),
+        "kind": Pending("${{ type(ticket) }}", ()),
+        "who": "me",
+    }
     assert step.error is None
 
 
