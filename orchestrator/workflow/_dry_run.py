@@ -234,8 +234,8 @@ class _Undetermined(Exception):
     """A value depends on a step's result (a signal, not an error)."""
 
 
-def _evaluate(evaluate: Callable[[Mapping[str, Any]], Any], context: Mapping[str, Any], unknown: bool) -> Any:
-    """The value, or ``_Undetermined`` when it depends on a stand-in.
+def _evaluate(evaluate: Callable[[Mapping[str, Any]], Any], context: Mapping[str, Any], reads_unknown: bool) -> Any:
+    """The value, unless it depends on a stand-in (``reads_unknown``: the expression reads one).
 
     Raises:
         _Undetermined: The expression read a pending result.
@@ -246,7 +246,7 @@ def _evaluate(evaluate: Callable[[Mapping[str, Any]], Any], context: Mapping[str
     except _Pending:
         raise _Undetermined from None
     except ExpressionError:
-        if unknown:  # a stand-in fails type checks where the real result might not
+        if reads_unknown:  # a stand-in fails type checks where the real result might not
             raise _Undetermined from None
         raise
     if _holds_unknown(value):
@@ -267,12 +267,11 @@ def _holds_unknown(value: Any) -> bool:
 def _step(step: StepPlan, wave: int, context: _Context) -> DryRunStep:
     tool = f"{step.server}.{step.tool}"
     base = context.base()
-    unknown = bool(context.unknown_steps())
     condition: ConditionState = "none"
     condition_waits: tuple[str, ...] = ()
     error: str | None = None
     if step.condition is not None:
-        condition, condition_waits, error = _decide(step.condition, base, context, unknown)
+        condition, condition_waits, error = _decide(step.condition, base, context)
     skipped = condition == "false"
     if skipped or condition == "error":
         return DryRunStep(
@@ -281,7 +280,7 @@ def _step(step: StepPlan, wave: int, context: _Context) -> DryRunStep:
         )  # fmt: skip
     arguments_waits = context.waits_on(step.arguments.references())
     if step.for_each is None:
-        arguments, error = _render(step.arguments, base, context, unknown)
+        arguments, error = _render(step.arguments, base, context)
         return DryRunStep(
             step.id, tool, wave, step.needs, condition, condition_waits, False, arguments, arguments_waits, False,
             None, (), (), error,
@@ -290,10 +289,10 @@ def _step(step: StepPlan, wave: int, context: _Context) -> DryRunStep:
 
 
 def _decide(
-    condition: Expression, base: Mapping[str, Any], context: _Context, unknown: bool
+    condition: Expression, base: Mapping[str, Any], context: _Context
 ) -> tuple[ConditionState, tuple[str, ...], str | None]:
     try:
-        value = _evaluate(condition.evaluate, base, unknown)
+        value = _evaluate(condition.evaluate, base, bool(context.waits_on(condition.references())))
     except _Undetermined:
         return "undecided", context.waits_on(condition.references()), None
     except ExpressionError as exc:
@@ -311,20 +310,19 @@ def _fan_out(
 ) -> DryRunStep:
     assert step.for_each is not None
     base = context.base()
-    unknown = bool(context.unknown_steps())
     items_waits = context.waits_on(step.for_each.references())
 
     def undetermined_items(error: str | None) -> DryRunStep:
         # Without the list, an argument that reads the item (or its index) waits for it, unevaluated.
         absent = frozenset({step.item_name, "index"})
-        arguments, render_error = _render(step.arguments, base, context, unknown, absent=absent)
+        arguments, render_error = _render(step.arguments, base, context, absent=absent)
         return DryRunStep(
             step.id, tool, wave, step.needs, *condition, False, arguments, arguments_waits, True, None, items_waits,
             (), error or render_error,
         )  # fmt: skip
 
     try:
-        items = _evaluate(step.for_each.evaluate, base, unknown)
+        items = _evaluate(step.for_each.evaluate, base, bool(items_waits))
     except _Undetermined:
         return undetermined_items(None)
     except ExpressionError as exc:
@@ -338,7 +336,7 @@ def _fan_out(
     error: str | None = None
     for index, item in enumerate(values):
         item_context = {**base, step.item_name: item, "index": index}
-        arguments, item_error = _render(step.arguments, item_context, context, unknown)
+        arguments, item_error = _render(step.arguments, item_context, context)
         rendered.append(arguments)
         error = error or (f"item {index}: {item_error}" if item_error else None)
     return DryRunStep(
@@ -351,7 +349,6 @@ def _render(
     template: Template,
     context: Mapping[str, Any],
     scope: _Context,
-    unknown: bool,
     path: str = "with",
     absent: frozenset[str] = frozenset(),
 ) -> tuple[Any, str | None]:
@@ -365,7 +362,7 @@ def _render(
         values: list[tuple[str | int, Any]] = []
         for key, child in children:
             where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
-            value, error = _render(child, context, scope, unknown, where, absent)
+            value, error = _render(child, context, scope, where, absent)
             if error is not None:
                 return None, error
             values.append((key, value))
@@ -376,7 +373,7 @@ def _render(
     if absent and (references.names & absent or references.whole_context):
         return Pending(template.source(), scope.waits_on(references)), None
     try:
-        return _evaluate(template.render, context, unknown), None
+        return _evaluate(template.render, context, bool(scope.waits_on(references))), None
     except _Undetermined:
         return Pending(template.source(), scope.waits_on(template.references())), None
     except ExpressionError as exc:

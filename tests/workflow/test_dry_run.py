@@ -147,6 +147,11 @@ def test_an_expression_that_fails_on_this_input_is_reported_as_the_steps_error()
         {
             "bad": {"tool": "s.bad", "with": {"n": "${{ length(input.count) }}"}},
             "many": {"tool": "s.many", "for_each": "${{ input.ids }}", "max_items": 1, "with": {}},
+            "later": {
+                "tool": "s.later",
+                "needs": ["bad"],
+                "with": {"n": "${{ length(input.count) }}", "m": "${{ length(steps.bad.result) }}"},
+            },
         }
     )
 
@@ -154,6 +159,10 @@ def test_an_expression_that_fails_on_this_input_is_reported_as_the_steps_error()
 
     assert result.steps["bad"].error is not None
     assert result.steps["bad"].error.startswith("with.n: ")
+    # Failing on the input alone is an error even where other parts wait on a step.
+    later = result.steps["later"].error
+    assert later is not None
+    assert later.startswith("with.n: ")
     assert result.steps["many"].error == "for_each yields 2 items, more than max_items (1)"
 
 
