@@ -333,7 +333,12 @@ async def _dry_run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: 
     Builds no invoker, so no tool can be called: only ``Aggregator.run`` makes one.
     """
     spec = rt.aggregator().find_workflow(target)
-    compile_workflows([spec])
+    [offline] = compile_workflows([spec])  # its problems, and the input's, before any server starts
+    applied, problems = validate_input(offline, arguments)
+    if problems:
+        print(f"error: invalid --input for {offline.name!r}:", file=sys.stderr)
+        _print_problems([f"  - {p}" for p in problems])
+        return 2
     async with rt.aggregator(composites=False) as aggregator:
         _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
         try:
@@ -341,11 +346,6 @@ async def _dry_run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: 
         except WorkflowDefinitionError as exc:
             _print_problems(exc.problems)
             return 1
-    applied, problems = validate_input(plan, arguments)
-    if problems:
-        print(f"error: invalid --input for {plan.name!r}:", file=sys.stderr)
-        _print_problems([f"  - {p}" for p in problems])
-        return 2
     result = dry_run(plan, applied)
     if as_json:
         print(json.dumps(result.as_json(), ensure_ascii=False))

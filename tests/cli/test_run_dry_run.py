@@ -91,3 +91,13 @@ def test_without_dry_run_the_same_command_calls_the_tools(tmp_path: Path) -> Non
     assert completed.returncode == 0, completed.stderr
     assert "tools/call query_metrics" in _calls(operations)
     assert "tools/call search_tickets" in _calls(operations)
+
+
+def test_dry_run_with_invalid_input_says_what_is_wrong_before_starting_servers(tmp_path: Path) -> None:
+    completed, operations = _run(tmp_path, "--dry-run", "--input", '{"hours": 0}')
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert completed.stderr.startswith("error: invalid --input for 'incident_report':\n  - ")
+    assert "'service' is a required property" in completed.stderr
+    assert operations == []  # no server was started (each start leaves a `connect <key>` span)
