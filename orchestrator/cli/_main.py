@@ -21,6 +21,7 @@ from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
 from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _login, _pins, _status, _traces
 from orchestrator.cli import install as _install
+from orchestrator.cli._dryrun import render_dry_run
 from orchestrator.cli._runview import RunView
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
 from orchestrator.errors import (
@@ -39,8 +40,10 @@ from orchestrator.workflow import (
     WorkflowPlan,
     check_workflow,
     compile_workflows,
+    dry_run,
     load_workflow,
     render_graph,
+    validate_input,
 )
 
 if TYPE_CHECKING:
@@ -324,6 +327,33 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
     return 0
 
 
+async def _dry_run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool) -> int:
+    """``run --dry-run``: compile against the live catalogue (listing only) and print the plan.
+
+    Builds no invoker, so no tool can be called: only ``Aggregator.run`` makes one.
+    """
+    spec = rt.aggregator().find_workflow(target)
+    [offline] = compile_workflows([spec])  # its problems, and the input's, before any server starts
+    applied, problems = validate_input(offline, arguments)
+    if problems:
+        print(f"error: invalid --input for {offline.name!r}:", file=sys.stderr)
+        _print_problems([f"  - {p}" for p in problems])
+        return 2
+    async with rt.aggregator(composites=False) as aggregator:
+        _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
+        try:
+            plan = aggregator.plan(spec)
+        except WorkflowDefinitionError as exc:
+            _print_problems(exc.problems)
+            return 1
+    result = dry_run(plan, applied)
+    if as_json:
+        print(json.dumps(result.as_json(), ensure_ascii=False))
+    else:
+        print(render_dry_run(result), end="")
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 
 
@@ -366,7 +396,12 @@ def _parser() -> argparse.ArgumentParser:
     run = add_config_option(commands.add_parser("run", help="run a workflow once and print its output"))
     run.add_argument("workflow", metavar="WORKFLOW", help="a workflow file, or the name of a configured composite")
     run.add_argument("--input", default="{}", help="the workflow's input as a JSON object")
-    add_json_option(run, "print only the output object, as JSON")
+    add_json_option(run, "print only the output object, as JSON (with --dry-run: the plan)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the plan for this input (waves, conditions, arguments) without calling any tool",
+    )
 
     graph = commands.add_parser("graph", help="draw a workflow's DAG (Mermaid or Graphviz DOT)")
     graph.add_argument("workflow", metavar="WORKFLOW", help="a workflow file")
@@ -472,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
     if args.command == "validate":
         return anyio.run(_validate, rt, args.files, True)
+    if args.command == "run" and args.dry_run:
+        return anyio.run(_dry_run, rt, args.workflow, _json_object(args.input, "--input"), args.json)
     if args.command == "run":
         return anyio.run(_run, rt, args.workflow, _json_object(args.input, "--input"), args.json)
     if args.command == "serve":

@@ -7,6 +7,9 @@ of a file at once, format, wiring and, against a live ``Catalog``, tools and arg
 fan-out, conditions, defaults, Temporal-style retries, timeouts, cancellation, output
 validation).
 
+Also ``dry_run``: a run's plan for one input (waves, decided conditions, the arguments the
+input determines), worked out with the same expressions and no invoker.
+
 Traces each run through ``orchestrator.tracing`` (OpenTelemetry API only): an
 ``invoke_workflow`` span, one span per step and per for_each item, retries as span events;
 the SDK's client span of each downstream attempt becomes a child of its step.
@@ -21,6 +24,7 @@ notifications.
 from __future__ import annotations
 
 from orchestrator.workflow._compile import compile_workflow, compile_workflows
+from orchestrator.workflow._dry_run import DryRun, DryRunStep, Pending, dry_run
 from orchestrator.workflow._execute import execute
 from orchestrator.workflow._expr import (
     Expression,
@@ -70,12 +74,15 @@ __all__ = [
     "RUN_STEP",
     "AnnotationsSpec",
     "DefaultsSpec",
+    "DryRun",
+    "DryRunStep",
     "EventKind",
     "Expression",
     "ExpressionError",
     "GraphFormat",
     "LimitsSpec",
     "OutputSpec",
+    "Pending",
     "References",
     "RetryPolicy",
     "RetrySpec",
@@ -98,6 +105,7 @@ __all__ = [
     "compile_template",
     "compile_workflow",
     "compile_workflows",
+    "dry_run",
     "execute",
     "load_workflow",
     "load_workflows",

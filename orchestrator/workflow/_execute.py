@@ -37,7 +37,7 @@ from orchestrator.tracing import (
     workflow_span,
 )
 from orchestrator.workflow._call import CallContext, call_step_tool
-from orchestrator.workflow._expr import ExpressionError
+from orchestrator.workflow._expr import ExpressionError, truthy
 from orchestrator.workflow._retry import AttemptFailure
 from orchestrator.workflow._run import (
     INPUT_STEP,
@@ -222,7 +222,7 @@ class _Executor:
     async def _perform(self, step: StepPlan) -> tuple[StepStatus, Any, AttemptFailure | None]:
         context = self._context(step.ancestors)
         try:
-            if step.condition is not None and not _truthy(_evaluate(step.condition.evaluate, context)):
+            if step.condition is not None and not truthy(_evaluate(step.condition.evaluate, context)):
                 return "skipped", None, None
             deadline_at = anyio.current_time() + step.deadline if step.deadline is not None else None
 
@@ -327,13 +327,6 @@ def _arguments(step: StepPlan, context: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(arguments, dict):
         raise AttemptFailure("expression_error", f"with must give an object of arguments, not {_json_type(arguments)}")
     return cast("dict[str, Any]", arguments)
-
-
-def _truthy(value: Any) -> bool:
-    """JMESPath truth: false, null, and empty strings, arrays and objects are false; every number is true."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, str | list | dict) and len(cast("str | list[Any] | dict[str, Any]", value)) == 0)
 
 
 def _json_type(value: Any) -> str:

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     from orchestrator._locations import KeyPath
 
-__all__ = ["Expression", "ExpressionError", "References", "Template", "compile_expression", "compile_template"]
+__all__ = [
+    "Expression",
+    "ExpressionError",
+    "References",
+    "Template",
+    "compile_expression",
+    "compile_template",
+    "truthy",
+]
 
 _OPEN, _CLOSE = "${{", "}}"
 _QUOTES = "'\"`"
@@ -151,6 +159,21 @@ class Template:
             return cast("Expression", self._parts[0]).evaluate(context)
         return "".join(part if isinstance(part, str) else _as_text(part.evaluate(context)) for part in self._parts)
 
+    def source(self) -> Any:
+        """The template as written: JSON whose strings hold ``${{ expression }}``s (normalised spacing)."""
+        if self.kind == "literal":
+            return copy.deepcopy(self.value)
+        if self.kind == "object":
+            return {key: child.source() for key, child in self.fields.items()}
+        if self.kind == "array":
+            return [child.source() for child in self._items]
+        return "".join(part if isinstance(part, str) else f"{_OPEN} {part.text} {_CLOSE}" for part in self._parts)
+
+    @property
+    def items(self) -> tuple[Template, ...]:
+        """The element templates of an array."""
+        return self._items
+
 
 def compile_expression(text: str) -> Expression:
     """Compile a field that must be exactly one ``${{ expression }}`` (``if``, ``for_each``).
@@ -171,6 +194,16 @@ def compile_template(value: Any) -> Template:
         ExpressionError: An expression is invalid, or ``value`` is not JSON (``location`` says where).
     """
     return _compile(value, ())
+
+
+def truthy(value: Any) -> bool:
+    """JMESPath truth, as ``if`` applies it.
+
+    False, null, and empty strings, arrays and objects are false; every number is true.
+    """
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, str | list | dict) and len(cast("str | list[Any] | dict[str, Any]", value)) == 0)
 
 
 def _compile(value: Any, location: KeyPath) -> Template:
