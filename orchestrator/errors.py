@@ -65,6 +65,7 @@ __all__ = [
     "InvalidArgumentsError",
     "OrchestratorError",
     "RateLimitedError",
+    "RecordingError",
     "SecretKeyError",
     "StepNotGranted",
     "StoreError",
@@ -340,6 +341,10 @@ class DownstreamOutputInvalid(DownstreamError):
 
 class WorkflowError(OrchestratorError):
     """A workflow could not be loaded or run."""
+
+
+class RecordingError(WorkflowError):
+    """A recording of a run cannot be read, or holds no answer to a call a replay made."""
 
 
 class WorkflowDefinitionError(WorkflowError):
