@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import mcp_types as types
@@ -46,10 +47,8 @@ async def _recorded(*calls: dict[str, Any]) -> ReplayInvoker:
     """Record ``calls`` against a ``Counter``, write and read the file, and replay from it."""
     recorder = RecordingInvoker(Counter())
     for arguments in calls:
-        try:
+        with contextlib.suppress(DownstreamToolError):
             await _call(recorder, arguments)
-        except DownstreamToolError:
-            pass
     text = dump_recording(RecordingHeader("w", {}, "2026-01-01T00:00:00Z"), recorder.calls, {"out": 1})
     recording, output = parse_recording(text, "rec.jsonl")
     assert output == {"out": 1}
