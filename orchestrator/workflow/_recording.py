@@ -254,7 +254,8 @@ class ReplayInvoker:
         same_tool = [c for c in self._recorded if (c.server, c.tool) == (server, tool)]
         if not same_tool:
             return f"{asked}: the recording has no call of {server}.{tool}"
-        closest = min(same_tool, key=lambda c: len(_differing_keys(arguments, c.arguments)))
+        # Fewest differing keys; among those, the call the same step made.
+        closest = min(same_tool, key=lambda c: (len(_differing_keys(arguments, c.arguments)), c.step != step))
         differing = ", ".join(_differing_keys(arguments, closest.arguments))
         recorded_at = f" (step {closest.step!r})" if closest.step is not None else ""
         return f"{asked}: the closest recorded call of {server}.{tool}{recorded_at} differs in: {differing}"
