@@ -29,6 +29,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
         ├── ExpressionError              an expression is invalid or failed (orchestrator.workflow)
         ├── WorkflowUnavailable          a composite is withdrawn: its tools do not fit (.reasons)
         ├── WorkflowExecutionError       a run failed (.run_id, .step_id, .server)
+        ├── RecordingError               a recording is unreadable, or has no answer to a replayed call
         └── AttemptFailure               one attempt of a step failed (orchestrator.workflow; a
                                          run turns the last one into WorkflowExecutionError)
 
