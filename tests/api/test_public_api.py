@@ -36,6 +36,7 @@ PUBLIC_NAMES = [
     "OrchestratorConfig",
     "OrchestratorError",
     "RateLimitedError",
+    "RecordingError",
     "SecretKeyError",
     "StepNotGranted",
     "ReloadRecord",
