@@ -284,6 +284,7 @@ def _graph(file: str, graph_format: str) -> int:
 async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool, record: str | None = None) -> int:
     spec = rt.aggregator().find_workflow(target)  # a file, or a composite of the config by name
     compile_workflows([spec])  # its problems before any server starts
+    recorder = _replay.RunRecorder(record, arguments) if record is not None else None
     async with rt.aggregator(composites=False) as aggregator:
         _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
         try:
@@ -291,7 +292,6 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
         except WorkflowDefinitionError as exc:
             _print_problems(exc.problems)
             return 1
-        recorder = _replay.RunRecorder(record, arguments) if record is not None else None
         with tracer.start_as_current_span(f"orchestrator run {plan.name}"):
             trace_id = current_trace_id()
             try:

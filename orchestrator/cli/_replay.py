@@ -19,7 +19,7 @@ import mcp_types as types
 from orchestrator.catalog import ServerManifest, build_catalog
 from orchestrator.cli._runview import RunView, print_result
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
-from orchestrator.errors import OrchestratorError, RecordingError, UsageError, WorkflowDefinitionError
+from orchestrator.errors import ConfigError, OrchestratorError, RecordingError, UsageError, WorkflowDefinitionError
 from orchestrator.server import run_result_to_tool_result
 from orchestrator.workflow import (
     RecordingHeader,
@@ -60,7 +60,14 @@ class RunRecorder:
     """Records one run of ``orchestrator run`` and writes the recording when it is over."""
 
     def __init__(self, path: str, arguments: dict[str, Any]) -> None:
+        """Check that ``path`` can be written, before any server starts.
+
+        Raises:
+            UsageError: ``path``'s folder does not exist, or ``path`` is a folder.
+        """
         self._path = Path(path)
+        if not self._path.parent.is_dir() or self._path.is_dir():
+            raise UsageError(f"cannot write a recording to {path}: no such folder, or a folder", "--record")
         self._arguments = arguments
         self._recorded_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         self._invoker: RecordingInvoker | None = None
@@ -185,7 +192,15 @@ def _workflow(target: str, config_option: str | None) -> WorkflowSpec:
     """
     if Path(target).is_file():
         return load_workflow(target)
-    by_name = {spec.name: spec for spec in load_workflows(config_of(config_option).workflows)}
+    try:
+        config = config_of(config_option)
+    except ConfigError as exc:
+        # The name is only a composite's: say how to do without a config.
+        raise UsageError(
+            f"{target!r} is not a file, so it is looked up among the config's composites, and {exc}"
+            "\n  (give WORKFLOW as a workflow file, or the config with -c)"
+        ) from None
+    by_name = {spec.name: spec for spec in load_workflows(config.workflows)}
     if target not in by_name:
         known = ", ".join(sorted(by_name)) or "none"
         raise UsageError(f"no workflow file or composite named {target!r} (the config's composites: {known})")

@@ -138,3 +138,22 @@ def test_a_file_that_is_not_a_recording_is_refused_with_its_path(tmp_path: Path)
     replayed = _cli("replay", str(WORKFLOW), "-c", str(_no_server_config(tmp_path)))
     assert replayed.returncode == 2
     assert f"error: {WORKFLOW}:1: not JSON" in replayed.stderr
+
+
+def test_a_record_file_that_cannot_be_written_is_refused_before_any_server_starts(tmp_path: Path) -> None:
+    nowhere = tmp_path / "no-such-folder" / "run.jsonl"
+    config = _no_server_config(tmp_path)
+    completed = _cli(
+        "run", "incident_report", "-c", str(config), "--input", '{"service": "x"}', "--record", str(nowhere)
+    )
+    assert completed.returncode == 2
+    assert f"error: --record: cannot write a recording to {nowhere}" in completed.stderr
+    assert "no-such-server" not in completed.stderr  # no server was started
+
+
+def test_a_recorded_workflow_name_without_a_config_says_how_to_replay_it(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    completed = _cli("replay", str(GOLDEN), "-c", str(missing))
+    assert completed.returncode == 2
+    assert "'incident_report' is not a file, so it is looked up among the config's composites" in completed.stderr
+    assert "give WORKFLOW as a workflow file, or the config with -c" in completed.stderr
