@@ -8,15 +8,17 @@ from typing import Any
 import mcp_types as types
 import pytest
 
-from orchestrator.errors import DownstreamTimeout, DownstreamToolError, RecordingError
+from orchestrator.errors import DownstreamTimeout, DownstreamToolError, DownstreamUnavailable, RecordingError
 from orchestrator.workflow import (
     IDEMPOTENCY_KEY_META,
     RecordingHeader,
     RecordingInvoker,
     ReplayInvoker,
     dump_recording,
+    execute,
     parse_recording,
 )
+from tests.workflow.helpers import Call, FunctionInvoker, plan_of
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +128,50 @@ def test_a_file_that_is_not_a_recording_is_refused_with_its_line() -> None:
         parse_recording('{"format": "other"}\n', "rec.jsonl")
     with pytest.raises(RecordingError, match=r"^rec\.jsonl:2: not JSON"):
         parse_recording(dump_recording(RecordingHeader("w", {}, "t"), []).splitlines()[0] + "\n{oops\n", "rec.jsonl")
+
+
+async def test_a_run_replayed_from_its_recording_retries_and_fans_out_as_recorded() -> None:
+    plan = plan_of(
+        {
+            "fetch": {
+                "tool": "s.fetch",
+                "retry": {"max_attempts": 3, "initial_interval": "1ms", "retry_on": ["transport_error"]},
+            },
+            "double": {
+                "needs": ["fetch"],
+                "for_each": "${{ steps.fetch.result.items }}",
+                "as": "n",
+                "tool": "s.double",
+                "with": {"n": "${{ n }}"},
+            },
+        },
+        output={"value": {"doubled": "${{ steps.double.result[*].v }}"}},
+    )
+    failures = 2
+    doubled = 0
+
+    async def handler(call: Call) -> Any:
+        nonlocal failures, doubled
+        if call.tool == "fetch":
+            if failures:
+                failures -= 1
+                raise DownstreamUnavailable("s", "connection lost")
+            return {"items": [1, 2, 2]}
+        doubled += 1  # the same call twice gets a different answer each time
+        return {"v": call.arguments["n"] * 2 + doubled * 100}
+
+    recorder = RecordingInvoker(FunctionInvoker(handler))
+    recorded = await execute(plan, {}, recorder)
+    assert recorded.status == "succeeded"
+    assert [call.error["type"] if call.error else None for call in recorder.calls[:3]] == [
+        "DownstreamUnavailable",
+        "DownstreamUnavailable",
+        None,
+    ]
+    recording, _ = parse_recording(dump_recording(RecordingHeader("w", {}, "t"), recorder.calls), "rec.jsonl")
+
+    replayed = await execute(plan, {}, ReplayInvoker(recording.calls))
+
+    assert replayed.status == "succeeded"
+    assert sorted(replayed.output["doubled"]) == sorted(recorded.output["doubled"])
+    assert replayed.steps["fetch"].attempts == recorded.steps["fetch"].attempts == 3
