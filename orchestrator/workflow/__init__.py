@@ -5,7 +5,9 @@ templates, the compiler (``compile_workflow``), the checker (``check_workflow``:
 of a file at once, format, wiring and, against a live ``Catalog``, tools and arguments, as
 ``path:line: key.path: message``) and the executor (``execute``: eager DAG scheduling,
 fan-out, conditions, defaults, Temporal-style retries, timeouts, cancellation, output
-validation).
+validation). ``RecordingInvoker`` keeps every downstream call of a run and its answer;
+``ReplayInvoker`` answers a run from such a recording (``dump_recording``/``parse_recording``
+are its JSON Lines format), so a workflow runs again with no server.
 
 Traces each run through ``orchestrator.tracing`` (OpenTelemetry API only): an
 ``invoke_workflow`` span, one span per step and per for_each item, retries as span events;
