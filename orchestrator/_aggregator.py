@@ -53,6 +53,7 @@ from orchestrator.tracing import Redactor
 from orchestrator.workflow import (
     RunResult,
     StepEventFn,
+    ToolInvoker,
     WorkflowPlan,
     WorkflowSpec,
     compile_workflow,
@@ -294,6 +295,7 @@ class Aggregator:
         arguments: Mapping[str, Any] | None = None,
         *,
         on_event: StepEventFn | None = None,
+        invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
     ) -> RunResult:
         """Run a workflow once against the live servers.
 
@@ -301,6 +303,7 @@ class Aggregator:
             workflow: A compiled plan, a spec, a workflow file, or the name of a configured composite.
             arguments: The workflow's input; its schema's defaults are applied.
             on_event: Awaited as steps start, retry and finish.
+            invoker: Wraps the live servers' invoker (a ``RecordingInvoker`` keeps every call).
 
         Returns:
             The run's result; a failed step fails the run (``status == "failed"``, ``error``
@@ -317,8 +320,13 @@ class Aggregator:
         applied, problems = validate_input(plan, arguments)
         if problems:
             raise InvalidArgumentsError(plan.name, problems)
+        live: ToolInvoker = PoolInvoker(self.pool)
         return await execute(
-            plan, applied, PoolInvoker(self.pool), on_event=on_event, catalogue_version=self.server.catalogue_version
+            plan,
+            applied,
+            live if invoker is None else invoker(live),
+            on_event=on_event,
+            catalogue_version=self.server.catalogue_version,
         )
 
     # --------------------------------------------------------------------- reload

@@ -30,6 +30,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
         ├── ExpressionError              an expression is invalid or failed (orchestrator.workflow)
         ├── WorkflowUnavailable          a composite is withdrawn: its tools do not fit (.reasons)
         ├── WorkflowExecutionError       a run failed (.run_id, .step_id, .server)
+        ├── RecordingError               a recording is unreadable, or has no answer to a replayed call
         └── AttemptFailure               one attempt of a step failed (orchestrator.workflow; a
                                          run turns the last one into WorkflowExecutionError)
 
@@ -66,6 +67,7 @@ __all__ = [
     "InvalidArgumentsError",
     "OrchestratorError",
     "RateLimitedError",
+    "RecordingError",
     "RunLeaseLost",
     "SecretKeyError",
     "StepNotGranted",
@@ -362,6 +364,10 @@ class DownstreamOutputInvalid(DownstreamError):
 
 class WorkflowError(OrchestratorError):
     """A workflow could not be loaded or run."""
+
+
+class RecordingError(WorkflowError):
+    """A recording of a run cannot be read, or holds no answer to a call a replay made."""
 
 
 class WorkflowDefinitionError(WorkflowError):

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-import mcp_types as types
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _login, _pins, _status, _traces
+from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _login, _pins, _replay, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._dryrun import render_dry_run
-from orchestrator.cli._runview import RunView
+from orchestrator.cli._runview import RunView, print_result
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
 from orchestrator.errors import (
     InvalidArgumentsError,
@@ -220,17 +219,6 @@ def _print_notes(catalog: Catalog, withheld: Mapping[str, tuple[Withheld, ...]])
 # ----------------------------------------------------------------------- call
 
 
-def _print_result(result: types.CallToolResult) -> None:
-    if result.structured_content is not None:
-        print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
-        return
-    for block in result.content:
-        if isinstance(block, types.TextContent):
-            print(block.text)
-        else:
-            print(block.model_dump_json(by_alias=True, exclude_none=True))
-
-
 async def _call(rt: _Setup, name: str, arguments: dict[str, Any]) -> int:
     async with rt.aggregator() as aggregator:
         await aggregator.wait_for_servers(_SETTLE_TIMEOUT)
@@ -245,7 +233,7 @@ async def _call(rt: _Setup, name: str, arguments: dict[str, Any]) -> int:
                 print(f"error: {exc} (see `orchestrator tools`)", file=sys.stderr)
                 return 2
     rt.report_trace(trace_id)
-    _print_result(result)
+    print_result(result)
     return 1 if result.is_error else 0
 
 
@@ -296,9 +284,10 @@ def _graph(file: str, graph_format: str) -> int:
 # ------------------------------------------------------------------------ run
 
 
-async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool) -> int:
+async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool, record: str | None = None) -> int:
     spec = rt.aggregator().find_workflow(target)  # a file, or a composite of the config by name
     compile_workflows([spec])  # its problems before any server starts
+    recorder = _replay.RunRecorder(record, arguments) if record is not None else None
     async with rt.aggregator(composites=False) as aggregator:
         _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
         try:
@@ -309,11 +298,14 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
         with tracer.start_as_current_span(f"orchestrator run {plan.name}"):
             trace_id = current_trace_id()
             try:
-                result = await aggregator.run(plan, arguments, on_event=RunView(plan))
+                wrap = recorder.wrap if recorder is not None else None
+                result = await aggregator.run(plan, arguments, on_event=RunView(plan), invoker=wrap)
             except InvalidArgumentsError as exc:
                 print(f"error: invalid --input for {plan.name!r}:", file=sys.stderr)
                 _print_problems([f"  - {p}" for p in exc.problems])
                 return 2
+        if recorder is not None:
+            recorder.write(plan, aggregator.catalog, result)
     tool_result = run_result_to_tool_result(result, trace_id)
     rt.report_trace(trace_id)
     if result.status == "failed":
@@ -323,7 +315,7 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
         print(json.dumps(result.output, ensure_ascii=False))
     else:
         print(f"run {result.run_id} succeeded", file=sys.stderr)
-        _print_result(tool_result)
+        print_result(tool_result)
     return 0
 
 
@@ -402,6 +394,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show the plan for this input (waves, conditions, arguments) without calling any tool",
     )
+    _replay.add_record_option(run)
 
     graph = commands.add_parser("graph", help="draw a workflow's DAG (Mermaid or Graphviz DOT)")
     graph.add_argument("workflow", metavar="WORKFLOW", help="a workflow file")
@@ -415,6 +408,7 @@ def _parser() -> argparse.ArgumentParser:
     _auth.add_parser(commands)
     _pins.add_parser(commands)
     _login.add_parser(commands)
+    _replay.add_parser(commands)
     return parser
 
 
@@ -471,6 +465,7 @@ _STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
     "pins": _pins.run,
     "login": _login.run,
     "logout": _login.run,
+    "replay": _replay.run,
 }
 """Commands with a module of their own, which read the config and report its errors themselves."""
 
@@ -510,7 +505,7 @@ def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
     if args.command == "run" and args.dry_run:
         return anyio.run(_dry_run, rt, args.workflow, _json_object(args.input, "--input"), args.json)
     if args.command == "run":
-        return anyio.run(_run, rt, args.workflow, _json_object(args.input, "--input"), args.json)
+        return anyio.run(_run, rt, args.workflow, _json_object(args.input, "--input"), args.json, args.record)
     if args.command == "serve":
         transport = args.transport or rt.config.serve.transport
         host = args.host or rt.config.serve.host

@@ -6,14 +6,17 @@ Elsewhere (a pipe, a CI log): one plain line per event, so logs stay readable.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+import mcp_types as types
+
 if TYPE_CHECKING:
     from orchestrator.workflow import StepEvent, WorkflowPlan
 
-__all__ = ["RunView"]
+__all__ = ["RunView", "print_result"]
 
 _SYMBOLS = {
     "pending": "·",
@@ -82,3 +85,15 @@ class RunView:
             self._stream.write("\x1b[2K" + self._line(step)[:200] + "\n")
         self._drawn = len(self._order)
         self._stream.flush()
+
+
+def print_result(result: types.CallToolResult) -> None:
+    """Print a tool's result on stdout: its structured content as JSON, else its content blocks."""
+    if result.structured_content is not None:
+        print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+        return
+    for block in result.content:
+        if isinstance(block, types.TextContent):
+            print(block.text)
+        else:
+            print(block.model_dump_json(by_alias=True, exclude_none=True))

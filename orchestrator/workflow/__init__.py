@@ -5,7 +5,9 @@ templates, the compiler (``compile_workflow``), the checker (``check_workflow``:
 of a file at once, format, wiring and, against a live ``Catalog``, tools and arguments, as
 ``path:line: key.path: message``) and the executor (``execute``: eager DAG scheduling,
 fan-out, conditions, defaults, Temporal-style retries, timeouts, cancellation, output
-validation).
+validation). ``RecordingInvoker`` keeps every downstream call of a run and its answer;
+``ReplayInvoker`` answers a run from such a recording (``dump_recording``/``parse_recording``
+are its JSON Lines format), so a workflow runs again with no server.
 
 Also ``dry_run``: a run's plan for one input (waves, decided conditions, the arguments the
 input determines), worked out with the same expressions and no invoker.
@@ -37,6 +39,19 @@ from orchestrator.workflow._expr import (
 from orchestrator.workflow._graph import GraphFormat, render_graph
 from orchestrator.workflow._load import WorkflowCheck, check_workflow, load_workflow, load_workflows, workflow_files
 from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan
+from orchestrator.workflow._recording import (
+    RECORDING_FORMAT,
+    RECORDING_VERSION,
+    RecordedCall,
+    Recording,
+    RecordingHeader,
+    RecordingInvoker,
+    ReplayInvoker,
+    dump_recording,
+    parse_recording,
+    plan_hash,
+    tool_definitions,
+)
 from orchestrator.workflow._retry import set_testing
 from orchestrator.workflow._run import (
     IDEMPOTENCY_KEY_META,
@@ -71,6 +86,8 @@ __all__ = [
     "IDEMPOTENCY_KEY_META",
     "INPUT_STEP",
     "OUTPUT_STEP",
+    "RECORDING_FORMAT",
+    "RECORDING_VERSION",
     "RUN_STEP",
     "AnnotationsSpec",
     "DefaultsSpec",
@@ -83,7 +100,12 @@ __all__ = [
     "LimitsSpec",
     "OutputSpec",
     "Pending",
+    "RecordedCall",
+    "Recording",
+    "RecordingHeader",
+    "RecordingInvoker",
     "References",
+    "ReplayInvoker",
     "RetryPolicy",
     "RetrySpec",
     "RunResult",
@@ -106,13 +128,17 @@ __all__ = [
     "compile_workflow",
     "compile_workflows",
     "dry_run",
+    "dump_recording",
     "execute",
     "load_workflow",
     "load_workflows",
     "new_run_id",
+    "parse_recording",
+    "plan_hash",
     "render_graph",
     "set_testing",
     "split_tool_reference",
+    "tool_definitions",
     "validate_input",
     "workflow_files",
     "workflow_json_schema",

@@ -36,6 +36,8 @@ PUBLIC_NAMES = [
     "OrchestratorConfig",
     "OrchestratorError",
     "RateLimitedError",
+    "RecordingError",
+    "RunLeaseLost",
     "SecretKeyError",
     "StepNotGranted",
     "ReloadRecord",
