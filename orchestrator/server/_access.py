@@ -19,7 +19,7 @@ from orchestrator.auth import OWNER, Grant, Principal, audit_record, outcome_of,
 from orchestrator.errors import RateLimitedError, StepNotGranted
 from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
-from orchestrator.workflow import IDEMPOTENCY_KEY_META
+from orchestrator.workflow import step_call_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -172,15 +172,6 @@ class CallControls:
         await self.audit.record(record)
 
 
-def _run_and_step(meta: dict[str, Any] | None) -> tuple[str | None, str | None]:
-    """The run and step ids of a step's call, from its idempotency key ``<run>:<step>:<index>``."""
-    key = (meta or {}).get(IDEMPOTENCY_KEY_META)
-    if not isinstance(key, str) or key.count(":") < 2:
-        return None, None
-    run_id, rest = key.split(":", 1)
-    return run_id, rest.rsplit(":", 1)[0]
-
-
 class AuditingInvoker:
     """A run's way out, leaving one audit record per step call (each attempt, each item)."""
 
@@ -222,7 +213,7 @@ class AuditingInvoker:
             error = exc
             raise
         finally:
-            run_id, step_id = _run_and_step(meta)
+            call = step_call_of(meta)
             await self._audit.record(
                 audit_record(
                     principal=self._principal,
@@ -233,8 +224,8 @@ class AuditingInvoker:
                     server=server,
                     downstream_tool=tool,
                     trace_id=current_trace_id(),
-                    run_id=run_id,
-                    step_id=step_id,
+                    run_id=call.run_id if call is not None else None,
+                    step_id=call.step_id if call is not None else None,
                     catalogue_version=self._catalogue_version,
                 )
             )

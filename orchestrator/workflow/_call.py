@@ -24,7 +24,7 @@ from orchestrator.errors import (
     StepNotGranted,
 )
 from orchestrator.workflow._retry import Attempt, AttemptFailure, RetryFn, call_with_retries
-from orchestrator.workflow._run import IDEMPOTENCY_KEY_META, ToolInvoker
+from orchestrator.workflow._run import ToolInvoker, step_call_meta
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,7 +68,7 @@ async def call_step_tool(
     Raises:
         AttemptFailure: The last attempt's failure once no retry is allowed.
     """
-    meta = {IDEMPOTENCY_KEY_META: f"{context.run_id}:{step.id}:{index}"}
+    meta = step_call_meta(context.run_id, step.id, index)
 
     async def attempt(current: Attempt) -> Any:
         async with context.limiter:

@@ -36,7 +36,7 @@ from orchestrator.errors import (
     RecordingError,
     StepNotGranted,
 )
-from orchestrator.workflow._run import IDEMPOTENCY_KEY_META
+from orchestrator.workflow._run import step_call_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -178,7 +178,8 @@ class RecordingInvoker:
         Raises:
             DownstreamError: What the wrapped invoker raised (recorded first).
         """
-        step, index = _step_of(meta)
+        call = step_call_of(meta)
+        step, index = (call.step_id, call.index) if call is not None else (None, None)
         sent = json.loads(json.dumps(arguments))  # a copy the caller cannot change later
         started = self._clock()
 
@@ -243,7 +244,8 @@ class ReplayInvoker:
     def _missing(
         self, server: str, tool: str, arguments: dict[str, Any], meta: dict[str, Any] | None, *, used: bool
     ) -> str:
-        step, index = _step_of(meta)
+        call = step_call_of(meta)
+        step, index = (call.step_id, call.index) if call is not None else (None, None)
         where = f" (step {step!r}" + (f", item {index}" if index else "") + ")" if step is not None else ""
         asked = f"no recorded answer for {server}.{tool}{where} with arguments {_short_json(arguments)}"
         if used:
@@ -357,15 +359,6 @@ def _call(item: dict[str, Any]) -> RecordedCall:
 
 def _key(server: str, tool: str, arguments: Mapping[str, Any]) -> tuple[str, str, bytes]:
     return server, tool, canonical_json(dict(arguments))
-
-
-def _step_of(meta: Mapping[str, Any] | None) -> tuple[str | None, int | None]:
-    """Step id and item index from the idempotency key ``<run id>:<step id>:<item index>``."""
-    key = (meta or {}).get(IDEMPOTENCY_KEY_META)
-    if not isinstance(key, str) or key.count(":") < 2:
-        return None, None
-    step, _, index = key.split(":", 1)[1].rpartition(":")
-    return step, int(index) if index.isdigit() else None
 
 
 def _differing_keys(asked: Mapping[str, Any], recorded: Mapping[str, Any]) -> list[str]:

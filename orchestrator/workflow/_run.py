@@ -29,12 +29,15 @@ __all__ = [
     "EventKind",
     "RunResult",
     "RunStatus",
+    "StepCall",
     "StepEvent",
     "StepEventFn",
     "StepRun",
     "StepStatus",
     "ToolInvoker",
     "new_run_id",
+    "step_call_meta",
+    "step_call_of",
     "validate_input",
 ]
 
@@ -46,6 +49,33 @@ OUTPUT_STEP = "(output)"
 """``step_id`` of the error of a run whose output value failed or did not match ``output.schema``."""
 RUN_STEP = "(run)"
 """``step_id`` of the error of a run that timed out with no step in flight."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepCall:
+    """Which run, step and for-each item a call belongs to (its idempotency key, read back)."""
+
+    run_id: str
+    step_id: str
+    index: int
+
+
+def step_call_meta(run_id: str, step_id: str, index: int) -> dict[str, Any]:
+    """The ``_meta`` every attempt of one step call carries: its idempotency key."""
+    return {IDEMPOTENCY_KEY_META: f"{run_id}:{step_id}:{index}"}
+
+
+def step_call_of(meta: Mapping[str, Any] | None) -> StepCall | None:
+    """The run, step and item of a call from its ``_meta`` (``step_call_meta``'s); ``None`` if it has no key."""
+    key = (meta or {}).get(IDEMPOTENCY_KEY_META)
+    if not isinstance(key, str):
+        return None
+    run_id, _, rest = key.partition(":")
+    step_id, _, index = rest.rpartition(":")
+    if not (run_id and step_id and index.isdigit()):
+        return None
+    return StepCall(run_id, step_id, int(index))
+
 
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "unknown_outcome"]
 RunStatus = Literal["succeeded", "failed"]
