@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from orchestrator.errors import StoreError
+from orchestrator.store._failures import database_failure
 from orchestrator.store._schema import audit_records
 
 if TYPE_CHECKING:
@@ -84,11 +84,6 @@ def _fitted(name: str, value: Any) -> Any:
     return value
 
 
-def _unreachable(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
-    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-    return StoreError(engine.url.render_as_string(hide_password=True), f"cannot {action}: {reason}")
-
-
 async def write_audit(engine: AsyncEngine, records: list[AuditRecord]) -> None:
     """Append ``records`` in one transaction.
 
@@ -103,7 +98,7 @@ async def write_audit(engine: AsyncEngine, records: list[AuditRecord]) -> None:
         async with engine.begin() as connection:
             await connection.execute(insert(audit_records), rows)
     except DBAPIError as exc:
-        raise _unreachable(engine, "write the audit log", exc) from None
+        raise database_failure(engine, "write the audit log", exc) from None
 
 
 async def read_audit(
@@ -142,7 +137,7 @@ async def read_audit(
         async with engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
     except DBAPIError as exc:
-        raise _unreachable(engine, "read the audit log", exc) from None
+        raise database_failure(engine, "read the audit log", exc) from None
     records = [AuditRecord(id=row["id"], **{name: row[name] for name in _COLUMNS}) for row in rows]
     return records[::-1] if latest else records
 
@@ -157,5 +152,5 @@ async def prune_audit(engine: AsyncEngine, older_than: datetime) -> int:
         async with engine.begin() as connection:
             result = await connection.execute(delete(audit_records).where(audit_records.c.at < older_than))
     except DBAPIError as exc:
-        raise _unreachable(engine, "prune the audit log", exc) from None
+        raise database_failure(engine, "prune the audit log", exc) from None
     return result.rowcount

@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from orchestrator.errors import StoreError
+from orchestrator.store._failures import database_failure, shown_url
 from orchestrator.store._schema import downstream_credentials
 
 if TYPE_CHECKING:
@@ -53,11 +54,6 @@ class DownstreamCredentials:
     updated_at: datetime
 
 
-def _failed(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
-    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-    return StoreError(engine.url.render_as_string(hide_password=True), f"cannot {action}: {reason}")
-
-
 async def _upsert(engine: AsyncEngine, server: str, values: dict[str, Any], action: str) -> None:
     where = downstream_credentials.c.server == server
     try:
@@ -72,8 +68,8 @@ async def _upsert(engine: AsyncEngine, server: str, values: dict[str, Any], acti
                     continue
                 return
     except DBAPIError as exc:
-        raise _failed(engine, action, exc) from None
-    raise StoreError(engine.url.render_as_string(hide_password=True), f"cannot {action}: written concurrently")
+        raise database_failure(engine, action, exc) from None
+    raise StoreError(shown_url(engine), f"cannot {action}: written concurrently")
 
 
 async def read_downstream_credentials(engine: AsyncEngine, server: str) -> DownstreamCredentials | None:
@@ -94,7 +90,7 @@ async def read_downstream_credentials(engine: AsyncEngine, server: str) -> Downs
                 .one_or_none()
             )
     except DBAPIError as exc:
-        raise _failed(engine, "read downstream credentials", exc) from None
+        raise database_failure(engine, "read downstream credentials", exc) from None
     if row is None:
         return None
     return DownstreamCredentials(
@@ -156,5 +152,5 @@ async def delete_downstream_tokens(engine: AsyncEngine, server: str, *, at: date
                 delete(downstream_credentials).where(where, downstream_credentials.c.client_info.is_(None))
             )
     except DBAPIError as exc:
-        raise _failed(engine, "delete downstream tokens", exc) from None
+        raise database_failure(engine, "delete downstream tokens", exc) from None
     return had

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from orchestrator.errors import StoreError
+from orchestrator.store._failures import database_failure
 from orchestrator.store._schema import trust_findings
 
 if TYPE_CHECKING:
@@ -56,11 +56,6 @@ class StoredFinding:
     def key(self) -> tuple[str, str, str, str, str]:
         """What makes two findings of one server the same: kind, name, check, field, detail."""
         return self.kind, self.name, self.check, self.field, self.detail
-
-
-def _failed(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
-    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-    return StoreError(engine.url.render_as_string(hide_password=True), f"cannot {action}: {reason}")
 
 
 def _finding(row: RowMapping) -> StoredFinding:
@@ -113,7 +108,7 @@ async def record_findings(engine: AsyncEngine, server: str, findings: Sequence[S
             if rows:
                 await connection.execute(insert(trust_findings), rows)
     except DBAPIError as exc:
-        raise _failed(engine, "record definition findings", exc) from None
+        raise database_failure(engine, "record definition findings", exc) from None
 
 
 async def list_findings(engine: AsyncEngine, server: str | None = None) -> list[StoredFinding]:
@@ -137,4 +132,4 @@ async def list_findings(engine: AsyncEngine, server: str | None = None) -> list[
         async with engine.connect() as connection:
             return [_finding(row) for row in (await connection.execute(query)).mappings()]
     except DBAPIError as exc:
-        raise _failed(engine, "list definition findings", exc) from None
+        raise database_failure(engine, "list definition findings", exc) from None

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from orchestrator.errors import StoreError
+from orchestrator.store._failures import database_failure, shown_url
 from orchestrator.store._schema import trust_pending, trust_pins, trust_servers
 
 if TYPE_CHECKING:
@@ -122,11 +123,6 @@ class ServerPins:
     pending_identity: str | None = None
 
 
-def _failed(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
-    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-    return StoreError(engine.url.render_as_string(hide_password=True), f"cannot {action}: {reason}")
-
-
 def _pin_rows(server: str, definitions: Sequence[DefinitionPin], at: datetime, by: str | None) -> list[dict[str, Any]]:
     return [
         {
@@ -205,7 +201,7 @@ async def read_pins(engine: AsyncEngine, server: str) -> ServerPins | None:
         async with engine.connect() as connection:
             found = await _read(connection, [server])
     except DBAPIError as exc:
-        raise _failed(engine, "read pins", exc) from None
+        raise database_failure(engine, "read pins", exc) from None
     return found[0] if found else None
 
 
@@ -219,7 +215,7 @@ async def list_pins(engine: AsyncEngine) -> list[ServerPins]:
         async with engine.connect() as connection:
             return await _read(connection, None)
     except DBAPIError as exc:
-        raise _failed(engine, "list pins", exc) from None
+        raise database_failure(engine, "list pins", exc) from None
 
 
 async def pin_first_sight(
@@ -253,9 +249,9 @@ async def pin_first_sight(
         async with engine.connect() as connection:
             found = await _read(connection, [server])
     except DBAPIError as exc:
-        raise _failed(engine, "pin a server", exc) from None
+        raise database_failure(engine, "pin a server", exc) from None
     if not found:  # forgotten again between the two transactions
-        raise StoreError(engine.url.render_as_string(hide_password=True), f"pins of {server!r} vanished while saved")
+        raise StoreError(shown_url(engine), f"pins of {server!r} vanished while saved")
     return found[0]
 
 
@@ -311,7 +307,7 @@ async def record_pending(
                 .values(pending_identity=identity if identity != pinned else None)
             )
     except DBAPIError as exc:
-        raise _failed(engine, "record pending pin changes", exc) from None
+        raise database_failure(engine, "record pending pin changes", exc) from None
     return True
 
 
@@ -394,7 +390,7 @@ async def approve_pins(
                         update(trust_servers).where(trust_servers.c.server == server).values(values)
                     )
     except DBAPIError as exc:
-        raise _failed(engine, "approve pins", exc) from None
+        raise database_failure(engine, "approve pins", exc) from None
     return tuple(approved)
 
 
@@ -412,5 +408,5 @@ async def forget_pins(engine: AsyncEngine, server: str) -> bool:
             await connection.execute(delete(trust_pins).where(trust_pins.c.server == server))
             result = await connection.execute(delete(trust_servers).where(trust_servers.c.server == server))
     except DBAPIError as exc:
-        raise _failed(engine, "forget pins", exc) from None
+        raise database_failure(engine, "forget pins", exc) from None
     return result.rowcount > 0

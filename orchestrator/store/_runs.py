@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from orchestrator.errors import RunLeaseLost, StoreError
+from orchestrator.store._failures import database_failure, shown_url
 from orchestrator.store._schema import run_steps, runs
 
 if TYPE_CHECKING:
@@ -159,15 +160,6 @@ def step_key(step_id: str, item: int | None = None) -> str:
     return f"{step_id}[{item}]"
 
 
-def _url(engine: AsyncEngine) -> str:
-    return engine.url.render_as_string(hide_password=True)
-
-
-def _failed(engine: AsyncEngine, action: str, exc: DBAPIError) -> StoreError:
-    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-    return StoreError(_url(engine), f"cannot {action}: {reason}")
-
-
 def _step(row: RowMapping) -> StepRecord:
     return StepRecord(
         step_id=row["step_id"],
@@ -274,9 +266,9 @@ async def create_run(
         async with engine.connect() as connection:
             found = await _read(connection, [run_id])
     except DBAPIError as exc:
-        raise _failed(engine, "create a run", exc) from None
+        raise database_failure(engine, "create a run", exc) from None
     if not found:  # pruned between the two transactions
-        raise StoreError(_url(engine), f"run {run_id!r} vanished while created")
+        raise StoreError(shown_url(engine), f"run {run_id!r} vanished while created")
     return found[0], created
 
 
@@ -290,7 +282,7 @@ async def read_run(engine: AsyncEngine, run_id: str) -> RunRecord | None:
         async with engine.connect() as connection:
             found = await _read(connection, [run_id])
     except DBAPIError as exc:
-        raise _failed(engine, "read a run", exc) from None
+        raise database_failure(engine, "read a run", exc) from None
     return found[0] if found else None
 
 
@@ -329,7 +321,7 @@ async def list_runs(
             ids = list((await connection.execute(query)).scalars())
             return await _read(connection, ids, with_steps=False)
     except DBAPIError as exc:
-        raise _failed(engine, "list runs", exc) from None
+        raise database_failure(engine, "list runs", exc) from None
 
 
 async def _touch(
@@ -348,8 +340,8 @@ async def _touch(
         return
     row = (await connection.execute(select(runs.c.owner, runs.c.status).where(runs.c.id == run_id))).one_or_none()
     if row is None:
-        raise StoreError(_url(engine), f"no run {run_id!r} in the journal")
-    raise RunLeaseLost(_url(engine), run_id, row.owner, row.status)
+        raise StoreError(shown_url(engine), f"no run {run_id!r} in the journal")
+    raise RunLeaseLost(shown_url(engine), run_id, row.owner, row.status)
 
 
 def _upsert(engine: AsyncEngine, values: dict[str, Any], on_conflict: dict[str, Any]) -> Any:
@@ -424,7 +416,7 @@ async def record_step_started(
             await connection.execute(_upsert(engine, values, again))
             return await _read_step(connection, run_id, key)
     except DBAPIError as exc:
-        raise _failed(engine, "journal a step's start", exc) from None
+        raise database_failure(engine, "journal a step's start", exc) from None
 
 
 async def record_step_finished(
@@ -476,7 +468,7 @@ async def record_step_finished(
             await connection.execute(_upsert(engine, values | outcome, outcome))
             return await _read_step(connection, run_id, key)
     except DBAPIError as exc:
-        raise _failed(engine, "journal a step's outcome", exc) from None
+        raise database_failure(engine, "journal a step's outcome", exc) from None
 
 
 async def finish_run(
@@ -519,7 +511,7 @@ async def finish_run(
             )
             return (await _read(connection, [run_id]))[0]
     except DBAPIError as exc:
-        raise _failed(engine, "finish a run", exc) from None
+        raise database_failure(engine, "finish a run", exc) from None
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -577,7 +569,7 @@ async def claim_runs(
                 ids = list(taken.scalars())
             found = await _read(connection, ids)
     except DBAPIError as exc:
-        raise _failed(engine, "claim runs", exc) from None
+        raise database_failure(engine, "claim runs", exc) from None
     return sorted(found, key=lambda run: (run.created_at, run.id))
 
 
@@ -606,7 +598,7 @@ async def renew_lease(
             await _touch(connection, engine, run_id, owner, now)
             await connection.execute(update(runs).where(runs.c.id == run_id).values(lease_until=lease_until))
     except DBAPIError as exc:
-        raise _failed(engine, "renew a run's lease", exc) from None
+        raise database_failure(engine, "renew a run's lease", exc) from None
     return lease_until
 
 
@@ -626,5 +618,5 @@ async def prune_runs(engine: AsyncEngine, finished_before: datetime) -> int:
             await connection.execute(delete(run_steps).where(run_steps.c.run_id.in_(old.scalar_subquery())))
             result = await connection.execute(delete(runs).where(runs.c.id.in_(old.scalar_subquery())))
     except DBAPIError as exc:
-        raise _failed(engine, "prune runs", exc) from None
+        raise database_failure(engine, "prune runs", exc) from None
     return result.rowcount

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from orchestrator import store as _package
 from orchestrator.errors import StoreError
+from orchestrator.store._failures import shown_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -60,7 +61,7 @@ class Store:
     @property
     def url(self) -> str:
         """The database URL, password hidden."""
-        return self.engine.url.render_as_string(hide_password=True)
+        return shown_url(self.engine)
 
 
 @asynccontextmanager
