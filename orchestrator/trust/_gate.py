@@ -191,11 +191,12 @@ class TrustGate:
         engine = (await self._open_store()).engine
         at = self._clock()
         pins = await state_db.read_pins(engine, key)
+        first_sight = pins is None
         if pins is None:
             pins = await state_db.pin_first_sight(engine, key, live.identity, pins_of(live), at=at)
-            if pins.identity == live.identity and not pending_changes(pinned_fingerprint(pins), live):
-                logger.info("server %r pinned on first sight: %d definitions", key, len(pins.definitions))
         changes = pending_changes(pinned_fingerprint(pins), live)
+        if first_sight and not changes and pins.identity == live.identity:  # not another process's pin
+            logger.info("server %r pinned on first sight: %d definitions", key, len(pins.definitions))
         if spec.trust == "auto":
             changes = await self._pin_added(engine, pins, live, changes, at)
         if _pending_state(changes, live.identity, pins) != _pending_state(pins.pending, pins.pending_identity, pins):
