@@ -41,6 +41,7 @@ from orchestrator.config._models import (
     TracingSpec,
 )
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
+from orchestrator.config._runs import RunsSpec
 from orchestrator.config._trust import CHECK_NAMES, CheckName, CheckSeverity, EgressSpec, TrustMode, TrustSpec
 from orchestrator.config._watch import config_watch_paths, watch_files
 
@@ -68,6 +69,7 @@ __all__ = [
     "RateLimitSpec",
     "RateLimitsSpec",
     "RetrySpec",
+    "RunsSpec",
     "Seconds",
     "ServeSpec",
     "ServerSpec",

@@ -36,6 +36,7 @@ from orchestrator.config._auth import AuditSpec, AuthSpec, RateLimitsSpec
 from orchestrator.config._downstream_auth import DownstreamOAuthSpec, is_own_auth
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
+from orchestrator.config._runs import RunsSpec
 from orchestrator.config._trust import EgressSpec, TrustMode, TrustSpec
 
 if TYPE_CHECKING:
@@ -420,6 +421,7 @@ class OrchestratorConfig(_Frozen):
     audit: AuditSpec = Field(default_factory=AuditSpec, description="The audit log of calls.")
     trust: TrustSpec = Field(default_factory=TrustSpec, description="What the checks on definitions do.")
     egress: EgressSpec = Field(default_factory=EgressSpec, description="Where connections may not go.")
+    runs: RunsSpec = Field(default_factory=RunsSpec, description="Durable workflow runs and MCP tasks.")
     source: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
     )

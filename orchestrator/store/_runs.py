@@ -119,6 +119,7 @@ class RunRecord:
         deadline: When it must be over, whoever runs it (a durable timeout).
         owner: The process running it; ``None`` when no one is.
         lease_until: Until when ``owner`` holds it, unless renewed.
+        outcome: The tool result it returned (a ``CallToolResult`` as JSON), once it is over.
         steps: Its steps, sorted by step id then item.
     """
 
@@ -137,6 +138,7 @@ class RunRecord:
     deadline: datetime | None
     owner: str | None
     lease_until: datetime | None
+    outcome: Any = field(default=None, repr=False)
     steps: tuple[StepRecord, ...] = ()
 
     def step(self, step_id: str, item: int | None = None) -> StepRecord | None:
@@ -190,6 +192,7 @@ def _run(row: RowMapping, steps: Sequence[StepRecord]) -> RunRecord:
         deadline=row["deadline"],
         owner=row["owner"],
         lease_until=row["lease_until"],
+        outcome=row["outcome"],
         steps=tuple(steps),
     )
 
@@ -255,6 +258,7 @@ async def create_run(
         "deadline": deadline,
         "owner": owner,
         "lease_until": at + timedelta(seconds=lease_seconds),
+        "outcome": None,
     }
     created = True
     try:
@@ -478,9 +482,10 @@ async def finish_run(
     *,
     at: datetime,
     error: str | None = None,
+    outcome: Any = None,
     owner: str | None = None,
 ) -> RunRecord:
-    """Give a running run its final status, and release it.
+    """Give a running run its final status (and the tool result it returned), and release it.
 
     Args:
         engine: The store's engine.
@@ -507,7 +512,7 @@ async def finish_run(
             await connection.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
-                .values(status=status, error=error, finished_at=at, owner=None, lease_until=None)
+                .values(status=status, error=error, outcome=outcome, finished_at=at, owner=None, lease_until=None)
             )
             return (await _read(connection, [run_id]))[0]
     except DBAPIError as exc:

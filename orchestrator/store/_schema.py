@@ -293,6 +293,8 @@ runs = Table(
     Column("deadline", UtcDateTime(), nullable=True),
     Column("owner", String(255), nullable=True),
     Column("lease_until", UtcDateTime(), nullable=True),
+    # The tool result (CallToolResult as JSON) the run returned, once it is over.
+    Column("outcome", JSON, nullable=True),
 )
 Index(None, runs.c.status, runs.c.lease_until)
 Index(None, runs.c.finished_at)
