@@ -37,8 +37,16 @@ from orchestrator.workflow._expr import (
     compile_template,
 )
 from orchestrator.workflow._graph import GraphFormat, render_graph
+from orchestrator.workflow._hooks import (
+    ApprovalAnswer,
+    ApprovalRequest,
+    Approver,
+    JournalledStep,
+    RunJournal,
+    StepInterrupted,
+)
 from orchestrator.workflow._load import WorkflowCheck, check_workflow, load_workflow, load_workflows, workflow_files
-from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan
+from orchestrator.workflow._plan import ApprovalPlan, RetryPolicy, StepPlan, WorkflowPlan
 from orchestrator.workflow._recording import (
     RECORDING_FORMAT,
     RECORDING_VERSION,
@@ -93,6 +101,10 @@ __all__ = [
     "RECORDING_VERSION",
     "RUN_STEP",
     "AnnotationsSpec",
+    "ApprovalAnswer",
+    "ApprovalPlan",
+    "ApprovalRequest",
+    "Approver",
     "DefaultsSpec",
     "DryRun",
     "DryRunStep",
@@ -100,6 +112,7 @@ __all__ = [
     "Expression",
     "ExpressionError",
     "GraphFormat",
+    "JournalledStep",
     "LimitsSpec",
     "OutputSpec",
     "Pending",
@@ -111,12 +124,14 @@ __all__ = [
     "ReplayInvoker",
     "RetryPolicy",
     "RetrySpec",
+    "RunJournal",
     "RunResult",
     "RunStatus",
     "SourceInfo",
     "StepCall",
     "StepEvent",
     "StepEventFn",
+    "StepInterrupted",
     "StepPlan",
     "StepRun",
     "StepSpec",

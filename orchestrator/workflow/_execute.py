@@ -38,6 +38,7 @@ from orchestrator.tracing import (
 )
 from orchestrator.workflow._call import CallContext, call_step_tool
 from orchestrator.workflow._expr import ExpressionError, truthy
+from orchestrator.workflow._hooks import ApprovalRequest, Approver, JournalledStep, RunJournal, StepInterrupted
 from orchestrator.workflow._retry import AttemptFailure
 from orchestrator.workflow._run import (
     INPUT_STEP,
@@ -45,6 +46,7 @@ from orchestrator.workflow._run import (
     RUN_STEP,
     EventKind,
     RunResult,
+    RunStatus,
     StepEvent,
     StepEventFn,
     StepRun,
@@ -75,6 +77,9 @@ async def execute(
     on_event: StepEventFn | None = None,
     run_id: str | None = None,
     catalogue_version: str | None = None,
+    journal: RunJournal | None = None,
+    approver: Approver | None = None,
+    timeout: float | None = None,
 ) -> RunResult:
     """Run ``plan`` with ``arguments``.
 
@@ -87,20 +92,39 @@ async def execute(
         run_id: The run id; default a fresh one from ``new_run_id``.
         catalogue_version: The version of the catalogue the plan was compiled against (the
             server's); recorded on the run's span and in its result, never interpreted here.
+        journal: Where each step's outcome is kept before its dependents start, and recalled
+            from when the run resumes after its process died; ``None`` keeps nothing.
+        approver: Asks the user before a step with ``approve``; a plan with such steps and no
+            approver fails before any step starts.
+        timeout: Seconds the run may still take (a resumed run's deadline counts from when it
+            began); default the plan's ``limits.timeout``.
 
     Returns:
         The result; a failed run names its step and error in ``error`` (a ``WorkflowExecutionError``).
 
     Raises:
-        BaseExceptionGroup: ``invoker`` or ``on_event`` raised something other than a
-            ``DownstreamError`` (a bug); cancellation of the caller propagates as usual.
+        BaseExceptionGroup: ``invoker``, ``journal``, ``approver`` or ``on_event`` raised
+            something other than a ``DownstreamError`` or ``StepInterrupted`` (a bug, or a
+            journal that lost its run); cancellation of the caller propagates as usual.
     """
     run_id = run_id or new_run_id()
+    unfinished = dict.fromkeys(plan.steps, _NOT_FINISHED)
     applied, problems = validate_input(plan, arguments)
     if problems:
         error = WorkflowExecutionError(run_id, INPUT_STEP, f"invalid arguments: {'; '.join(problems)}")
-        return RunResult(run_id, "failed", None, dict.fromkeys(plan.steps, _NOT_FINISHED), error, catalogue_version)
-    return await _Executor(plan, applied, invoker, on_event, run_id, catalogue_version).run()
+        return RunResult(run_id, "failed", None, unfinished, error, catalogue_version)
+    asking = [step.id for step in plan.steps.values() if step.approval is not None]
+    if asking and approver is None:
+        message = (
+            f"step {asking[0]!r} needs the user's approval, and the client cannot be asked "
+            "(it does not support elicitation); nothing was called"
+        )
+        return RunResult(run_id, "failed", None, unfinished, WorkflowExecutionError(run_id, RUN_STEP, message))
+    executor = _Executor(plan, applied, invoker, on_event, run_id, catalogue_version)
+    executor.journal = journal
+    executor.approver = approver
+    executor.timeout = plan.timeout if timeout is None else max(timeout, 0.0)
+    return await executor.run()
 
 
 class _Executor:
@@ -127,6 +151,11 @@ class _Executor:
         self.failure: WorkflowExecutionError | None = None
         self.limiter = anyio.CapacityLimiter(plan.max_parallel)
         self.task_group: TaskGroup | None = None
+        self.journal: RunJournal | None = None
+        self.approver: Approver | None = None
+        self.timeout = plan.timeout
+        # A run that stops without failing: a step needs a decision, or an approval was refused.
+        self.stopped_as: RunStatus | None = None
 
     async def run(self) -> RunResult:
         input_size = len(json.dumps(self.arguments, default=str))
@@ -146,7 +175,7 @@ class _Executor:
             return result
 
     async def _run(self) -> RunResult:
-        with anyio.move_on_after(self.plan.timeout) as run_scope:
+        with anyio.move_on_after(self.timeout) as run_scope:
             async with anyio.create_task_group() as task_group:
                 self.task_group = task_group
                 for step in self.plan.steps.values():
@@ -155,6 +184,8 @@ class _Executor:
         if run_scope.cancelled_caught and self.failure is None:
             in_flight = [s for s, run in self.steps.items() if run.started is not None and run.status == "cancelled"]
             message = f"the run exceeded limits.timeout ({self.plan.timeout:g}s)"
+            if self.timeout < self.plan.timeout:
+                message += ", counted from when it began"
             self.failure = WorkflowExecutionError(self.run_id, in_flight[0] if in_flight else RUN_STEP, message)
         if self.failure is not None:
             return self._result(None)
@@ -172,7 +203,7 @@ class _Executor:
         return self._result(output)
 
     def _result(self, output: Any) -> RunResult:
-        status = "failed" if self.failure is not None else "succeeded"
+        status: RunStatus = "succeeded" if self.failure is None else self.stopped_as or "failed"
         return RunResult(self.run_id, status, output, dict(self.steps), self.failure, self.catalogue_version)
 
     def _update(self, step_id: str, **changes: Any) -> StepRun:
@@ -185,11 +216,17 @@ class _Executor:
         with step_span(step.id, f"{step.server}.{step.tool}") as span:
             try:
                 await self._emit(step, "started")
-                status, result, failure = await self._perform(step)
+                status, result, failure = await self._outcome(step)
             except anyio.get_cancelled_exc_class():
                 run = self._update(step.id, status="cancelled", finished=anyio.current_time())
                 finish_step(span, "cancelled", run.attempts)
                 raise
+            except (StepInterrupted, _Declined) as stop:
+                run = self._update(step.id, status="cancelled", finished=anyio.current_time(), error=str(stop))
+                finish_step(span, "cancelled", run.attempts, message=str(stop))
+                self._stop(step, "interrupted" if isinstance(stop, StepInterrupted) else "declined", str(stop))
+                await self._emit(step, "finished")
+                return
             error_type = failure.error_class if failure is not None else None
             attempts = self.steps[step.id].attempts
             finish_step(span, status, attempts, error_type=error_type, message=str(failure) if failure else None)
@@ -219,11 +256,48 @@ class _Executor:
                     self.task_group.start_soon(self._step, self.plan.steps[dependent], name=f"step {dependent}")
         await self._emit(step, "finished")
 
+    def _stop(self, step: StepPlan, status: RunStatus, message: str) -> None:
+        """End the run without a failure of its own: ``status`` says why (``interrupted``, ``declined``)."""
+        if self.failure is None:
+            self.failure = WorkflowExecutionError(self.run_id, step.id, message)
+            self.stopped_as = status
+        assert self.task_group is not None
+        self.task_group.cancel_scope.cancel()
+
+    async def _outcome(self, step: StepPlan) -> tuple[StepStatus, Any, AttemptFailure | None]:
+        """The step's outcome: recalled from the journal if an earlier life finished it, else performed now."""
+        if self.journal is None:
+            return await self._perform(step)
+        recalled = await self.journal.recall(step, None)
+        if recalled is not None:
+            self._update(step.id, attempts=recalled.attempts)
+            failure = None
+            if recalled.status in ("failed", "unknown_outcome"):
+                failure = AttemptFailure(
+                    recalled.error_class or "failed",
+                    recalled.error or "failed before the run resumed",
+                    unknown_outcome=recalled.status == "unknown_outcome",
+                    server=step.server,
+                )
+            return recalled.status, recalled.result, failure
+        status, result, failure = await self._perform(step)
+        outcome = JournalledStep(
+            status,
+            result if status == "succeeded" else None,
+            str(failure) if failure is not None else None,
+            failure.error_class if failure is not None else None,
+            self.steps[step.id].attempts,
+        )
+        await self.journal.finished(step, None, outcome)
+        return status, result, failure
+
     async def _perform(self, step: StepPlan) -> tuple[StepStatus, Any, AttemptFailure | None]:
         context = self._context(step.ancestors)
         try:
             if step.condition is not None and not truthy(_evaluate(step.condition.evaluate, context)):
                 return "skipped", None, None
+            if step.approval is not None:
+                await self._approve(step, context)
             deadline_at = anyio.current_time() + step.deadline if step.deadline is not None else None
 
             def count_attempt() -> None:
@@ -236,10 +310,35 @@ class _Executor:
 
             calls = CallContext(self.run_id, self.invoker, self.limiter, count_attempt, on_retry)
             if step.for_each is None:
-                return "succeeded", await call_step_tool(step, _arguments(step, context), 0, calls, deadline_at), None
+                arguments = _arguments(step, context)
+                if self.journal is not None:
+                    await self.journal.started(step, None)
+                return "succeeded", await call_step_tool(step, arguments, 0, calls, deadline_at), None
+            if self.journal is not None:
+                await self.journal.started(step, None)
             return "succeeded", await self._fan_out(step, context, calls, deadline_at), None
         except AttemptFailure as failure:
             return ("unknown_outcome" if failure.unknown_outcome else "failed"), None, failure
+
+    async def _approve(self, step: StepPlan, context: dict[str, Any]) -> None:
+        """Ask the user before ``step`` calls its tool.
+
+        Raises:
+            _Declined: The user declined, or did not answer in time.
+            AttemptFailure: ``approve.show`` could not be evaluated.
+        """
+        assert step.approval is not None
+        assert self.approver is not None  # `execute` checked that one exists
+        approval = step.approval
+        shown = _evaluate(approval.show.evaluate, context) if approval.show is not None else None
+        request = ApprovalRequest(
+            self.run_id, step.id, f"{step.server}.{step.tool}", approval.message, shown, approval.destructive
+        )
+        answer = await self.approver(request)
+        if answer == "declined":
+            raise _Declined(f"the user declined step {step.id!r}; nothing was called")
+        if answer == "timeout":
+            raise _Declined(f"no answer to the approval of step {step.id!r} in time; nothing was called")
 
     async def _fan_out(
         self, step: StepPlan, context: dict[str, Any], calls: CallContext, deadline_at: float | None
@@ -256,14 +355,18 @@ class _Executor:
         trace.get_current_span().set_attribute(ATTR_FOREACH_COUNT, len(values))
         results: list[Any] = [None] * len(values)
         failures: list[tuple[int, AttemptFailure]] = []
+        interrupted: list[StepInterrupted] = []
         pending = iter(enumerate(values))
 
         async def worker(task_group: TaskGroup) -> None:
             for index, item in pending:  # shared: each worker takes the next item when it is free
                 with item_span(step.id, index) as span:
                     try:
-                        arguments = _arguments(step, {**context, step.item_name: item, "index": index})
-                        results[index] = await call_step_tool(step, arguments, index, calls, deadline_at)
+                        results[index] = await self._item(step, index, item, context, calls, deadline_at)
+                    except StepInterrupted as stop:
+                        interrupted.append(stop)
+                        task_group.cancel_scope.cancel()
+                        return
                     except AttemptFailure as failure:
                         failures.append((index, failure))
                         status = "unknown_outcome" if failure.unknown_outcome else "failed"
@@ -275,6 +378,8 @@ class _Executor:
         async with anyio.create_task_group() as task_group:
             for _ in range(width):
                 task_group.start_soon(worker, task_group)
+        if interrupted:
+            raise interrupted[0]
         if failures:
             index, failure = failures[0]
             raise AttemptFailure(
@@ -284,6 +389,28 @@ class _Executor:
                 server=failure.server,
             )
         return results
+
+    async def _item(
+        self,
+        step: StepPlan,
+        index: int,
+        item: Any,
+        context: dict[str, Any],
+        calls: CallContext,
+        deadline_at: float | None,
+    ) -> Any:
+        """One for-each item's value: recalled from the journal, or called now and journalled."""
+        if self.journal is not None:
+            recalled = await self.journal.recall(step, index)
+            if recalled is not None and recalled.status == "succeeded":
+                return recalled.result
+        arguments = _arguments(step, {**context, step.item_name: item, "index": index})
+        if self.journal is None:
+            return await call_step_tool(step, arguments, index, calls, deadline_at)
+        await self.journal.started(step, index)
+        value = await call_step_tool(step, arguments, index, calls, deadline_at)
+        await self.journal.finished(step, index, JournalledStep("succeeded", value))
+        return value
 
     def _context(self, step_ids: Iterable[str]) -> dict[str, Any]:
         return {"input": self.arguments, "steps": {s: _view(self.steps[s]) for s in step_ids}}
@@ -305,6 +432,10 @@ class _Executor:
             self.run_id, step.id, kind, status, run.attempts, self.finished_steps, len(self.plan.steps), error, delay
         )
         await self.on_event(event)
+
+
+class _Declined(Exception):
+    """The user declined a step's approval, or did not answer in time."""
 
 
 def _view(run: StepRun) -> dict[str, Any]:

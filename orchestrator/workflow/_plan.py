@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from orchestrator.workflow._expr import Expression, Template
     from orchestrator.workflow._spec import AnnotationsSpec, RetrySpec, WorkflowSpec
 
-__all__ = ["RetryPolicy", "StepPlan", "WorkflowPlan", "catalog_problems"]
+__all__ = ["ApprovalPlan", "RetryPolicy", "StepPlan", "WorkflowPlan", "catalog_problems"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,21 @@ class RetryPolicy:
         return error_class in self.retry_on or (error_class.startswith("mcp_error:") and "mcp_error" in self.retry_on)
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalPlan:
+    """A step's approval: asked of the user before its tool is called.
+
+    Attributes:
+        message: What to ask.
+        show: Evaluated for the run and shown with the question (what is about to happen), or ``None``.
+        destructive: Asked because the tool is destructive and the workflow says ``approve_destructive``.
+    """
+
+    message: str
+    show: Expression | None = None
+    destructive: bool = False
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class StepPlan:
     """One compiled step.
@@ -107,6 +122,7 @@ class StepPlan:
         declared_idempotent: The step's own ``idempotent`` flag.
         tool_annotations: The tool's annotations, when compiled against a catalogue.
         result_validator: Checks ``structuredContent`` against the tool's ``outputSchema``, if any.
+        approval: Asked of the user before the tool is called, or ``None``.
     """
 
     id: str
@@ -132,6 +148,7 @@ class StepPlan:
     declared_idempotent: bool | None
     tool_annotations: types.ToolAnnotations | None
     result_validator: Validator | None
+    approval: ApprovalPlan | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -78,7 +78,7 @@ def step_call_of(meta: Mapping[str, Any] | None) -> StepCall | None:
 
 
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "unknown_outcome"]
-RunStatus = Literal["succeeded", "failed"]
+RunStatus = Literal["succeeded", "failed", "interrupted", "declined"]
 EventKind = Literal["started", "retrying", "finished"]
 _MAX_PROBLEMS = 20
 
@@ -180,7 +180,9 @@ class RunResult:
 
     Attributes:
         run_id: The run id (also in every idempotency key).
-        status: ``succeeded`` or ``failed``.
+        status: ``succeeded``; ``failed``; ``interrupted`` (a step that was in flight when an
+            earlier process died may not be repeated: someone must decide); ``declined`` (an
+            approval was declined or not answered in time).
         output: The output value (validated against ``output.schema``), or ``None`` if failed.
         steps: Every step of the plan, in topological order.
         error: Why the run failed (names the run and the step), or ``None``.
