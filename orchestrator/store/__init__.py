@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from orchestrator.store._runs import (
         RUN_STATUSES,
         STEP_STATUSES,
+        JournalEntry,
         RunPrincipal,
         RunRecord,
         StepRecord,
@@ -96,6 +97,7 @@ if TYPE_CHECKING:
         record_step_started,
         renew_lease,
         step_key,
+        write_journal,
     )
     from orchestrator.store._store import (
         HEAD_REVISION,
@@ -119,6 +121,7 @@ __all__ = [
     "DefinitionPin",
     "DownstreamCredentials",
     "IssuedToken",
+    "JournalEntry",
     "OwnerCredentials",
     "PendingDefinition",
     "PendingRecord",
@@ -183,6 +186,7 @@ __all__ = [
     "take_pending_authorization",
     "upgrade_schema",
     "write_audit",
+    "write_journal",
 ]
 
 _HOMES: dict[str, str] = {
@@ -244,6 +248,7 @@ _HOMES: dict[str, str] = {
         (
             "RUN_STATUSES",
             "STEP_STATUSES",
+            "JournalEntry",
             "RunPrincipal",
             "RunRecord",
             "StepRecord",
@@ -257,6 +262,7 @@ _HOMES: dict[str, str] = {
             "record_step_started",
             "renew_lease",
             "step_key",
+            "write_journal",
         ),
         "orchestrator.store._runs",
     ),

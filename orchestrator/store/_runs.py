@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RUN_STATUSES",
     "STEP_STATUSES",
+    "JournalEntry",
     "RunPrincipal",
     "RunRecord",
     "StepRecord",
@@ -47,6 +48,7 @@ __all__ = [
     "record_step_started",
     "renew_lease",
     "step_key",
+    "write_journal",
 ]
 
 RUN_STATUSES: Final = frozenset({"running", "succeeded", "failed", "interrupted", "cancelled", "declined"})
@@ -517,6 +519,108 @@ async def finish_run(
             return (await _read(connection, [run_id]))[0]
     except DBAPIError as exc:
         raise database_failure(engine, "finish a run", exc) from None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One write of ``write_journal``: a step (or item) starts an attempt, or reaches its outcome.
+
+    Attributes:
+        run_id: The run.
+        step_id: The step's id.
+        item: The item's index, for a for-each step.
+        status: ``running`` for a start (one more attempt), else the outcome
+            (``succeeded``, ``failed`` or ``skipped``).
+        result: Its result (JSON), for a step that succeeded.
+        error: Why it failed.
+    """
+
+    run_id: str
+    step_id: str
+    item: int | None
+    status: str
+    result: Any = field(default=None, repr=False)
+    error: str | None = None
+
+
+async def write_journal(
+    engine: AsyncEngine, entries: Sequence[JournalEntry], *, owner: str, at: datetime
+) -> dict[str, RunLeaseLost]:
+    """Write many steps' starts and outcomes in one transaction (group commit): durable on return.
+
+    Entries of a run that ``owner`` no longer holds (it is over, or another process claimed it)
+    are not written; the others are. Starts are written before outcomes, so an entry list
+    never records an outcome that its own start then undoes.
+
+    Returns:
+        By run: why its entries were refused (``owner`` lost it); empty when all were written.
+
+    Raises:
+        ValueError: An entry's status is none of ``STEP_STATUSES`` (a bug in the caller).
+        StoreError: The database refused or could not be reached.
+        sqlalchemy.exc.StatementError: A result is not JSON: a bug.
+    """
+    if unknown := {entry.status for entry in entries} - STEP_STATUSES:
+        raise ValueError(f"a step's status is one of {sorted(STEP_STATUSES)}, not {sorted(unknown)}")
+    lost: dict[str, RunLeaseLost] = {}
+    try:
+        async with engine.begin() as connection:
+            # First, as in `_touch`: the write lock is taken before anything is judged.
+            for run_id in dict.fromkeys(entry.run_id for entry in entries):
+                try:
+                    await _touch(connection, engine, run_id, owner, at)
+                except RunLeaseLost as exc:
+                    lost[run_id] = exc
+            kept = [entry for entry in entries if entry.run_id not in lost]
+            starts = [_journal_row(entry, at) for entry in kept if entry.status == "running"]
+            outcomes = [_journal_row(entry, at) for entry in kept if entry.status != "running"]
+            if starts:
+                await connection.execute(_journal_upsert(engine, started=True), starts)
+            if outcomes:
+                await connection.execute(_journal_upsert(engine, started=False), outcomes)
+    except DBAPIError as exc:
+        raise database_failure(engine, "write the run journal", exc) from None
+    return lost
+
+
+def _journal_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
+    started = entry.status == "running"
+    return {
+        "run_id": entry.run_id,
+        "step_key": step_key(entry.step_id, entry.item),
+        "step_id": entry.step_id,
+        "item": entry.item,
+        "status": entry.status,
+        "attempts": 1 if started else 0,
+        "result": None if started else entry.result,
+        "error": None if started else entry.error,
+        "started_at": at if started else None,
+        "finished_at": None if started else at,
+    }
+
+
+def _journal_upsert(engine: AsyncEngine, *, started: bool) -> Any:
+    """The statement for many rows of ``write_journal``: a start counts an attempt; an outcome keeps them."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(run_steps)
+    excluded = statement.excluded
+    if started:
+        change = {
+            "status": excluded.status,
+            "attempts": run_steps.c.attempts + 1,
+            "result": None,
+            "error": None,
+            "started_at": excluded.started_at,
+            "finished_at": None,
+        }
+    else:
+        change = {
+            "status": excluded.status,
+            "result": excluded.result,
+            "error": excluded.error,
+            "finished_at": excluded.finished_at,
+        }
+    return statement.on_conflict_do_update(index_elements=[run_steps.c.run_id, run_steps.c.step_key], set_=change)
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:

@@ -44,10 +44,13 @@ def _current_revision(connection: Connection) -> str | None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # Foreign keys are off by default in SQLite; WAL lets readers and one writer overlap, and
-    # the busy timeout makes a second writer wait instead of failing at once.
+    # the busy timeout makes a second writer wait instead of failing at once. In WAL mode,
+    # synchronous=NORMAL keeps every commit through a crash of the process (what a run journal
+    # must survive) and skips the fsync per commit; only a power loss may undo the last commits.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
