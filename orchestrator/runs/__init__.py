@@ -9,3 +9,21 @@ imports ``server`` or ``downstream``.
 """
 
 from __future__ import annotations
+
+from orchestrator.runs._approval import APPROVAL_META, approval_answer, approval_elicitation, approval_text
+from orchestrator.runs._journal import JournalWriter, StoreJournal, interrupted_message
+from orchestrator.runs._manager import RunHooks, RunManager, RunRequest, new_owner_id
+
+__all__ = [
+    "APPROVAL_META",
+    "JournalWriter",
+    "RunHooks",
+    "RunManager",
+    "RunRequest",
+    "StoreJournal",
+    "approval_answer",
+    "approval_elicitation",
+    "approval_text",
+    "interrupted_message",
+    "new_owner_id",
+]

@@ -1,0 +1,364 @@
+"""Durable runs: start, journal, finish, cancel and resume workflow runs kept in the state database.
+
+Every composite run (a synchronous call, or an MCP task) is a row in the journal with its
+input, the workflow as it began and who started it; each step's outcome is written before its
+dependents start (``StoreJournal``). The process running a run holds a lease on it and renews
+it while the run lasts. ``RunManager.serve`` claims the runs whose holder died (the lease ran
+out, or was released) and resumes them: finished steps are recalled, not called again.
+
+Deliberately does not: compile workflows against the catalogue, check grants, or turn a run's
+result into an MCP result: the server does those, through ``RunHooks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+from orchestrator.errors import RunLeaseLost, StoreError, WorkflowDefinitionError, WorkflowExecutionError
+from orchestrator.runs._journal import JournalWriter, StoreJournal
+from orchestrator.store import (
+    RunPrincipal,
+    RunRecord,
+    claim_runs,
+    create_run,
+    finish_run,
+    list_runs,
+    read_run,
+    renew_lease,
+)
+from orchestrator.workflow import RUN_STEP, RunResult, execute, new_run_id, plan_hash, workflow_snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import mcp_types as types
+
+    from orchestrator.store import Store
+    from orchestrator.workflow import Approver, StepEventFn, ToolInvoker, WorkflowPlan
+
+__all__ = ["RunHooks", "RunManager", "RunRequest", "new_owner_id"]
+
+logger = logging.getLogger(__name__)
+
+_WAIT_POLL = 0.25
+"""Seconds between reads of the journal while waiting on a run another process holds."""
+
+
+def new_owner_id() -> str:
+    """A name for this process in the journal: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A run to start.
+
+    Attributes:
+        plan: The compiled workflow.
+        arguments: Its arguments, validated and with defaults applied.
+        principal: Who starts it: only they may see or cancel it.
+        invoker: Where its steps' calls go (grants and audit already around it).
+        catalogue_version: The served catalogue's version, recorded with the run.
+        approver: Asks the user before approval steps, or ``None``.
+        on_event: Told as steps start, retry and finish (progress), or ``None``.
+    """
+
+    plan: WorkflowPlan
+    arguments: Mapping[str, Any]
+    principal: RunPrincipal
+    invoker: ToolInvoker
+    catalogue_version: str | None = None
+    approver: Approver | None = None
+    on_event: StepEventFn | None = None
+
+
+class RunHooks(Protocol):
+    """What the server lends the manager to resume a run no live request is waiting on."""
+
+    async def resumable_plan(self, record: RunRecord) -> WorkflowPlan:
+        """The run's workflow as it began, compiled against the catalogue now served.
+
+        Waits until the servers have started.
+
+        Raises:
+            WorkflowDefinitionError: It no longer fits the catalogue (a tool is gone or changed).
+        """
+        ...
+
+    def resumed_invoker(self, record: RunRecord) -> ToolInvoker:
+        """Where a resumed run's calls go, checked against its principal's grants as they are now."""
+        ...
+
+    def resumed_approver(self, record: RunRecord) -> Approver | None:
+        """Who answers a resumed run's approval steps, or ``None``."""
+        ...
+
+    def outcome(self, result: RunResult) -> types.CallToolResult:
+        """The tool result a finished run returns (and a task's result gives)."""
+        ...
+
+
+@dataclass(slots=True)
+class _LocalRun:
+    """A run this process is executing now."""
+
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+class RunManager:
+    """Runs composite workflows durably, and resumes those whose process died.
+
+    ``serve`` must be running (in a task group) for ``run`` and ``start`` to be durable: it
+    commits the journal, renews leases and claims abandoned runs.
+    """
+
+    def __init__(self, store: Store, hooks: RunHooks, *, lease: float, owner: str | None = None) -> None:
+        self._store = store
+        self._hooks = hooks
+        self._lease = lease
+        self.owner = owner or new_owner_id()
+        self._writer = JournalWriter(store, self.owner)
+        self._local: dict[str, _LocalRun] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Commit the journal, keep leases, and resume abandoned runs until cancelled."""
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            task_group.start_soon(self._writer.run, name="run journal writer")
+            task_group.start_soon(self._keep_leases, name="run leases")
+            task_group.start_soon(self._keep_claiming, name="run resumption")
+            task_status.started()
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await anyio.sleep(self._lease / 3)
+            for run_id, local in list(self._local.items()):
+                try:
+                    await renew_lease(
+                        self._store.engine, run_id, self.owner, lease_seconds=self._lease, now=datetime.now(UTC)
+                    )
+                except RunLeaseLost as exc:
+                    logger.info("run %s stopped here: %s", run_id, exc)
+                    local.scope.cancel()
+                except StoreError as exc:
+                    logger.warning("cannot renew the lease of run %s: %s", run_id, exc)
+
+    async def _keep_claiming(self) -> None:
+        interval = min(max(self._lease / 2, 0.2), 5.0)
+        while True:
+            try:
+                claimed = await claim_runs(
+                    self._store.engine, self.owner, lease_seconds=self._lease, now=datetime.now(UTC)
+                )
+            except StoreError as exc:
+                logger.warning("cannot look for runs to resume: %s", exc)
+                claimed = []
+            for record in claimed:
+                logger.info("resuming run %s of %r", record.id, record.workflow)
+                assert self._task_group is not None
+                self._task_group.start_soon(self._resume, record, name=f"run {record.id}")
+            await anyio.sleep(interval)
+
+    # ------------------------------------------------------------------ runs
+
+    async def run(self, request: RunRequest, *, run_id: str | None = None) -> RunResult:
+        """Run ``request`` in the caller's task, journalled; cancelling the caller cancels the run.
+
+        Raises:
+            StoreError: The journal cannot be written at the start; nothing ran.
+        """
+        record = await self._create(request, run_id)
+        return await self._execute(record, request.plan, request.invoker, request.approver, request.on_event)
+
+    async def start(self, request: RunRequest, *, run_id: str | None = None) -> RunRecord:
+        """Start ``request`` in the background (it outlives the caller); returns it as journalled.
+
+        Raises:
+            StoreError: The journal cannot be written; nothing ran.
+        """
+        if self._task_group is None:
+            raise StoreError("run journal", "durable runs are not being served")
+        record = await self._create(request, run_id)
+        local = self._local[record.id] = _LocalRun()
+
+        async def background() -> None:
+            await self._execute(record, request.plan, request.invoker, request.approver, request.on_event, local)
+
+        self._task_group.start_soon(background, name=f"run {record.id}")
+        return record
+
+    async def _create(self, request: RunRequest, run_id: str | None) -> RunRecord:
+        now = datetime.now(UTC)
+        plan = request.plan
+        record, _ = await create_run(
+            self._store.engine,
+            run_id or new_run_id(),
+            workflow=plan.name,
+            plan_hash=plan_hash(plan),
+            workflow_snapshot=workflow_snapshot(plan.spec),
+            input=dict(request.arguments),
+            principal=request.principal,
+            catalogue_version=request.catalogue_version,
+            at=now,
+            owner=self.owner,
+            lease_seconds=self._lease,
+            deadline=now + timedelta(seconds=plan.timeout),
+        )
+        return record
+
+    async def _resume(self, record: RunRecord) -> None:
+        try:
+            plan = await self._hooks.resumable_plan(record)
+        except WorkflowDefinitionError as exc:
+            message = "cannot resume: its workflow no longer fits the catalogue:\n" + "\n".join(exc.problems)
+            await self._finish(record.id, "failed", message, None)
+            return
+        local = self._local[record.id] = _LocalRun()
+        invoker = self._hooks.resumed_invoker(record)
+        await self._execute(record, plan, invoker, self._hooks.resumed_approver(record), None, local)
+
+    async def _execute(
+        self,
+        record: RunRecord,
+        plan: WorkflowPlan,
+        invoker: ToolInvoker,
+        approver: Approver | None,
+        on_event: StepEventFn | None,
+        local: _LocalRun | None = None,
+    ) -> RunResult:
+        """Execute a journalled run to its end here, and write how it ended.
+
+        A run this process loses meanwhile (cancelled, or claimed by another process) stops
+        where it is and writes nothing more; its result then says so.
+        """
+        local = local or _LocalRun()
+        self._local[record.id] = local
+        journal = StoreJournal(self._writer, record.id, {step.key: step for step in record.steps})
+        timeout = None if record.deadline is None else (record.deadline - datetime.now(UTC)).total_seconds()
+        result: RunResult | None = None
+        try:
+            try:
+                with local.scope:
+                    result = await execute(
+                        plan,
+                        record.input,
+                        invoker,
+                        on_event=on_event,
+                        run_id=record.id,
+                        catalogue_version=record.catalogue_version,
+                        journal=journal,
+                        approver=approver,
+                        timeout=timeout,
+                    )
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await self._finish(record.id, "cancelled", "the call that started the run was cancelled", None)
+                raise
+            except BaseExceptionGroup as group:
+                return self._journal_failure(record, group)
+            if result is None:  # the scope was cancelled: the lease was lost or the run cancelled
+                return self._gone(record, "the run was cancelled, or another process took it over")
+            error = str(result.error) if result.error is not None else None
+            outcome = self._hooks.outcome(result).model_dump(mode="json", by_alias=True, exclude_none=True)
+            await self._finish(record.id, result.status, error, outcome)
+            return result
+        finally:
+            local.done.set()
+            if self._local.get(record.id) is local:
+                del self._local[record.id]
+
+    def _journal_failure(self, record: RunRecord, group: BaseExceptionGroup[BaseException]) -> RunResult:
+        """The result of a run the journal stopped: lost to another process, or not writable.
+
+        Raises:
+            BaseExceptionGroup: ``group`` holds anything else (a bug): it is raised again.
+        """
+        lost, rest = group.split(RunLeaseLost)
+        if lost is not None and rest is None:
+            return self._gone(record, str(lost.exceptions[0]))
+        unwritable, rest = group.split(StoreError)
+        if unwritable is not None and rest is None:
+            # The run stays `running` in the database, and is resumed by whichever process
+            # claims it once its lease runs out.
+            return self._gone(record, f"the run journal cannot be written: {unwritable.exceptions[0]}")
+        raise group
+
+    def _gone(self, record: RunRecord, message: str) -> RunResult:
+        error = WorkflowExecutionError(record.id, RUN_STEP, message)
+        return RunResult(record.id, "failed", None, {}, error, record.catalogue_version)
+
+    async def _finish(self, run_id: str, status: str, error: str | None, outcome: Any) -> None:
+        try:
+            await finish_run(
+                self._store.engine, run_id, status, at=datetime.now(UTC), error=error, outcome=outcome, owner=self.owner
+            )
+        except RunLeaseLost as exc:  # cancelled or taken over meanwhile: what is stored stands
+            logger.info("run %s ended here as %s, but is no longer this process's: %s", run_id, status, exc)
+
+    # ------------------------------------------------------------------ queries
+
+    async def get(self, run_id: str, principal: RunPrincipal) -> RunRecord | None:
+        """Run ``run_id`` with its steps, if ``principal`` started it (else ``None``, as if absent).
+
+        Raises:
+            StoreError: The database cannot be read.
+        """
+        record = await read_run(self._store.engine, run_id)
+        return record if record is not None and record.principal == principal else None
+
+    async def list(self, principal: RunPrincipal, *, limit: int = 100) -> list[RunRecord]:
+        """``principal``'s runs, newest first, without their steps.
+
+        Raises:
+            StoreError: The database cannot be read.
+        """
+        return await list_runs(self._store.engine, principal=principal, limit=limit)
+
+    async def wait(self, run_id: str, principal: RunPrincipal) -> RunRecord | None:
+        """Wait until run ``run_id`` is over, and return it (``None`` if ``principal`` has no such run).
+
+        Raises:
+            StoreError: The database cannot be read.
+        """
+        while True:
+            record = await self.get(run_id, principal)
+            if record is None or record.status != "running":
+                return record
+            local = self._local.get(run_id)
+            if local is not None:
+                await local.done.wait()
+            else:
+                await anyio.sleep(_WAIT_POLL)
+
+    async def cancel(self, run_id: str, principal: RunPrincipal, reason: str) -> RunRecord | None:
+        """Cancel ``principal``'s run ``run_id``: it is ``cancelled`` in the journal when this returns.
+
+        A run another process holds stops there at its next lease renewal. A run that is over is
+        returned as it is.
+
+        Raises:
+            StoreError: The database cannot be read or written.
+        """
+        record = await self.get(run_id, principal)
+        if record is None or record.status != "running":
+            return record
+        try:
+            record = await finish_run(self._store.engine, run_id, "cancelled", at=datetime.now(UTC), error=reason)
+        except RunLeaseLost:  # it ended meanwhile
+            return await self.get(run_id, principal)
+        local = self._local.get(run_id)
+        if local is not None:
+            local.scope.cancel()
+        return record
