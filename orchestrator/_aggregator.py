@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.abc
 
+from orchestrator import runs, trust
 from orchestrator import store as state_db
-from orchestrator import trust
 from orchestrator.auth import AuditLog, RateLimiter, definition_change_record
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import HttpServerSpec, OrchestratorConfig, load_config
@@ -374,9 +374,11 @@ class Aggregator:
         """
         async with self._call_controls(over_http=False), anyio.create_task_group() as tg:
             self._start_background(tg, handle_signals)
+            manager = await self._start_runs(tg)
             if handle_signals:
-                tg.start_soon(_cancel_on_signals, tg.cancel_scope)
+                tg.start_soon(_cancel_on_signals, tg.cancel_scope, manager)
             await serve_stdio(self.server)
+            self._stop_runs(manager)
             tg.cancel_scope.cancel()
 
     def http_security(self, host: str | None = None, path: str | None = None) -> HttpSecurity:
@@ -487,6 +489,7 @@ class Aggregator:
         security = self.http_security(host, path)
         async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
             self._start_background(tg, handle_signals)
+            manager = await self._start_runs(tg)
             if security.auth is not None and security.auth.maintenance is not None:
                 tg.start_soon(_every, _MAINTENANCE_PERIOD, security.auth.maintenance)
             await serve_http(
@@ -498,6 +501,7 @@ class Aggregator:
                 reporter=StatusReporter(self.server, self._reloader),
                 handle_signals=handle_signals,
             )
+            self._stop_runs(manager)
             tg.cancel_scope.cancel()
 
     @asynccontextmanager
@@ -517,6 +521,26 @@ class Aggregator:
                 yield
             finally:
                 self.server.controls = CallControls()
+
+    async def _start_runs(self, tg: anyio.abc.TaskGroup) -> runs.RunManager | None:
+        """Journal composite runs in the state database, and resume those a dead process left.
+
+        Only with composites to run (and ``runs.journal`` on): otherwise the state database
+        stays closed.
+        """
+        config = self.config
+        if not config.runs.journal or not self.server.composites.names:
+            return None
+        store = await self.open_state()
+        manager = runs.RunManager(store, self.server.run_hooks(), lease=config.runs.lease)
+        await tg.start(manager.serve)
+        self.server.runs = manager
+        return manager
+
+    def _stop_runs(self, manager: runs.RunManager | None) -> None:
+        """Before serving stops: runs cut short by the shutdown are left for the next process."""
+        if manager is not None:
+            manager.stop()
 
     def _start_background(self, tg: anyio.abc.TaskGroup, on_sighup: bool) -> None:
         assert self._reloader is not None
@@ -538,10 +562,17 @@ async def _every(period: float, job: Callable[[], Awaitable[object]]) -> None:
         await anyio.sleep(period)
 
 
-async def _cancel_on_signals(scope: anyio.CancelScope, signals: Iterable[signal.Signals] = _STOP_SIGNALS) -> None:
-    """Cancel ``scope`` at the first SIGTERM or SIGINT: a graceful stop (children stopped, spans flushed)."""
+async def _cancel_on_signals(
+    scope: anyio.CancelScope, manager: runs.RunManager | None = None, signals: Iterable[signal.Signals] = _STOP_SIGNALS
+) -> None:
+    """Cancel ``scope`` at the first SIGTERM or SIGINT: a graceful stop (children stopped, spans flushed).
+
+    Runs in flight are left to the next process (``RunManager.stop``), not cancelled.
+    """
     with anyio.open_signal_receiver(*signals) as received:
         async for signum in received:
             logger.info("received %s; shutting down", signal.Signals(signum).name)
+            if manager is not None:
+                manager.stop()
             scope.cancel()
             return

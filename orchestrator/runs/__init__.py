@@ -6,13 +6,22 @@ resuming runs whose process died, approval steps, and the retention of finished 
 executor itself stays pure scheduling (``orchestrator.workflow``); the records live in
 ``orchestrator.store``. Sits above ``store``, ``workflow``, ``catalog`` and ``config``; never
 imports ``server`` or ``downstream``.
+
+Names load on first use (PEP 562): the manager and the journal load the state database's
+modules, which a server without composite tools never needs.
 """
 
 from __future__ import annotations
 
-from orchestrator.runs._approval import APPROVAL_META, approval_answer, approval_elicitation, approval_text
-from orchestrator.runs._journal import JournalWriter, StoreJournal, interrupted_message
-from orchestrator.runs._manager import RunHooks, RunManager, RunRequest, new_owner_id
+from typing import TYPE_CHECKING
+
+from orchestrator._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from orchestrator.runs._approval import APPROVAL_META, approval_answer, approval_elicitation, approval_text
+    from orchestrator.runs._journal import JournalWriter, StoreJournal, interrupted_message
+    from orchestrator.runs._manager import RunManager, new_owner_id
+    from orchestrator.runs._request import RunHooks, RunRequest
 
 __all__ = [
     "APPROVAL_META",
@@ -27,3 +36,14 @@ __all__ = [
     "interrupted_message",
     "new_owner_id",
 ]
+
+_HOMES = {
+    **dict.fromkeys(
+        ("APPROVAL_META", "approval_answer", "approval_elicitation", "approval_text"), "orchestrator.runs._approval"
+    ),
+    **dict.fromkeys(("JournalWriter", "StoreJournal", "interrupted_message"), "orchestrator.runs._journal"),
+    **dict.fromkeys(("RunManager", "new_owner_id"), "orchestrator.runs._manager"),
+    **dict.fromkeys(("RunHooks", "RunRequest"), "orchestrator.runs._request"),
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())

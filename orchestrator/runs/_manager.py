@@ -18,7 +18,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -32,19 +32,17 @@ from orchestrator.store import (
     finish_run,
     list_runs,
     read_run,
+    release_run,
     renew_lease,
 )
 from orchestrator.workflow import RUN_STEP, RunResult, execute, new_run_id, plan_hash, workflow_snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    import mcp_types as types
-
+    from orchestrator.runs._request import RunHooks, RunRequest
     from orchestrator.store import Store
     from orchestrator.workflow import Approver, StepEventFn, ToolInvoker, WorkflowPlan
 
-__all__ = ["RunHooks", "RunManager", "RunRequest", "new_owner_id"]
+__all__ = ["RunManager", "new_owner_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,55 +53,6 @@ _WAIT_POLL = 0.25
 def new_owner_id() -> str:
     """A name for this process in the journal: host, pid and a random part (pids are reused)."""
     return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    """A run to start.
-
-    Attributes:
-        plan: The compiled workflow.
-        arguments: Its arguments, validated and with defaults applied.
-        principal: Who starts it: only they may see or cancel it.
-        invoker: Where its steps' calls go (grants and audit already around it).
-        catalogue_version: The served catalogue's version, recorded with the run.
-        approver: Asks the user before approval steps, or ``None``.
-        on_event: Told as steps start, retry and finish (progress), or ``None``.
-    """
-
-    plan: WorkflowPlan
-    arguments: Mapping[str, Any]
-    principal: RunPrincipal
-    invoker: ToolInvoker
-    catalogue_version: str | None = None
-    approver: Approver | None = None
-    on_event: StepEventFn | None = None
-
-
-class RunHooks(Protocol):
-    """What the server lends the manager to resume a run no live request is waiting on."""
-
-    async def resumable_plan(self, record: RunRecord) -> WorkflowPlan:
-        """The run's workflow as it began, compiled against the catalogue now served.
-
-        Waits until the servers have started.
-
-        Raises:
-            WorkflowDefinitionError: It no longer fits the catalogue (a tool is gone or changed).
-        """
-        ...
-
-    def resumed_invoker(self, record: RunRecord) -> ToolInvoker:
-        """Where a resumed run's calls go, checked against its principal's grants as they are now."""
-        ...
-
-    def resumed_approver(self, record: RunRecord) -> Approver | None:
-        """Who answers a resumed run's approval steps, or ``None``."""
-        ...
-
-    def outcome(self, result: RunResult) -> types.CallToolResult:
-        """The tool result a finished run returns (and a task's result gives)."""
-        ...
 
 
 @dataclass(slots=True)
@@ -129,6 +78,16 @@ class RunManager:
         self._writer = JournalWriter(store, self.owner)
         self._local: dict[str, _LocalRun] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The process is shutting down: runs cancelled from now on are released, not cancelled.
+
+        Call it before cancelling what serves (requests and ``serve``): a run stopped by the
+        shutdown stays ``running`` in the journal and is resumed by the next process, while a
+        run whose caller went away before that is ``cancelled``.
+        """
+        self._stopping = True
 
     # ------------------------------------------------------------------ lifetime
 
@@ -166,9 +125,13 @@ class RunManager:
                 logger.warning("cannot look for runs to resume: %s", exc)
                 claimed = []
             for record in claimed:
+                if record.id in self._local:  # its lease ran out under a stall of this process: still ours
+                    continue
                 logger.info("resuming run %s of %r", record.id, record.workflow)
+                # Its lease is kept from now on, while it waits for the servers to start too.
+                local = self._local[record.id] = _LocalRun()
                 assert self._task_group is not None
-                self._task_group.start_soon(self._resume, record, name=f"run {record.id}")
+                self._task_group.start_soon(self._resume, record, local, name=f"run {record.id}")
             await anyio.sleep(interval)
 
     # ------------------------------------------------------------------ runs
@@ -218,14 +181,15 @@ class RunManager:
         )
         return record
 
-    async def _resume(self, record: RunRecord) -> None:
+    async def _resume(self, record: RunRecord, local: _LocalRun) -> None:
         try:
             plan = await self._hooks.resumable_plan(record)
         except WorkflowDefinitionError as exc:
             message = "cannot resume: its workflow no longer fits the catalogue:\n" + "\n".join(exc.problems)
             await self._finish(record.id, "failed", message, None)
+            local.done.set()
+            del self._local[record.id]
             return
-        local = self._local[record.id] = _LocalRun()
         invoker = self._hooks.resumed_invoker(record)
         await self._execute(record, plan, invoker, self._hooks.resumed_approver(record), None, local)
 
@@ -243,6 +207,7 @@ class RunManager:
         A run this process loses meanwhile (cancelled, or claimed by another process) stops
         where it is and writes nothing more; its result then says so.
         """
+        background = local is not None  # no caller waits on it: only a shutdown cancels it
         local = local or _LocalRun()
         self._local[record.id] = local
         journal = StoreJournal(self._writer, record.id, {step.key: step for step in record.steps})
@@ -264,7 +229,10 @@ class RunManager:
                     )
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):
-                    await self._finish(record.id, "cancelled", "the call that started the run was cancelled", None)
+                    if self._stopping or background:
+                        await self._release(record.id)
+                    else:
+                        await self._finish(record.id, "cancelled", "the call that started the run was cancelled", None)
                 raise
             except BaseExceptionGroup as group:
                 return self._journal_failure(record, group)
@@ -299,11 +267,19 @@ class RunManager:
         error = WorkflowExecutionError(record.id, RUN_STEP, message)
         return RunResult(record.id, "failed", None, {}, error, record.catalogue_version)
 
+    async def _release(self, run_id: str) -> None:
+        try:
+            if await release_run(self._store.engine, run_id, self.owner, at=datetime.now(UTC)):
+                logger.info("run %s released at shutdown; the next process resumes it", run_id)
+        except StoreError as exc:  # its lease runs out instead
+            logger.warning("cannot release run %s at shutdown: %s", run_id, exc)
+
     async def _finish(self, run_id: str, status: str, error: str | None, outcome: Any) -> None:
         try:
             await finish_run(
                 self._store.engine, run_id, status, at=datetime.now(UTC), error=error, outcome=outcome, owner=self.owner
             )
+            logger.info("run %s ended: %s", run_id, status)
         except RunLeaseLost as exc:  # cancelled or taken over meanwhile: what is stored stands
             logger.info("run %s ended here as %s, but is no longer this process's: %s", run_id, status, exc)
 

@@ -32,6 +32,7 @@ from orchestrator.errors import (
     InputRoundExpired,
     InvalidArgumentsError,
     OrchestratorError,
+    StoreError,
     UnknownToolError,
 )
 from orchestrator.server._access import (
@@ -42,6 +43,7 @@ from orchestrator.server._access import (
     request_principal,
 )
 from orchestrator.server._composites import RUN_META_KEY, Composites
+from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.catalog import Catalog
+    from orchestrator.runs import RunManager
+    from orchestrator.store import RunRecord
     from orchestrator.workflow import ToolInvoker
 
 __all__ = ["CATALOGUE_VERSION_META_KEY", "TRACE_META_KEY", "OrchestratorServer"]
@@ -195,6 +199,8 @@ class OrchestratorServer:
         self._rounds: InputRounds | None = None
         self.controls = CallControls()
         """Rate limits and the audit log of calls; off unless the serving process sets them."""
+        self.runs: RunManager | None = None
+        """Where composite runs are journalled (and resumed after a crash); ``None``: in memory only."""
         self.lowlevel = _AggregatorServer(
             NAME,
             version=__version__,
@@ -479,6 +485,39 @@ class OrchestratorServer:
             return ServedBy(server=route.server, downstream_tool=route.name, catalogue_version=version)
         return ServedBy(catalogue_version=version)
 
+    async def start_composite_task(self, name: str, arguments: dict[str, Any], principal: Principal) -> RunRecord:
+        """Start composite ``name`` for ``principal`` as a durable background run (an MCP task).
+
+        Grants and rate limits are the caller's to check first, as for a call; each step's
+        call is checked against the principal's grant and audited as a run's steps are.
+
+        Raises:
+            UnknownToolError: ``name`` is not a composite.
+            WorkflowUnavailable: The composite is withdrawn (its tools do not fit the catalogue).
+            InvalidArgumentsError: ``arguments`` do not fit its input schema; nothing ran.
+            StoreError: Runs are not journalled here (``runs.journal`` off, or not serving),
+                or the journal cannot be written; nothing ran.
+        """
+        if self.runs is None:
+            raise StoreError("run journal", "durable runs are off here (runs.journal), so tasks are not offered")
+        await self._wait_for_tool(name)
+        version = self.catalogue_version
+        return await self.composites.start(
+            self._pool,
+            name,
+            arguments,
+            runs=self.runs,
+            principal=run_principal(principal),
+            wrap_invoker=self._step_invoker(principal, name, version),
+            catalogue_version=version,
+        )
+
+    def run_hooks(self) -> ServerRunHooks:
+        """What a ``RunManager`` needs from this server to resume runs no request waits on."""
+        return ServerRunHooks(
+            self._pool, lambda principal, composite: self._step_invoker(principal, composite, self.catalogue_version)
+        )
+
     def _step_invoker(
         self, principal: Principal, composite: str, version: str
     ) -> Callable[[ToolInvoker], ToolInvoker] | None:
@@ -533,6 +572,8 @@ class OrchestratorServer:
                     peer=peer,
                     wrap_invoker=self._step_invoker(principal, name, version),
                     catalogue_version=version,
+                    runs=self.runs,
+                    principal=run_principal(principal),
                 )
             except UnknownToolError:
                 raise

@@ -25,7 +25,9 @@ from orchestrator.errors import (
     WorkflowExecutionError,
     WorkflowUnavailable,
 )
+from orchestrator.runs import RunRequest
 from orchestrator.server._errors import tool_error_result
+from orchestrator.store import RunPrincipal
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
     RUN_STEP,
@@ -50,13 +52,19 @@ if TYPE_CHECKING:
     from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import DownstreamPool, UpstreamPeer, Withheld
+    from orchestrator.runs import RunManager
+    from orchestrator.store import RunRecord
+    from orchestrator.workflow import Approver
 
 __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_result"]
 
 logger = logging.getLogger(__name__)
 
 RUN_META_KEY = "io.github.mcp-orchestrator/run"
-"""``_meta`` key of a composite's result: ``{"run_id": ..., "trace_id": ..., "catalogue_version": ...}``."""
+"""``_meta`` key of a composite's result: ``{"run_id", "trace_id", "status", "catalogue_version"}``.
+
+``status`` is the run's: ``succeeded``, ``failed``, ``interrupted`` or ``declined``; a run that
+did not succeed also names its ``failed_step``."""
 
 
 class PoolInvoker:
@@ -89,11 +97,11 @@ class PoolInvoker:
 
 def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) -> types.CallToolResult:
     """The composite's ``tools/call`` result for a finished run."""
-    run: dict[str, Any] = {"run_id": result.run_id, "trace_id": trace_id}
+    run: dict[str, Any] = {"run_id": result.run_id, "trace_id": trace_id, "status": result.status}
     if result.catalogue_version is not None:
         run["catalogue_version"] = result.catalogue_version
     meta: dict[str, Any] = {RUN_META_KEY: run}
-    if result.status == "failed":
+    if result.status != "succeeded":
         error = result.error or WorkflowExecutionError(result.run_id, RUN_STEP, "the run failed")
         meta[RUN_META_KEY]["failed_step"] = error.step_id
         return tool_error_result(error, meta)
@@ -207,21 +215,8 @@ class Composites:
         """Every composite's workflow as read from its file, by name, active or not."""
         return {name: source.spec for name, source in self._sources.items()}
 
-    async def call(
-        self,
-        pool: DownstreamPool,
-        name: str,
-        arguments: dict[str, Any],
-        *,
-        progress: ProgressFnT | None = None,
-        peer: UpstreamPeer | None = None,
-        wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
-        catalogue_version: str | None = None,
-    ) -> types.CallToolResult:
-        """Run composite ``name``; a failed run comes back as an error result naming run and step.
-
-        ``wrap_invoker`` puts checks around every step's call (grants, audit records);
-        ``catalogue_version`` (the served catalogue's) goes on the run's span and in its result.
+    def prepare(self, name: str, arguments: Mapping[str, Any]) -> tuple[WorkflowPlan, dict[str, Any]]:
+        """The active plan of composite ``name`` and ``arguments`` with defaults, checked.
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
@@ -236,6 +231,34 @@ class Composites:
         applied, problems = validate_workflow_input(plan, arguments)
         if problems:
             raise InvalidArgumentsError(name, problems)
+        return plan, applied
+
+    async def call(
+        self,
+        pool: DownstreamPool,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        progress: ProgressFnT | None = None,
+        peer: UpstreamPeer | None = None,
+        wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
+        catalogue_version: str | None = None,
+        runs: RunManager | None = None,
+        principal: RunPrincipal | None = None,
+    ) -> types.CallToolResult:
+        """Run composite ``name``; a failed run comes back as an error result naming run and step.
+
+        ``wrap_invoker`` puts checks around every step's call (grants, audit records);
+        ``catalogue_version`` (the served catalogue's) goes on the run's span and in its result.
+        With ``runs``, the run is journalled for ``principal`` (resumed if this process dies).
+
+        Raises:
+            UnknownToolError: ``name`` is not a composite.
+            WorkflowUnavailable: The composite is withdrawn (its tools do not fit the catalogue).
+            InvalidArgumentsError: ``arguments`` do not fit its input schema; nothing ran.
+            StoreError: The run cannot be journalled; nothing ran.
+        """
+        plan, applied = self.prepare(name, arguments)
 
         async def on_event(event: StepEvent) -> None:
             if progress is not None and event.kind == "finished":
@@ -244,6 +267,38 @@ class Composites:
         invoker: ToolInvoker = PoolInvoker(pool, peer)
         if wrap_invoker is not None:
             invoker = wrap_invoker(invoker)
-        result = await execute(plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version)
+        if runs is None:
+            result = await execute(plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version)
+        else:
+            request = RunRequest(
+                plan, applied, principal or RunPrincipal(None), invoker, catalogue_version, on_event=on_event
+            )
+            result = await runs.run(request)
         # The run's spans are children of the current (tools/call) span: same trace.
         return run_result_to_tool_result(result, current_trace_id())
+
+    async def start(
+        self,
+        pool: DownstreamPool,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        runs: RunManager,
+        principal: RunPrincipal,
+        wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
+        catalogue_version: str | None = None,
+        approver: Approver | None = None,
+    ) -> RunRecord:
+        """Start composite ``name`` as a durable run in the background (an MCP task); returns it journalled.
+
+        Raises:
+            UnknownToolError: ``name`` is not a composite.
+            WorkflowUnavailable: The composite is withdrawn (its tools do not fit the catalogue).
+            InvalidArgumentsError: ``arguments`` do not fit its input schema; nothing ran.
+            StoreError: The run cannot be journalled; nothing ran.
+        """
+        plan, applied = self.prepare(name, arguments)
+        invoker: ToolInvoker = PoolInvoker(pool)
+        if wrap_invoker is not None:
+            invoker = wrap_invoker(invoker)
+        return await runs.start(RunRequest(plan, applied, principal, invoker, catalogue_version, approver=approver))

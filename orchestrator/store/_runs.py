@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from orchestrator.errors import RunLeaseLost, StoreError
 from orchestrator.store._failures import database_failure, shown_url
+from orchestrator.store._principal import RunPrincipal
 from orchestrator.store._schema import run_steps, runs
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "read_run",
     "record_step_finished",
     "record_step_started",
+    "release_run",
     "renew_lease",
     "step_key",
     "write_journal",
@@ -56,19 +58,6 @@ RUN_STATUSES: Final = frozenset({"running", "succeeded", "failed", "interrupted"
 
 STEP_STATUSES: Final = frozenset({"running", "succeeded", "failed", "skipped"})
 """What a step's status may be; every one but ``running`` is an outcome."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunPrincipal:
-    """Who started a run: the OAuth client and the person or service behind it.
-
-    Attributes:
-        client_id: The client (or token) id; ``None`` over stdio.
-        subject: The subject, when known.
-    """
-
-    client_id: str | None
-    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +173,11 @@ def _run(row: RowMapping, steps: Sequence[StepRecord]) -> RunRecord:
         plan_hash=row["plan_hash"],
         workflow_snapshot=row["workflow_snapshot"],
         input=row["input"],
-        principal=RunPrincipal(client_id=row["client_id"], subject=row["subject"]),
+        principal=RunPrincipal(
+            client_id=row["client_id"],
+            subject=row["subject"],
+            grant=None if row["grant"] is None else tuple(row["grant"]),
+        ),
         status=row["status"],
         error=row["error"],
         catalogue_version=row["catalogue_version"],
@@ -251,6 +244,7 @@ async def create_run(
         "input": input,
         "client_id": principal.client_id,
         "subject": principal.subject,
+        "grant": None if principal.grant is None else list[str](principal.grant),
         "status": "running",
         "error": None,
         "catalogue_version": catalogue_version,
@@ -709,6 +703,27 @@ async def renew_lease(
     except DBAPIError as exc:
         raise database_failure(engine, "renew a run's lease", exc) from None
     return lease_until
+
+
+async def release_run(engine: AsyncEngine, run_id: str, owner: str, *, at: datetime) -> bool:
+    """``owner`` stops running a run that is not over (it is shutting down): anyone may claim it now.
+
+    Returns:
+        Whether the run was ``owner``'s and running (and so is released now).
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    try:
+        async with engine.begin() as connection:
+            released = await connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == "running", runs.c.owner == owner)
+                .values(owner=None, lease_until=None, updated_at=at)
+            )
+    except DBAPIError as exc:
+        raise database_failure(engine, "release a run", exc) from None
+    return released.rowcount == 1
 
 
 async def prune_runs(engine: AsyncEngine, finished_before: datetime) -> int:

@@ -295,6 +295,9 @@ runs = Table(
     Column("lease_until", UtcDateTime(), nullable=True),
     # The tool result (CallToolResult as JSON) the run returned, once it is over.
     Column("outcome", JSON, nullable=True),
+    # What the principal was granted when the run began (selectors); NULL: everything. A
+    # resumed run's calls are checked against it: no more than it had.
+    Column("grant", JSON, nullable=True),
 )
 Index(None, runs.c.status, runs.c.lease_until)
 Index(None, runs.c.finished_at)

@@ -93,6 +93,7 @@ class FaultConfig:
     mutation_tools: bool = False
     legacy_only: bool = False
     ops_tools: bool = False
+    mark_tool: bool = False
     http_fail_every: int = 0
 
 
@@ -266,6 +267,18 @@ class FaultApp:
             self._register_mutation_tools()
         if config.ops_tools:
             self._register_ops_tools()
+        if config.mark_tool:
+            self._add(
+                types.Tool(
+                    name="mark",
+                    description="Log `mark <label>` to $FAULT_EVENTS_FILE, wait `seconds`, then return the label.",
+                    input_schema=_schema(
+                        {"label": {"type": "string"}, "seconds": {"type": "number", "minimum": 0}}, ["label"]
+                    ),
+                    annotations=_annotations(read_only=False),
+                ),
+                self._tool_mark,
+            )
         for name in config.extra_tools:
             if name in self.state.tools:
                 print(f"fault_server: --tools {name!r} clashes with a built-in tool; ignored", file=sys.stderr)
@@ -937,6 +950,12 @@ class FaultApp:
         if args.get("structured") is False:
             return _text(json.dumps(value))
         return _json_result(value)
+
+    async def _tool_mark(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
+        label = _str_arg(args, "label")
+        self.event(f"mark {label}")
+        await anyio.sleep(_num_arg(args, "seconds") if "seconds" in args else 0)
+        return _text(json.dumps({"label": label}))
 
     async def _tool_freeze(self, ctx: Ctx, args: dict[str, Any], params: types.CallToolRequestParams) -> ToolResult:
         seconds = _num_arg(args, "seconds")

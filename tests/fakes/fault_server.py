@@ -44,6 +44,8 @@ Options:
                             session), and accept resources/subscribe and unsubscribe (events
                             `subscribed <uri>`, `unsubscribed <uri>`, `touched <uri>`, `frozen S`,
                             `thawed`)
+    --mark-tool             also serve `mark(label, seconds=0)`: logs `mark <label>` as the call starts, waits,
+                            returns {"label": label}; not idempotent (annotations): counts calls of a step
     --http-fail-every N     over HTTP, answer every Nth tools/call POST with 503 before the MCP app
                             sees it (event `http503 <n>`): a flaky proxy in front of the server
     --start-delay S         sleep S seconds before serving (a slow `npx` start)
@@ -182,6 +184,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ops-tools", action="store_true", help="also serve freeze(seconds), touch_resource() and subscriptions"
     )
+    parser.add_argument(
+        "--mark-tool", action="store_true", help="also serve mark(label, seconds): logs `mark <label>`, not idempotent"
+    )
     parser.add_argument("--http-fail-every", type=int, default=0, help="HTTP 503 for every Nth tools/call POST")
     parser.add_argument("--start-delay", type=float, default=0.0, help="sleep this long before serving")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
@@ -268,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             mutation_tools=args.mutation_tools,
             legacy_only=args.legacy_only,
             ops_tools=args.ops_tools,
+            mark_tool=args.mark_tool,
             http_fail_every=args.http_fail_every,
         )
     )

@@ -1,4 +1,4 @@
-"""A run's outcome: the tool result it returned, kept so a task's result outlives the process.
+"""A run's outcome (the tool result it returned, so a task's result outlives the process) and grant.
 
 Revision ID: 0007
 Revises: 0006
@@ -16,12 +16,14 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    """Add ``runs.outcome``."""
+    """Add ``runs.outcome`` and ``runs.grant``."""
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("outcome", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("grant", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop ``runs.outcome``."""
+    """Drop ``runs.outcome`` and ``runs.grant``."""
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("grant")
         batch.drop_column("outcome")

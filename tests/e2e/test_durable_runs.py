@@ -1,0 +1,145 @@
+"""Durable runs end to end: ``serve`` is killed mid-run, started again, and the run goes on.
+
+The downstream counts its calls (``mark <label>`` lines in its events file): a step finished
+before the kill is not called again; the step in flight is called again only when it is
+idempotent, else the run stops as ``interrupted`` until someone decides.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+import yaml
+from mcp import Client
+from sqlalchemy.engine import make_url
+
+from orchestrator.store import RunRecord, list_runs, open_store, read_run
+from tests.e2e.harness import (
+    aggregator_command,
+    events_seen,
+    fault_entry,
+    logged_process,
+    served_process,
+    write_config,
+)
+from tests.fakes import EVENTS_FILE_ENV, read_events
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+
+def _workflow(directory: Path, *, idempotent: bool) -> Path:
+    """a -> b (slow) -> c, each a `mark` call the downstream counts."""
+    folder = directory / "workflows"
+    folder.mkdir()
+    steps: dict[str, Any] = {
+        "a": {"tool": "f.mark", "with": {"label": "a"}},
+        "b": {
+            "tool": "f.mark",
+            "needs": ["a"],
+            "with": {"label": "b", "seconds": "${{ input.pause }}"},
+            "idempotent": idempotent,
+        },
+        "c": {"tool": "f.mark", "needs": ["b"], "with": {"label": "c"}},
+    }
+    document = {
+        "version": 1,
+        "name": "three_marks",
+        "description": "three calls in a row",
+        "input": {"type": "object", "properties": {"pause": {"type": "number"}}, "required": ["pause"]},
+        "steps": steps,
+        "output": {"value": "${{ steps.c.result.label }}"},
+    }
+    path = folder / "three_marks.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def _config(tmp_path: Path, *, idempotent: bool) -> tuple[Path, Path, str]:
+    events = tmp_path / "events.log"
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = write_config(
+        tmp_path,
+        {"f": fault_entry("--mark-tool", env={EVENTS_FILE_ENV: str(events)})},
+        workflows=[str(_workflow(tmp_path, idempotent=idempotent))],
+        state={"url": state},
+        runs={"lease": "1s"},
+    )
+    return config, events, state
+
+
+def _marks(events: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in read_events(events):
+        if line.startswith("mark "):
+            counts[line[5:]] = counts.get(line[5:], 0) + 1
+    return counts
+
+
+async def _the_run(state: str) -> RunRecord:
+    async with open_store(make_url(state.replace("sqlite:", "sqlite+aiosqlite:", 1))) as store:
+        (summary,) = await list_runs(store.engine)
+        found = await read_run(store.engine, summary.id)
+    assert found is not None
+    return found
+
+
+async def _kill_while_b_runs(config: Path, events: Path) -> None:
+    """Start the run with a call over HTTP, and SIGKILL ``serve`` while step b is in flight."""
+    async with (
+        served_process(aggregator_command(config), r"listening on (\S+)") as (match, process),
+        anyio.create_task_group() as tg,
+    ):
+
+        async def call() -> None:
+            try:
+                async with Client(match.group(1)) as client:
+                    await client.call_tool("three_marks", {"pause": 3})
+            except Exception:  # the server is killed under the call on purpose
+                return
+
+        tg.start_soon(call)
+        await events_seen(events, "mark b")
+        os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        tg.cancel_scope.cancel()
+
+
+async def test_a_killed_run_resumes_without_calling_finished_steps_again(tmp_path: Path) -> None:
+    config, events, state = _config(tmp_path, idempotent=True)
+    await _kill_while_b_runs(config, events)
+    assert _marks(events) == {"a": 1, "b": 1}
+    assert (await _the_run(state)).status == "running"
+
+    async with logged_process(aggregator_command(config), r"listening on (\S+)") as (_, log):
+        await log.wait_for(r"run \w+ ended: succeeded", timeout=30)
+    run = await _the_run(state)
+
+    assert _marks(events) == {"a": 1, "b": 2, "c": 1}
+    assert run.status == "succeeded"
+    assert run.outcome["content"] == [{"type": "text", "text": '"c"'}]
+    assert {step.key: step.status for step in run.steps} == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
+    step_b = run.step("b")
+    assert step_b is not None
+    assert step_b.attempts == 2
+
+
+async def test_a_killed_run_whose_step_in_flight_is_not_idempotent_stops_as_interrupted(tmp_path: Path) -> None:
+    config, events, state = _config(tmp_path, idempotent=False)
+    await _kill_while_b_runs(config, events)
+
+    async with logged_process(aggregator_command(config), r"listening on (\S+)") as (_, log):
+        await log.wait_for(r"run \w+ ended: interrupted", timeout=30)
+    run = await _the_run(state)
+
+    assert run.status == "interrupted"
+    assert run.error is not None
+    assert "step 'b'" in run.error
+    assert f"orchestrator runs resume {run.id} --retry-step b" in run.error
+    assert _marks(events) == {"a": 1, "b": 1}
