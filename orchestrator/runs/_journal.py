@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import anyio
+import anyio.lowlevel
 
 from orchestrator.errors import RunLeaseLost, StoreError
 from orchestrator.store import JournalEntry, step_key, write_journal
@@ -60,20 +61,32 @@ class JournalWriter:
                 another process after the lease ran out); nothing was written.
             StoreError: The database refused, or the writer is closed.
         """
+        pending = self.enqueue(entry)
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    def enqueue(self, entry: JournalEntry) -> _Pending:
+        """Queue ``entry`` for the next commit without waiting for it (entries commit in order).
+
+        Raises:
+            StoreError: The writer is closed.
+        """
         if self._closed:
             raise StoreError("run journal", "the journal writer is closed")
         pending = _Pending(entry)
         self._queue.append(pending)
         self._wake.set()
-        await pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
+        return pending
 
     async def run(self) -> None:
         """Commit what is queued, burst by burst, until cancelled (run it in a task group)."""
         try:
             while True:
                 await self._wake.wait()
+                # Let every task that is ready now run to its own write first: steps whose calls
+                # ended together (a for-each, a wide layer of the DAG) share one commit.
+                await anyio.lowlevel.checkpoint()
                 self._wake = anyio.Event()
                 batch, self._queue = self._queue, []
                 await self._commit(batch)
@@ -140,8 +153,16 @@ class StoreJournal:
         raise StepInterrupted(step.id, interrupted_message(self._run_id, step.id, item))
 
     async def started(self, step: StepPlan, item: int | None) -> None:
-        """Journal the start; the tool is called only once it is durable."""
-        await self._writer.write(JournalEntry(self._run_id, step.id, item, "running"))
+        """Journal the start; a step that may not be repeated calls its tool only once it is durable.
+
+        An idempotent step does not wait for it: if the process dies before the start is
+        committed, the resumed run finds no record and calls the step, which is harmless.
+        """
+        entry = JournalEntry(self._run_id, step.id, item, "running")
+        if step.idempotent is True:
+            self._writer.enqueue(entry)
+        else:
+            await self._writer.write(entry)
 
     async def finished(self, step: StepPlan, item: int | None, outcome: JournalledStep) -> None:
         """Journal the outcome before dependents start (a cancelled step writes nothing)."""

@@ -12,6 +12,7 @@ result into an MCP result: the server does those, through ``RunHooks``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -48,6 +49,18 @@ logger = logging.getLogger(__name__)
 
 _WAIT_POLL = 0.25
 """Seconds between reads of the journal while waiting on a run another process holds."""
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_hash(plan: WorkflowPlan) -> str:
+    """``plan_hash``, once per compiled plan (plans are compared by identity): not once per run."""
+    return plan_hash(plan)
+
+
+@functools.lru_cache(maxsize=256)
+def _snapshot(plan: WorkflowPlan) -> str:
+    """``workflow_snapshot`` of the plan's spec, once per compiled plan."""
+    return workflow_snapshot(plan.spec)
 
 
 def new_owner_id() -> str:
@@ -169,8 +182,8 @@ class RunManager:
             self._store.engine,
             run_id or new_run_id(),
             workflow=plan.name,
-            plan_hash=plan_hash(plan),
-            workflow_snapshot=workflow_snapshot(plan.spec),
+            plan_hash=_plan_hash(plan),
+            workflow_snapshot=_snapshot(plan),
             input=dict(request.arguments),
             principal=request.principal,
             catalogue_version=request.catalogue_version,
@@ -277,7 +290,14 @@ class RunManager:
     async def _finish(self, run_id: str, status: str, error: str | None, outcome: Any) -> None:
         try:
             await finish_run(
-                self._store.engine, run_id, status, at=datetime.now(UTC), error=error, outcome=outcome, owner=self.owner
+                self._store.engine,
+                run_id,
+                status,
+                at=datetime.now(UTC),
+                error=error,
+                outcome=outcome,
+                owner=self.owner,
+                with_steps=False,
             )
             logger.info("run %s ended: %s", run_id, status)
         except RunLeaseLost as exc:  # cancelled or taken over meanwhile: what is stored stands

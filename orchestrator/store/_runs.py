@@ -25,7 +25,7 @@ from orchestrator.store._principal import RunPrincipal
 from orchestrator.store._schema import run_steps, runs
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import RowMapping
@@ -166,7 +166,7 @@ def _step(row: RowMapping) -> StepRecord:
     )
 
 
-def _run(row: RowMapping, steps: Sequence[StepRecord]) -> RunRecord:
+def _run(row: RowMapping | Mapping[str, Any], steps: Sequence[StepRecord]) -> RunRecord:
     return RunRecord(
         id=row["id"],
         workflow=row["workflow"],
@@ -256,20 +256,21 @@ async def create_run(
         "lease_until": at + timedelta(seconds=lease_seconds),
         "outcome": None,
     }
-    created = True
     try:
         try:
             async with engine.begin() as connection:
                 await connection.execute(insert(runs), [row])
         except IntegrityError:
-            created = False  # the key was used before (or by another process just now): that run stands
+            pass  # the key was used before (or by another process just now): that run stands
+        else:
+            return _run(row, []), True  # what was written is what is stored: no need to read it back
         async with engine.connect() as connection:
             found = await _read(connection, [run_id])
     except DBAPIError as exc:
         raise database_failure(engine, "create a run", exc) from None
     if not found:  # pruned between the two transactions
         raise StoreError(shown_url(engine), f"run {run_id!r} vanished while created")
-    return found[0], created
+    return found[0], False
 
 
 async def read_run(engine: AsyncEngine, run_id: str) -> RunRecord | None:
@@ -480,6 +481,7 @@ async def finish_run(
     error: str | None = None,
     outcome: Any = None,
     owner: str | None = None,
+    with_steps: bool = True,
 ) -> RunRecord:
     """Give a running run its final status (and the tool result it returned), and release it.
 
@@ -510,7 +512,7 @@ async def finish_run(
                 .where(runs.c.id == run_id)
                 .values(status=status, error=error, outcome=outcome, finished_at=at, owner=None, lease_until=None)
             )
-            return (await _read(connection, [run_id]))[0]
+            return (await _read(connection, [run_id], with_steps=with_steps))[0]
     except DBAPIError as exc:
         raise database_failure(engine, "finish a run", exc) from None
 
