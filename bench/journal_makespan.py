@@ -40,7 +40,7 @@ from orchestrator.workflow import WorkflowSpec, compile_workflow, execute
 
 if TYPE_CHECKING:
     from orchestrator.store import RunRecord
-    from orchestrator.workflow import Approver, RunResult, ToolInvoker, WorkflowPlan
+    from orchestrator.workflow import RunResult, ToolInvoker, WorkflowPlan
 
 BUDGET = 1.10
 
@@ -77,9 +77,6 @@ class _Hooks:
     def resumed_invoker(self, record: RunRecord) -> ToolInvoker:
         return self._invoker
 
-    def resumed_approver(self, record: RunRecord) -> Approver | None:
-        return None
-
     def outcome(self, result: RunResult) -> types.CallToolResult:
         return types.CallToolResult(content=[], structured_content={"status": result.status})
 
@@ -113,14 +110,14 @@ def dag_plan(width: int, depth: int, *, idempotent: bool) -> WorkflowPlan:
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     plan = dag_plan(args.width, args.depth, idempotent=not args.not_idempotent)
     invoker = _SleepingInvoker(args.step_ms / 1000)
+    plain: list[float] = []
+    journalled: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         url = args.state_url or f"sqlite:///{Path(folder) / 'state.db'}"
         url = url.replace("sqlite:", "sqlite+aiosqlite:", 1).replace("postgresql:", "postgresql+asyncpg:", 1)
         async with open_store(make_url(url)) as store, anyio.create_task_group() as tg:
             manager = RunManager(store, _Hooks(plan, invoker), lease=30.0)
             await tg.start(manager.serve)
-            plain: list[float] = []
-            journalled: list[float] = []
 
             async def run_plain() -> None:
                 started = time.perf_counter()
@@ -161,7 +158,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="What the run journal costs: a 100-step DAG's makespan.")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--width", type=int, default=20)
     parser.add_argument("--depth", type=int, default=5)

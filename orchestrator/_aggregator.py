@@ -532,7 +532,9 @@ class Aggregator:
         if not config.runs.journal or not self.server.composites.names:
             return None
         store = await self.open_state()
-        manager = runs.RunManager(store, self.server.run_hooks(), lease=config.runs.lease)
+        manager = runs.RunManager(
+            store, self.server.run_hooks(), lease=config.runs.lease, approval_timeout=config.runs.approval_timeout
+        )
         await tg.start(manager.serve)
         self.server.runs = manager
         return manager

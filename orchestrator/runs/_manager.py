@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from orchestrator.errors import RunLeaseLost, StoreError, WorkflowDefinitionError, WorkflowExecutionError
+from orchestrator.runs._durable_approval import JournalApprover, waiting_request
 from orchestrator.runs._journal import JournalWriter, StoreJournal
 from orchestrator.store import (
     RunPrincipal,
     RunRecord,
+    answer_approval,
     claim_runs,
     create_run,
     finish_run,
@@ -41,7 +43,7 @@ from orchestrator.workflow import RUN_STEP, RunResult, execute, new_run_id, plan
 if TYPE_CHECKING:
     from orchestrator.runs._request import RunHooks, RunRequest
     from orchestrator.store import Store
-    from orchestrator.workflow import Approver, StepEventFn, ToolInvoker, WorkflowPlan
+    from orchestrator.workflow import ApprovalRequest, Approver, StepEventFn, ToolInvoker, WorkflowPlan
 
 __all__ = ["RunManager", "new_owner_id"]
 
@@ -83,12 +85,25 @@ class RunManager:
     commits the journal, renews leases and claims abandoned runs.
     """
 
-    def __init__(self, store: Store, hooks: RunHooks, *, lease: float, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hooks: RunHooks,
+        *,
+        lease: float,
+        approval_timeout: float = 600.0,
+        owner: str | None = None,
+    ) -> None:
         self._store = store
         self._hooks = hooks
         self._lease = lease
         self.owner = owner or new_owner_id()
         self._writer = JournalWriter(store, self.owner)
+        self._answers: dict[tuple[str, str], anyio.Event] = {}
+        self._changes: dict[str, anyio.Event] = {}
+        self._approver = JournalApprover(
+            store, self._writer, approval_timeout, self._answer_event, on_question=self._changed
+        )
         self._local: dict[str, _LocalRun] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._stopping = False
@@ -169,8 +184,10 @@ class RunManager:
         record = await self._create(request, run_id)
         local = self._local[record.id] = _LocalRun()
 
+        approver = request.approver or self._approver  # no one waits on it: questions wait in the journal
+
         async def background() -> None:
-            await self._execute(record, request.plan, request.invoker, request.approver, request.on_event, local)
+            await self._execute(record, request.plan, request.invoker, approver, request.on_event, local)
 
         self._task_group.start_soon(background, name=f"run {record.id}")
         return record
@@ -204,7 +221,7 @@ class RunManager:
             del self._local[record.id]
             return
         invoker = self._hooks.resumed_invoker(record)
-        await self._execute(record, plan, invoker, self._hooks.resumed_approver(record), None, local)
+        await self._execute(record, plan, invoker, self._approver, None, local)
 
     async def _execute(
         self,
@@ -259,6 +276,7 @@ class RunManager:
             local.done.set()
             if self._local.get(record.id) is local:
                 del self._local[record.id]
+            self._changed(record.id)
 
     def _journal_failure(self, record: RunRecord, group: BaseExceptionGroup[BaseException]) -> RunResult:
         """The result of a run the journal stopped: lost to another process, or not writable.
@@ -302,6 +320,50 @@ class RunManager:
             logger.info("run %s ended: %s", run_id, status)
         except RunLeaseLost as exc:  # cancelled or taken over meanwhile: what is stored stands
             logger.info("run %s ended here as %s, but is no longer this process's: %s", run_id, status, exc)
+
+    # ------------------------------------------------------------------ approvals
+
+    def watch(self, run_id: str) -> anyio.Event:
+        """An event set at the next change of run ``run_id`` made in this process: a question
+        asked (an approval step waits), or the run's end. Changes made elsewhere are not seen."""
+        event = self._changes.get(run_id)
+        if event is None:
+            event = self._changes[run_id] = anyio.Event()
+        return event
+
+    def _changed(self, run_id: str) -> None:
+        event = self._changes.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    def _answer_event(self, run_id: str, step_id: str) -> anyio.Event:
+        """The event set when this process records the answer to (run, step); fresh after each use."""
+        event = self._answers.get((run_id, step_id))
+        if event is None or event.is_set():
+            event = self._answers[(run_id, step_id)] = anyio.Event()
+        return event
+
+    def pending_approvals(self, record: RunRecord) -> list[ApprovalRequest]:
+        """The questions ``record``'s approval steps wait for (an MCP task's input requests)."""
+        if record.status != "running":
+            return []
+        return [request for step in record.steps if (request := waiting_request(record.id, step)) is not None]
+
+    async def answer(self, run_id: str, principal: RunPrincipal, step_id: str, *, approved: bool, by: str) -> bool:
+        """Answer ``principal``'s run's approval step ``step_id``; whether it was waiting.
+
+        Raises:
+            StoreError: The database cannot be read or written.
+        """
+        if await self.get(run_id, principal) is None:
+            return False
+        done = await answer_approval(
+            self._store.engine, run_id, step_id, approved=approved, at=datetime.now(UTC), by=by
+        )
+        event = self._answers.pop((run_id, step_id), None)
+        if event is not None:
+            event.set()
+        return done
 
     # ------------------------------------------------------------------ queries
 

@@ -60,10 +60,6 @@ class RunHooks(Protocol):
         """Where a resumed run's calls go, checked against its principal's grants as they are now."""
         ...
 
-    def resumed_approver(self, record: RunRecord) -> Approver | None:
-        """Who answers a resumed run's approval steps, or ``None``."""
-        ...
-
     def outcome(self, result: RunResult) -> types.CallToolResult:
         """The tool result a finished run returns (and a task's result gives)."""
         ...

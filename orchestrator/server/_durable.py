@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from orchestrator.downstream import DownstreamPool
     from orchestrator.store import RunRecord
-    from orchestrator.workflow import Approver, RunResult, ToolInvoker, WorkflowPlan
+    from orchestrator.workflow import RunResult, ToolInvoker, WorkflowPlan
 
 __all__ = ["ServerRunHooks", "principal_of_run", "run_principal"]
 
@@ -54,17 +54,14 @@ class ServerRunHooks(RunHooks):
         self,
         pool: DownstreamPool,
         wrap_for: Callable[[Principal, str], Callable[[ToolInvoker], ToolInvoker] | None],
-        approver_for: Callable[[RunRecord], Approver | None] | None = None,
     ) -> None:
         """
         Args:
             pool: The downstream servers.
             wrap_for: The checks around a run's step calls for a principal and composite.
-            approver_for: Who answers a resumed run's approvals (``None``: no one can).
         """
         self._pool = pool
         self._wrap_for = wrap_for
-        self._approver_for = approver_for
 
     async def resumable_plan(self, record: RunRecord) -> WorkflowPlan:
         """The run's workflow as it began, compiled against the catalogue served now.
@@ -82,10 +79,6 @@ class ServerRunHooks(RunHooks):
         invoker: ToolInvoker = PoolInvoker(self._pool)
         wrap = self._wrap_for(principal_of_run(record), record.workflow)
         return invoker if wrap is None else wrap(invoker)
-
-    def resumed_approver(self, record: RunRecord) -> Approver | None:
-        """Who answers the resumed run's approval steps."""
-        return None if self._approver_for is None else self._approver_for(record)
 
     def outcome(self, result: RunResult) -> types.CallToolResult:
         """The composite's result, as a synchronous call returns it."""

@@ -82,17 +82,20 @@ if TYPE_CHECKING:
     )
     from orchestrator.store._principal import RunPrincipal
     from orchestrator.store._runs import (
+        APPROVAL_STATUSES,
         RUN_STATUSES,
         STEP_STATUSES,
         JournalEntry,
         RunRecord,
         StepRecord,
+        answer_approval,
         claim_runs,
         create_run,
         finish_run,
         list_runs,
         prune_runs,
         read_run,
+        read_step,
         record_step_finished,
         record_step_started,
         release_run,
@@ -113,6 +116,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "APPROVAL_STATUSES",
     "HEAD_REVISION",
     "RUN_STATUSES",
     "STATE_DIR_ENV",
@@ -135,6 +139,7 @@ __all__ = [
     "StoredFinding",
     "add_authorization_code",
     "add_pending_authorization",
+    "answer_approval",
     "approve_pins",
     "claim_runs",
     "create_run",
@@ -164,6 +169,7 @@ __all__ = [
     "read_downstream_credentials",
     "read_pins",
     "read_run",
+    "read_step",
     "record_downstream_refresh_failure",
     "record_findings",
     "record_pending",
@@ -248,17 +254,20 @@ _HOMES: dict[str, str] = {
     "record_pending": "orchestrator.store._pins",
     **dict.fromkeys(
         (
+            "APPROVAL_STATUSES",
             "RUN_STATUSES",
             "STEP_STATUSES",
             "JournalEntry",
             "RunRecord",
             "StepRecord",
+            "answer_approval",
             "claim_runs",
             "create_run",
             "finish_run",
             "list_runs",
             "prune_runs",
             "read_run",
+            "read_step",
             "record_step_finished",
             "record_step_started",
             "release_run",

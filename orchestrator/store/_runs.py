@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -33,18 +33,21 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = [
+    "APPROVAL_STATUSES",
     "RUN_STATUSES",
     "STEP_STATUSES",
     "JournalEntry",
     "RunPrincipal",
     "RunRecord",
     "StepRecord",
+    "answer_approval",
     "claim_runs",
     "create_run",
     "finish_run",
     "list_runs",
     "prune_runs",
     "read_run",
+    "read_step",
     "record_step_finished",
     "record_step_started",
     "release_run",
@@ -56,8 +59,16 @@ __all__ = [
 RUN_STATUSES: Final = frozenset({"running", "succeeded", "failed", "interrupted", "cancelled", "declined"})
 """What a run's status may be; every one but ``running`` is final."""
 
-STEP_STATUSES: Final = frozenset({"running", "succeeded", "failed", "skipped"})
-"""What a step's status may be; every one but ``running`` is an outcome."""
+STEP_STATUSES: Final = frozenset({"running", "succeeded", "failed", "skipped", "waiting", "approved", "declined"})
+"""What a step's status may be.
+
+``running``: an attempt is in flight; ``succeeded``, ``failed``, ``skipped``: its outcome;
+``waiting``: it waits for the user's approval (its ``result`` holds the question);
+``approved``, ``declined``: the answer, until the step runs (or the run stops as declined).
+"""
+
+APPROVAL_STATUSES: Final = frozenset({"waiting", "approved", "declined"})
+"""The statuses of a step's approval, before the step itself starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +296,21 @@ async def read_run(engine: AsyncEngine, run_id: str) -> RunRecord | None:
     except DBAPIError as exc:
         raise database_failure(engine, "read a run", exc) from None
     return found[0] if found else None
+
+
+async def read_step(engine: AsyncEngine, run_id: str, step_id: str, item: int | None = None) -> StepRecord | None:
+    """One step (or for-each item) of a run as journalled, or ``None`` if it never was.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    query = select(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_key == step_key(step_id, item))
+    try:
+        async with engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().one_or_none()
+    except DBAPIError as exc:
+        raise database_failure(engine, "read a run's step", exc) from None
+    return None if row is None else _step(row)
 
 
 def _principal_is(principal: RunPrincipal) -> ColumnElement[bool]:
@@ -581,6 +607,7 @@ async def write_journal(
 
 def _journal_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
     started = entry.status == "running"
+    waiting = entry.status == "waiting"  # since when: an approval's timeout counts from there
     return {
         "run_id": entry.run_id,
         "step_key": step_key(entry.step_id, entry.item),
@@ -590,8 +617,8 @@ def _journal_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
         "attempts": 1 if started else 0,
         "result": None if started else entry.result,
         "error": None if started else entry.error,
-        "started_at": at if started else None,
-        "finished_at": None if started else at,
+        "started_at": at if started or waiting else None,
+        "finished_at": None if started or waiting else at,
     }
 
 
@@ -614,6 +641,7 @@ def _journal_upsert(engine: AsyncEngine, *, started: bool) -> Any:
             "status": excluded.status,
             "result": excluded.result,
             "error": excluded.error,
+            "started_at": func.coalesce(excluded.started_at, run_steps.c.started_at),
             "finished_at": excluded.finished_at,
         }
     return statement.on_conflict_do_update(index_elements=[run_steps.c.run_id, run_steps.c.step_key], set_=change)
@@ -705,6 +733,55 @@ async def renew_lease(
     except DBAPIError as exc:
         raise database_failure(engine, "renew a run's lease", exc) from None
     return lease_until
+
+
+async def answer_approval(
+    engine: AsyncEngine, run_id: str, step_id: str, *, approved: bool, at: datetime, by: str | None = None
+) -> bool:
+    """Answer the approval step ``step_id`` of a running run waits for; whoever holds the run goes on.
+
+    Args:
+        engine: The store's engine.
+        run_id: The run.
+        step_id: The step waiting for approval.
+        approved: The answer.
+        at: When (aware).
+        by: Who answered (kept with the answer, e.g. ``cli`` or a client id); never a secret.
+
+    Returns:
+        Whether the step was waiting (and is answered now); ``False`` when it was not (answered
+        already, timed out, or no such step or run).
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    waiting = and_(
+        run_steps.c.run_id == run_id,
+        run_steps.c.step_key == step_key(step_id),
+        run_steps.c.status == "waiting",
+        runs.c.status == "running",
+    )
+    try:
+        async with engine.begin() as connection:
+            row = (await connection.execute(select(run_steps.c.result).join(runs).where(waiting))).one_or_none()
+            if row is None:
+                return False
+            question: Any = row.result
+            result: Any = question
+            if isinstance(question, dict):
+                result = {**cast("dict[str, Any]", question), "answered_by": by}
+            answered = await connection.execute(
+                update(run_steps)
+                .where(
+                    run_steps.c.run_id == run_id,
+                    run_steps.c.step_key == step_key(step_id),
+                    run_steps.c.status == "waiting",
+                )
+                .values(status="approved" if approved else "declined", result=result, finished_at=at)
+            )
+    except DBAPIError as exc:
+        raise database_failure(engine, "answer an approval", exc) from None
+    return answered.rowcount == 1
 
 
 async def release_run(engine: AsyncEngine, run_id: str, owner: str, *, at: datetime) -> bool:
