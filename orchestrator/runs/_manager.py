@@ -65,6 +65,17 @@ def _snapshot(plan: WorkflowPlan) -> str:
     return workflow_snapshot(plan.spec)
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one we may not signal exists too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def new_owner_id() -> str:
     """A name for this process in the journal: host, pid and a random part (pids are reused)."""
     return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
@@ -146,6 +157,7 @@ class RunManager:
         interval = min(max(self._lease / 2, 0.2), 5.0)
         while True:
             try:
+                await self._release_dead_neighbours()
                 claimed = await claim_runs(
                     self._store.engine, self.owner, lease_seconds=self._lease, now=datetime.now(UTC)
                 )
@@ -161,6 +173,22 @@ class RunManager:
                 assert self._task_group is not None
                 self._task_group.start_soon(self._resume, record, local, name=f"run {record.id}")
             await anyio.sleep(interval)
+
+    async def _release_dead_neighbours(self) -> None:
+        """Release the runs of processes on this host that are gone (their pid is not alive).
+
+        A restarted ``serve`` then resumes what its predecessor was running at once, instead of
+        after the lease; a process on another host is judged by its lease alone.
+        """
+        host = self.owner.split("/", 1)[0]
+        for record in await list_runs(self._store.engine, status="running", limit=1000):
+            owner = record.owner
+            if owner is None or owner == self.owner:
+                continue
+            owner_host, _, rest = owner.partition("/")
+            pid = rest.partition("/")[0]
+            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                await release_run(self._store.engine, record.id, owner, at=datetime.now(UTC))
 
     # ------------------------------------------------------------------ runs
 

@@ -61,7 +61,7 @@ def _workflow(directory: Path, *, idempotent: bool) -> Path:
     return folder
 
 
-def _config(tmp_path: Path, *, idempotent: bool) -> tuple[Path, Path, str]:
+def _config(tmp_path: Path, *, idempotent: bool, lease: str = "1s") -> tuple[Path, Path, str]:
     events = tmp_path / "events.log"
     state = f"sqlite:///{tmp_path / 'state.db'}"
     config = write_config(
@@ -69,7 +69,7 @@ def _config(tmp_path: Path, *, idempotent: bool) -> tuple[Path, Path, str]:
         {"f": fault_entry("--mark-tool", env={EVENTS_FILE_ENV: str(events)})},
         workflows=[str(_workflow(tmp_path, idempotent=idempotent))],
         state={"url": state},
-        runs={"lease": "1s"},
+        runs={"lease": lease},
     )
     return config, events, state
 
@@ -112,13 +112,18 @@ async def _kill_while_b_runs(config: Path, events: Path) -> None:
 
 
 async def test_a_killed_run_resumes_without_calling_finished_steps_again(tmp_path: Path) -> None:
-    config, events, state = _config(tmp_path, idempotent=True)
+    # A lease far longer than the test's wait: the restarted serve, on the same host, sees the
+    # killed one's pid is gone and takes its run over at once.
+    config, events, state = _config(tmp_path, idempotent=True, lease="10m")
     await _kill_while_b_runs(config, events)
     assert _marks(events) == {"a": 1, "b": 1}
     assert (await _the_run(state)).status == "running"
+    # The file changes while no one serves it: the run resumes as it began, new runs run the new one.
+    workflow = tmp_path / "workflows" / "three_marks.yaml"
+    workflow.write_text(workflow.read_text(encoding="utf-8").replace("label: c", "label: z"), encoding="utf-8")
 
     async with logged_process(aggregator_command(config), r"listening on (\S+)") as (_, log):
-        await log.wait_for(r"run \w+ ended: succeeded", timeout=30)
+        await log.wait_for(r"run \w+ ended: succeeded", timeout=20)
     run = await _the_run(state)
 
     assert _marks(events) == {"a": 1, "b": 2, "c": 1}
