@@ -83,6 +83,7 @@ from orchestrator.workflow._run import (
 from orchestrator.workflow._schema import workflow_json_schema
 from orchestrator.workflow._spec import (
     AnnotationsSpec,
+    ApproveSpec,
     DefaultsSpec,
     LimitsSpec,
     OutputSpec,
@@ -104,6 +105,7 @@ __all__ = [
     "ApprovalAnswer",
     "ApprovalPlan",
     "ApprovalRequest",
+    "ApproveSpec",
     "Approver",
     "DefaultsSpec",
     "DryRun",
