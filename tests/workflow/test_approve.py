@@ -10,7 +10,10 @@ from orchestrator.workflow import (
     RUN_STEP,
     ApprovalAnswer,
     ApprovalRequest,
+    DryRunApproval,
+    Pending,
     StepEvent,
+    dry_run,
     execute,
 )
 from tests.workflow.helpers import FunctionInvoker, catalog_of, compile_text, echo, plan_of, problems_of, tool
@@ -273,3 +276,53 @@ async def test_a_skipped_step_asks_nothing_and_a_failing_show_fails_the_step_bef
     assert failed.steps["a"].error_class == "expression_error"
     assert approver.requests == []
     assert invoker.calls == []
+
+
+# ------------------------------------------------------------------ dry run
+
+
+def test_a_dry_run_shows_each_question_a_run_would_ask_and_what_it_would_show() -> None:
+    plan = plan_of(
+        {
+            **SEND_FLOW,
+            "skipped": {"tool": "mail.purge", "if": "${{ input.purge }}", "approve": "Purge?"},
+            "early": {"tool": "mail.note", "approve": {"message": "Note it?", "show": "${{ input.to }}"}},
+            "broken": {"tool": "mail.note", "approve": {"message": "Go?", "show": "${{ abs(input.to) }}"}},
+        },
+        approve_destructive=False,
+    )
+
+    result = dry_run(plan, {"to": "ops", "purge": False})
+
+    assert result.steps["early"].approval == DryRunApproval("Note it?", False, True, "ops")
+    send = result.steps["send"].approval
+    assert send == DryRunApproval(
+        "Send it?", False, True, Pending("${{ {to: input.to, body: steps.draft.result.tool} }}", ("draft",))
+    )
+    assert result.steps["skipped"].skipped
+    assert result.steps["skipped"].approval is None
+    assert result.steps["draft"].approval is None
+    broken = result.steps["broken"]
+    assert broken.error is not None
+    assert broken.error.startswith("approve.show: ")
+    steps = {step["id"]: step for step in result.as_json()["steps"]}
+    assert steps["early"]["approval"] == {"message": "Note it?", "destructive": False, "show": "ops"}
+    assert steps["send"]["approval"]["show"] == {
+        "pending": "${{ {to: input.to, body: steps.draft.result.tool} }}",
+        "waits_on": ["draft"],
+    }
+    assert "approval" not in steps["skipped"]
+
+
+def test_a_dry_run_says_which_approvals_approve_destructive_adds() -> None:
+    plan = plan_of({"a": {"tool": "s.t"}}, approve_destructive=True)
+
+    result = dry_run(plan, {})
+
+    assert result.steps["a"].approval == DryRunApproval(
+        "Allow the call to s.t? It may be destructive.", True, False, None
+    )
+    assert result.as_json()["steps"][0]["approval"] == {
+        "message": "Allow the call to s.t? It may be destructive.",
+        "destructive": True,
+    }
