@@ -9,3 +9,7 @@ imports ``server`` or ``downstream``.
 """
 
 from __future__ import annotations
+
+from orchestrator.runs._approval import APPROVAL_META, approval_answer, approval_elicitation, approval_text
+
+__all__ = ["APPROVAL_META", "approval_answer", "approval_elicitation", "approval_text"]

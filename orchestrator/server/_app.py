@@ -41,6 +41,7 @@ from orchestrator.server._access import (
     ServedBy,
     request_principal,
 )
+from orchestrator.server._approvals import elicitation_approver
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
@@ -533,6 +534,7 @@ class OrchestratorServer:
                     peer=peer,
                     wrap_invoker=self._step_invoker(principal, name, version),
                     catalogue_version=version,
+                    approver=elicitation_approver(peer, self._pool.config.runs.approval_timeout),
                 )
             except UnknownToolError:
                 raise

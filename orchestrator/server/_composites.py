@@ -29,6 +29,7 @@ from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
     RUN_STEP,
+    Approver,
     RunResult,
     StepEvent,
     ToolInvoker,
@@ -56,7 +57,8 @@ __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_resu
 logger = logging.getLogger(__name__)
 
 RUN_META_KEY = "io.github.mcp-orchestrator/run"
-"""``_meta`` key of a composite's result: ``{"run_id": ..., "trace_id": ..., "catalogue_version": ...}``."""
+"""``_meta`` key of a composite's result: its ``run_id``, ``trace_id``, ``status``, ``catalogue_version``
+and, unless it succeeded, ``failed_step``."""
 
 
 class PoolInvoker:
@@ -88,12 +90,16 @@ class PoolInvoker:
 
 
 def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) -> types.CallToolResult:
-    """The composite's ``tools/call`` result for a finished run."""
-    run: dict[str, Any] = {"run_id": result.run_id, "trace_id": trace_id}
+    """The composite's ``tools/call`` result for a finished run: an error unless it succeeded.
+
+    The run's ``status`` (``succeeded``, ``failed``, ``declined``: an approval was refused or
+    not answered, ``interrupted``) is in ``_meta``, with the step that stopped it.
+    """
+    run: dict[str, Any] = {"run_id": result.run_id, "trace_id": trace_id, "status": result.status}
     if result.catalogue_version is not None:
         run["catalogue_version"] = result.catalogue_version
     meta: dict[str, Any] = {RUN_META_KEY: run}
-    if result.status == "failed":
+    if result.status != "succeeded":
         error = result.error or WorkflowExecutionError(result.run_id, RUN_STEP, "the run failed")
         meta[RUN_META_KEY]["failed_step"] = error.step_id
         return tool_error_result(error, meta)
@@ -217,11 +223,14 @@ class Composites:
         peer: UpstreamPeer | None = None,
         wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
         catalogue_version: str | None = None,
+        approver: Approver | None = None,
     ) -> types.CallToolResult:
         """Run composite ``name``; a failed run comes back as an error result naming run and step.
 
         ``wrap_invoker`` puts checks around every step's call (grants, audit records);
-        ``catalogue_version`` (the served catalogue's) goes on the run's span and in its result.
+        ``catalogue_version`` (the served catalogue's) goes on the run's span and in its result;
+        ``approver`` asks the caller before approval steps (without one, a run that has them
+        fails before calling anything).
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
@@ -244,6 +253,8 @@ class Composites:
         invoker: ToolInvoker = PoolInvoker(pool, peer)
         if wrap_invoker is not None:
             invoker = wrap_invoker(invoker)
-        result = await execute(plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version)
+        result = await execute(
+            plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version, approver=approver
+        )
         # The run's spans are children of the current (tools/call) span: same trace.
         return run_result_to_tool_result(result, current_trace_id())
