@@ -49,7 +49,9 @@ class YesApprover:
 class TerminalApprover:
     """Asks the person at the terminal, one question at a time."""
 
-    def __init__(self, view: RunView | None, timeout: float, stdin: TextIO | None = None, stream: TextIO | None = None):
+    def __init__(
+        self, view: RunView | None, timeout: float, stdin: TextIO | None = None, stream: TextIO | None = None
+    ) -> None:
         """Ask on ``stream`` (stderr), read ``stdin``, give up after ``timeout`` seconds per question."""
         self._view = view
         self._timeout = timeout
