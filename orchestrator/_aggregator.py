@@ -51,6 +51,7 @@ from orchestrator.server import (
 )
 from orchestrator.tracing import Redactor
 from orchestrator.workflow import (
+    Approver,
     RunResult,
     StepEventFn,
     ToolInvoker,
@@ -296,6 +297,7 @@ class Aggregator:
         *,
         on_event: StepEventFn | None = None,
         invoker: Callable[[ToolInvoker], ToolInvoker] | None = None,
+        approver: Approver | None = None,
     ) -> RunResult:
         """Run a workflow once against the live servers.
 
@@ -304,10 +306,13 @@ class Aggregator:
             arguments: The workflow's input; its schema's defaults are applied.
             on_event: Awaited as steps start, retry and finish.
             invoker: Wraps the live servers' invoker (a ``RecordingInvoker`` keeps every call).
+            approver: Asked before each approval step; without one, a workflow that has them
+                fails before calling anything.
 
         Returns:
             The run's result; a failed step fails the run (``status == "failed"``, ``error``
-            names the step), it does not raise.
+            names the step), a declined approval stops it (``status == "declined"``); it does
+            not raise.
 
         Raises:
             UsageError: No such workflow file or composite.
@@ -327,6 +332,7 @@ class Aggregator:
             live if invoker is None else invoker(live),
             on_event=on_event,
             catalogue_version=self.server.catalogue_version,
+            approver=approver,
         )
 
     # --------------------------------------------------------------------- reload

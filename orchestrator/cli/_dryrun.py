@@ -33,6 +33,11 @@ def _step_lines(step: DryRunStep) -> list[str]:
         lines.append(f"    if: undecided until {', '.join(step.condition_waits_on)}")
     elif step.condition in {"true", "false"}:
         lines.append(f"    if: {step.condition}" + (" -> skipped; dependents see its default" if step.skipped else ""))
+    if step.approval is not None:
+        why = " (the tool may be destructive: approve_destructive)" if step.approval.destructive else ""
+        lines.append(f"    asks for approval: {_json(step.approval.message)}{why}")
+        if step.approval.shows and step.approval.shown is not None:
+            lines.append(f"    shows: {_arguments(step.approval.shown)}")
     if step.error is not None:
         lines.append(f"    error: {step.error}")
     if step.skipped or step.condition == "error":

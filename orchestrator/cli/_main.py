@@ -18,7 +18,7 @@ import anyio
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _audit, _auth, _catalogue, _doctor, _login, _pins, _replay, _status, _traces
+from orchestrator.cli import _approve, _audit, _auth, _catalogue, _doctor, _login, _pins, _replay, _status, _traces
 from orchestrator.cli import install as _install
 from orchestrator.cli._dryrun import render_dry_run
 from orchestrator.cli._runview import RunView, print_result
@@ -284,9 +284,14 @@ def _graph(file: str, graph_format: str) -> int:
 # ------------------------------------------------------------------------ run
 
 
-async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool, record: str | None = None) -> int:
+async def _run(
+    rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool, record: str | None = None, yes: bool = False
+) -> int:
     spec = rt.aggregator().find_workflow(target)  # a file, or a composite of the config by name
     compile_workflows([spec])  # its problems before any server starts
+    asking = [step_id for step_id, step in spec.steps.items() if step.approve is not None]
+    if asking and not (yes or sys.stdin.isatty()):
+        return _cannot_ask(spec.name, asking[0])  # before any server starts
     recorder = _replay.RunRecorder(record, arguments) if record is not None else None
     async with rt.aggregator(composites=False) as aggregator:
         _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
@@ -295,11 +300,15 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
         except WorkflowDefinitionError as exc:
             _print_problems(exc.problems)
             return 1
+        view = RunView(plan)
+        approver = _approve.approver_for(plan, yes, view, rt.config.runs.approval_timeout)
+        if approver is None and (asking := _approve.steps_asking(plan)):
+            return _cannot_ask(plan.name, asking[0])  # approve_destructive, decided by the tools
         with tracer.start_as_current_span(f"orchestrator run {plan.name}"):
             trace_id = current_trace_id()
             try:
                 wrap = recorder.wrap if recorder is not None else None
-                result = await aggregator.run(plan, arguments, on_event=RunView(plan), invoker=wrap)
+                result = await aggregator.run(plan, arguments, on_event=view, invoker=wrap, approver=approver)
             except InvalidArgumentsError as exc:
                 print(f"error: invalid --input for {plan.name!r}:", file=sys.stderr)
                 _print_problems([f"  - {p}" for p in exc.problems])
@@ -308,7 +317,7 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
             recorder.write(plan, aggregator.catalog, result)
     tool_result = run_result_to_tool_result(result, trace_id)
     rt.report_trace(trace_id)
-    if result.status == "failed":
+    if result.status != "succeeded":
         print(f"error: {result.error}", file=sys.stderr)
         return 1
     if as_json:
@@ -317,6 +326,16 @@ async def _run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool
         print(f"run {result.run_id} succeeded", file=sys.stderr)
         print_result(tool_result)
     return 0
+
+
+def _cannot_ask(workflow: str, step_id: str) -> int:
+    """Refuse a run whose approvals nobody can give (stdin is no terminal, no ``--yes``); exit status 1."""
+    print(
+        f"error: step {step_id!r} of {workflow!r} asks for approval, and stdin is not a terminal to ask on: "
+        "run it on a terminal, or pass --yes to approve every step; nothing was called",
+        file=sys.stderr,
+    )
+    return 1
 
 
 async def _dry_run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool) -> int:
@@ -393,6 +412,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="show the plan for this input (waves, conditions, arguments) without calling any tool",
+    )
+    run.add_argument(
+        "--yes",
+        action="store_true",
+        help="approve every step that asks for approval (approve:, approve_destructive) without asking",
     )
     _replay.add_record_option(run)
 
@@ -505,7 +529,8 @@ def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
     if args.command == "run" and args.dry_run:
         return anyio.run(_dry_run, rt, args.workflow, _json_object(args.input, "--input"), args.json)
     if args.command == "run":
-        return anyio.run(_run, rt, args.workflow, _json_object(args.input, "--input"), args.json, args.record)
+        arguments = _json_object(args.input, "--input")
+        return anyio.run(_run, rt, args.workflow, arguments, args.json, args.record, args.yes)
     if args.command == "serve":
         transport = args.transport or rt.config.serve.transport
         host = args.host or rt.config.serve.host

@@ -17,6 +17,7 @@ import anyio
 import mcp_types as types
 
 from orchestrator.catalog import ServerManifest, build_catalog
+from orchestrator.cli._approve import YesApprover
 from orchestrator.cli._runview import RunView, print_result
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
 from orchestrator.errors import ConfigError, OrchestratorError, RecordingError, UsageError, WorkflowDefinitionError
@@ -154,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _execute(plan: WorkflowPlan, arguments: dict[str, Any], replay: ReplayInvoker, version: str | None) -> Any:
-    return await execute(plan, arguments, replay, on_event=RunView(plan), catalogue_version=version)
+    # Nothing is called, so nothing needs approving: the recording is of an approved run.
+    approver = YesApprover("the replay")
+    return await execute(plan, arguments, replay, on_event=RunView(plan), catalogue_version=version, approver=approver)
 
 
 def _report(result: RunResult, replay: ReplayInvoker, recorded_output: Any, as_json: bool) -> int:

@@ -1,7 +1,9 @@
 """What ``orchestrator run`` shows while a workflow runs.
 
 On a terminal: one line per step, redrawn in place as steps start, retry and finish.
-Elsewhere (a pipe, a CI log): one plain line per event, so logs stay readable.
+Elsewhere (a pipe, a CI log): one plain line per event, so logs stay readable. While the
+user is asked to approve a step (``held``), the view stops redrawing, so the question stays
+where it is; once answered, the steps are drawn afresh below it.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
 import mcp_types as types
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from orchestrator.workflow import StepEvent, WorkflowPlan
 
 __all__ = ["RunView", "print_result"]
@@ -21,6 +26,7 @@ __all__ = ["RunView", "print_result"]
 _SYMBOLS = {
     "pending": "·",
     "running": "…",
+    "awaiting approval": "⏸",
     "retrying": "↻",
     "succeeded": "✓",
     "skipped": "-",
@@ -44,6 +50,7 @@ class RunView:
         self._note = dict.fromkeys(self._order, "")
         self._started: dict[str, float] = {}
         self._drawn = 0
+        self._held = False
         self._width = max((len(s) for s in self._order), default=4)
 
     async def __call__(self, event: StepEvent) -> None:
@@ -55,6 +62,8 @@ class RunView:
             self._started.setdefault(step, time.monotonic())
             self._state[step] = "running"
             self._note[step] = ""
+        elif event.kind == "approval":
+            self._state[step] = "awaiting approval"
         elif event.kind == "retrying":
             self._state[step] = "retrying"
             delay = f" in {event.delay:.2f}s" if event.delay is not None else ""
@@ -66,9 +75,22 @@ class RunView:
             error = f": {event.error}" if event.error else ""
             self._note[step] = f"{elapsed:.2f}s{attempts}{error}"
         if self._live:
-            self._redraw()
+            if not self._held:
+                self._redraw()
         else:
             self._print_line(step)
+
+    @contextmanager
+    def held(self) -> Generator[None]:
+        """Stop redrawing while something else is written below the view (a question)."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            if self._live:
+                self._drawn = 0  # the old lines are above the question now: draw new ones below
+                self._redraw()
 
     def _line(self, step: str) -> str:
         state = self._state[step]

@@ -42,6 +42,7 @@ from orchestrator.server._access import (
     ServedBy,
     request_principal,
 )
+from orchestrator.server._approvals import elicitation_approver
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
@@ -574,6 +575,7 @@ class OrchestratorServer:
                     catalogue_version=version,
                     runs=self.runs,
                     principal=run_principal(principal),
+                    approver=elicitation_approver(peer, self._pool.config.runs.approval_timeout),
                 )
             except UnknownToolError:
                 raise

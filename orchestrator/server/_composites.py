@@ -31,6 +31,7 @@ from orchestrator.store import RunPrincipal
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
     RUN_STEP,
+    Approver,
     RunResult,
     StepEvent,
     ToolInvoker,
@@ -61,10 +62,8 @@ __all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_resu
 logger = logging.getLogger(__name__)
 
 RUN_META_KEY = "io.github.mcp-orchestrator/run"
-"""``_meta`` key of a composite's result: ``{"run_id", "trace_id", "status", "catalogue_version"}``.
-
-``status`` is the run's: ``succeeded``, ``failed``, ``interrupted`` or ``declined``; a run that
-did not succeed also names its ``failed_step``."""
+"""``_meta`` key of a composite's result: its ``run_id``, ``trace_id``, ``status``, ``catalogue_version``
+and, unless it succeeded, ``failed_step``."""
 
 
 class PoolInvoker:
@@ -96,7 +95,11 @@ class PoolInvoker:
 
 
 def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) -> types.CallToolResult:
-    """The composite's ``tools/call`` result for a finished run."""
+    """The composite's ``tools/call`` result for a finished run: an error unless it succeeded.
+
+    The run's ``status`` (``succeeded``, ``failed``, ``declined``: an approval was refused or
+    not answered, ``interrupted``) is in ``_meta``, with the step that stopped it.
+    """
     run: dict[str, Any] = {"run_id": result.run_id, "trace_id": trace_id, "status": result.status}
     if result.catalogue_version is not None:
         run["catalogue_version"] = result.catalogue_version
@@ -245,12 +248,15 @@ class Composites:
         catalogue_version: str | None = None,
         runs: RunManager | None = None,
         principal: RunPrincipal | None = None,
+        approver: Approver | None = None,
     ) -> types.CallToolResult:
         """Run composite ``name``; a failed run comes back as an error result naming run and step.
 
         ``wrap_invoker`` puts checks around every step's call (grants, audit records);
         ``catalogue_version`` (the served catalogue's) goes on the run's span and in its result.
         With ``runs``, the run is journalled for ``principal`` (resumed if this process dies).
+        ``approver`` asks the caller before approval steps (without one, a run that has them
+        fails before calling anything).
 
         Raises:
             UnknownToolError: ``name`` is not a composite.
@@ -268,10 +274,18 @@ class Composites:
         if wrap_invoker is not None:
             invoker = wrap_invoker(invoker)
         if runs is None:
-            result = await execute(plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version)
+            result = await execute(
+                plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version, approver=approver
+            )
         else:
             request = RunRequest(
-                plan, applied, principal or RunPrincipal(None), invoker, catalogue_version, on_event=on_event
+                plan,
+                applied,
+                principal or RunPrincipal(None),
+                invoker,
+                catalogue_version,
+                approver=approver,
+                on_event=on_event,
             )
             result = await runs.run(request)
         # The run's spans are children of the current (tools/call) span: same trace.

@@ -5,7 +5,9 @@ A 2026-07-28 client answers a server's request for input only by retrying its ca
 downstream call is kept running in a task of its own, the upstream call returns
 ``InputRequiredResult`` (with an unguessable ``requestState``), and the client's retry
 delivers the answer to the waiting downstream call, which then goes on. A call whose client
-never comes back is cancelled after ``ttl`` seconds.
+never comes back is cancelled after ``ttl`` seconds. A call that ends while its client is away
+(an approval step not answered in time declines the run) keeps its result for the client's
+next round, as long as a round would have waited.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class RoundState:
     pending: dict[str, _PendingInput] = field(default_factory=dict[str, _PendingInput])
     counter: int = 0
     cancelled_by_client: bool = False
+    collected: anyio.Event = field(default_factory=anyio.Event)
+    """Set when a round has handed the call's result to the client."""
     identity: Hashable = field(default_factory=object)
     """Who the call belongs to, from its first round (see ``_request_peer.client_identity``)."""
 
@@ -148,6 +152,7 @@ class InputRounds:
         token = secrets.token_urlsafe(24)
 
         async def run() -> None:
+            ended = False
             try:
                 with state.scope:
                     state.scope.deadline = anyio.current_time() + self._ttl
@@ -158,6 +163,13 @@ class InputRounds:
                         logger.exception("a call with input rounds failed")
                         result = internal_error_result(exc)
                     await send.send(result)
+                    ended = True
+                send.close()
+                if ended:
+                    # The client may be away (answering an approval the run stopped waiting for):
+                    # its next round gets the result, if it comes as soon as a round would.
+                    with anyio.move_on_after(self._ttl):
+                        await state.collected.wait()
             finally:
                 # However it ends (answered, expired, cancelled), the round is gone, and a retry
                 # waiting on it learns so from the closed stream instead of hanging.
@@ -200,6 +212,7 @@ class InputRounds:
             state.scope.cancel()
             raise
         if isinstance(event, types.CallToolResult):
+            state.collected.set()
             return event
         requests: dict[str, types.InputRequest] = {event.key: event.request}
         # Gather every request asked at about the same time into one round.
@@ -209,6 +222,7 @@ class InputRounds:
             except anyio.WouldBlock:
                 break
             if isinstance(more, types.CallToolResult):  # pragma: no cover - asks block their call
+                state.collected.set()
                 return more
             requests[more.key] = more.request
         return types.InputRequiredResult(input_requests=requests, request_state=token)

@@ -10,7 +10,8 @@ validation). ``RecordingInvoker`` keeps every downstream call of a run and its a
 are its JSON Lines format), so a workflow runs again with no server.
 
 Also ``dry_run``: a run's plan for one input (waves, decided conditions, the arguments the
-input determines), worked out with the same expressions and no invoker.
+input determines, the approvals it would ask for), worked out with the same expressions and
+no invoker.
 
 Traces each run through ``orchestrator.tracing`` (OpenTelemetry API only): an
 ``invoke_workflow`` span, one span per step and per for_each item, retries as span events;
@@ -26,7 +27,7 @@ notifications.
 from __future__ import annotations
 
 from orchestrator.workflow._compile import compile_workflow, compile_workflows
-from orchestrator.workflow._dry_run import DryRun, DryRunStep, Pending, dry_run
+from orchestrator.workflow._dry_run import DryRun, DryRunApproval, DryRunStep, Pending, dry_run
 from orchestrator.workflow._execute import execute
 from orchestrator.workflow._expr import (
     Expression,
@@ -84,6 +85,7 @@ from orchestrator.workflow._schema import workflow_json_schema
 from orchestrator.workflow._snapshot import spec_from_snapshot, workflow_snapshot
 from orchestrator.workflow._spec import (
     AnnotationsSpec,
+    ApproveSpec,
     DefaultsSpec,
     LimitsSpec,
     OutputSpec,
@@ -105,9 +107,11 @@ __all__ = [
     "ApprovalAnswer",
     "ApprovalPlan",
     "ApprovalRequest",
+    "ApproveSpec",
     "Approver",
     "DefaultsSpec",
     "DryRun",
+    "DryRunApproval",
     "DryRunStep",
     "EventKind",
     "Expression",

@@ -6,6 +6,11 @@ that do not compile or read a step that is not an ancestor, invalid schemas, a r
 composite name, and, given a catalogue, unknown servers or tools, ``retry`` on a call that
 may not be repeated, ``with`` arguments the tool's ``inputSchema`` rejects, and annotation
 claims the steps contradict. Without a catalogue, what depends on the tools is left unchecked.
+
+Approvals: a step's ``approve`` compiles to its ``ApprovalPlan``; with ``approve_destructive``
+every other step whose tool may be destructive (``may_destroy``: MCP's defaults, the rule the
+composite's own ``destructiveHint`` is derived by) gets one too. Without a catalogue a tool's
+annotations are unknown, so every step counts as one that may be destructive.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from orchestrator.workflow._expr import (
     compile_expression,
     compile_template,
 )
-from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan, catalog_problems
+from orchestrator.workflow._plan import ApprovalPlan, RetryPolicy, StepPlan, WorkflowPlan, catalog_problems
 from orchestrator.workflow._wiring import (
     AnnotatedStep,
     derive_annotations,
     find_tool,
     is_idempotent_tool,
     make_validator,
+    may_destroy,
     name_problems,
     retry_problems,
     schema_problem,
@@ -60,6 +66,7 @@ class _Expressions:
     arguments: Template
     condition: Expression | None
     for_each: Expression | None
+    show: Expression | None
 
 
 def compile_workflow(
@@ -242,6 +249,7 @@ def _step_expressions(step_id: str, step: StepSpec, problems: list[Problem]) -> 
         _template(step.arguments, (*where, "with"), problems),
         _expression(step.condition, (*where, "if"), problems),
         _expression(step.for_each, (*where, "for_each"), problems),
+        _expression(step.approve.show if step.approve else None, (*where, "approve", "show"), problems),
     )
 
 
@@ -249,14 +257,19 @@ def _check_references(
     step_id: str, spec: WorkflowSpec, expressions: _Expressions, ancestors: set[str], problems: list[Problem]
 ) -> None:
     item_names = {spec.steps[step_id].item_name, "index"} if expressions.for_each is not None else set[str]()
-    fields: list[tuple[str, References, frozenset[str]]] = [
-        ("with", expressions.arguments.references(), _CONTEXT_NAMES | item_names)
+    fields: list[tuple[KeyPath, References, frozenset[str]]] = [
+        (("with",), expressions.arguments.references(), _CONTEXT_NAMES | item_names)
     ]
-    for field, expression in (("if", expressions.condition), ("for_each", expressions.for_each)):
+    # The approval is asked once, before any for_each item: `show` sees no item.
+    for field, expression in (
+        (("if",), expressions.condition),
+        (("for_each",), expressions.for_each),
+        (("approve", "show"), expressions.show),
+    ):
         if expression is not None:
             fields.append((field, expression.references(), _CONTEXT_NAMES))
     for field, refs, allowed in fields:
-        where: KeyPath = ("steps", step_id, field)
+        where: KeyPath = ("steps", step_id, *field)
         _check_names(refs, allowed, where, problems)
         if refs.all_steps:
             problems.append((where, "reads 'steps' without naming one; write steps.<id>..."))
@@ -319,7 +332,20 @@ def _step_plan(
         declared_idempotent=step.idempotent,
         tool_annotations=tool.annotations if tool is not None else None,
         result_validator=make_validator(output_schema) if output_schema is not None else None,
+        approval=_approval(step, spec, server, tool_name, tool, expressions.show),
     )
+
+
+def _approval(
+    step: StepSpec, spec: WorkflowSpec, server: str, tool_name: str, tool: types.Tool | None, show: Expression | None
+) -> ApprovalPlan | None:
+    """The step's own ``approve``, else the one ``approve_destructive`` asks for, else none."""
+    destructive = spec.approve_destructive and may_destroy(tool.annotations if tool is not None else None)
+    if step.approve is not None:
+        return ApprovalPlan(step.approve.message, show, destructive)
+    if destructive:
+        return ApprovalPlan(f"Allow the call to {server}.{tool_name}? It may be destructive.", None, True)
+    return None
 
 
 def _ancestors(graph: nx.DiGraph[str], step_id: str) -> set[str]:

@@ -10,11 +10,15 @@ that does is reported as waiting on the steps it reads.
 A step whose ``if`` is decided false is skipped: its dependents still run (as in a real run)
 and see its ``default`` as ``steps.<id>.result`` and ``skipped`` as its status, so what they
 read of it is known too.
+
+A step with an approval (``approve``, or ``approve_destructive`` on a tool that may be
+destructive) says so, with the value of its ``show`` where the input decides it: the question
+a real run would ask before the call. A skipped step asks nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from orchestrator.workflow._expr import ExpressionError, truthy
@@ -25,7 +29,7 @@ if TYPE_CHECKING:
     from orchestrator.workflow._expr import Expression, References, Template
     from orchestrator.workflow._plan import StepPlan, WorkflowPlan
 
-__all__ = ["ConditionState", "DryRun", "DryRunStep", "Pending", "dry_run"]
+__all__ = ["ConditionState", "DryRun", "DryRunApproval", "DryRunStep", "Pending", "dry_run"]
 
 ConditionState = Literal["none", "true", "false", "undecided", "error"]
 """``none``: the step has no ``if``; ``error``: evaluating it fails on this input."""
@@ -49,6 +53,31 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class DryRunApproval:
+    """The approval a run would ask for before a step's call.
+
+    Attributes:
+        message: The question.
+        destructive: Asked because the tool may be destructive (``approve_destructive``).
+        shows: Whether the step has ``show``.
+        shown: The value of ``show`` where the input decides it, ``Pending`` where it reads
+            results of steps, ``None`` without ``show`` (or when it fails: see the step's ``error``).
+    """
+
+    message: str
+    destructive: bool
+    shows: bool
+    shown: Any
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"message": ..., "destructive": ..., "show": ...}`` (``show`` only when the step has one)."""
+        data: dict[str, Any] = {"message": self.message, "destructive": self.destructive}
+        if self.shows:
+            data["show"] = _as_json(self.shown)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class DryRunStep:
     """What a run with this input would do at one step.
 
@@ -69,6 +98,7 @@ class DryRunStep:
         items_wait_on: The steps its list is read from, when it is not known.
         item_arguments: The arguments of each item, when the list is known.
         error: Why this step would fail on this input (a failing expression, a list too long).
+        approval: What the user would be asked before the call, or ``None`` (none, or skipped).
     """
 
     id: str
@@ -85,6 +115,7 @@ class DryRunStep:
     items_wait_on: tuple[str, ...]
     item_arguments: tuple[Any, ...]
     error: str | None
+    approval: DryRunApproval | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The step as JSON (``Pending`` parts as ``{"pending": ..., "waits_on": [...]}``)."""
@@ -98,6 +129,8 @@ class DryRunStep:
         }
         if self.condition_waits_on:
             data["condition_waits_on"] = list(self.condition_waits_on)
+        if self.approval is not None:
+            data["approval"] = self.approval.as_json()
         if not self.skipped:
             if self.for_each:
                 data["for_each"] = {"item_count": self.item_count, "waits_on": list(self.items_wait_on)}
@@ -265,6 +298,30 @@ def _holds_unknown(value: Any) -> bool:
 
 
 def _step(step: StepPlan, wave: int, context: _Context) -> DryRunStep:
+    planned = _call(step, wave, context)
+    if step.approval is None or planned.skipped or planned.condition == "error":
+        return planned
+    approval = step.approval
+    if approval.show is None:
+        return replace(planned, approval=DryRunApproval(approval.message, approval.destructive, False, None))
+    base = context.base()
+    waits = context.waits_on(approval.show.references())
+    error: str | None = None
+    try:
+        shown = _evaluate(approval.show.evaluate, base, bool(waits))
+    except _Undetermined:
+        shown = Pending(f"${{{{ {approval.show.text} }}}}", waits)
+    except ExpressionError as exc:
+        # Asked before the call, so a run fails here before its arguments are rendered.
+        shown, error = None, f"approve.show: {exc}"
+    return replace(
+        planned,
+        approval=DryRunApproval(approval.message, approval.destructive, True, shown),
+        error=error or planned.error,
+    )
+
+
+def _call(step: StepPlan, wave: int, context: _Context) -> DryRunStep:
     tool = f"{step.server}.{step.tool}"
     base = context.base()
     condition: ConditionState = "none"

@@ -334,6 +334,7 @@ class _Executor:
         request = ApprovalRequest(
             self.run_id, step.id, f"{step.server}.{step.tool}", approval.message, shown, approval.destructive
         )
+        await self._emit(step, "approval")
         answer = await self.approver(request)
         if answer == "declined":
             raise _Declined(f"the user declined step {step.id!r}; nothing was called")

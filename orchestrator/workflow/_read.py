@@ -35,6 +35,7 @@ from orchestrator._locations import (
 )
 from orchestrator.workflow._spec import (
     AnnotationsSpec,
+    ApproveSpec,
     DefaultsSpec,
     LimitsSpec,
     OutputSpec,
@@ -75,6 +76,7 @@ _KEYS_BY_PLACE: dict[KeyPath, set[str]] = {
     ("annotations",): _model_keys(AnnotationsSpec),
     ("steps", "*"): _model_keys(StepSpec),
     ("steps", "*", "retry"): _model_keys(RetrySpec),
+    ("steps", "*", "approve"): _model_keys(ApproveSpec),
 }
 
 

@@ -138,8 +138,12 @@ class Recording:
 
 
 def plan_hash(plan: WorkflowPlan) -> str:
-    """SHA-256 of the workflow as declared (its file's content, not where it lies or its line numbers)."""
-    declared = plan.spec.model_dump(mode="json", exclude={"source"})
+    """SHA-256 of the workflow as declared (its file's content, not where it lies or its line numbers).
+
+    Keys left at their defaults are left out, so a version of the format that adds a key
+    (with a default) hashes an unchanged workflow as before.
+    """
+    declared = plan.spec.model_dump(mode="json", exclude={"source"}, exclude_defaults=True)
     return hashlib.sha256(canonical_json(declared)).hexdigest()
 
 

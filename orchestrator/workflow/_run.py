@@ -79,7 +79,7 @@ def step_call_of(meta: Mapping[str, Any] | None) -> StepCall | None:
 
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "unknown_outcome"]
 RunStatus = Literal["succeeded", "failed", "interrupted", "declined"]
-EventKind = Literal["started", "retrying", "finished"]
+EventKind = Literal["started", "approval", "retrying", "finished"]
 _MAX_PROBLEMS = 20
 
 
@@ -117,7 +117,8 @@ class StepEvent:
     Attributes:
         run_id: The run.
         step_id: The step.
-        kind: ``started``; ``retrying`` (an attempt failed and a wait of ``delay`` begins);
+        kind: ``started``; ``approval`` (the step waits for the user's approval before its call);
+            ``retrying`` (an attempt failed and a wait of ``delay`` begins);
             ``finished`` (the step reached ``status``; progress is ``finished_steps``/``total_steps``).
         status: The final status, for ``finished``; else ``None``.
         attempt: Attempts made so far by the step (all items of a for_each).

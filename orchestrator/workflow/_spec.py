@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -23,6 +23,7 @@ __all__ = [
     "NAME_PATTERN",
     "STEP_ID_PATTERN",
     "AnnotationsSpec",
+    "ApproveSpec",
     "DefaultsSpec",
     "LimitsSpec",
     "OutputSpec",
@@ -69,6 +70,22 @@ def _one_or_many(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
+def _check_message(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the message must say what is being approved (it is empty)")
+    return value
+
+
+def _message_only(value: object) -> object:
+    """``approve: "text"`` is short for ``approve: {message: "text"}``."""
+    if isinstance(value, str):
+        _check_message(value)
+        return {"message": value}
+    if value is None or isinstance(value, dict | BaseModel):
+        return cast("object", value)
+    raise ValueError("must be a message, or a mapping with message and (optionally) show")
+
+
 Duration = Annotated[
     float,
     Field(gt=0),
@@ -81,6 +98,8 @@ Duration = Annotated[
 
 StepId = Annotated[str, AfterValidator(_check_step_id), WithJsonSchema({"type": "string", "pattern": STEP_ID_PATTERN})]
 ErrorClass = Annotated[str, Field(pattern=ERROR_CLASS_PATTERN)]
+Message = Annotated[str, AfterValidator(_check_message), WithJsonSchema({"type": "string", "pattern": r"\S"})]
+"""Text for a person: not empty, not only blanks."""
 OnError = Literal["fail", "continue"]
 
 
@@ -139,6 +158,25 @@ class LimitsSpec(_Frozen):
     max_parallel: int = Field(default=8, ge=1, le=1000, description="Most downstream calls in flight at once.")
 
 
+class ApproveSpec(_Frozen):
+    """The user's approval, asked before a step calls its tool."""
+
+    message: Message = Field(description="What the user is asked, e.g. 'Send the report to the customer?'.")
+    show: str | None = Field(
+        default=None,
+        description=(
+            "${{ expression }} whose value is shown with the question (what is about to happen); "
+            "it sees input and the steps the step needs, like if."
+        ),
+    )
+
+
+Approval = Annotated[
+    ApproveSpec | None, BeforeValidator(_message_only, json_schema_input_type=ApproveSpec | Message | None)
+]
+"""``approve:`` as a mapping, or only its message."""
+
+
 class StepSpec(_Frozen):
     """One downstream tool call (or one per item, with ``for_each``)."""
 
@@ -184,6 +222,13 @@ class StepSpec(_Frozen):
     )
     default: Any = Field(
         default=None, description="The result dependents see when this step is skipped or fails under continue."
+    )
+    approve: Approval = Field(
+        default=None,
+        description=(
+            "Ask the user (through the calling client's elicitation) before calling the tool: "
+            "{message, show} or just the message. Declined or unanswered, the run stops as declined."
+        ),
     )
 
 
@@ -241,6 +286,13 @@ class WorkflowSpec(_Frozen):
     output: OutputSpec = Field(default_factory=OutputSpec, description="The returned value and its schema.")
     annotations: AnnotationsSpec | None = Field(
         default=None, description="MCP annotations; only more conservative than the derived ones."
+    )
+    approve_destructive: bool = Field(
+        default=False,
+        description=(
+            "Ask the user before every step whose tool may be destructive (destructiveHint not false and "
+            "readOnlyHint not true, as MCP's defaults say), unless the step has its own approve."
+        ),
     )
     source: SkipJsonSchema[SourceInfo | None] = Field(
         default=None, exclude=True, description="Set by the loader: the file and its line numbers."

@@ -37,6 +37,7 @@ __all__ = [
     "find_tool",
     "is_idempotent_tool",
     "make_validator",
+    "may_destroy",
     "name_problems",
     "retry_problems",
     "schema_problem",
@@ -114,6 +115,16 @@ def is_idempotent_tool(tool: types.Tool) -> bool:
     """Whether the tool says repeating a call is safe (``idempotentHint`` or ``readOnlyHint``)."""
     hints = tool.annotations
     return hints is not None and (hints.idempotent_hint is True or hints.read_only_hint is True)
+
+
+def may_destroy(annotations: types.ToolAnnotations | None) -> bool:
+    """Whether a tool with these annotations may be destructive, by MCP's defaults.
+
+    ``destructiveHint`` defaults to true and means something only when ``readOnlyHint`` is
+    not true; unknown annotations (``None``) are the defaults, the worst case.
+    """
+    hints = annotations or types.ToolAnnotations()
+    return hints.read_only_hint is not True and hints.destructive_hint is not False
 
 
 def retry_problems(step: WiredStep, tool: types.Tool | None) -> list[Problem]:
@@ -208,7 +219,7 @@ def derive_annotations(
         hints = step.annotations or types.ToolAnnotations()
         read_only = hints.read_only_hint is True
         not_read_only = not_read_only or (None if read_only else step.step_id)
-        destructive = destructive or (None if read_only or hints.destructive_hint is False else step.step_id)
+        destructive = destructive or (step.step_id if may_destroy(hints) else None)
         not_idempotent = not_idempotent or (None if read_only or step.idempotent is True else step.step_id)
         open_world = open_world or (None if hints.open_world_hint is False else step.step_id)
     claim = claim or AnnotationsSpec()

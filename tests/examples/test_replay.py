@@ -103,6 +103,7 @@ def test_the_golden_recording_of_incident_report_replays_with_no_server(tmp_path
     by_file = _cli("replay", str(GOLDEN), str(WORKFLOW), "--json")  # no config needed for a file
     assert by_file.returncode == 0, by_file.stderr
     assert json.loads(by_file.stdout) == last["output"]
+    assert "has changed since it was recorded" not in by_file.stderr
 
 
 def test_a_changed_workflow_fails_its_replay_naming_the_call_and_the_changed_argument(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ down for another reason, e.g. the connection closed) -- by `hang`, and by `sampl
 `hang_after` once its reply is in; the same three with `sample`/`elicit` for a handshake-era
 `sample`/`elicit` call while it waits for the client's answer; `crash`; `spawned <pid> <unix-time>` at process start
 when the server runs with `--start-event` (opt-in); `crash-after-seconds` just before a
-`--crash-after-seconds` exit. Remember that an SDK stdio client passes only a whitelist of
+`--crash-after-seconds` exit; `called <tool>` as each tools/call arrives, with `--call-events`
+(opt-in). Remember that an SDK stdio client passes only a whitelist of
 environment variables to the child: put `FAULT_EVENTS_FILE` into the `env` you hand the
 transport.
 """

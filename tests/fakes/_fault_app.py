@@ -95,6 +95,7 @@ class FaultConfig:
     ops_tools: bool = False
     mark_tool: bool = False
     http_fail_every: int = 0
+    call_events: bool = False
 
 
 @dataclass(frozen=True)
@@ -686,6 +687,8 @@ class FaultApp:
         spec = self.state.tools.get(params.name)
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        if self.config.call_events:
+            self.event(f"called {params.name}")
         try:
             return await spec.fn(ctx, params.arguments or {}, params)
         except _ArgError as exc:

@@ -63,6 +63,8 @@ Options:
                             Mcp-Param header *without* announcing it, so a 2026-07-28 HTTP client with
                             the old schema gets HEADER_MISMATCH. "absent" for an unknown name. Opt-in
     --legacy-only           serve only the 2025-11-25 handshake era (see above)
+    --call-events           append `called <tool>` to $FAULT_EVENTS_FILE as each tools/call arrives
+                            (counts the calls a client made). Opt-in, like --start-event
     --transport stdio|http|sse, --port N
 
 Environment: `FAULT_EVENTS_FILE` names a file that gets one line per event (see
@@ -71,7 +73,8 @@ arrived), `aborted hang <id>` (the handler was torn down otherwise, e.g. the con
 closed), `crash`; the same started/cancelled/aborted triple for `sample` with `hang_after`
 (as `hang`), and as `sample <id>`/`elicit <id>` while a handshake-era sample/elicit call waits
 for the client's answer; with `--start-event` also `spawned <pid> <unix-time>`; with
-`--crash-after-seconds` also `crash-after-seconds` just before that exit.
+`--crash-after-seconds` also `crash-after-seconds` just before that exit; with `--call-events`
+also `called <tool>` for every tools/call.
 
 Tools: echo(text), add(a, b), slow(seconds, steps=5), hang(), crash(), pid(), add_tool(name),
 remove_tool(name), log(level, message), sample(prompt, hang_after=false), elicit(question), fail(message),
@@ -188,6 +191,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mark-tool", action="store_true", help="also serve mark(label, seconds): logs `mark <label>`, not idempotent"
     )
     parser.add_argument("--http-fail-every", type=int, default=0, help="HTTP 503 for every Nth tools/call POST")
+    parser.add_argument("--call-events", action="store_true", help="log `called <tool>` to the events file")
     parser.add_argument("--start-delay", type=float, default=0.0, help="sleep this long before serving")
     parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     parser.add_argument("--port", type=int, default=0)
@@ -275,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ops_tools=args.ops_tools,
             mark_tool=args.mark_tool,
             http_fail_every=args.http_fail_every,
+            call_events=args.call_events,
         )
     )
     if args.crash_after_seconds is not None:
