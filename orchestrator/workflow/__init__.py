@@ -37,7 +37,14 @@ from orchestrator.workflow._expr import (
     compile_template,
 )
 from orchestrator.workflow._graph import GraphFormat, render_graph
-from orchestrator.workflow._load import WorkflowCheck, check_workflow, load_workflow, load_workflows, workflow_files
+from orchestrator.workflow._load import (
+    WorkflowCheck,
+    check_workflow,
+    load_workflow,
+    load_workflow_text,
+    load_workflows,
+    workflow_files,
+)
 from orchestrator.workflow._plan import RetryPolicy, StepPlan, WorkflowPlan
 from orchestrator.workflow._recording import (
     RECORDING_FORMAT,
@@ -135,6 +142,7 @@ __all__ = [
     "dump_recording",
     "execute",
     "load_workflow",
+    "load_workflow_text",
     "load_workflows",
     "new_run_id",
     "parse_recording",
