@@ -9,3 +9,7 @@ imports ``server`` or ``downstream``.
 """
 
 from __future__ import annotations
+
+from orchestrator.runs._retention import keep_pruning, prune_finished_runs
+
+__all__ = ["keep_pruning", "prune_finished_runs"]
