@@ -356,6 +356,49 @@ def test_resume_refuses_runs_that_are_running_or_succeeded(config: Path) -> None
     assert done.stderr == f"error: run {DONE_ID} cannot be resumed: it succeeded: there is nothing left to run\n"
 
 
+def test_a_run_whose_snapshot_no_longer_reads_is_shown_as_journalled(config: Path, database: str) -> None:
+    run_id = "dddddd04" + "0" * 24
+
+    async def add() -> None:
+        async with open_store(state_url(StateSpec(url=database), {})) as store:
+            await create_run(
+                store.engine,
+                run_id,
+                workflow="old_flow",
+                plan_hash="d" * 64,
+                workflow_snapshot="steps: [unclosed\n",
+                input={},
+                principal=ALICE,
+                catalogue_version=None,
+                at=NOW,
+                owner="proc-a",
+                lease_seconds=30,
+            )
+            await _step(store.engine, run_id, "fetch", None, "failed", NOW, error="gone")
+            await finish_run(store.engine, run_id, "failed", error="step fetch failed", at=NOW)
+
+    anyio.run(add)
+    result = _runs(config, "show", run_id)
+
+    assert result.returncode == 0, result.stderr
+    assert "✗ fetch  ? " in result.stdout
+    assert "failed  0.50s: gone" in result.stdout
+    assert result.stderr.startswith("note: its workflow snapshot cannot be read, steps are as journalled: run dddddd")
+    listed = json.loads(_runs(config, "--json", "--status", "failed").stdout)["runs"]
+    assert [(item["id"], item["steps_done"], item["steps_total"]) for item in listed] == [(run_id, None, None)]
+    assert re.search(r"old_flow +failed .* \?$", _runs(config, "--status", "failed").stdout.splitlines()[1])
+    unknown = _runs(config, "resume", run_id, "--retry-step", "fetc")
+    assert unknown.stderr == "error: 'old_flow' has no step 'fetc'; did you mean 'fetch'?; nothing resumed\n"
+
+
+def test_follow_and_json_do_not_go_together(config: Path) -> None:
+    result = _runs(config, "show", RUNNING_ID, "--follow", "--json")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "error: --follow: --follow draws the run for a person; --json prints it once\n"
+    slow = _runs(config, "show", RUNNING_ID, "--follow", "--interval", "600")
+    assert (slow.returncode, slow.stderr) == (2, "error: --interval: must be between 0.1 and 60 seconds, got 600\n")
+
+
 def test_a_missing_config_is_a_config_error(tmp_path: Path) -> None:
     result = _runs(tmp_path / "nowhere.yaml")
     assert result.returncode == 2
