@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-# Far from the other tests' times: on the shared PostgreSQL each test prunes only its own runs.
-NOW = datetime(2003, 3, 3, 12, 0, tzinfo=UTC)
+# Before every other test's times: on the shared PostgreSQL this test prunes only its own runs
+# (and removes them all when done, so no other test's pruning meets them).
+NOW = datetime(1995, 3, 3, 12, 0, tzinfo=UTC)
 DAY = 86400.0
 
 
@@ -76,6 +77,7 @@ async def test_runs_finished_before_the_retention_go_and_the_others_stay(store: 
     assert [await _exists(store, run_id) for run_id in (old, recent, running)] == [False, True, True]
     assert await prune_finished_runs(store, 7 * DAY, now=NOW) == 0
     await finish_run(store.engine, running, "cancelled", at=NOW)
+    assert await prune_finished_runs(store, 0, now=NOW + timedelta(seconds=1)) == 2
 
 
 async def test_pruning_goes_on_through_database_failures_and_logs_each_kind_once(

@@ -121,6 +121,7 @@ async def test_a_reopened_run_keeps_what_is_done_and_forgets_what_failed_or_was_
     fetched = reopened.step("fetch")
     assert fetched is not None
     assert fetched.result == {"done": "fetch"}
+    await finish_run(engine, run.id, "cancelled", at=LATER)  # PostgreSQL is shared: leave nothing to claim
 
 
 async def test_retried_steps_are_forgotten_and_skipped_steps_are_skipped_with_their_items(engine: AsyncEngine) -> None:
@@ -138,6 +139,7 @@ async def test_retried_steps_are_forgotten_and_skipped_steps_are_skipped_with_th
         skipped = reopened.step(step_id)
         assert skipped is not None
         assert (skipped.result, skipped.error, skipped.finished_at) == (None, None, LATER)
+    await finish_run(engine, run.id, "cancelled", at=LATER)
 
 
 async def test_a_reopened_run_is_claimed_by_the_next_serving_process(engine: AsyncEngine) -> None:
