@@ -30,6 +30,8 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
         ├── ExpressionError              an expression is invalid or failed (orchestrator.workflow)
         ├── WorkflowUnavailable          a composite is withdrawn: its tools do not fit (.reasons)
         ├── WorkflowExecutionError       a run failed (.run_id, .step_id, .server)
+        ├── RunNotResumable              a journalled run cannot be resumed as asked (.run_id, .status)
+        ├── RunAlreadyOver               a journalled run cannot be cancelled: it is over (.run_id, .status)
         ├── RecordingError               a recording is unreadable, or has no answer to a replayed call
         └── AttemptFailure               one attempt of a step failed (orchestrator.workflow; a
                                          run turns the last one into WorkflowExecutionError)
@@ -68,7 +70,9 @@ __all__ = [
     "OrchestratorError",
     "RateLimitedError",
     "RecordingError",
+    "RunAlreadyOver",
     "RunLeaseLost",
+    "RunNotResumable",
     "SecretKeyError",
     "StepNotGranted",
     "StoreError",
@@ -415,3 +419,33 @@ class WorkflowExecutionError(WorkflowError):
         self.step_id = step_id
         self.server = server
         super().__init__(f"run {run_id}: step {step_id!r} failed: {message}")
+
+
+class RunNotResumable(WorkflowError):
+    """A run in the journal cannot be resumed: it is running or succeeded, or needs a decision first.
+
+    Attributes:
+        run_id: The run.
+        status: Its status.
+        reason: Why not, worded for the person who asked.
+    """
+
+    def __init__(self, run_id: str, status: str, reason: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.reason = reason
+        super().__init__(f"run {run_id} cannot be resumed: {reason}")
+
+
+class RunAlreadyOver(WorkflowError):
+    """A run in the journal cannot be cancelled: it is over already.
+
+    Attributes:
+        run_id: The run.
+        status: Its final status.
+    """
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(f"run {run_id} is {status} already: only a running run can be cancelled")

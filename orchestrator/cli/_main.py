@@ -18,7 +18,19 @@ import anyio
 
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
-from orchestrator.cli import _approve, _audit, _auth, _catalogue, _doctor, _login, _pins, _replay, _status, _traces
+from orchestrator.cli import (
+    _approve,
+    _audit,
+    _auth,
+    _catalogue,
+    _doctor,
+    _login,
+    _pins,
+    _replay,
+    _runs,
+    _status,
+    _traces,
+)
 from orchestrator.cli import install as _install
 from orchestrator.cli._dryrun import render_dry_run
 from orchestrator.cli._runview import RunView, print_result
@@ -431,6 +443,7 @@ def _parser() -> argparse.ArgumentParser:
     _audit.add_parser(commands)
     _auth.add_parser(commands)
     _pins.add_parser(commands)
+    _runs.add_parser(commands)
     _login.add_parser(commands)
     _replay.add_parser(commands)
     return parser
@@ -487,6 +500,7 @@ _STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": _audit.run,
     "auth": _auth.run,
     "pins": _pins.run,
+    "runs": _runs.run,
     "login": _login.run,
     "logout": _login.run,
     "replay": _replay.run,

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
     from orchestrator.workflow import StepEvent, WorkflowPlan
 
-__all__ = ["RunView", "print_result"]
+__all__ = ["STEP_SYMBOLS", "RunView", "print_result", "step_line"]
 
-_SYMBOLS = {
+STEP_SYMBOLS = {
     "pending": "·",
     "running": "…",
     "awaiting approval": "⏸",
@@ -34,6 +34,13 @@ _SYMBOLS = {
     "cancelled": "⊘",
     "unknown_outcome": "?",
 }
+"""The mark before a step's line, by its state (``runs show`` draws steps the same way)."""
+
+
+def step_line(step: str, width: int, tool: str, state: str, note: str = "") -> str:
+    """One step's line: its mark, id (padded to ``width``), tool, state and a note (timing, error)."""
+    note = f"  {note}" if note else ""
+    return f"{STEP_SYMBOLS.get(state, '?')} {step:<{width}}  {tool:<28} {state}{note}"
 
 
 class RunView:
@@ -93,9 +100,7 @@ class RunView:
                 self._redraw()
 
     def _line(self, step: str) -> str:
-        state = self._state[step]
-        note = f"  {self._note[step]}" if self._note[step] else ""
-        return f"{_SYMBOLS.get(state, '?')} {step:<{self._width}}  {self._tools[step]:<28} {state}{note}"
+        return step_line(step, self._width, self._tools[step], self._state[step], self._note[step])
 
     def _print_line(self, step: str) -> None:
         print(self._line(step), file=self._stream, flush=True)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from orchestrator.runs._journal import JournalWriter, StoreJournal, interrupted_message
     from orchestrator.runs._manager import RunManager, new_owner_id
     from orchestrator.runs._request import RunHooks, RunRequest
+    from orchestrator.runs._retention import keep_pruning, prune_finished_runs
 
 __all__ = [
     "APPROVAL_META",
@@ -34,7 +35,9 @@ __all__ = [
     "approval_elicitation",
     "approval_text",
     "interrupted_message",
+    "keep_pruning",
     "new_owner_id",
+    "prune_finished_runs",
 ]
 
 _HOMES = {
@@ -44,6 +47,7 @@ _HOMES = {
     **dict.fromkeys(("JournalWriter", "StoreJournal", "interrupted_message"), "orchestrator.runs._journal"),
     **dict.fromkeys(("RunManager", "new_owner_id"), "orchestrator.runs._manager"),
     **dict.fromkeys(("RunHooks", "RunRequest"), "orchestrator.runs._request"),
+    **dict.fromkeys(("keep_pruning", "prune_finished_runs"), "orchestrator.runs._retention"),
 }
 
 __getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())

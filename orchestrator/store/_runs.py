@@ -5,8 +5,10 @@ written as it happens (``record_step_started``, ``record_step_finished``), keyed
 identity (its id, plus the item index inside a for-each), so a resumed run knows what is done
 whatever order the steps ran in. The process that runs a run holds a lease on it
 (``renew_lease``); a run still ``running`` whose lease ran out is taken over by whichever
-process claims it first (``claim_runs``). This module stores and returns records: deciding
-what to run, and when, is the executor's job.
+process claims it first (``claim_runs``). An operator may cancel a running run
+(``cancel_run``) or reopen one that stopped (``reopen_run``), deciding what becomes of its
+steps. This module stores and returns records: deciding what to run, and when, is the
+executor's job.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from orchestrator.errors import RunLeaseLost, StoreError
+from orchestrator.errors import RunAlreadyOver, RunLeaseLost, RunNotResumable, StoreError
 from orchestrator.store._failures import database_failure, shown_url
 from orchestrator.store._principal import RunPrincipal
 from orchestrator.store._schema import run_steps, runs
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import RowMapping
@@ -34,13 +36,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APPROVAL_STATUSES",
+    "RESUMABLE_STATUSES",
     "RUN_STATUSES",
     "STEP_STATUSES",
     "JournalEntry",
     "RunPrincipal",
     "RunRecord",
     "StepRecord",
+    "StepState",
     "answer_approval",
+    "cancel_run",
     "claim_runs",
     "create_run",
     "finish_run",
@@ -48,10 +53,13 @@ __all__ = [
     "prune_runs",
     "read_run",
     "read_step",
+    "read_step_states",
     "record_step_finished",
     "record_step_started",
     "release_run",
     "renew_lease",
+    "reopen_run",
+    "run_ids_starting_with",
     "step_key",
     "write_journal",
 ]
@@ -66,6 +74,9 @@ STEP_STATUSES: Final = frozenset({"running", "succeeded", "failed", "skipped", "
 ``waiting``: it waits for the user's approval (its ``result`` holds the question);
 ``approved``, ``declined``: the answer, until the step runs (or the run stops as declined).
 """
+
+RESUMABLE_STATUSES: Final = frozenset({"interrupted", "failed", "cancelled"})
+"""The final statuses a run may be reopened from (``reopen_run``)."""
 
 APPROVAL_STATUSES: Final = frozenset({"waiting", "approved", "declined"})
 """The statuses of a step's approval, before the step itself starts."""
@@ -147,6 +158,21 @@ class RunRecord:
         """The record of ``step_id`` (item ``item`` of it, for a for-each), if it was ever written."""
         key = step_key(step_id, item)
         return next((record for record in self.steps if record.key == key), None)
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    """Where one step (or one item of a for-each) of a run stands, without its result.
+
+    Attributes:
+        step_id: The step's id in the workflow.
+        item: The item's index inside a for-each step; ``None`` for a plain step.
+        status: ``running``, ``succeeded``, ``failed`` or ``skipped``.
+    """
+
+    step_id: str
+    item: int | None
+    status: str
 
 
 def step_key(step_id: str, item: int | None = None) -> str:
@@ -823,3 +849,176 @@ async def prune_runs(engine: AsyncEngine, finished_before: datetime) -> int:
     except DBAPIError as exc:
         raise database_failure(engine, "prune runs", exc) from None
     return result.rowcount
+
+
+async def read_step_states(engine: AsyncEngine, run_ids: Sequence[str]) -> dict[str, list[StepState]]:
+    """Where each step of the runs ``run_ids`` stands, without results: cheap for a listing.
+
+    Returns:
+        Each run's steps (only runs that have some), sorted by step id then item.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    if not run_ids:
+        return {}
+    query = (
+        select(run_steps.c.run_id, run_steps.c.step_id, run_steps.c.item, run_steps.c.status)
+        .where(run_steps.c.run_id.in_(list(run_ids)))
+        .order_by(run_steps.c.run_id, run_steps.c.step_id, run_steps.c.item)
+    )
+    states: dict[str, list[StepState]] = {}
+    try:
+        async with engine.connect() as connection:
+            for row in await connection.execute(query):
+                states.setdefault(row.run_id, []).append(StepState(row.step_id, row.item, row.status))
+    except DBAPIError as exc:
+        raise database_failure(engine, "read the steps of runs", exc) from None
+    return states
+
+
+async def run_ids_starting_with(engine: AsyncEngine, prefix: str, *, limit: int = 10) -> list[str]:
+    """The ids of the runs that begin with ``prefix``, sorted, at most ``limit`` of them.
+
+    ``prefix`` is matched literally: ``_`` and ``%`` are not wildcards.
+
+    Raises:
+        StoreError: The database refused or could not be reached.
+    """
+    query = select(runs.c.id).where(runs.c.id.startswith(prefix, autoescape=True)).order_by(runs.c.id).limit(limit)
+    try:
+        async with engine.connect() as connection:
+            return list((await connection.execute(query)).scalars())
+    except DBAPIError as exc:
+        raise database_failure(engine, "look up runs by id", exc) from None
+
+
+async def _status_of(connection: AsyncConnection, engine: AsyncEngine, run_id: str) -> str:
+    """The status of a run a conditional update did not match.
+
+    Raises:
+        StoreError: There is no such run.
+    """
+    status = (await connection.execute(select(runs.c.status).where(runs.c.id == run_id))).scalar_one_or_none()
+    if status is None:
+        raise StoreError(shown_url(engine), f"no run {run_id!r} in the journal")
+    return status
+
+
+async def cancel_run(engine: AsyncEngine, run_id: str, *, at: datetime, reason: str) -> RunRecord:
+    """Make a running run ``cancelled`` now, and release it.
+
+    The process running it is not told directly: its next journal write or lease renewal
+    raises ``RunLeaseLost``, and it stops the run at the next step boundary. A step in flight
+    keeps its ``running`` record, so the journal shows what was under way.
+
+    Args:
+        engine: The store's engine.
+        run_id: The run.
+        at: When (aware).
+        reason: Why, kept as the run's error (``cancelled by alice``).
+
+    Returns:
+        The run as stored now, with its steps.
+
+    Raises:
+        RunAlreadyOver: The run is over already (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+    """
+    try:
+        async with engine.begin() as connection:
+            cancelled = await connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == "running")
+                .values(status="cancelled", error=reason, finished_at=at, updated_at=at, owner=None, lease_until=None)
+            )
+            if cancelled.rowcount != 1:
+                raise RunAlreadyOver(run_id, await _status_of(connection, engine, run_id))
+            return (await _read(connection, [run_id]))[0]
+    except DBAPIError as exc:
+        raise database_failure(engine, "cancel a run", exc) from None
+
+
+def _not_resumable(run_id: str, status: str) -> RunNotResumable:
+    if status == "running":
+        return RunNotResumable(run_id, status, "it is running (cancel it first to stop it)")
+    if status == "succeeded":
+        return RunNotResumable(run_id, status, "it succeeded: there is nothing left to run")
+    if status == "declined":
+        return RunNotResumable(run_id, status, "it was declined at an approval step; start a new run instead")
+    return RunNotResumable(run_id, status, f"it is {status}")
+
+
+async def reopen_run(
+    engine: AsyncEngine,
+    run_id: str,
+    *,
+    at: datetime,
+    retry_steps: Iterable[str] = (),
+    skip_steps: Iterable[str] = (),
+) -> RunRecord:
+    """Make a run that stopped ``running`` again, unowned, so a serving process claims and resumes it.
+
+    Only a run that is ``interrupted``, ``failed`` or ``cancelled`` is reopened. Its error,
+    outcome and end are cleared; its steps become, in one transaction with that:
+
+    - each step in ``retry_steps``: forgotten (its record and every item's), so it runs again;
+    - each step in ``skip_steps``: ``skipped``, with no result (its attempts kept, its items
+      forgotten), so its dependents get its ``default``;
+    - every other record that is ``failed`` or ``running``: forgotten too. A resumed run tries
+      its failed steps again, and a ``running`` record would tell the resuming process that
+      the step was in flight when its process died, which after this decision is not so.
+
+    What succeeded or was skipped stays done. Which steps exist is the caller's to check:
+    names that match no record are forgotten or skipped all the same.
+
+    Args:
+        engine: The store's engine.
+        run_id: The run.
+        at: When (aware).
+        retry_steps: Step ids to run again.
+        skip_steps: Step ids to mark skipped.
+
+    Returns:
+        The run as stored now, with its steps.
+
+    Raises:
+        ValueError: A step is both retried and skipped (a bug in the caller).
+        RunNotResumable: The run is running, succeeded or declined (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+    """
+    retry, skip = set(retry_steps), set(skip_steps)
+    if both := sorted(retry & skip):
+        raise ValueError(f"a step is either retried or skipped, not both: {', '.join(both)}")
+    try:
+        async with engine.begin() as connection:
+            # First in the transaction: on SQLite it takes the write lock before anything is read.
+            reopened = await connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_(RESUMABLE_STATUSES))
+                .values(
+                    status="running",
+                    error=None,
+                    outcome=None,
+                    finished_at=None,
+                    updated_at=at,
+                    owner=None,
+                    lease_until=None,
+                )
+            )
+            if reopened.rowcount != 1:
+                raise _not_resumable(run_id, await _status_of(connection, engine, run_id))
+            of_run = run_steps.c.run_id == run_id
+            if retry:
+                await connection.execute(delete(run_steps).where(of_run, run_steps.c.step_id.in_(retry)))
+            for step_id in sorted(skip):
+                await connection.execute(
+                    delete(run_steps).where(of_run, run_steps.c.step_id == step_id, run_steps.c.item.is_not(None))
+                )
+                outcome = {"status": "skipped", "result": None, "error": None, "finished_at": at}
+                values = {"run_id": run_id, "step_key": step_id, "step_id": step_id, "item": None, "attempts": 0}
+                await connection.execute(_upsert(engine, values | outcome | {"started_at": None}, outcome))
+            await connection.execute(delete(run_steps).where(of_run, run_steps.c.status.in_(("failed", "running"))))
+            return (await _read(connection, [run_id]))[0]
+    except DBAPIError as exc:
+        raise database_failure(engine, "reopen a run", exc) from None

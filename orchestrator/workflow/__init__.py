@@ -46,7 +46,14 @@ from orchestrator.workflow._hooks import (
     RunJournal,
     StepInterrupted,
 )
-from orchestrator.workflow._load import WorkflowCheck, check_workflow, load_workflow, load_workflows, workflow_files
+from orchestrator.workflow._load import (
+    WorkflowCheck,
+    check_workflow,
+    load_workflow,
+    load_workflow_text,
+    load_workflows,
+    workflow_files,
+)
 from orchestrator.workflow._plan import ApprovalPlan, RetryPolicy, StepPlan, WorkflowPlan
 from orchestrator.workflow._recording import (
     RECORDING_FORMAT,
@@ -155,6 +162,7 @@ __all__ = [
     "dump_recording",
     "execute",
     "load_workflow",
+    "load_workflow_text",
     "load_workflows",
     "new_run_id",
     "parse_recording",

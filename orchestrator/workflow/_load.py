@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from orchestrator._locations import KeyPath, LineMap, Problem, format_problem, format_problems
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow._compile import collect_problems
-from orchestrator.workflow._read import WorkflowDraft, read_workflow
+from orchestrator.workflow._read import WorkflowDraft, read_workflow, read_workflow_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from orchestrator.workflow._plan import WorkflowPlan
     from orchestrator.workflow._spec import WorkflowSpec
 
-__all__ = ["WORKFLOW_SUFFIXES", "WorkflowCheck", "check_workflow", "load_workflow", "load_workflows", "workflow_files"]
+__all__ = [
+    "WORKFLOW_SUFFIXES",
+    "WorkflowCheck",
+    "check_workflow",
+    "load_workflow",
+    "load_workflow_text",
+    "load_workflows",
+    "workflow_files",
+]
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -87,7 +95,27 @@ def load_workflow(path: str | Path) -> WorkflowSpec:
             every problem as ``path:line: key.path: message``: its format problems and, checked
             on the parts that are valid, its wiring problems.
     """
-    draft = read_workflow(path)
+    return _spec_of(read_workflow(path))
+
+
+def load_workflow_text(text: str, name: str) -> WorkflowSpec:
+    """Read and validate a workflow given as text, such as the snapshot a journalled run keeps.
+
+    Args:
+        text: The workflow as YAML (or JSON).
+        name: What messages call it, in place of a file's path (``run 1f2e…``).
+
+    Returns:
+        The spec, with ``source`` set to ``name`` and the line of every key.
+
+    Raises:
+        WorkflowDefinitionError: The text is not YAML or not a valid workflow; lists every
+            problem as ``name:line: key.path: message``, as ``load_workflow`` does.
+    """
+    return _spec_of(read_workflow_text(text, name))
+
+
+def _spec_of(draft: WorkflowDraft) -> WorkflowSpec:
     if draft.ok and draft.spec is not None:
         return draft.spec
     _, problems = _check_draft(draft, None, (), frozenset())

@@ -1,4 +1,4 @@
-"""Read a workflow file into a ``WorkflowDraft``: the spec as far as it validates, and every format problem.
+"""Read a workflow file, or its text, into a ``WorkflowDraft``: the spec as far as it validates, and its problems.
 
 The only I/O of the workflow package: it reads files, nothing else. YAML is read by
 ``orchestrator._locations.read_yaml``, so each key's line is known and a problem reads
@@ -45,7 +45,7 @@ from orchestrator.workflow._spec import (
     WorkflowSpec,
 )
 
-__all__ = ["WorkflowDraft", "read_workflow"]
+__all__ = ["WorkflowDraft", "read_workflow", "read_workflow_text"]
 
 _LOADER_OWNED_KEYS = ("source",)
 _SALVAGE_ROUNDS: Final = 5
@@ -121,7 +121,26 @@ def read_workflow(path: str | Path) -> WorkflowDraft:
     """
     name = str(path)
     try:
-        read = read_yaml(read_text(Path(path)))
+        text = read_text(Path(path))
+    except UnreadableSource as exc:
+        return WorkflowDraft(name, None, fatal=(exc.problem(name),))
+    return read_workflow_text(text, name)
+
+
+def read_workflow_text(text: str, name: str) -> WorkflowDraft:
+    """Read and validate a workflow given as text (a run's snapshot of its file), salvaging what validates.
+
+    Never raises for what is in the text: every problem is in the draft.
+
+    Args:
+        text: The workflow as YAML (or JSON).
+        name: What messages call it, in place of a file's path.
+
+    Returns:
+        The draft; its ``spec`` carries ``source`` (``name`` and the line of every key).
+    """
+    try:
+        read = read_yaml(text)
     except UnreadableSource as exc:
         return WorkflowDraft(name, None, fatal=(exc.problem(name),))
     data = read.data

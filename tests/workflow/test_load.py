@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from orchestrator.errors import WorkflowDefinitionError
-from orchestrator.workflow import check_workflow, load_workflow, load_workflows, workflow_files
+from orchestrator.workflow import check_workflow, load_workflow, load_workflow_text, load_workflows, workflow_files
 from tests.workflow.helpers import DATA, catalog_of, tool, write_workflow
 
 if TYPE_CHECKING:
@@ -109,6 +109,21 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith(f"{path}:4: (top level): invalid YAML at column 4: ")
+
+
+def test_a_workflow_given_as_text_loads_as_its_file_would_and_its_problems_name_it(tmp_path: Path) -> None:
+    text = MINIMAL + "  next:\n    tool: s.t\n    needs: only\n"
+
+    spec = load_workflow_text(text, "run 1f2e3d")
+
+    assert spec == load_workflow(write_workflow(tmp_path, text)).model_copy(update={"source": spec.source})
+    assert spec.source is not None
+    assert spec.source.path == "run 1f2e3d"
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        load_workflow_text(MINIMAL.lstrip("\n") + "source: x\n", "run 1f2e3d")
+    assert caught.value.problems == ["run 1f2e3d:7: source: unknown key"]
+    with pytest.raises(WorkflowDefinitionError, match=r"^run 1f2e3d:2: \(top level\): invalid YAML"):
+        load_workflow_text("steps: [\n", "run 1f2e3d")
 
 
 def test_a_file_that_is_not_a_mapping_is_one_problem(tmp_path: Path) -> None:
