@@ -529,7 +529,8 @@ class Aggregator:
                 self.server.controls = CallControls()
 
     async def _start_runs(self, tg: anyio.abc.TaskGroup) -> runs.RunManager | None:
-        """Journal composite runs in the state database, and resume those a dead process left.
+        """Journal composite runs in the state database, resume those a dead process left, and
+        prune finished ones past ``runs.retention``.
 
         Only with composites to run (and ``runs.journal`` on): otherwise the state database
         stays closed.
@@ -542,6 +543,7 @@ class Aggregator:
             store, self.server.run_hooks(), lease=config.runs.lease, approval_timeout=config.runs.approval_timeout
         )
         await tg.start(manager.serve)
+        tg.start_soon(runs.keep_pruning, store, config.runs.retention)
         self.server.runs = manager
         return manager
 

@@ -14,7 +14,7 @@ from orchestrator.auth import EVERYTHING, OWNER, Grant, Principal
 from orchestrator.runs import RunHooks
 from orchestrator.server._composites import PoolInvoker, run_result_to_tool_result
 from orchestrator.store import RunPrincipal
-from orchestrator.workflow import compile_workflow, spec_from_snapshot
+from orchestrator.workflow import compile_workflow, load_workflow_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +71,7 @@ class ServerRunHooks(RunHooks):
         """
         await self._pool.wait_settled(_STARTUP_WAIT, initial_only=True)
         label = f"run {record.id} ({record.workflow})"
-        spec = spec_from_snapshot(record.workflow_snapshot, label)
+        spec = load_workflow_text(record.workflow_snapshot, label)
         return compile_workflow(spec, label, catalog=self._pool.catalog)
 
     def resumed_invoker(self, record: RunRecord) -> ToolInvoker:

@@ -970,7 +970,8 @@ async def reopen_run(
       the step was in flight when its process died, which after this decision is not so.
 
     What succeeded or was skipped stays done. Which steps exist is the caller's to check:
-    names that match no record are forgotten or skipped all the same.
+    names that match no record are forgotten or skipped all the same. The run's deadline is
+    moved: it has its whole time limit again from ``at``.
 
     Args:
         engine: The store's engine.
@@ -1008,6 +1009,15 @@ async def reopen_run(
             )
             if reopened.rowcount != 1:
                 raise _not_resumable(run_id, await _status_of(connection, engine, run_id))
+            # Its time limit starts again: the deadline counted across restarts, but a run someone
+            # resumes by hand (hours later, maybe) gets its whole limits.timeout anew.
+            times = (
+                await connection.execute(select(runs.c.created_at, runs.c.deadline).where(runs.c.id == run_id))
+            ).one()
+            if times.deadline is not None:
+                await connection.execute(
+                    update(runs).where(runs.c.id == run_id).values(deadline=at + (times.deadline - times.created_at))
+                )
             of_run = run_steps.c.run_id == run_id
             if retry:
                 await connection.execute(delete(run_steps).where(of_run, run_steps.c.step_id.in_(retry)))

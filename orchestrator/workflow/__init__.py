@@ -89,7 +89,7 @@ from orchestrator.workflow._run import (
     validate_input,
 )
 from orchestrator.workflow._schema import workflow_json_schema
-from orchestrator.workflow._snapshot import spec_from_snapshot, workflow_snapshot
+from orchestrator.workflow._snapshot import workflow_snapshot
 from orchestrator.workflow._spec import (
     AnnotationsSpec,
     ApproveSpec,
@@ -169,7 +169,6 @@ __all__ = [
     "plan_hash",
     "render_graph",
     "set_testing",
-    "spec_from_snapshot",
     "split_tool_reference",
     "step_call_meta",
     "step_call_of",

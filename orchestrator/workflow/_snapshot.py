@@ -1,37 +1,22 @@
-"""A workflow as a run keeps it: the declared spec as canonical JSON, read back to resume the run.
+"""A workflow as a run keeps it: the declared spec as JSON, read back by ``load_workflow_text``.
 
 A run resumes against the workflow it started with, not the file as it is now: the file may
-have been edited, or removed, while the run waited.
+have been edited, or removed, while the run waited. JSON is YAML, so the snapshot is read back
+like any workflow file, with the same checks and messages.
 """
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from orchestrator.workflow._spec import WorkflowSpec
 
-from orchestrator.errors import WorkflowDefinitionError
-from orchestrator.workflow._spec import SourceInfo, WorkflowSpec
-
-__all__ = ["spec_from_snapshot", "workflow_snapshot"]
+__all__ = ["workflow_snapshot"]
 
 
 def workflow_snapshot(spec: WorkflowSpec) -> str:
-    """``spec`` as declared (keys as written in files, defaults left out), as JSON text."""
+    """``spec`` as declared (keys as written in files, in their order, defaults left out), as JSON text."""
     declared = spec.model_dump(mode="json", by_alias=True, exclude={"source"}, exclude_defaults=True)
-    return json.dumps(declared, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def spec_from_snapshot(snapshot: str, label: str) -> WorkflowSpec:
-    """The spec ``workflow_snapshot`` wrote; ``label`` names it in messages (e.g. ``run 1234…``).
-
-    Raises:
-        WorkflowDefinitionError: The snapshot is not a workflow this version reads.
-    """
-    try:
-        spec = WorkflowSpec.model_validate(json.loads(snapshot))
-    except (ValueError, ValidationError) as exc:
-        raise WorkflowDefinitionError(
-            label, [f"{label}: the workflow kept with the run cannot be read: {exc}"]
-        ) from None
-    return spec.model_copy(update={"source": SourceInfo(label)})
+    return json.dumps(declared, ensure_ascii=False, separators=(",", ":"))

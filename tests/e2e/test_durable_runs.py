@@ -7,8 +7,12 @@ idempotent, else the run stops as ``interrupted`` until someone decides.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -19,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from orchestrator.store import RunRecord, list_runs, open_store, read_run
 from tests.e2e.harness import (
+    REPO_ROOT,
     aggregator_command,
     events_seen,
     fault_entry,
@@ -135,16 +140,38 @@ async def test_a_killed_run_resumes_without_calling_finished_steps_again(tmp_pat
     assert step_b.attempts == 2
 
 
-async def test_a_killed_run_whose_step_in_flight_is_not_idempotent_stops_as_interrupted(tmp_path: Path) -> None:
+async def test_a_killed_run_whose_step_in_flight_is_not_idempotent_stops_until_someone_decides(
+    tmp_path: Path,
+) -> None:
     config, events, state = _config(tmp_path, idempotent=False)
     await _kill_while_b_runs(config, events)
 
     async with logged_process(aggregator_command(config), r"listening on (\S+)") as (_, log):
         await log.wait_for(r"run \w+ ended: interrupted", timeout=30)
-    run = await _the_run(state)
+        run = await _the_run(state)
+        assert run.status == "interrupted"
+        assert run.error is not None
+        assert "step 'b'" in run.error
+        assert f"orchestrator runs resume {run.id} --retry-step b" in run.error
+        assert _marks(events) == {"a": 1, "b": 1}
 
-    assert run.status == "interrupted"
-    assert run.error is not None
-    assert "step 'b'" in run.error
-    assert f"orchestrator runs resume {run.id} --retry-step b" in run.error
-    assert _marks(events) == {"a": 1, "b": 1}
+        refused = await _cli("runs", "resume", run.id[:8], "-c", str(config))
+        assert refused.returncode == 1
+        assert "--retry-step b" in refused.stderr
+        after = len(log.text)
+        resumed = await _cli("runs", "resume", run.id[:8], "--retry-step", "b", "-c", str(config))
+        assert resumed.returncode == 0, resumed.stderr
+        # The serving process claims the reopened run and finishes it.
+        await log.wait_for(rf"run {run.id} ended: succeeded", after=after, timeout=30)
+
+    assert _marks(events) == {"a": 1, "b": 2, "c": 1}
+    shown = await _cli("runs", "show", run.id, "--json", "-c", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "succeeded"
+
+
+async def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a thread: the test's event loop keeps reading serve's log."""
+    command = [sys.executable, "-m", "orchestrator", *args]
+    run = partial(subprocess.run, command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    return await anyio.to_thread.run_sync(run)
