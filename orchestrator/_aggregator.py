@@ -534,6 +534,7 @@ class Aggregator:
         store = await self.open_state()
         manager = runs.RunManager(store, self.server.run_hooks(), lease=config.runs.lease)
         await tg.start(manager.serve)
+        self.server.task_ttl = config.runs.retention
         self.server.runs = manager
         return manager
 
