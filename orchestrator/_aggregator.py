@@ -544,6 +544,7 @@ class Aggregator:
         )
         await tg.start(manager.serve)
         tg.start_soon(runs.keep_pruning, store, config.runs.retention)
+        self.server.task_ttl = config.runs.retention
         self.server.runs = manager
         return manager
 

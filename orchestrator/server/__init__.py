@@ -5,8 +5,9 @@ catalogue, run through ``orchestrator.workflow``), validation of call arguments 
 tool's ``inputSchema`` before forwarding, the mapping of orchestrator errors to the wire (in
 ``_errors``), forwarding of progress, cancellation, logs, sampling, elicitation and roots
 between the upstream client and the downstream servers (as input-required rounds for
-2026-07-28 clients), HTTP security (loopback binding, Origin/Host checks, bearer tokens),
-health and status endpoints, and live reload of a changed config.
+2026-07-28 clients), MCP tasks over durable runs (the 2025-11-25 task methods and the
+2026-07-28 tasks extension, ``_task_methods``), HTTP security (loopback binding, Origin/Host
+checks, bearer tokens), health and status endpoints, and live reload of a changed config.
 It does not connect to downstream servers itself, nor read config files (it is handed a
 function that does).
 """

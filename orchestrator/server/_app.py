@@ -48,6 +48,7 @@ from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
+from orchestrator.server._task_methods import TaskMethods
 from orchestrator.server._validate import ArgumentValidator
 from orchestrator.tracing import (
     ATTR_CATALOGUE_VERSION,
@@ -202,6 +203,8 @@ class OrchestratorServer:
         """Rate limits and the audit log of calls; off unless the serving process sets them."""
         self.runs: RunManager | None = None
         """Where composite runs are journalled (and resumed after a crash); ``None``: in memory only."""
+        self.task_ttl: float | None = None
+        """Seconds an MCP task is kept after it was created, at least (``runs.retention``); ``None``: unlimited."""
         self.lowlevel = _AggregatorServer(
             NAME,
             version=__version__,
@@ -223,6 +226,8 @@ class OrchestratorServer:
         self.lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         self.lowlevel.middleware.append(self._remember_connection)
         self.lowlevel.middleware.append(self._stamp_catalogue_version)
+        self.tasks = TaskMethods(self, self.lowlevel)
+        """MCP tasks (both eras) over ``runs``, offered while it is set."""
         pool.add_listener(self._on_catalog_change)
         pool.add_resource_listener(self._on_resource_updated)
 
@@ -342,9 +347,15 @@ class OrchestratorServer:
         return {CATALOGUE_VERSION_META_KEY: self.catalogue_version}
 
     async def list_tools(self) -> list[types.Tool]:
-        """Every tool served: the catalogue's, then the active composites (after the start-up grace)."""
+        """Every tool served: the catalogue's, then the active composites (after the start-up grace).
+
+        While runs are durable, composites say they can run as MCP tasks (``execution``).
+        """
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        return [*self._pool.catalog.tools, *self.composites.tools()]
+        composites = self.composites.tools()
+        if self.runs is not None:
+            return [*self._pool.catalog.tools, *self.tasks.with_task_support(composites)]
+        return [*self._pool.catalog.tools, *composites]
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -512,6 +523,54 @@ class OrchestratorServer:
             wrap_invoker=self._step_invoker(principal, name, version),
             catalogue_version=version,
         )
+
+    async def runs_as_task(self, name: str, principal: Principal) -> bool:
+        """Whether tool ``name`` can run as an MCP task for ``principal``: a composite, with durable runs on.
+
+        Raises:
+            UnknownToolError: ``principal`` may not call ``name``, or no tool has that name.
+        """
+        await self._wait_for_tool(name)
+        self._check_granted(principal, name)
+        if name in self.composites.names:
+            return self.runs is not None
+        self._pool.catalog.tool(name)
+        return False
+
+    async def call_as_task(
+        self, name: str, arguments: dict[str, Any], principal: Principal
+    ) -> RunRecord | types.CallToolResult:
+        """Start composite ``name`` as an MCP task, through what a call passes: grant, rate limit, audit.
+
+        The audit record is of the start (its run id names the task); each step's call is
+        checked and audited as the run goes, as a synchronous run's are.
+
+        Returns:
+            The run as journalled, or, when a rate limit refused the call, its error result
+            (nothing started).
+
+        Raises:
+            UnknownToolError: ``principal`` may not call ``name``, or it is not a composite.
+            WorkflowUnavailable: The composite is withdrawn (its tools do not fit the catalogue).
+            InvalidArgumentsError: ``arguments`` do not fit its input schema; nothing ran.
+            StoreError: Runs are not journalled here, or the journal cannot be written.
+        """
+        await self._wait_for_tool(name)
+        self._check_granted(principal, name)
+        version = self.catalogue_version
+        trace.get_current_span().set_attribute(ATTR_CATALOGUE_VERSION, version)
+        started: list[RunRecord] = []
+
+        async def start() -> types.CallToolResult:
+            record = await self.start_composite_task(name, arguments, principal)
+            started.append(record)
+            run = {"run_id": record.id, "status": record.status}
+            return types.CallToolResult(content=[], _meta={RUN_META_KEY: run})
+
+        result = await self.controls.call(
+            principal, name, arguments, start, lambda result: self._served_by(name, result, version)
+        )
+        return started[0] if started else result
 
     def run_hooks(self) -> ServerRunHooks:
         """What a ``RunManager`` needs from this server to resume runs no request waits on."""

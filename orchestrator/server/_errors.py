@@ -39,6 +39,7 @@ from orchestrator.errors import (
     DownstreamError,
     DownstreamToolError,
     InternalError,
+    InvalidArgumentsError,
     OrchestratorError,
     RateLimitedError,
     UnknownToolError,
@@ -53,6 +54,7 @@ __all__ = [
     "downstream_error_result",
     "error_fields",
     "internal_error_result",
+    "refused_call_error",
     "request_error",
     "tool_error_result",
 ]
@@ -108,12 +110,28 @@ def internal_error_result(exc: BaseException) -> types.CallToolResult:
 
 
 def request_error(exc: OrchestratorError) -> MCPError:
-    """The JSON-RPC error for ``exc``: an unknown name, or a failure of a request other than ``tools/call``."""
+    """The JSON-RPC error for ``exc``: an unknown name, or a failure of a request other than ``tools/call``.
+
+    Invalid arguments are -32602: they reach here only from a request that cannot answer with a
+    tool result (a task-augmented ``tools/call``, which must answer with a task or an error).
+    """
     data = error_fields(exc)
     if isinstance(exc, UnknownToolError):
         code = _RESOURCE_NOT_FOUND if exc.kind == "resource" else types.INVALID_PARAMS
         # The message says "did you mean"; data gives the same names to a program.
         return MCPError(code=code, message=str(exc), data={**data, "suggestions": list(exc.suggestions)})
+    if isinstance(exc, InvalidArgumentsError):
+        return MCPError(code=types.INVALID_PARAMS, message=str(exc), data=data)
     if isinstance(exc, DownstreamToolError):
         return MCPError(code=exc.code, message=str(exc), data=data)
     return MCPError(code=types.INTERNAL_ERROR, message=str(exc), data=data)
+
+
+def refused_call_error(result: types.CallToolResult) -> MCPError:
+    """The JSON-RPC error for a call refused before anything ran (a rate limit), as its error ``result`` says.
+
+    For a request that cannot answer with a tool result: a task-augmented ``tools/call`` of
+    the 2025-11-25 era answers with a task or an error. ``data`` is the result's error object.
+    """
+    text = next((block.text for block in result.content if isinstance(block, types.TextContent)), "refused")
+    return MCPError(code=types.INTERNAL_ERROR, message=text, data=(result.meta or {}).get(ERROR_META_KEY))

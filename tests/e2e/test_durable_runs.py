@@ -13,25 +13,14 @@ import signal
 import subprocess
 import sys
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-import yaml
 from mcp import Client
-from sqlalchemy.engine import make_url
 
-from orchestrator.store import RunRecord, list_runs, open_store, read_run
-from tests.e2e.harness import (
-    REPO_ROOT,
-    aggregator_command,
-    events_seen,
-    fault_entry,
-    logged_process,
-    served_process,
-    write_config,
-)
-from tests.fakes import EVENTS_FILE_ENV, read_events
+from tests.e2e.durable_harness import durable_config, marks, read_the_run, three_marks
+from tests.e2e.harness import REPO_ROOT, aggregator_command, events_seen, logged_process, served_process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,60 +28,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-def _workflow(directory: Path, *, idempotent: bool) -> Path:
-    """a -> b (slow) -> c, each a `mark` call the downstream counts."""
-    folder = directory / "workflows"
-    folder.mkdir()
-    steps: dict[str, Any] = {
-        "a": {"tool": "f.mark", "with": {"label": "a"}},
-        "b": {
-            "tool": "f.mark",
-            "needs": ["a"],
-            "with": {"label": "b", "seconds": "${{ input.pause }}"},
-            "idempotent": idempotent,
-        },
-        "c": {"tool": "f.mark", "needs": ["b"], "with": {"label": "c"}},
-    }
-    document = {
-        "version": 1,
-        "name": "three_marks",
-        "description": "three calls in a row",
-        "input": {"type": "object", "properties": {"pause": {"type": "number"}}, "required": ["pause"]},
-        "steps": steps,
-        "output": {"value": "${{ steps.c.result.label }}"},
-    }
-    path = folder / "three_marks.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return folder
-
-
 def _config(tmp_path: Path, *, idempotent: bool, lease: str = "1s") -> tuple[Path, Path, str]:
-    events = tmp_path / "events.log"
-    state = f"sqlite:///{tmp_path / 'state.db'}"
-    config = write_config(
-        tmp_path,
-        {"f": fault_entry("--mark-tool", env={EVENTS_FILE_ENV: str(events)})},
-        workflows=[str(_workflow(tmp_path, idempotent=idempotent))],
-        state={"url": state},
-        runs={"lease": lease},
-    )
-    return config, events, state
+    return durable_config(tmp_path, [three_marks(idempotent=idempotent)], lease=lease)
 
 
-def _marks(events: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for line in read_events(events):
-        if line.startswith("mark "):
-            counts[line[5:]] = counts.get(line[5:], 0) + 1
-    return counts
-
-
-async def _the_run(state: str) -> RunRecord:
-    async with open_store(make_url(state.replace("sqlite:", "sqlite+aiosqlite:", 1))) as store:
-        (summary,) = await list_runs(store.engine)
-        found = await read_run(store.engine, summary.id)
-    assert found is not None
-    return found
+_marks = marks
+_the_run = read_the_run
 
 
 async def _kill_while_b_runs(config: Path, events: Path) -> None:
