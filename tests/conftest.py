@@ -44,6 +44,25 @@ def _migrated_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "state.db"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
+    """A default state database for processes started by module- and session-scoped fixtures.
+
+    Those start before any test's own (``_state_dir``): without this they would write into
+    the home folder of whoever runs the suite, and read whatever an older checkout left there.
+    """
+    home = tmp_path_factory.mktemp("session-state")
+    (home / "mcp-orchestrator").mkdir(mode=0o700)
+    shutil.copyfile(_migrated_state, home / "mcp-orchestrator" / "state.db")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(home)
+    yield
+    if previous is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
     """Each test, and every process it starts, has a default state database of its own.

@@ -154,7 +154,21 @@ def add_parser(subparsers: SubcommandAdder) -> None:
         metavar="STEP",
         help="treat this step as skipped (its dependents get its default); repeatable",
     )
-    for action in (show, cancel, resume):
+    answers: list[argparse.ArgumentParser] = []
+    for verb, what in (("approve", "approve"), ("decline", "decline")):
+        answer = actions.add_parser(
+            verb,
+            help=f"{what} an approval step a run waits for (a task-based or resumed run)",
+            description=(
+                f"{what.capitalize()} the approval a run's step waits for. A run no client waits on (an MCP "
+                "task, a run resumed after a crash) keeps its question in the journal until someone answers "
+                "it, or runs.approval_timeout passes."
+            ),
+        )
+        answer.add_argument("run", metavar="RUN", help=run_help)
+        answer.add_argument("step", metavar="STEP", nargs="?", help="the waiting step (needed when several wait)")
+        answers.append(answer)
+    for action in (show, cancel, resume, *answers):
         # SUPPRESS: an action's unset -c must not hide one given before the action.
         action.add_argument("-c", "--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
 
@@ -172,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
             return anyio.run(_cancel, config_of(args.config), args.run)
         if args.runs_command == "resume":
             return anyio.run(_resume, config_of(args.config), args.run, args.retry_steps, args.skip_steps)
+        if args.runs_command in ("approve", "decline"):
+            approved = args.runs_command == "approve"
+            return anyio.run(_answer, config_of(args.config), args.run, args.step, approved)
         if args.limit < 1:
             raise UsageError(f"must be at least 1, got {args.limit}", "--limit")
         return anyio.run(_list, config_of(args.config), args.status, args.limit, args.json)
@@ -427,6 +444,29 @@ async def _cancel(config: OrchestratorConfig, text: str) -> int:
     print(f"cancelled run {run.id} ({run.workflow})")
     if run.owner is not None:
         print(f"the process running it ({run.owner}) stops it at its next step boundary")
+    return 0
+
+
+# approve, decline
+
+
+async def _answer(config: OrchestratorConfig, text: str, step: str | None, approved: bool) -> int:
+    async with open_state_of(config) as store:
+        run = await _resolve(store, text)
+        waiting = [record.step_id for record in run.steps if record.status == "waiting" and record.item is None]
+        if run.status != "running" or not waiting:
+            raise _CommandError(f"run {run.id} ({run.workflow}, {run.status}) waits for no approval")
+        if step is None:
+            if len(waiting) > 1:
+                raise _CommandError(f"run {run.id} waits for several approvals; name one of: {', '.join(waiting)}")
+            step = waiting[0]
+        if step not in waiting:
+            raise _CommandError(f"step {step!r} of run {run.id} waits for no approval; waiting: {', '.join(waiting)}")
+        by = f"{_who()} (orchestrator runs {'approve' if approved else 'decline'})"
+        if not await state_db.answer_approval(store.engine, run.id, step, approved=approved, at=_now(), by=by):
+            raise _CommandError(f"step {step!r} of run {run.id} was answered, or stopped waiting, meanwhile")
+    print(f"{'approved' if approved else 'declined'} step {step} of run {run.id} ({run.workflow})")
+    print("the process running it goes on within a second")
     return 0
 
 

@@ -107,6 +107,10 @@ def _step_order(spec: WorkflowSpec) -> list[str]:
         return list(spec.steps)
 
 
+_APPROVAL_STATES = {"waiting": "awaiting approval", "approved": "pending", "declined": "cancelled"}
+"""How a step whose approval is asked, or answered but not yet acted on, is drawn."""
+
+
 def _state(records: Sequence[_Journalled], run_status: str, *, dependents_started: bool) -> str:
     """A step's state from its records: its own, else its items' as a whole.
 
@@ -118,7 +122,7 @@ def _state(records: Sequence[_Journalled], run_status: str, *, dependents_starte
         return "pending"
     plain = next((record for record in records if record.item is None), None)
     if plain is not None:
-        return plain.status
+        return _APPROVAL_STATES.get(plain.status, plain.status)
     statuses = {record.status for record in records}
     if "failed" in statuses:
         return "failed"

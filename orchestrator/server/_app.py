@@ -48,6 +48,7 @@ from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
+from orchestrator.server._task_inputs import ApprovalInputs
 from orchestrator.server._task_methods import TaskMethods
 from orchestrator.server._validate import ArgumentValidator
 from orchestrator.tracing import (
@@ -227,6 +228,7 @@ class OrchestratorServer:
         self.lowlevel.middleware.append(self._remember_connection)
         self.lowlevel.middleware.append(self._stamp_catalogue_version)
         self.tasks = TaskMethods(self, self.lowlevel)
+        self.tasks.inputs = ApprovalInputs(lambda: self.runs)
         """MCP tasks (both eras) over ``runs``, offered while it is set."""
         pool.add_listener(self._on_catalog_change)
         pool.add_resource_listener(self._on_resource_updated)

@@ -9,9 +9,10 @@ answers exactly what the synchronous call returns (with ``_meta`` naming the tas
 ``tasks/list`` pages through the caller's runs, newest first, and ``tasks/cancel`` cancels a
 running one (it is ``cancelled`` in the journal before the reply).
 
-Statuses: running -> ``working``; succeeded -> ``completed``; failed, interrupted and
-declined -> ``failed`` (the run's error is the ``statusMessage``, and its error result is
-``tasks/result``'s); cancelled -> ``cancelled``.
+Statuses: running -> ``working``, or ``input_required`` while an approval step waits (then
+``tasks/result`` asks it, see ``_task_inputs``); succeeded -> ``completed``; failed,
+interrupted and declined -> ``failed`` (the run's error is the ``statusMessage``, and its
+error result is ``tasks/result``'s); cancelled -> ``cancelled``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import anyio
 import mcp_types as types
 from mcp import MCPError
+from mcp.shared.message import ServerMessageMetadata
 from pydantic import ValidationError
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.runs import approval_answer
 from orchestrator.server._access import request_principal
 from orchestrator.server._durable import run_principal
 from orchestrator.server._errors import refused_call_error, request_error
+from orchestrator.server._task_inputs import approval_request_params, waits_for_input
 from orchestrator.server._tasks import (
     CANCEL_REASON,
     POLL_INTERVAL_MS,
@@ -62,6 +67,20 @@ TASKS_CAPABILITY: Final[Mapping[str, Any]] = {"list": {}, "cancel": {}, "request
 _PAGE_SIZE = 50
 """Tasks per ``tasks/list`` page."""
 
+_RESULT_POLL = 1.0
+"""Seconds between looks at the journal while ``tasks/result`` waits on a run held elsewhere."""
+
+
+def _related(task_id: str) -> dict[str, Any]:
+    """The ``_meta`` entry tying a message to task ``task_id``."""
+    return {RELATED_TASK_META_KEY: {"taskId": task_id}}
+
+
+def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    caps = ctx.session.client_capabilities
+    return caps is not None and caps.elicitation is not None
+
+
 _IMMEDIATE_RESPONSE_META_KEY = "io.modelcontextprotocol/model-immediate-response"
 """``_meta`` key of a ``CreateTaskResult``: what a host may tell the model while the task runs."""
 
@@ -69,7 +88,7 @@ _IMMEDIATE_RESPONSE_META_KEY = "io.modelcontextprotocol/model-immediate-response
 def legacy_status(record: RunRecord) -> str:
     """The 2025-11-25 task status of run ``record``."""
     if record.status == "running":
-        return "working"
+        return "input_required" if waits_for_input(record) else "working"
     if record.status == "succeeded":
         return "completed"
     if record.status == "cancelled":
@@ -146,20 +165,48 @@ class LegacyTasks:
     async def result(self, ctx: ServerRequestContext[Any, Any], runs: RunManager, task_id: str) -> dict[str, Any]:
         """``tasks/result``: wait until the task is over, then its call's result, naming the task.
 
+        While it waits, an approval the run asks is sent to the client as an elicitation on
+        this request (tied to the task by ``_meta``), and the answer recorded; a client that
+        cannot answer elicitations leaves the question in the journal (``orchestrator runs
+        approve``, or its timeout, decides).
+
         Raises:
             MCPError: -32602 when the caller has no such task; -32603 when the journal cannot be read.
         """
+        principal = run_principal(request_principal(ctx))
+        asked: set[str] = set()
         try:
-            record = await runs.wait(task_id, run_principal(request_principal(ctx)))
+            while True:
+                changed = runs.watch(task_id)
+                record = await find_task(runs, ctx, task_id)
+                if record.status != "running":
+                    break
+                for request in runs.pending_approvals(record):
+                    if request.step_id not in asked and _can_elicit(ctx):
+                        asked.add(request.step_id)
+                        answer = await self._ask(ctx, record.id, approval_request_params(request, _related(record.id)))
+                        await runs.answer(record.id, principal, request.step_id, approved=answer, by="task client")
+                with anyio.move_on_after(_RESULT_POLL):  # a run another process holds changes unseen here
+                    await changed.wait()
         except OrchestratorError as exc:
             raise request_error(exc) from exc
-        if record is None:
-            raise task_not_found(task_id)
         result = task_outcome(record, ctx.protocol_version)
         meta: object = result.get("_meta")
         kept = cast("dict[str, Any]", meta) if isinstance(meta, dict) else {}
-        result["_meta"] = {**kept, RELATED_TASK_META_KEY: {"taskId": record.id}}
+        result["_meta"] = {**kept, **_related(record.id)}
         return result
+
+    @staticmethod
+    async def _ask(ctx: ServerRequestContext[Any, Any], task_id: str, params: dict[str, Any]) -> bool:
+        """Send one approval elicitation to the client; whether it approved (an error declines)."""
+        request = types.ElicitRequest(params=types.ElicitRequestFormParams.model_validate(params))
+        metadata = ServerMessageMetadata(related_request_id=ctx.request_id)
+        try:
+            result = await ctx.session.send_request(request, types.ElicitResult, metadata=metadata)
+        except MCPError as exc:
+            logger.info("task %s: the client could not answer an approval: %s", task_id, exc.message)
+            return False
+        return approval_answer(result) == "approved"
 
     async def list(self, ctx: ServerRequestContext[Any, Any], runs: RunManager, cursor: str | None) -> dict[str, Any]:
         """``tasks/list``: a page of the caller's tasks, newest first.
