@@ -6,8 +6,9 @@ with every located problem and the old config keeps serving. A good one is appli
 are added, removed or restarted as their entries changed (unchanged ones, and their calls in
 flight, are not touched), workflows are replaced, and clients get ``list_changed``.
 
-Settings that belong to the listening socket or the tracing pipeline (``serve``, ``tracing``)
-cannot change under a running process: a change to them is logged as needing a restart.
+Settings that belong to the listening socket, the tracing pipeline or the state database and
+its run journal (``serve``, ``tracing``, ``state``, ``runs``) cannot change under a running
+process: a change to them is logged as needing a restart.
 """
 
 from __future__ import annotations
@@ -110,9 +111,15 @@ class Reloader:
             return record
 
     async def _apply(self, trigger: str, old: OrchestratorConfig, loaded: Loaded) -> ReloadRecord:
-        for section in ("serve", "tracing"):
+        for section in ("serve", "tracing", "state", "runs"):
             if getattr(old, section) != getattr(loaded.config, section):
                 logger.warning("reload (%s): the %r settings changed; they apply at the next start", trigger, section)
+        if self._server.runs is None and loaded.config.runs.journal and loaded.composites.names:
+            logger.warning(
+                "reload (%s): composite runs are not journalled (nor offered as tasks) until the next start: "
+                "the run journal opens when serve starts with composites",
+                trigger,
+            )
         self._server.set_redactor(loaded.redactor)
         workflows_changed = await self._server.set_composites(loaded.composites)
         change = await self._pool.apply(loaded.config, reserved=loaded.composites.names)
