@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -14,7 +15,7 @@ from orchestrator.store import open_store
 from tests.postgres import running_postgres
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
     from pathlib import Path
 
 
@@ -44,6 +45,23 @@ def _migrated_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "state.db"
 
 
+@contextmanager
+def _state_home(tmp_path_factory: pytest.TempPathFactory, migrated: Path, name: str) -> Generator[None]:
+    """``XDG_STATE_HOME`` pointed at a fresh folder holding a copy of the migrated database."""
+    home = tmp_path_factory.mktemp(name)
+    (home / "mcp-orchestrator").mkdir(mode=0o700)
+    shutil.copyfile(migrated, home / "mcp-orchestrator" / "state.db")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["XDG_STATE_HOME"]
+        else:
+            os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
     """A default state database for processes started by module- and session-scoped fixtures.
@@ -51,16 +69,8 @@ def _session_state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state
     Those start before any test's own (``_state_dir``): without this they would write into
     the home folder of whoever runs the suite, and read whatever an older checkout left there.
     """
-    home = tmp_path_factory.mktemp("session-state")
-    (home / "mcp-orchestrator").mkdir(mode=0o700)
-    shutil.copyfile(_migrated_state, home / "mcp-orchestrator" / "state.db")
-    previous = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(home)
-    yield
-    if previous is None:
-        del os.environ["XDG_STATE_HOME"]
-    else:
-        os.environ["XDG_STATE_HOME"] = previous
+    with _state_home(tmp_path_factory, _migrated_state, "session-state"):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +81,5 @@ def _state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) 
     downstream server is pinned there: without this every test would write into the home
     folder of whoever runs the suite, and one test's pins would judge another's servers.
     """
-    home = tmp_path_factory.mktemp("state")
-    (home / "mcp-orchestrator").mkdir(mode=0o700)
-    shutil.copyfile(_migrated_state, home / "mcp-orchestrator" / "state.db")
-    previous = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(home)
-    yield
-    if previous is None:
-        del os.environ["XDG_STATE_HOME"]
-    else:
-        os.environ["XDG_STATE_HOME"] = previous
+    with _state_home(tmp_path_factory, _migrated_state, "state"):
+        yield
