@@ -304,6 +304,8 @@ class RunManager:
             local.done.set()
             if self._local.get(record.id) is local:
                 del self._local[record.id]
+            for key in [key for key in self._answers if key[0] == record.id]:
+                del self._answers[key]
             self._changed(record.id)
 
     def _journal_failure(self, record: RunRecord, group: BaseExceptionGroup[BaseException]) -> RunResult:
