@@ -44,17 +44,10 @@ def _migrated_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "state.db"
 
 
-@pytest.fixture(autouse=True)
-def _state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
-    """Each test, and every process it starts, has a default state database of its own.
-
-    ``orchestrator serve --transport http`` keeps its audit log there, and every listing of a
-    downstream server is pinned there: without this every test would write into the home
-    folder of whoever runs the suite, and one test's pins would judge another's servers.
-    """
-    home = tmp_path_factory.mktemp("state")
+def _use_state_home(home: Path, migrated: Path) -> Iterator[None]:
+    """Point ``XDG_STATE_HOME`` at ``home``, holding a copy of the migrated database, until resumed."""
     (home / "mcp-orchestrator").mkdir(mode=0o700)
-    shutil.copyfile(_migrated_state, home / "mcp-orchestrator" / "state.db")
+    shutil.copyfile(migrated, home / "mcp-orchestrator" / "state.db")
     previous = os.environ.get("XDG_STATE_HOME")
     os.environ["XDG_STATE_HOME"] = str(home)
     yield
@@ -62,3 +55,27 @@ def _state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) 
         del os.environ["XDG_STATE_HOME"]
     else:
         os.environ["XDG_STATE_HOME"] = previous
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
+    """The default state database of a module's shared servers (module-scoped fixtures).
+
+    Those start before any test's own state folder exists: without this they would pin their
+    listings in the home folder of whoever runs the suite, and a database left there by
+    another version of the project can refuse to migrate.
+    """
+    yield from _use_state_home(tmp_path_factory.mktemp("module-state"), _migrated_state)
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(
+    _module_state_dir: None, tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path
+) -> Iterator[None]:
+    """Each test, and every process it starts, has a default state database of its own.
+
+    ``orchestrator serve --transport http`` keeps its audit log there, and every listing of a
+    downstream server is pinned there: without this every test would write into the home
+    folder of whoever runs the suite, and one test's pins would judge another's servers.
+    """
+    yield from _use_state_home(tmp_path_factory.mktemp("state"), _migrated_state)
