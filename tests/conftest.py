@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 from typing import TYPE_CHECKING
@@ -11,11 +12,30 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from orchestrator.store import open_store
+from tests.fakes import REPO_ROOT
 from tests.postgres import running_postgres
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Write the bytecode of the project's modules once, before the tests start processes.
+
+    The suite starts hundreds of Python processes (``orchestrator``, the fault and example
+    servers). Where ``PYTHONDONTWRITEBYTECODE`` is set and the checkout is fresh, as on CI,
+    each of them would compile every module it imports again; compiled once here, each loads
+    them instead. Up-to-date files are skipped; xdist workers leave it to the controller.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    tests = REPO_ROOT / "tests"
+    compileall.compile_dir(tests, maxlevels=0, quiet=2)
+    folders = [REPO_ROOT / "orchestrator", REPO_ROOT / "examples"]
+    folders += [path for path in tests.iterdir() if path.is_dir() and path.name not in ("node", "__pycache__")]
+    for folder in folders:
+        compileall.compile_dir(folder, quiet=2)
 
 
 @pytest.fixture
