@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -12,11 +12,30 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from orchestrator.store import open_store
+from tests.fakes import REPO_ROOT
 from tests.postgres import running_postgres
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Write the bytecode of the project's modules once, before the tests start processes.
+
+    The suite starts hundreds of Python processes (``orchestrator``, the fault and example
+    servers). Where ``PYTHONDONTWRITEBYTECODE`` is set and the checkout is fresh, as on CI,
+    each of them would compile every module it imports again; compiled once here, each loads
+    them instead. Up-to-date files are skipped; xdist workers leave it to the controller.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    tests = REPO_ROOT / "tests"
+    compileall.compile_dir(tests, maxlevels=0, quiet=2)
+    folders = [REPO_ROOT / "orchestrator", REPO_ROOT / "examples"]
+    folders += [path for path in tests.iterdir() if path.is_dir() and path.name not in ("node", "__pycache__")]
+    for folder in folders:
+        compileall.compile_dir(folder, quiet=2)
 
 
 @pytest.fixture
@@ -45,41 +64,38 @@ def _migrated_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "state.db"
 
 
-@contextmanager
-def _state_home(tmp_path_factory: pytest.TempPathFactory, migrated: Path, name: str) -> Generator[None]:
-    """``XDG_STATE_HOME`` pointed at a fresh folder holding a copy of the migrated database."""
-    home = tmp_path_factory.mktemp(name)
+def _use_state_home(home: Path, migrated: Path) -> Iterator[None]:
+    """Point ``XDG_STATE_HOME`` at ``home``, holding a copy of the migrated database, until resumed."""
     (home / "mcp-orchestrator").mkdir(mode=0o700)
     shutil.copyfile(migrated, home / "mcp-orchestrator" / "state.db")
     previous = os.environ.get("XDG_STATE_HOME")
     os.environ["XDG_STATE_HOME"] = str(home)
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["XDG_STATE_HOME"]
-        else:
-            os.environ["XDG_STATE_HOME"] = previous
+    yield
+    if previous is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _session_state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
-    """A default state database for processes started by module- and session-scoped fixtures.
+@pytest.fixture(autouse=True, scope="module")
+def _module_state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
+    """The default state database of a module's shared servers (module-scoped fixtures).
 
-    Those start before any test's own (``_state_dir``): without this they would write into
-    the home folder of whoever runs the suite, and read whatever an older checkout left there.
+    Those start before any test's own state folder exists: without this they would pin their
+    listings in the home folder of whoever runs the suite, and a database left there by
+    another version of the project can refuse to migrate.
     """
-    with _state_home(tmp_path_factory, _migrated_state, "session-state"):
-        yield
+    yield from _use_state_home(tmp_path_factory.mktemp("module-state"), _migrated_state)
 
 
 @pytest.fixture(autouse=True)
-def _state_dir(tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path) -> Iterator[None]:
+def _state_dir(
+    _module_state_dir: None, tmp_path_factory: pytest.TempPathFactory, _migrated_state: Path
+) -> Iterator[None]:
     """Each test, and every process it starts, has a default state database of its own.
 
     ``orchestrator serve --transport http`` keeps its audit log there, and every listing of a
     downstream server is pinned there: without this every test would write into the home
     folder of whoever runs the suite, and one test's pins would judge another's servers.
     """
-    with _state_home(tmp_path_factory, _migrated_state, "state"):
-        yield
+    yield from _use_state_home(tmp_path_factory.mktemp("state"), _migrated_state)

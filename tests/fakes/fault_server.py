@@ -157,7 +157,7 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from tests.fakes import EVENTS_FILE_ENV, garbage_line
+from tests.fakes import EVENTS_FILE_ENV, exit_served, garbage_line
 
 _CHUNK = 64 * 1024
 
@@ -295,3 +295,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_served()

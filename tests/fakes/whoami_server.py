@@ -13,6 +13,8 @@ from typing import TypedDict
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
+from tests.fakes import exit_served
+
 server = MCPServer("whoami")
 
 
@@ -34,3 +36,4 @@ def client_info(ctx: Context) -> ClientInfo:
 
 if __name__ == "__main__":
     server.run()
+    exit_served()

@@ -47,6 +47,8 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types import JSONRPCMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from tests.fakes import exit_served
+
 __all__ = ["ConformanceFixture", "InMemoryEventStore", "main"]
 
 Ctx = ServerRequestContext[Any, Any]
@@ -569,3 +571,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_served()
