@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import anyio
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -25,12 +26,13 @@ from orchestrator.errors import RunAlreadyOver, RunLeaseLost, RunNotResumable, S
 from orchestrator.store._failures import database_failure, shown_url
 from orchestrator.store._principal import RunPrincipal
 from orchestrator.store._schema import run_steps, runs
+from orchestrator.store._twin import twin_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
-    from sqlalchemy.engine import RowMapping
+    from sqlalchemy.engine import Connection, Engine, RowMapping
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql.elements import ColumnElement
 
@@ -385,16 +387,26 @@ async def _touch(
     This write comes first in its transaction: on SQLite it takes the write lock before anything
     is read, so a concurrent claim cannot slip in between the check and the step's write.
     """
+    await connection.run_sync(_touch_sync, shown_url(engine), run_id, owner, at)
+
+
+def _touch_sync(connection: Connection, shown: str, run_id: str, owner: str | None, at: datetime) -> None:
+    """``_touch`` on a synchronous connection (``shown``: the database URL for messages).
+
+    Raises:
+        RunLeaseLost: The run is over, or not ``owner``'s.
+        StoreError: There is no such run.
+    """
     where = [runs.c.id == run_id, runs.c.status == "running"]
     if owner is not None:
         where.append(runs.c.owner == owner)
-    result = await connection.execute(update(runs).where(*where).values(updated_at=at))
+    result = connection.execute(update(runs).where(*where).values(updated_at=at))
     if result.rowcount == 1:
         return
-    row = (await connection.execute(select(runs.c.owner, runs.c.status).where(runs.c.id == run_id))).one_or_none()
+    row = connection.execute(select(runs.c.owner, runs.c.status).where(runs.c.id == run_id)).one_or_none()
     if row is None:
-        raise StoreError(shown_url(engine), f"no run {run_id!r} in the journal")
-    raise RunLeaseLost(shown_url(engine), run_id, row.owner, row.status)
+        raise StoreError(shown, f"no run {run_id!r} in the journal")
+    raise RunLeaseLost(shown, run_id, row.owner, row.status)
 
 
 def _upsert(engine: AsyncEngine, values: dict[str, Any], on_conflict: dict[str, Any]) -> Any:
@@ -610,25 +622,38 @@ async def write_journal(
     """
     if unknown := {entry.status for entry in entries} - STEP_STATUSES:
         raise ValueError(f"a step's status is one of {sorted(STEP_STATUSES)}, not {sorted(unknown)}")
-    lost: dict[str, RunLeaseLost] = {}
+    shown = shown_url(engine)
+    upsert_start, upsert_outcome = _journal_upsert(engine, started=True), _journal_upsert(engine, started=False)
+
+    def write(connection: Connection) -> dict[str, RunLeaseLost]:
+        lost: dict[str, RunLeaseLost] = {}
+        # First, as in `_touch`: the write lock is taken before anything is judged.
+        for run_id in dict.fromkeys(entry.run_id for entry in entries):
+            try:
+                _touch_sync(connection, shown, run_id, owner, at)
+            except RunLeaseLost as exc:
+                lost[run_id] = exc
+        kept = [entry for entry in entries if entry.run_id not in lost]
+        starts = [_journal_row(entry, at) for entry in kept if entry.status == "running"]
+        outcomes = [_journal_row(entry, at) for entry in kept if entry.status != "running"]
+        if starts:
+            connection.execute(upsert_start, starts)
+        if outcomes:
+            connection.execute(upsert_outcome, outcomes)
+        return lost
+
+    def write_on(twin: Engine) -> dict[str, RunLeaseLost]:
+        with twin.begin() as connection:
+            return write(connection)
+
     try:
+        twin = twin_of(engine)
+        if twin is not None:  # SQLite: the whole transaction in one trip to a worker thread
+            return await anyio.to_thread.run_sync(write_on, twin)
         async with engine.begin() as connection:
-            # First, as in `_touch`: the write lock is taken before anything is judged.
-            for run_id in dict.fromkeys(entry.run_id for entry in entries):
-                try:
-                    await _touch(connection, engine, run_id, owner, at)
-                except RunLeaseLost as exc:
-                    lost[run_id] = exc
-            kept = [entry for entry in entries if entry.run_id not in lost]
-            starts = [_journal_row(entry, at) for entry in kept if entry.status == "running"]
-            outcomes = [_journal_row(entry, at) for entry in kept if entry.status != "running"]
-            if starts:
-                await connection.execute(_journal_upsert(engine, started=True), starts)
-            if outcomes:
-                await connection.execute(_journal_upsert(engine, started=False), outcomes)
+            return await connection.run_sync(write)
     except DBAPIError as exc:
         raise database_failure(engine, "write the run journal", exc) from None
-    return lost
 
 
 def _journal_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from orchestrator import store as _package
 from orchestrator.errors import StoreError
 from orchestrator.store._failures import shown_url
+from orchestrator.store._twin import dispose_twin, make_twin
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -84,6 +85,7 @@ async def open_store(url: URL) -> AsyncGenerator[Store, None]:
     engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        make_twin(engine, _sqlite_pragmas)
     try:
         try:
             async with engine.begin() as connection:
@@ -96,4 +98,5 @@ async def open_store(url: URL) -> AsyncGenerator[Store, None]:
             logger.info("state database %s migrated from %s to %s", shown, before or "empty", after)
         yield Store(engine)
     finally:
+        dispose_twin(engine)
         await engine.dispose()
