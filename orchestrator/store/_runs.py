@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import anyio
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -29,12 +29,14 @@ from orchestrator.store._schema import run_steps, runs
 from orchestrator.store._twin import twin_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import datetime
 
-    from sqlalchemy.engine import Connection, Engine, RowMapping
+    from sqlalchemy.engine import Connection, RowMapping
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql.elements import ColumnElement
+
+_T = TypeVar("_T")
 
 __all__ = [
     "APPROVAL_STATUSES",
@@ -233,9 +235,14 @@ def _run(row: RowMapping | Mapping[str, Any], steps: Sequence[StepRecord]) -> Ru
 
 async def _read(connection: AsyncConnection, ids: Sequence[str], *, with_steps: bool = True) -> list[RunRecord]:
     """The runs ``ids`` that exist, in the order of ``ids``."""
+    return await connection.run_sync(_read_sync, ids, with_steps)
+
+
+def _read_sync(connection: Connection, ids: Sequence[str], with_steps: bool = True) -> list[RunRecord]:
+    """``_read`` on a synchronous connection."""
     if not ids:
         return []
-    rows = {row["id"]: row for row in (await connection.execute(select(runs).where(runs.c.id.in_(ids)))).mappings()}
+    rows = {row["id"]: row for row in connection.execute(select(runs).where(runs.c.id.in_(ids))).mappings()}
     steps: dict[str, list[StepRecord]] = {run_id: [] for run_id in rows}
     if with_steps:
         query = (
@@ -243,9 +250,28 @@ async def _read(connection: AsyncConnection, ids: Sequence[str], *, with_steps: 
             .where(run_steps.c.run_id.in_(list(rows)))
             .order_by(run_steps.c.run_id, run_steps.c.step_id, run_steps.c.item)
         )
-        for row in (await connection.execute(query)).mappings():
+        for row in connection.execute(query).mappings():
             steps[row["run_id"]].append(_step(row))
     return [_run(rows[run_id], steps[run_id]) for run_id in ids if run_id in rows]
+
+
+async def _transaction(engine: AsyncEngine, body: Callable[[Connection], _T]) -> _T:
+    """Run ``body`` in one transaction: on SQLite's synchronous twin in one worker-thread trip
+    (see ``_twin``), elsewhere on the async engine.
+
+    Raises:
+        DBAPIError: The database refused (the caller turns it into a ``StoreError``).
+    """
+    twin = twin_of(engine)
+    if twin is not None:
+
+        def on_twin() -> _T:
+            with twin.begin() as connection:
+                return body(connection)
+
+        return await anyio.to_thread.run_sync(on_twin)
+    async with engine.begin() as connection:
+        return await connection.run_sync(body)
 
 
 async def create_run(
@@ -297,8 +323,7 @@ async def create_run(
     }
     try:
         try:
-            async with engine.begin() as connection:
-                await connection.execute(insert(runs), [row])
+            await _transaction(engine, lambda connection: connection.execute(insert(runs), [row]))
         except IntegrityError:
             pass  # the key was used before (or by another process just now): that run stands
         else:
@@ -568,15 +593,19 @@ async def finish_run(
     """
     if status not in RUN_STATUSES - {"running"}:
         raise ValueError(f"a run's final status is one of {sorted(RUN_STATUSES - {'running'})}, not {status!r}")
+    shown = shown_url(engine)
+
+    def finish(connection: Connection) -> RunRecord:
+        _touch_sync(connection, shown, run_id, owner, at)
+        connection.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(status=status, error=error, outcome=outcome, finished_at=at, owner=None, lease_until=None)
+        )
+        return _read_sync(connection, [run_id], with_steps)[0]
+
     try:
-        async with engine.begin() as connection:
-            await _touch(connection, engine, run_id, owner, at)
-            await connection.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status, error=error, outcome=outcome, finished_at=at, owner=None, lease_until=None)
-            )
-            return (await _read(connection, [run_id], with_steps=with_steps))[0]
+        return await _transaction(engine, finish)
     except DBAPIError as exc:
         raise database_failure(engine, "finish a run", exc) from None
 
@@ -642,16 +671,8 @@ async def write_journal(
             connection.execute(upsert_outcome, outcomes)
         return lost
 
-    def write_on(twin: Engine) -> dict[str, RunLeaseLost]:
-        with twin.begin() as connection:
-            return write(connection)
-
     try:
-        twin = twin_of(engine)
-        if twin is not None:  # SQLite: the whole transaction in one trip to a worker thread
-            return await anyio.to_thread.run_sync(write_on, twin)
-        async with engine.begin() as connection:
-            return await connection.run_sync(write)
+        return await _transaction(engine, write)
     except DBAPIError as exc:
         raise database_failure(engine, "write the run journal", exc) from None
 
