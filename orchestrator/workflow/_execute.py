@@ -19,7 +19,7 @@ watches runs through ``StepEvent``s and the ``RunResult``.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
@@ -120,11 +120,17 @@ async def execute(
             "(it does not support elicitation); nothing was called"
         )
         return RunResult(run_id, "failed", None, unfinished, WorkflowExecutionError(run_id, RUN_STEP, message))
-    executor = _Executor(plan, applied, invoker, on_event, run_id, catalogue_version)
-    executor.journal = journal
-    executor.approver = approver
-    executor.timeout = plan.timeout if timeout is None else max(timeout, 0.0)
-    return await executor.run()
+    hooks = _Hooks(journal, approver, plan.timeout if timeout is None else max(timeout, 0.0))
+    return await _Executor(plan, applied, invoker, on_event, run_id, catalogue_version, hooks).run()
+
+
+@dataclass(frozen=True, slots=True)
+class _Hooks:
+    """What a run is given besides its invoker: a journal, an approver, and the time it has."""
+
+    journal: RunJournal | None
+    approver: Approver | None
+    timeout: float
 
 
 class _Executor:
@@ -138,6 +144,7 @@ class _Executor:
         on_event: StepEventFn | None,
         run_id: str,
         catalogue_version: str | None = None,
+        hooks: _Hooks | None = None,
     ) -> None:
         self.plan = plan
         self.arguments = arguments
@@ -151,9 +158,9 @@ class _Executor:
         self.failure: WorkflowExecutionError | None = None
         self.limiter = anyio.CapacityLimiter(plan.max_parallel)
         self.task_group: TaskGroup | None = None
-        self.journal: RunJournal | None = None
-        self.approver: Approver | None = None
-        self.timeout = plan.timeout
+        self.journal = hooks.journal if hooks is not None else None
+        self.approver = hooks.approver if hooks is not None else None
+        self.timeout = hooks.timeout if hooks is not None else plan.timeout
         # A run that stops without failing: a step needs a decision, or an approval was refused.
         self.stopped_as: RunStatus | None = None
 
