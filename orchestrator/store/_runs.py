@@ -434,21 +434,6 @@ def _touch_sync(connection: Connection, shown: str, run_id: str, owner: str | No
     raise RunLeaseLost(shown, run_id, row.owner, row.status)
 
 
-def _upsert(engine: AsyncEngine, values: dict[str, Any], on_conflict: dict[str, Any]) -> Any:
-    """An insert of one step that updates ``on_conflict`` when the step is journalled already."""
-    keys = [run_steps.c.run_id, run_steps.c.step_key]
-    if engine.dialect.name == "postgresql":
-        statement = postgresql.insert(run_steps).values(values)
-        return statement.on_conflict_do_update(index_elements=keys, set_=on_conflict)
-    statement = sqlite.insert(run_steps).values(values)
-    return statement.on_conflict_do_update(index_elements=keys, set_=on_conflict)
-
-
-async def _read_step(connection: AsyncConnection, run_id: str, key: str) -> StepRecord:
-    query = select(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_key == key)
-    return _step((await connection.execute(query)).mappings().one())
-
-
 async def record_step_started(
     engine: AsyncEngine,
     run_id: str,
@@ -479,34 +464,9 @@ async def record_step_started(
         RunLeaseLost: The run is over, or ``owner`` no longer holds it (nothing was written).
         StoreError: There is no such run, or the database refused or could not be reached.
     """
-    key = step_key(step_id, item)
-    values = {
-        "run_id": run_id,
-        "step_key": key,
-        "step_id": step_id,
-        "item": item,
-        "status": "running",
-        "attempts": 1,
-        "result": None,
-        "error": None,
-        "started_at": at,
-        "finished_at": None,
-    }
-    again = {
-        "status": "running",
-        "attempts": run_steps.c.attempts + 1,
-        "result": None,
-        "error": None,
-        "started_at": at,
-        "finished_at": None,
-    }
-    try:
-        async with engine.begin() as connection:
-            await _touch(connection, engine, run_id, owner, at)
-            await connection.execute(_upsert(engine, values, again))
-            return await _read_step(connection, run_id, key)
-    except DBAPIError as exc:
-        raise database_failure(engine, "journal a step's start", exc) from None
+    return await _record_one(
+        engine, JournalEntry(run_id, step_id, item, "running"), at, owner, "journal a step's start"
+    )
 
 
 async def record_step_finished(
@@ -549,16 +509,33 @@ async def record_step_finished(
     """
     if status not in STEP_STATUSES - {"running"}:
         raise ValueError(f"a step's outcome is succeeded, failed or skipped, not {status!r}")
-    key = step_key(step_id, item)
-    outcome = {"status": status, "result": result, "error": error, "finished_at": at}
-    values = {"run_id": run_id, "step_key": key, "step_id": step_id, "item": item, "attempts": 0, "started_at": None}
+    entry = JournalEntry(run_id, step_id, item, status, result, error)
+    return await _record_one(engine, entry, at, owner, "journal a step's outcome")
+
+
+async def _record_one(
+    engine: AsyncEngine, entry: JournalEntry, at: datetime, owner: str | None, doing: str
+) -> StepRecord:
+    """Write one journal entry as ``write_journal`` does, and read the step back.
+
+    Raises:
+        RunLeaseLost: The run is over, or ``owner`` no longer holds it (nothing was written).
+        StoreError: There is no such run, or the database refused or could not be reached.
+    """
+    shown = shown_url(engine)
+    key = step_key(entry.step_id, entry.item)
+
+    def record(connection: Connection) -> StepRecord:
+        lost = _write_entries(connection, engine, shown, [entry], owner, at)
+        if lost:
+            raise lost[entry.run_id]
+        query = select(run_steps).where(run_steps.c.run_id == entry.run_id, run_steps.c.step_key == key)
+        return _step(connection.execute(query).mappings().one())
+
     try:
-        async with engine.begin() as connection:
-            await _touch(connection, engine, run_id, owner, at)
-            await connection.execute(_upsert(engine, values | outcome, outcome))
-            return await _read_step(connection, run_id, key)
+        return await _transaction(engine, record)
     except DBAPIError as exc:
-        raise database_failure(engine, "journal a step's outcome", exc) from None
+        raise database_failure(engine, doing, exc) from None
 
 
 async def finish_run(
@@ -652,29 +629,45 @@ async def write_journal(
     if unknown := {entry.status for entry in entries} - STEP_STATUSES:
         raise ValueError(f"a step's status is one of {sorted(STEP_STATUSES)}, not {sorted(unknown)}")
     shown = shown_url(engine)
-    upsert_start, upsert_outcome = _journal_upsert(engine, started=True), _journal_upsert(engine, started=False)
-
-    def write(connection: Connection) -> dict[str, RunLeaseLost]:
-        lost: dict[str, RunLeaseLost] = {}
-        # First, as in `_touch`: the write lock is taken before anything is judged.
-        for run_id in dict.fromkeys(entry.run_id for entry in entries):
-            try:
-                _touch_sync(connection, shown, run_id, owner, at)
-            except RunLeaseLost as exc:
-                lost[run_id] = exc
-        kept = [entry for entry in entries if entry.run_id not in lost]
-        starts = [_journal_row(entry, at) for entry in kept if entry.status == "running"]
-        outcomes = [_journal_row(entry, at) for entry in kept if entry.status != "running"]
-        if starts:
-            connection.execute(upsert_start, starts)
-        if outcomes:
-            connection.execute(upsert_outcome, outcomes)
-        return lost
-
     try:
-        return await _transaction(engine, write)
+        return await _transaction(
+            engine, lambda connection: _write_entries(connection, engine, shown, entries, owner, at)
+        )
     except DBAPIError as exc:
         raise database_failure(engine, "write the run journal", exc) from None
+
+
+def _write_entries(
+    connection: Connection,
+    engine: AsyncEngine,
+    shown: str,
+    entries: Sequence[JournalEntry],
+    owner: str | None,
+    at: datetime,
+) -> dict[str, RunLeaseLost]:
+    """The body of ``write_journal``'s transaction: the entries of the runs ``owner`` holds.
+
+    Returns:
+        By run: why its entries were refused.
+
+    Raises:
+        StoreError: An entry's run does not exist.
+    """
+    lost: dict[str, RunLeaseLost] = {}
+    # First, as in `_touch`: the write lock is taken before anything is judged.
+    for run_id in dict.fromkeys(entry.run_id for entry in entries):
+        try:
+            _touch_sync(connection, shown, run_id, owner, at)
+        except RunLeaseLost as exc:
+            lost[run_id] = exc
+    kept = [entry for entry in entries if entry.run_id not in lost]
+    starts = [_journal_row(entry, at) for entry in kept if entry.status == "running"]
+    outcomes = [_journal_row(entry, at) for entry in kept if entry.status != "running"]
+    if starts:
+        connection.execute(_journal_upsert(engine, started=True), starts)
+    if outcomes:
+        connection.execute(_journal_upsert(engine, started=False), outcomes)
+    return lost
 
 
 def _journal_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
@@ -695,7 +688,7 @@ def _journal_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
 
 
 def _journal_upsert(engine: AsyncEngine, *, started: bool) -> Any:
-    """The statement for many rows of ``write_journal``: a start counts an attempt; an outcome keeps them."""
+    """The upsert of journal rows (``_journal_row``): a start counts an attempt; an outcome keeps them."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(run_steps)
     excluded = statement.excluded
@@ -1071,9 +1064,8 @@ async def reopen_run(
                 await connection.execute(
                     delete(run_steps).where(of_run, run_steps.c.step_id == step_id, run_steps.c.item.is_not(None))
                 )
-                outcome = {"status": "skipped", "result": None, "error": None, "finished_at": at}
-                values = {"run_id": run_id, "step_key": step_id, "step_id": step_id, "item": None, "attempts": 0}
-                await connection.execute(_upsert(engine, values | outcome | {"started_at": None}, outcome))
+                skipped = _journal_row(JournalEntry(run_id, step_id, None, "skipped"), at)
+                await connection.execute(_journal_upsert(engine, started=False), [skipped])
             await connection.execute(delete(run_steps).where(of_run, run_steps.c.status.in_(("failed", "running"))))
             return (await _read(connection, [run_id]))[0]
     except DBAPIError as exc:
