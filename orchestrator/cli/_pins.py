@@ -27,7 +27,6 @@ with the close matches), 2 on a config or database error.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections import defaultdict
@@ -39,7 +38,14 @@ import anyio
 
 from orchestrator import store as state_db
 from orchestrator.catalog import close_names
-from orchestrator.cli._subcommands import CONFIG_HELP, add_config_option, add_json_option, config_of, open_state_of
+from orchestrator.cli._subcommands import (
+    CONFIG_HELP,
+    acted_by,
+    add_config_option,
+    add_json_option,
+    config_of,
+    open_state_of,
+)
 from orchestrator.errors import OrchestratorError
 from orchestrator.trust import FingerprintKind, kind_word, report_pending, show_hidden
 
@@ -114,13 +120,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _who() -> str:
-    try:
-        return f"{getpass.getuser()} (orchestrator pins approve)"
-    except (OSError, KeyError):  # no user name in the environment nor the password database
-        return "orchestrator pins approve"
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -313,7 +312,8 @@ async def _approve(config: OrchestratorConfig, server: str, names: Sequence[str]
             raise _unknown_server(server, known, config)
         wanted = _wanted(pins, names) if names else None
         reports = {(change.kind, change.name): change for change in report_pending(pins)}
-        approved = await state_db.approve_pins(store.engine, server, wanted, at=_now(), approved_by=_who())
+        by = acted_by("orchestrator pins approve")
+        approved = await state_db.approve_pins(store.engine, server, wanted, at=_now(), approved_by=by)
     identity = pins.pending_identity if wanted is None else None
     if not approved and identity is None:
         print(f"nothing pending for {server!r}: its pins stand as they are", file=sys.stderr)

@@ -29,7 +29,6 @@ usage, config or database error.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import UTC, datetime
@@ -50,7 +49,14 @@ from orchestrator.cli._runshow import (
     short_id,
     workflow_of,
 )
-from orchestrator.cli._subcommands import CONFIG_HELP, add_config_option, add_json_option, config_of, open_state_of
+from orchestrator.cli._subcommands import (
+    CONFIG_HELP,
+    acted_by,
+    add_config_option,
+    add_json_option,
+    config_of,
+    open_state_of,
+)
 from orchestrator.errors import (
     OrchestratorError,
     RunAlreadyOver,
@@ -204,13 +210,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no user name in the environment nor the password database
-        return "an operator"
 
 
 async def _resolve(store: Store, text: str) -> RunRecord:
@@ -439,7 +438,7 @@ async def _cancel(config: OrchestratorConfig, text: str) -> int:
         run = await _resolve(store, text)
         if run.status != "running":
             raise RunAlreadyOver(run.id, run.status)
-        reason = f"cancelled by {_who()} (orchestrator runs cancel)"
+        reason = f"cancelled by {acted_by('orchestrator runs cancel')}"
         await state_db.cancel_run(store.engine, run.id, at=_now(), reason=reason)
     print(f"cancelled run {run.id} ({run.workflow})")
     if run.owner is not None:
@@ -462,7 +461,7 @@ async def _answer(config: OrchestratorConfig, text: str, step: str | None, appro
             step = waiting[0]
         if step not in waiting:
             raise _CommandError(f"step {step!r} of run {run.id} waits for no approval; waiting: {', '.join(waiting)}")
-        by = f"{_who()} (orchestrator runs {'approve' if approved else 'decline'})"
+        by = acted_by(f"orchestrator runs {'approve' if approved else 'decline'}")
         if not await state_db.answer_approval(store.engine, run.id, step, approved=approved, at=_now(), by=by):
             raise _CommandError(f"step {step!r} of run {run.id} was answered, or stopped waiting, meanwhile")
     print(f"{'approved' if approved else 'declined'} step {step} of run {run.id} ({run.workflow})")

@@ -7,6 +7,7 @@ reading the config ``-c`` names and opening its state database.
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -68,3 +69,11 @@ def open_state_of(config: OrchestratorConfig) -> AbstractAsyncContextManager[Sto
         ConfigError: ``state.url`` is not a database URL this project knows.
     """
     return state_db.open_store(state_db.state_url(config.state, os.environ, str(config.source or "<config>")))
+
+
+def acted_by(command: str) -> str:
+    """Who did something from the command line, for the record: ``alice (orchestrator runs cancel)``."""
+    try:
+        return f"{getpass.getuser()} ({command})"
+    except (OSError, KeyError):  # no user name in the environment nor the password database
+        return command
