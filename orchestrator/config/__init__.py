@@ -22,6 +22,7 @@ from orchestrator.config._auth import (
     RateLimitSpec,
     RateLimitsSpec,
 )
+from orchestrator.config._catalog import CatalogMode, CatalogSpec, PlanLimitsSpec
 from orchestrator.config._client_references import translate_references
 from orchestrator.config._clients import home_dir, server_key_for
 from orchestrator.config._downstream_auth import DownstreamOAuthSpec
@@ -51,6 +52,8 @@ __all__ = [
     "GRANT_SELECTOR_PATTERN",
     "AuditSpec",
     "AuthSpec",
+    "CatalogMode",
+    "CatalogSpec",
     "CheckName",
     "CheckSeverity",
     "CircuitBreakerSpec",
@@ -66,6 +69,7 @@ __all__ = [
     "NamingSpec",
     "OAuthSpec",
     "OrchestratorConfig",
+    "PlanLimitsSpec",
     "RateLimitSpec",
     "RateLimitsSpec",
     "RetrySpec",

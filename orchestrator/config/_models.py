@@ -33,6 +33,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator._version import NAME
 from orchestrator.config._auth import AuditSpec, AuthSpec, RateLimitsSpec
+from orchestrator.config._catalog import CatalogSpec
 from orchestrator.config._downstream_auth import DownstreamOAuthSpec, is_own_auth
 from orchestrator.config._duration import Seconds
 from orchestrator.config._resilience import CircuitBreakerSpec, HealthSpec, RetrySpec
@@ -173,6 +174,14 @@ class _ServerCommon(_Frozen):
         default="pin",
         description="When definitions differ from their pins: pin (withhold until approved), "
         "auto (pin added ones on sight, withhold changed ones) or warn (serve, log and audit).",
+    )
+    start: Literal["eager", "lazy"] = Field(
+        default="eager",
+        description="eager: start with serve; lazy: serve the tools it listed last time, start it on the first "
+        "call that needs it, and stop it after idle_timeout.",
+    )
+    idle_timeout: Seconds = Field(
+        default=300.0, gt=0, description="A lazy server is stopped after this long without a call, e.g. '5m'."
     )
 
     @model_validator(mode="before")
@@ -422,6 +431,9 @@ class OrchestratorConfig(_Frozen):
     trust: TrustSpec = Field(default_factory=TrustSpec, description="What the checks on definitions do.")
     egress: EgressSpec = Field(default_factory=EgressSpec, description="Where connections may not go.")
     runs: RunsSpec = Field(default_factory=RunsSpec, description="Durable workflow runs and MCP tasks.")
+    catalog: CatalogSpec = Field(
+        default_factory=CatalogSpec, description="How the catalogue is shown: every tool, or search over them."
+    )
     source: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The file this was loaded from; set by the loader, not the file."
     )
