@@ -177,6 +177,8 @@ async def _tools(rt: _Setup, as_json: bool, diff_with: str | None) -> int:
         composites = aggregator.composites
         exposed = aggregator.server.exposed()
         withheld = aggregator.pool.withheld
+        size = aggregator.server.catalogue_size()
+        mode = aggregator.config.catalog.mode
     if saved is not None and diff_with is not None:
         _unavailable(statuses, "warning")
         if as_json:
@@ -209,6 +211,11 @@ async def _tools(rt: _Setup, as_json: bool, diff_with: str | None) -> int:
             print(f"{name:<{width}}  workflow{state}")
     if rows or composites.names:  # nothing served: nothing printed, the errors say why
         print(f"\nCatalogue version {exposed.version}")
+        shown = "search_tools and call_tool instead" if size.mode == "search" else "every tool"
+        print(
+            f"The tool list is {size.tools} tools, {size.tokens:,} tokens ({size.method}); "
+            f"catalog.mode {mode}: the model is shown {shown}"
+        )
     _print_notes(catalog, withheld)
     # An empty or partial list that exits 0 would read as "these are all the tools".
     return 1 if _unavailable(statuses, "error") else 0

@@ -48,6 +48,13 @@ from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
+from orchestrator.server._search_mode import (
+    SEARCH_INSTRUCTIONS,
+    SEARCH_TOOLS,
+    CatalogueSize,
+    SearchMode,
+    call_tool_request,
+)
 from orchestrator.server._task_inputs import ApprovalInputs
 from orchestrator.server._task_methods import TaskMethods
 from orchestrator.server._validate import ArgumentValidator
@@ -69,6 +76,7 @@ if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.catalog import Catalog
+    from orchestrator.config import CatalogSpec
     from orchestrator.runs import RunManager
     from orchestrator.store import RunRecord
     from orchestrator.workflow import ToolInvoker
@@ -198,6 +206,10 @@ class OrchestratorServer:
         # The served catalogue's version, made once per change of what is served: the
         # catalogue and the composites' tools it was made from are compared by identity.
         self._exposed: tuple[Catalog, tuple[types.Tool, ...], ExposedCatalogue] | None = None
+        # Every tool served, made once per change of the catalogue, the composites or tasks.
+        self._tools: tuple[Catalog, tuple[types.Tool, ...], bool, tuple[types.Tool, ...]] | None = None
+        self.search = SearchMode(pool.config.catalog)
+        """What ``tools/list`` shows (every tool, or search's meta-tools) and the search itself."""
         self._exit_stack = AsyncExitStack()
         self._rounds: InputRounds | None = None
         self.controls = CallControls()
@@ -288,6 +300,8 @@ class OrchestratorServer:
         instructions = result.get("instructions")
         lines = [instructions] if isinstance(instructions, str) else []
         lines.append(_VERSION_INSTRUCTIONS)
+        if self.search.spec.mode == "search" or (self._pool.settled and self.search.searching(self._served_tools())):
+            lines.append(SEARCH_INSTRUCTIONS)
         if self._pool.settled:
             version = self.catalogue_version
             lines.append(f"Catalogue version {version} when you connected.")
@@ -322,6 +336,13 @@ class OrchestratorServer:
             await self._notify(CatalogChange(tools=True, prompts=False, resources=False))
         return changed
 
+    async def set_catalog_spec(self, spec: CatalogSpec) -> None:
+        """Show the catalogue as ``spec`` says from now on (a reload); clients are told the list changed."""
+        if spec == self.search.spec:
+            return
+        self.search.reconfigure(spec)
+        await self._notify(CatalogChange(tools=True, prompts=False, resources=False))
+
     async def _notify(self, change: CatalogChange) -> None:
         """Tell every client which lists changed: listen streams (2026-07-28) and sessions."""
         if change.tools:
@@ -354,19 +375,42 @@ class OrchestratorServer:
         While runs are durable, composites say they can run as MCP tasks (``execution``).
         """
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        composites = self.composites.tools()
-        if self.runs is not None:
-            return [*self._pool.catalog.tools, *self.tasks.with_task_support(composites)]
-        return [*self._pool.catalog.tools, *composites]
+        return list(self._served_tools())
+
+    def _served_tools(self) -> tuple[types.Tool, ...]:
+        """Every tool served now, the same tuple until the catalogue, the composites or tasks change."""
+        catalog, composites, tasks = self._pool.catalog, self.composites.tools(), self.runs is not None
+        cached = self._tools
+        if cached is not None and cached[0] is catalog and cached[1] is composites and cached[2] == tasks:
+            return cached[3]
+        tools = (*catalog.tools, *(self.tasks.with_task_support(composites) if tasks else composites))
+        self._tools = (catalog, composites, tasks, tools)
+        return tools
+
+    def catalogue_size(self) -> CatalogueSize:
+        """How many tokens the full tool list takes, and whether the model is shown it or search."""
+        return self.search.size(self._served_tools())
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        tools = await self.list_tools()
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
+        served = self._served_tools()
         principal = request_principal(ctx)
-        if not principal.grant.everything:
-            tools = self.policy().tools(principal, tools)
+        tools = list(served) if principal.grant.everything else self.policy().tools(principal, served)
+        if self.search.searching(served):
+            tools = self.search.listed(tools)
         return types.ListToolsResult(tools=tools, _meta=self._list_meta())
+
+    async def _search_tools(self, principal: Principal, arguments: dict[str, Any]) -> types.CallToolResult:
+        """``search_tools``: the best matches among the tools ``principal`` may use, with their definitions."""
+        await self._pool.wait_settled(self._startup_grace, initial_only=True)
+        policy = None if principal.grant.everything else self.policy()
+
+        def allowed(name: str) -> bool:
+            return policy is None or policy.tool_allowed(principal, name)
+
+        return await self.search.search(arguments, self._served_tools(), self._pool.catalog, allowed)
 
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
@@ -381,8 +425,30 @@ class OrchestratorServer:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         name, arguments = params.name, params.arguments or {}
-        await self._wait_for_tool(name)
         principal = request_principal(ctx)
+        meta_call = name in self.search.reserved
+        if meta_call:
+            meta_tool = self.search.meta_tool(name)
+            assert meta_tool is not None
+            problems = self._validator.problems(meta_tool, arguments)
+            try:
+                if problems:
+                    raise InvalidArgumentsError(name, problems)
+                if name == SEARCH_TOOLS:
+                    version = self.catalogue_version
+                    return await self.controls.call(
+                        principal,
+                        name,
+                        arguments,
+                        lambda: self._search_tools(principal, arguments),
+                        lambda _: ServedBy(catalogue_version=version),
+                    )
+                request = call_tool_request(arguments)
+            except InvalidArgumentsError as exc:
+                return tool_error_result(exc)
+            # call_tool(name, arguments) is the call of that tool, through all a call goes through.
+            name, arguments = request.name, request.arguments
+        await self._wait_for_tool(name)
         try:
             self._check_granted(principal, name)
             if self._rounds is not None and _can_answer_input(ctx):
@@ -402,10 +468,15 @@ class OrchestratorServer:
 
             return await self._controlled_call(name, arguments, progress, self._request_peer(ctx), principal)
         except UnknownToolError as exc:
+            if meta_call:  # the model named a tool that is not there: a result it can read and correct
+                return tool_error_result(exc)
             raise request_error(exc) from exc
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         """A tool's input schema by name, for the SDK's header checks (saves a full tools/list)."""
+        meta_tool = self.search.meta_tool(name) if name in self.search.reserved else None
+        if meta_tool is not None:
+            return meta_tool.input_schema
         plan = self.composites.plan(name)
         if plan is not None:
             return plan.input_schema

@@ -25,6 +25,7 @@ import anyio
 from orchestrator.config import OrchestratorConfig, config_watch_paths, watch_files
 from orchestrator.downstream import DownstreamPool, PoolChange
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
+from orchestrator.server._search_mode import meta_tool_names
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -122,7 +123,9 @@ class Reloader:
             )
         self._server.set_redactor(loaded.redactor)
         workflows_changed = await self._server.set_composites(loaded.composites)
-        change = await self._pool.apply(loaded.config, reserved=loaded.composites.names)
+        await self._server.set_catalog_spec(loaded.config.catalog)
+        reserved = loaded.composites.names | meta_tool_names(loaded.config.catalog)
+        change = await self._pool.apply(loaded.config, reserved=reserved)
         parts = [
             f"{label}: {', '.join(keys)}"
             for label, keys in (
