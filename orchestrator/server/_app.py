@@ -603,6 +603,8 @@ class OrchestratorServer:
         Raises:
             UnknownToolError: ``principal`` may not call ``name``, or no tool has that name.
         """
+        if name in self.search.reserved:
+            return False  # search_tools and call_tool answer at once
         await self._wait_for_tool(name)
         self._check_granted(principal, name)
         if name in self.composites.names:
