@@ -156,7 +156,9 @@ async def _snapshot(sources: list[_Source]) -> dict[str, Any]:
             }
         )
     return {
-        "description": "tools/list responses of real MCP servers, listed by bench/snapshot_tools.py with no credentials",
+        "description": (
+            "tools/list responses of real MCP servers, listed with no credentials by bench/snapshot_tools.py"
+        ),
         "servers": servers,
     }
 
