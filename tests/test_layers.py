@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "config": 2,
     "catalog": 3,
     "store": 3,  # the one persistence layer: above config and errors only
+    "search": 3,  # ranks the tool catalogue for search mode: pure, stdlib and ranking libraries only
     "workflow": 4,
     "downstream": 4,
     "telemetry": 4,  # the OpenTelemetry SDK side; nothing below uses it

@@ -1,0 +1,360 @@
+"""Search mode, measured: manifest tokens, recall of ``search_tools``, and search latency.
+
+Run from the repository root (after ``make setup``; offline)::
+
+    python -m bench.catalogue_search [--searches 400] [--large 10000] [--out bench/results/catalogue_search.json]
+
+The catalogue is real: ``bench/data/tool_catalogue.json`` holds the ``tools/list`` responses of
+13 real MCP servers (made by ``python -m bench.snapshot_tools``; each list names its package and
+version), exposed as ``{server key}__{tool name}`` as the aggregator's default naming does. The task
+set, ``bench/data/catalogue_tasks.yaml``, is 60 requests phrased as users phrase them, each with
+the tool(s) that satisfy it.
+
+Reported:
+
+* tokens of the initial manifest (``count_tokens``: o200k_base with the ``search`` extra), full
+  mode (the JSON of every tool as ``tools/list`` carries them) against search mode (the
+  meta-tools, ``SEARCH_MODE_TOOLS``), for the whole real catalogue and for its first 150 tools;
+* recall@1 and recall@5 of ``ToolIndex.search`` over the task set (a task counts when one of its
+  tools is among the first k hits), for each signal combination from plain BM25 over names and
+  descriptions up to the full hybrid;
+* index build time at 150 tools and at ``--large`` tools, and search latency p50/p95 at
+  ``--large`` tools (``--searches`` searches cycling through the task set's queries). The large
+  catalogue replicates the real tools under distinct server keys (``github`` -> ``github7``, so
+  ``github7__create_issue``): every exposed name and server key differs, as in a real large
+  catalogue, while the descriptions (and so the embedder's texts, which leave the server prefix
+  out) repeat. Its build time therefore counts each distinct text's embedding once; the cost of
+  one embedding is reported separately (a catalogue of 10,000 distinct tools costs that times
+  10,000, once, in the background; later builds reuse them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mcp_types as types
+import yaml
+
+from orchestrator.search import (
+    EMBEDDING_MODEL,
+    TOKEN_COUNT_METHOD,
+    IndexedTool,
+    LexicalOptions,
+    RankingOptions,
+    ToolIndex,
+    count_tokens,
+    estimate_tokens,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOT = REPO_ROOT / "bench" / "data" / "tool_catalogue.json"
+TASKS = REPO_ROOT / "bench" / "data" / "catalogue_tasks.yaml"
+DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "catalogue_search.json"
+
+MANIFEST_RATIO_TARGET = 0.05
+RECALL_AT_5_TARGET = 0.9
+LATENCY_P50_TARGET_MS = 20.0
+
+SEARCH_MODE_TOOLS: list[dict[str, Any]] = [
+    {
+        "name": "search_tools",
+        "description": (
+            "Find the tools for a task among all connected servers' tools. Describe what you want done "
+            "in plain words; returns the best matches with their full input schemas, ready for call_tool."
+        ),
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What you want to do, in natural language."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
+            },
+            "required": ["query"],
+        },
+    },
+    {
+        "name": "call_tool",
+        "description": (
+            "Call a tool found with search_tools, by its exact name, with arguments matching its input schema."
+        ),
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "The tool's name as search_tools returned it."},
+                "arguments": {"type": "object", "description": "The tool's arguments."},
+            },
+            "required": ["name"],
+        },
+    },
+    {
+        "name": "run_plan",
+        "description": (
+            "Run several tool calls as one plan: steps call tools found with search_tools, may depend on "
+            "earlier steps and use their results; independent steps run in parallel."
+        ),
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "steps": {
+                    "type": "object",
+                    "description": "Steps by id: {tool, with, needs}; ${{ steps.<id>.result }} refers to a result.",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "tool": {"type": "string"},
+                            "with": {"type": "object"},
+                            "needs": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "required": ["tool"],
+                    },
+                },
+                "output": {"description": "What to return; may refer to steps' results."},
+            },
+            "required": ["steps"],
+        },
+    },
+]
+"""A draft of the meta-tools that search mode lists instead of the catalogue (the server defines the real ones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A request and the tools that satisfy it."""
+
+    query: str
+    tools: frozenset[str]
+
+
+SIGNALS: list[tuple[str, RankingOptions]] = [
+    (
+        "BM25, names + descriptions",
+        RankingOptions(
+            LexicalOptions(stemming=False, parameters=False, field_weights=False), boosts=False, embeddings=False
+        ),
+    ),
+    (
+        "+ stemming",
+        RankingOptions(
+            LexicalOptions(stemming=True, parameters=False, field_weights=False), boosts=False, embeddings=False
+        ),
+    ),
+    (
+        "+ parameters, titles, server keys",
+        RankingOptions(
+            LexicalOptions(stemming=True, parameters=True, field_weights=False), boosts=False, embeddings=False
+        ),
+    ),
+    ("+ field weights", RankingOptions(LexicalOptions(), boosts=False, embeddings=False)),
+    ("+ server/composite boosts (lexical, as shipped without the extra)", RankingOptions(embeddings=False)),
+    ("embeddings alone", RankingOptions(lexical_on=False, boosts=False)),
+    ("+ embeddings, RRF (hybrid, as shipped)", RankingOptions()),
+]
+"""Signal combinations, each adding one to the line before (but "embeddings alone")."""
+
+
+def load_catalogue(path: Path = SNAPSHOT) -> list[IndexedTool]:
+    """The snapshot's tools under their exposed names (``{server key}__{tool}``)."""
+    snapshot = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        IndexedTool(types.Tool.model_validate({**tool, "name": f"{server['key']}__{tool['name']}"}), server["key"])
+        for server in snapshot["servers"]
+        for tool in server["tools"]
+    ]
+
+
+def load_tasks(catalogue: Sequence[IndexedTool], path: Path = TASKS) -> list[Task]:
+    """The task set, checked against the catalogue.
+
+    Raises:
+        ValueError: A task names a tool the catalogue does not have.
+    """
+    names = {entry.tool.name for entry in catalogue}
+    tasks = [
+        Task(item["query"], frozenset(item["tools"]))
+        for item in yaml.safe_load(path.read_text(encoding="utf-8"))["tasks"]
+    ]
+    unknown = sorted(name for task in tasks for name in task.tools - names)
+    if unknown:
+        raise ValueError(f"{path.name}: tools not in the catalogue: {', '.join(unknown)}")
+    return tasks
+
+
+def recall(index: ToolIndex, tasks: Sequence[Task], k: int) -> float:
+    """Share of tasks with one of their tools among the first k hits."""
+    found = sum(1 for task in tasks if task.tools & {hit.name for hit in index.search(task.query, limit=k)})
+    return found / len(tasks)
+
+
+def misses(index: ToolIndex, tasks: Sequence[Task], k: int) -> list[dict[str, Any]]:
+    """Tasks none of whose tools is among the first k hits, with what came instead."""
+    missed: list[dict[str, Any]] = []
+    for task in tasks:
+        hits = [hit.name for hit in index.search(task.query, limit=k)]
+        if not task.tools & set(hits):
+            missed.append({"query": task.query, "wanted": sorted(task.tools), "got": hits})
+    return missed
+
+
+def manifest_json(tools: Sequence[dict[str, Any]]) -> str:
+    """A tools/list result as it goes on the wire (compact JSON)."""
+    return json.dumps({"tools": list(tools)}, separators=(",", ":"), ensure_ascii=False)
+
+
+def _wire(entry: IndexedTool) -> dict[str, Any]:
+    return entry.tool.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def manifest_tokens(catalogue: Sequence[IndexedTool]) -> dict[str, Any]:
+    """Tokens of the full manifest and of the search-mode one, and their ratio."""
+    full_text = manifest_json([_wire(entry) for entry in catalogue])
+    search_text = manifest_json(SEARCH_MODE_TOOLS)
+    started = time.perf_counter()
+    full = count_tokens(full_text)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    search = count_tokens(search_text)
+    return {
+        "tools": len(catalogue),
+        "full_tokens": full,
+        "search_tokens": search,
+        "ratio": search / full,
+        "full_estimate": estimate_tokens(full_text),
+        "count_ms": round(elapsed_ms, 2),
+    }
+
+
+def large_catalogue(catalogue: Sequence[IndexedTool], size: int) -> list[IndexedTool]:
+    """``size`` tools: the real ones replicated under distinct server keys with varied names."""
+    tools: list[IndexedTool] = []
+    copy = 0
+    while len(tools) < size:
+        for entry in catalogue:
+            if len(tools) == size:
+                break
+            server = entry.server or "composite"
+            own = entry.tool.name.split("__", 1)[-1]
+            key = f"{server}{copy}" if copy else server
+            name = f"{key}__{own}"
+            tools.append(IndexedTool(entry.tool.model_copy(update={"name": name}), key))
+        copy += 1
+    return tools
+
+
+def _timed_build(tools: Sequence[IndexedTool], options: RankingOptions | None = None) -> tuple[ToolIndex, float]:
+    started = time.perf_counter()
+    index = ToolIndex.build(tools, options=options)
+    return index, time.perf_counter() - started
+
+
+def _latencies_ms(index: ToolIndex, tasks: Sequence[Task], searches: int) -> list[float]:
+    for task in tasks[:5]:
+        index.search(task.query)
+    samples: list[float] = []
+    for number in range(searches):
+        query = tasks[number % len(tasks)].query
+        started = time.perf_counter()
+        index.search(query, limit=5)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _percentile(samples: Sequence[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def run(searches: int, large: int) -> dict[str, Any]:
+    """Measure everything; returns the report."""
+    catalogue = load_catalogue()
+    tasks = load_tasks(catalogue)
+    signals: list[dict[str, Any]] = []
+    for label, options in SIGNALS:
+        index = ToolIndex.build(catalogue, options=options)
+        if not options.lexical_on and not index.uses_embeddings:
+            continue
+        signals.append({"signals": label, "recall@1": recall(index, tasks, 1), "recall@5": recall(index, tasks, 5)})
+    shipped, build_real_s = _timed_build(catalogue)
+    small, build_150_s = _timed_build(catalogue[:150])
+    lexical_large, build_large_lexical_s = _timed_build(
+        large_catalogue(catalogue, large), RankingOptions(embeddings=False)
+    )
+    hybrid_large, build_large_s = _timed_build(large_catalogue(catalogue, large))
+    lexical_ms = _latencies_ms(lexical_large, tasks, searches)
+    hybrid_ms = _latencies_ms(hybrid_large, tasks, searches)
+    small_ms = _latencies_ms(small, tasks, searches)
+    texts = len({entry.tool.name.split("__", 1)[-1] + (entry.tool.description or "") for entry in catalogue})
+    return {
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "catalogue": {
+            "servers": len({entry.server for entry in catalogue}),
+            "tools": len(catalogue),
+            "tasks": len(tasks),
+        },
+        "token_count_method": TOKEN_COUNT_METHOD,
+        "embedding_model": EMBEDDING_MODEL if shipped.uses_embeddings else None,
+        "manifest": {"real": manifest_tokens(catalogue), "150": manifest_tokens(catalogue[:150])},
+        "signals": signals,
+        "misses@5": misses(shipped, tasks, 5),
+        "build_s": {
+            "real": round(build_real_s, 3),
+            "150": round(build_150_s, 3),
+            f"{large}, lexical": round(build_large_lexical_s, 3),
+            f"{large}, hybrid": round(build_large_s, 3),
+            "embedding per distinct text": round(build_real_s / max(texts, 1), 4),
+        },
+        "search_ms": {
+            "150, hybrid": {"p50": _percentile(small_ms, 0.5), "p95": _percentile(small_ms, 0.95)},
+            f"{large}, lexical": {"p50": _percentile(lexical_ms, 0.5), "p95": _percentile(lexical_ms, 0.95)},
+            f"{large}, hybrid": {"p50": _percentile(hybrid_ms, 0.5), "p95": _percentile(hybrid_ms, 0.95)},
+        },
+        "targets": {
+            "manifest_ratio_150": MANIFEST_RATIO_TARGET,
+            "recall@5": RECALL_AT_5_TARGET,
+            "search_p50_ms_large": LATENCY_P50_TARGET_MS,
+        },
+    }
+
+
+def _print(report: dict[str, Any]) -> None:
+    catalogue = report["catalogue"]
+    print(f"catalogue: {catalogue['tools']} real tools from {catalogue['servers']} servers; {catalogue['tasks']} tasks")
+    print(f"tokens: {report['token_count_method']}; embeddings: {report['embedding_model']}")
+    for label, manifest in report["manifest"].items():
+        print(
+            f"  manifest ({label}: {manifest['tools']} tools): full {manifest['full_tokens']} tokens "
+            f"(estimate {manifest['full_estimate']}), search mode {manifest['search_tokens']} "
+            f"= {manifest['ratio']:.1%}; counted in {manifest['count_ms']} ms"
+        )
+    print(f"  {'signals':<66} {'recall@1':>8} {'recall@5':>8}")
+    for line in report["signals"]:
+        print(f"  {line['signals']:<66} {line['recall@1']:>8.2f} {line['recall@5']:>8.2f}")
+    for miss in report["misses@5"]:
+        print(f"  miss@5: {miss['query']!r} wanted {miss['wanted']} got {miss['got']}")
+    print("  build (s): " + ", ".join(f"{key} {value}" for key, value in report["build_s"].items()))
+    for label, latency in report["search_ms"].items():
+        print(f"  search ({label}): p50 {latency['p50']:.2f} ms, p95 {latency['p95']:.2f} ms")
+
+
+def main() -> None:
+    """Run the benchmark and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--searches", type=int, default=400)
+    parser.add_argument("--large", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    options = parser.parse_args()
+    report = run(options.searches, options.large)
+    _print(report)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"-> {options.out}")
+
+
+if __name__ == "__main__":
+    main()
