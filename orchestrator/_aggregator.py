@@ -46,6 +46,7 @@ from orchestrator.server import (
     StatusReporter,
     http_app,
     http_auth,
+    reserved_tool_names,
     serve_http,
     serve_stdio,
 )
@@ -146,7 +147,7 @@ class Aggregator:
             self._pool = await stack.enter_async_context(
                 DownstreamPool.running(
                     self._initial_config,
-                    reserved=composites.names,
+                    reserved=reserved_tool_names(self._initial_config, composites.names),
                     child_env=child_env,
                     gate=gate,
                     auth_for=auth_for,

@@ -18,6 +18,7 @@ from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoke
 from orchestrator.server._errors import ERROR_META_KEY
 from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, http_app, serve_http
 from orchestrator.server._http_auth import HttpAuth, http_auth, resource_metadata_url, resource_url_for
+from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, reserved_tool_names
 from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
 from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
@@ -27,6 +28,7 @@ __all__ = [
     "ERROR_META_KEY",
     "PROBE_PATHS",
     "RUN_META_KEY",
+    "RUN_PLAN_TOOL_NAME",
     "STATUS_PATH",
     "TRACE_META_KEY",
     "CallControls",
@@ -43,6 +45,7 @@ __all__ = [
     "http_app",
     "http_auth",
     "is_ready",
+    "reserved_tool_names",
     "resource_metadata_url",
     "resource_url_for",
     "run_result_to_tool_result",

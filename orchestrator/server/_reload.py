@@ -25,6 +25,7 @@ import anyio
 from orchestrator.config import OrchestratorConfig, config_watch_paths, watch_files
 from orchestrator.downstream import DownstreamPool, PoolChange
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
+from orchestrator.server._plans import reserved_tool_names
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -122,7 +123,11 @@ class Reloader:
             )
         self._server.set_redactor(loaded.redactor)
         workflows_changed = await self._server.set_composites(loaded.composites)
-        change = await self._pool.apply(loaded.config, reserved=loaded.composites.names)
+        change = await self._pool.apply(
+            loaded.config, reserved=reserved_tool_names(loaded.config, loaded.composites.names)
+        )
+        if old.catalog != loaded.config.catalog:
+            await self._server.tools_changed()  # what is offered besides the catalogue may have (run_plan)
         parts = [
             f"{label}: {', '.join(keys)}"
             for label, keys in (
