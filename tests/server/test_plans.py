@@ -13,10 +13,18 @@ from mcp import MCPError
 
 from orchestrator.auth import Grant, Principal
 from orchestrator.catalog import Catalog, ServerManifest, build_catalog
-from orchestrator.config import OrchestratorConfig, PlanLimitsSpec
+from orchestrator.config import CatalogSpec, OrchestratorConfig, PlanLimitsSpec
 from orchestrator.downstream import DownstreamPool
 from orchestrator.errors import WorkflowDefinitionError
-from orchestrator.server import RUN_META_KEY, RUN_PLAN_TOOL_NAME, Composites, OrchestratorServer, reserved_tool_names
+from orchestrator.server import (
+    RUN_META_KEY,
+    RUN_PLAN_TOOL_NAME,
+    Composites,
+    Loaded,
+    OrchestratorServer,
+    Reloader,
+    reserved_tool_names,
+)
 from orchestrator.server._plans import ATTR_PLAN_SHAPE, EVENT_PLAN, Plans
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
 from tests.server.helpers import connect, text_of
@@ -77,9 +85,11 @@ async def test_a_plan_runs_its_steps_and_only_its_output_comes_back() -> None:
     assert result.structured_content == {"length": 4}
     assert json.loads(text_of(result)) == {"length": 4}
     # The steps' results stayed here: neither the sums nor the echoed text reach the model.
-    everything = json.dumps(result.model_dump(mode="json", by_alias=True))
+    # (Only ids are in _meta, and they are hex: the content is where a value could leak.)
+    returned = json.dumps([block.model_dump(mode="json") for block in result.content] + [result.structured_content])
     for intermediate in ("5+30", "30", '"result"'):
-        assert intermediate not in everything
+        assert intermediate not in returned
+    assert set(result.meta or {}) == {RUN_META_KEY, types.SERVER_INFO_META_KEY}
     assert sorted(servers["a"].calls) == [("add", {"a": 2, "b": 3}), ("echo", {"text": "5+30"})]
     assert servers["b"].calls == [("add", {"a": 10, "b": 20})]
     assert result.meta is not None
@@ -322,3 +332,34 @@ def _catalog_of(servers: Mapping[str, list[str]]) -> Catalog:
 
     manifests = [ServerManifest(key, key, tools=tuple(tool(name) for name in names)) for key, names in servers.items()]
     return build_catalog(manifests)
+
+
+async def test_a_reload_that_turns_plans_on_offers_run_plan_and_tells_clients() -> None:
+    servers = _two_servers()
+    seen = Notifications()
+    with anyio.fail_after(LIMIT):
+        async with (
+            serving(servers, catalog={}) as server,
+            connect(server, mode="legacy", message_handler=seen) as client,
+        ):
+            before = [tool.name for tool in (await client.list_tools()).tools]
+            on = server.pool.config.model_copy(update={"catalog": CatalogSpec(plans=True)})
+            record = await Reloader(server, server.pool, lambda: Loaded(on, Composites(()))).reload("test")
+            await seen.tools_changed.wait()
+            after = [tool.name for tool in (await client.list_tools()).tools]
+            result = await client.call_tool(RUN_PLAN_TOOL_NAME, {"plan": SUM_BOTH_THEN_SAY})
+    assert record.ok
+    assert RUN_PLAN_TOOL_NAME not in before
+    assert after == [*before, RUN_PLAN_TOOL_NAME]
+    assert result.structured_content == {"length": 4}
+
+
+class Notifications:
+    """A client's message handler that sets ``tools_changed`` when the tool list changes."""
+
+    def __init__(self) -> None:
+        self.tools_changed = anyio.Event()
+
+    async def __call__(self, message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.tools_changed.set()
