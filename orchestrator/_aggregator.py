@@ -46,7 +46,7 @@ from orchestrator.server import (
     StatusReporter,
     http_app,
     http_auth,
-    meta_tool_names,
+    reserved_tool_names,
     serve_http,
     serve_stdio,
 )
@@ -147,7 +147,7 @@ class Aggregator:
             self._pool = await stack.enter_async_context(
                 DownstreamPool.running(
                     self._initial_config,
-                    reserved=composites.names | meta_tool_names(self._initial_config.catalog),
+                    reserved=reserved_tool_names(self._initial_config, composites.names),
                     child_env=child_env,
                     gate=gate,
                     auth_for=auth_for,

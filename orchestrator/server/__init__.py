@@ -18,8 +18,9 @@ from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoke
 from orchestrator.server._errors import ERROR_META_KEY
 from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, http_app, serve_http
 from orchestrator.server._http_auth import HttpAuth, http_auth, resource_metadata_url, resource_url_for
+from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, reserved_tool_names
 from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
-from orchestrator.server._search_mode import META_TOOL_NAMES, meta_tool_names
+from orchestrator.server._search_mode import META_TOOL_NAMES
 from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
 
@@ -29,6 +30,7 @@ __all__ = [
     "META_TOOL_NAMES",
     "PROBE_PATHS",
     "RUN_META_KEY",
+    "RUN_PLAN_TOOL_NAME",
     "STATUS_PATH",
     "TRACE_META_KEY",
     "CallControls",
@@ -45,7 +47,7 @@ __all__ = [
     "http_app",
     "http_auth",
     "is_ready",
-    "meta_tool_names",
+    "reserved_tool_names",
     "resource_metadata_url",
     "resource_url_for",
     "run_result_to_tool_result",

@@ -46,6 +46,7 @@ from orchestrator.server._approvals import elicitation_approver
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
+from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, Plans
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
 from orchestrator.server._search_mode import (
@@ -214,6 +215,7 @@ class OrchestratorServer:
         self._rounds: InputRounds | None = None
         self.controls = CallControls()
         """Rate limits and the audit log of calls; off unless the serving process sets them."""
+        self._plans: Plans | None = None
         self.runs: RunManager | None = None
         """Where composite runs are journalled (and resumed after a crash); ``None``: in memory only."""
         self.task_ttl: float | None = None
@@ -278,6 +280,20 @@ class OrchestratorServer:
     def policy(self) -> AccessPolicy:
         """The access policy over what is served now."""
         return AccessPolicy(self._pool.catalog, self.composites.active)
+
+    @property
+    def plans(self) -> Plans | None:
+        """``run_plan``, while the served config says ``catalog.plans`` (and no composite took the name)."""
+        spec = self._pool.config.catalog  # the pool's config: a reload applies at once
+        if not spec.plans or RUN_PLAN_TOOL_NAME in self.composites.names:
+            return None
+        if self._plans is None or self._plans.limits != spec.plan_limits:
+            self._plans = Plans(spec.plan_limits)
+        return self._plans
+
+    def _offers_plans(self, name: str) -> bool:
+        """Whether ``name`` is ``run_plan`` and it is offered: any principal may call it (each step is checked)."""
+        return name == RUN_PLAN_TOOL_NAME and self.plans is not None
 
     # ------------------------------------------------------------ change fan-out
 
@@ -375,7 +391,8 @@ class OrchestratorServer:
         While runs are durable, composites say they can run as MCP tasks (``execution``).
         """
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        return list(self._served_tools())
+        plans = self.plans
+        return [*self._served_tools(), *((plans.tool(),) if plans is not None else ())]
 
     def _served_tools(self) -> tuple[types.Tool, ...]:
         """Every tool served now, the same tuple until the catalogue, the composites or tasks change."""
@@ -400,6 +417,9 @@ class OrchestratorServer:
         tools = list(served) if principal.grant.everything else self.policy().tools(principal, served)
         if self.search.searching(served):
             tools = self.search.listed(tools)
+        plans = self.plans
+        if plans is not None:  # to every caller: each step of a plan is checked against its grant
+            tools.append(plans.tool())
         return types.ListToolsResult(tools=tools, _meta=self._list_meta())
 
     async def _search_tools(self, principal: Principal, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -491,7 +511,7 @@ class OrchestratorServer:
         Raises:
             UnknownToolError: ``principal`` is not granted ``name``.
         """
-        if principal.grant.everything:
+        if principal.grant.everything or self._offers_plans(name):
             return
         policy = self.policy()
         if not policy.tool_allowed(principal, name):
@@ -502,7 +522,7 @@ class OrchestratorServer:
             raise UnknownToolError("tool", name, close_names(name, visible))
 
     def _check_known(self, name: str) -> None:
-        if name not in self.composites.names:
+        if name not in self.composites.names and not self._offers_plans(name):
             # Known but withdrawn (its server is unhealthy): the call answers with a tool error.
             with contextlib.suppress(DownstreamError):
                 self._pool.tool(name)
@@ -561,7 +581,7 @@ class OrchestratorServer:
 
     def _served_by(self, name: str, result: types.CallToolResult | None, version: str) -> ServedBy:
         """Where a call went, for its audit record: the downstream tool, or a composite's run."""
-        if name in self.composites.names:
+        if name in self.composites.names or self._offers_plans(name):
             run: object = (result.meta or {}).get(RUN_META_KEY) if result is not None else None
             run_id = cast("dict[str, object]", run).get("run_id") if isinstance(run, dict) else None
             return ServedBy(run_id=run_id if isinstance(run_id, str) else None, catalogue_version=version)
@@ -607,6 +627,8 @@ class OrchestratorServer:
             return False  # search_tools and call_tool answer at once
         await self._wait_for_tool(name)
         self._check_granted(principal, name)
+        if self._offers_plans(name):
+            return False  # plans run in memory only: never as a task
         if name in self.composites.names:
             return self.runs is not None
         self._pool.catalog.tool(name)
@@ -697,6 +719,19 @@ class OrchestratorServer:
         principal: Principal,
         version: str,
     ) -> types.CallToolResult:
+        plans = self.plans
+        if name == RUN_PLAN_TOOL_NAME and plans is not None:
+            return await plans.run(
+                self._pool,
+                arguments,
+                principal=principal,
+                policy=self.policy(),
+                progress=progress,
+                peer=peer,
+                wrap_invoker=self._step_invoker(principal, name, version),
+                catalogue_version=version,
+                approver=elicitation_approver(peer, self._pool.config.runs.approval_timeout),
+            )
         if name in self.composites.names:
             try:
                 return await self.composites.call(

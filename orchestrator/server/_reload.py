@@ -25,7 +25,7 @@ import anyio
 from orchestrator.config import OrchestratorConfig, config_watch_paths, watch_files
 from orchestrator.downstream import DownstreamPool, PoolChange
 from orchestrator.errors import ConfigError, WorkflowDefinitionError
-from orchestrator.server._search_mode import meta_tool_names
+from orchestrator.server._plans import reserved_tool_names
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -123,9 +123,11 @@ class Reloader:
             )
         self._server.set_redactor(loaded.redactor)
         workflows_changed = await self._server.set_composites(loaded.composites)
+        change = await self._pool.apply(
+            loaded.config, reserved=reserved_tool_names(loaded.config, loaded.composites.names)
+        )
+        # After the pool has the new config: the list clients fetch when told reads it (run_plan).
         await self._server.set_catalog_spec(loaded.config.catalog)
-        reserved = loaded.composites.names | meta_tool_names(loaded.config.catalog)
-        change = await self._pool.apply(loaded.config, reserved=reserved)
         parts = [
             f"{label}: {', '.join(keys)}"
             for label, keys in (

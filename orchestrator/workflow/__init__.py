@@ -49,6 +49,7 @@ from orchestrator.workflow._hooks import (
 from orchestrator.workflow._load import (
     WorkflowCheck,
     check_workflow,
+    check_workflow_data,
     load_workflow,
     load_workflow_text,
     load_workflows,
@@ -154,6 +155,7 @@ __all__ = [
     "WorkflowPlan",
     "WorkflowSpec",
     "check_workflow",
+    "check_workflow_data",
     "compile_expression",
     "compile_template",
     "compile_workflow",

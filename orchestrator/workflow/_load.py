@@ -9,17 +9,17 @@ problems of tools and arguments too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator._locations import KeyPath, LineMap, Problem, format_problem, format_problems
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.workflow._compile import collect_problems
-from orchestrator.workflow._read import WorkflowDraft, read_workflow, read_workflow_text
+from orchestrator.workflow._read import WorkflowDraft, read_workflow, read_workflow_data, read_workflow_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from orchestrator.catalog import Catalog
     from orchestrator.workflow._plan import WorkflowPlan
@@ -29,6 +29,7 @@ __all__ = [
     "WORKFLOW_SUFFIXES",
     "WorkflowCheck",
     "check_workflow",
+    "check_workflow_data",
     "load_workflow",
     "load_workflow_text",
     "load_workflows",
@@ -78,6 +79,34 @@ def check_workflow(
     """
     draft = read_workflow(path)
     plan, problems = _check_draft(draft, catalog, reserved_names, frozenset(unavailable_servers))
+    return WorkflowCheck(draft.path, draft.spec if draft.ok else None, plan, problems)
+
+
+def check_workflow_data(
+    data: Mapping[str, object],
+    name: str,
+    catalog: Catalog | None = None,
+    *,
+    known_problems: Iterable[Problem] = (),
+) -> WorkflowCheck:
+    """Check a workflow given as data (a JSON object a model wrote), as ``check_workflow`` checks a file.
+
+    Args:
+        data: The workflow as parsed JSON.
+        name: What messages call it: problems read ``name: key.path: message`` (data has no lines).
+        catalog: The live catalogue, to check tools, retries, arguments and annotation claims.
+        known_problems: Problems the caller found itself (a tool reference it could not
+            resolve, a value over its caps), by key path; they are reported with the others,
+            and the checks' own problems at or under their places are not (they would repeat them).
+
+    Returns:
+        The check; its ``plan`` is set only when ``problems`` is empty.
+    """
+    draft = read_workflow_data(dict(data), name)
+    known = tuple(known_problems)
+    if known and not draft.fatal:
+        draft = replace(draft, problems=(*known, *draft.problems), broken=draft.broken | {path for path, _ in known})
+    plan, problems = _check_draft(draft, catalog, (), frozenset())
     return WorkflowCheck(draft.path, draft.spec if draft.ok else None, plan, problems)
 
 

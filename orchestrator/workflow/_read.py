@@ -45,7 +45,7 @@ from orchestrator.workflow._spec import (
     WorkflowSpec,
 )
 
-__all__ = ["WorkflowDraft", "read_workflow", "read_workflow_text"]
+__all__ = ["WorkflowDraft", "read_workflow", "read_workflow_data", "read_workflow_text"]
 
 _LOADER_OWNED_KEYS = ("source",)
 _SALVAGE_ROUNDS: Final = 5
@@ -143,12 +143,29 @@ def read_workflow_text(text: str, name: str) -> WorkflowDraft:
         read = read_yaml(text)
     except UnreadableSource as exc:
         return WorkflowDraft(name, None, fatal=(exc.problem(name),))
-    data = read.data
+    return _read_document(read.data, name, read.lines, list(read.problems))
+
+
+def read_workflow_data(data: object, name: str) -> WorkflowDraft:
+    """Validate a workflow given as data (a JSON object, as a model writes one), salvaging what validates.
+
+    As ``read_workflow_text``, with no lines to name: problems read ``name: key.path: message``.
+
+    Args:
+        data: The workflow as parsed JSON.
+        name: What messages call it.
+
+    Returns:
+        The draft; its ``spec`` carries ``source`` (``name``, no lines).
+    """
+    return _read_document(data, name, {}, [])
+
+
+def _read_document(data: object, name: str, lines: LineMap, problems: list[Problem]) -> WorkflowDraft:
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         return WorkflowDraft(name, None, fatal=(format_problem(name, None, (), f"expected a mapping, found {found}"),))
     document = dict(cast("dict[str, Any]", data))
-    lines, problems = read.lines, list(read.problems)
     for key in _LOADER_OWNED_KEYS:
         if key in document:
             del document[key]
