@@ -212,6 +212,7 @@ class OrchestratorServer:
         self.search = SearchMode(pool.config.catalog)
         """What ``tools/list`` shows (every tool, or search's meta-tools) and the search itself."""
         self._exit_stack = AsyncExitStack()
+        self._task_group: anyio.abc.TaskGroup | None = None
         self._rounds: InputRounds | None = None
         self.controls = CallControls()
         """Rate limits and the audit log of calls; off unless the serving process sets them."""
@@ -333,6 +334,14 @@ class OrchestratorServer:
         if composites_changed and not change.tools:
             change = CatalogChange(tools=True, prompts=change.prompts, resources=change.resources)
         await self._notify(change)
+        if change.tools:
+            self._prepare_search()
+
+    def _prepare_search(self) -> None:
+        """Build the search index of what is served now in the background, so no search waits for it."""
+        tools = self._served_tools()
+        if self._task_group is not None and self.search.searching(tools):
+            self._task_group.start_soon(self.search.prepare, tools, self._pool.catalog)
 
     def set_redactor(self, redactor: Redactor | None) -> None:
         """Record payloads through ``redactor`` from now on (``None``: record nothing)."""
@@ -433,12 +442,14 @@ class OrchestratorServer:
         return await self.search.search(arguments, self._served_tools(), self._pool.catalog, allowed)
 
     async def __aenter__(self) -> OrchestratorServer:
-        self._task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
-        self._rounds = InputRounds(self._task_group)
+        self._task_group = task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
+        self._rounds = InputRounds(task_group)
+        self._prepare_search()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._task_group.cancel_scope.cancel()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
         await self._exit_stack.aclose()
 
     async def _call_tool(

@@ -228,6 +228,14 @@ class SearchMode:
         text = json.dumps(structured, separators=(",", ":")) if found else "No tool matches; try other words."
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 
+    async def prepare(self, tools: tuple[types.Tool, ...], catalog: Catalog) -> None:
+        """Build the index of ``tools`` ahead of the first search (a failure is logged; a search builds again)."""
+        try:
+            await self._index_of(tools, catalog)
+        # Boundary: a background build must not take the server down; the next search tries again.
+        except Exception:
+            logger.exception("could not build the tool search index")
+
     async def _index_of(self, tools: tuple[types.Tool, ...], catalog: Catalog) -> ToolIndex:
         """The index of ``tools``, built in a worker thread once per change (concurrent searches share it)."""
         cached = self._index
