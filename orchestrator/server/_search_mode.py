@@ -221,7 +221,8 @@ class SearchMode:
         if not query:
             raise InvalidArgumentsError(SEARCH_TOOLS, ["query: say in words what you want to do"])
         index = await self._index_of(tools, catalog)
-        hits = index.search(query, limit=limit, allowed=allowed)
+        # Off the event loop: embedding the query takes milliseconds, which other requests need.
+        hits = await anyio.to_thread.run_sync(lambda: index.search(query, limit=limit, allowed=allowed))
         by_name = {tool.name: tool for tool in tools}
         found = [_wire(by_name[hit.name]) for hit in hits if hit.name in by_name]
         structured: dict[str, Any] = {"tools": found}
