@@ -68,7 +68,7 @@ async def test_a_new_listing_replaces_the_old_one_and_other_servers_keep_theirs(
     server, other = _server(), _server()
     await save_manifest(engine, server, "a" * 64, LISTING, at=NOW)
     await save_manifest(engine, other, "c" * 64, LISTING, at=NOW)
-    smaller = {"tools": [], "prompts": [], "resources": [], "resource_templates": []}
+    smaller: dict[str, Any] = {"tools": [], "prompts": [], "resources": [], "resource_templates": []}
 
     await save_manifest(engine, server, "b" * 64, smaller, at=LATER)
 
