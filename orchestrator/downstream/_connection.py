@@ -10,6 +10,14 @@ server) whether someone has logged in. Calls made while it is down fail at once 
 circuit breaker is open fail at once with ``DownstreamCircuitOpen``. Calls to read-only or
 idempotent tools may be retried after a transport fault (``_retry``).
 
+A lazy server (``start: lazy``) is connected on demand. Once its listing is known (kept from
+its last run, or learnt by starting it once), it is ``cold``: not started, not probed, its
+tools served. The first request that needs it starts it (concurrent ones share that start),
+waits until its live listing has been published (and judged), then goes out; a start that
+fails fails that request only, and the server stays cold. After ``idle_timeout`` with no
+request in flight it is stopped again (its whole process group) and goes back to cold; a
+connection it loses also leaves it cold until the next request.
+
 Does not: list catalogues (``_listing``), decide which ``DownstreamError`` a lower-level
 exception stands for (``_error_mapping``, applied to every request here), or answer the
 server's own requests for input (``_caller_requests`` hands them to the caller's client).
@@ -22,7 +30,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import anyio
@@ -84,7 +92,7 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-ServerState = Literal["starting", "ready", "restarting", "needs_login", "stopped"]
+ServerState = Literal["starting", "ready", "restarting", "needs_login", "cold", "stopped"]
 HealthChangeFn = Callable[[], Awaitable[None]]
 """Told when the server becomes healthy or unhealthy (its ``status()`` says which)."""
 ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
@@ -95,6 +103,15 @@ _UNREADABLE_LIMIT = 1000
 _CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
 _LOGIN_POLL = 5.0
 """Seconds between checks, by a server waiting for a login, whether someone has logged in."""
+
+
+@dataclass(eq=False)
+class _Wake:
+    """One start of a cold lazy server, shared by every request that waits for it."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: DownstreamError | None = None
+    """Why it did not come up; ``None`` once it did."""
 
 
 def _login_required(exc: BaseException) -> DownstreamLoginRequired | None:
@@ -118,7 +135,8 @@ class ServerStatus:
             unless its ``health.on_unhealthy`` is ``keep``.
         health_reason: Why it is not healthy (``None`` when it is).
         breaker: Its circuit breaker's state.
-        restarts: Connections lost since it first came up.
+        restarts: Connections lost since it first came up (a lazy server stopped when idle
+            is not counted).
     """
 
     server: str
@@ -185,6 +203,17 @@ class DownstreamServer:
         """Set while connected; a fresh, unset one replaces it when the connection is lost."""
         self._restarts = 0
         self._subscribed: set[str] = set()
+        self._lazy = spec.start == "lazy"
+        self._on_demand = False
+        """Lazy, and its listing is known: connected only when a request needs it."""
+        self._wake_requested = anyio.Event()
+        self._waking: _Wake | None = None
+        self._idle_stop = False
+        """Set when the current connection is being closed for idleness."""
+        self._last_call = 0.0
+        self._calls_changed = anyio.Event()
+        """Set (and replaced) whenever a request starts or ends, or the lazy settings change."""
+        self._ever_connected = False
 
     async def _health_changed(self) -> None:
         if self._on_health_change is not None:
@@ -218,9 +247,29 @@ class DownstreamServer:
         """Wait until the first start attempt has succeeded or failed."""
         await self._settled.wait()
 
+    @property
+    def lazy(self) -> bool:
+        """Whether the server is ``start: lazy``."""
+        return self._lazy
+
+    @property
+    def cold(self) -> bool:
+        """Whether it is a lazy server that is not running now (a request would start it)."""
+        return self._state == "cold"
+
     def reconfigure(self, spec: ServerSpec, prefix: str | None) -> None:
-        """Take on changed settings that need no new connection (see ``DownstreamPool.apply``)."""
+        """Take on changed settings that need no new connection (see ``DownstreamPool.apply``).
+
+        Switched to ``eager``, a cold server is started now and kept connected; switched to
+        ``lazy``, a connected one is stopped once idle for ``idle_timeout``; a changed
+        ``idle_timeout`` counts from the last request.
+        """
         old, self.spec, self._prefix = self.spec, spec, prefix
+        self._lazy = spec.start == "lazy"
+        if not self._lazy and self._on_demand:
+            self._on_demand = False
+            self._wake_requested.set()
+        self._poke()
         self.health.reconfigure(spec.health)
         if spec.circuit_breaker != old.circuit_breaker:
             self._breaker = CircuitBreaker(self.name, spec.circuit_breaker)
@@ -233,24 +282,126 @@ class DownstreamServer:
 
     @property
     def healthy(self) -> bool:
-        """Whether the server is fit to serve (see ``HealthMonitor``)."""
+        """Whether the server is fit to serve (see ``HealthMonitor``; a cold server is)."""
         return self.health.healthy
+
+    # ------------------------------------------------------------ lazy start
+
+    async def serve_cold(self, tool_count: int) -> None:
+        """Before ``run``: its listing is known (kept from its last run), so it starts only when needed."""
+        self._on_demand = True
+        self._state = "cold"
+        self._tool_count = tool_count
+        await self.health.mark_cold()
+
+    def settle(self) -> None:
+        """Its first start attempt counts as made (a cold server whose kept listing is published)."""
+        self._settled.set()
+
+    async def wake(self) -> None:
+        """Start a cold lazy server and wait until its live listing is published; at once otherwise.
+
+        Concurrent callers share one start. The wait is bounded by the server's ``timeout``
+        (a start still under way then goes on, for the next request).
+
+        Raises:
+            DownstreamUnavailable: It failed to start (or stopped while starting).
+            DownstreamLoginRequired: It needs an OAuth login first.
+            DownstreamTimeout: It did not start within its ``timeout``.
+        """
+        waking = self._waking
+        if waking is None:
+            if not self._on_demand or (self._client is not None and not self._idle_stop):
+                return
+            waking = self._waking = _Wake()
+            self._wake_requested.set()
+        limit = self.spec.timeout
+        with anyio.move_on_after(limit):
+            await waking.done.wait()
+        if not waking.done.is_set():
+            raise DownstreamTimeout(self.name, f"did not start within {limit:g}s (lazy: started by this call)", limit)
+        if waking.error is not None:
+            raise waking.error
+
+    def _woken(self, error: DownstreamError | None) -> None:
+        """The start callers wait for is over: up (``None``), or not, and why."""
+        waking, self._waking = self._waking, None
+        if waking is not None:
+            waking.error = error
+            waking.done.set()
+
+    async def _go_cold(self) -> None:
+        """Stopped (its process group gone): cold, tools still served, until a request needs it."""
+        self._on_demand = True
+        self._idle_stop = False
+        self._state = "cold"
+        logger.info("server %r is cold: stopped until a call needs it", self.name)
+        await self.health.mark_cold()
+
+    def _poke(self) -> None:
+        changed, self._calls_changed = self._calls_changed, anyio.Event()
+        changed.set()
+
+    def _call_started_or_ended(self) -> None:
+        self._last_call = anyio.current_time()
+        self._poke()
+
+    async def _stop_when_idle(self, lost: anyio.Event) -> None:
+        """While lazy: close the connection once no request has been in flight for ``idle_timeout``."""
+        while True:
+            changed = self._calls_changed
+            if not self._lazy or self._inflight:
+                await changed.wait()
+                continue
+            remaining = self._last_call + self.spec.idle_timeout - anyio.current_time()
+            if remaining <= 0:
+                break
+            with anyio.move_on_after(remaining):
+                await changed.wait()
+        self._idle_stop = True
+        self._on_demand = True  # a request from now on waits for the next start
+        logger.info("server %r: idle for %gs; stopping it until a call needs it", self.name, self.spec.idle_timeout)
+        lost.set()
 
     # ------------------------------------------------------------- supervisor
 
     async def run(self) -> None:
-        """Keep the server connected until cancelled; never returns otherwise."""
+        """Keep the server connected (a lazy one: when needed) until cancelled; never returns otherwise."""
         try:
             async with anyio.create_task_group() as watchers:
                 while True:
+                    if self._on_demand:
+                        await self._serve_on_demand(watchers)
+                        continue
                     async for attempt in reconnect_attempts(self.name, self._policy):
                         with attempt:
                             await self._serve_once(watchers)
+                    if self._idle_stop:
+                        await self._go_cold()
+                        continue
                     self._state = "restarting"
                     logger.warning("server %r connection ended; reconnecting", self.name)
         finally:
             self._state = "stopped"
             self._client = None
+            self._woken(DownstreamNotConnected(self.name, "stopped"))
+
+    async def _serve_on_demand(self, watchers: anyio.abc.TaskGroup) -> None:
+        """Cold until a request asks for the server; then one start, served until idle or lost."""
+        await self._wake_requested.wait()
+        self._wake_requested = anyio.Event()
+        self._state = "starting"
+        try:
+            await self._serve_once(watchers)
+            problem = None if self._idle_stop else "connection ended"
+        except DownstreamUnavailable as exc:  # the request that asked has been told; the next one tries again
+            problem = exc.detail
+        if problem is not None:
+            logger.warning("server %r (lazy): %s; cold until a call needs it", self.name, problem)
+            # A start that ended before it was up; after an idle stop, a pending start is a new one.
+            self._woken(DownstreamUnavailable(self.name, self._last_error or problem))
+        if self._on_demand:
+            await self._go_cold()
 
     async def _serve_once(self, watchers: anyio.abc.TaskGroup) -> None:
         """``_connect_once``, again every few seconds, quietly, while the server needs a login."""
@@ -280,6 +431,7 @@ class DownstreamServer:
         self._needs_login = needed
         self._state = "needs_login"
         self._last_error = needed.detail
+        self._woken(DownstreamLoginRequired(self.name, needed.detail))
         await self.health.mark_unhealthy(needed.detail)
         self._settled.set()
         return needed
@@ -336,12 +488,17 @@ class DownstreamServer:
             if needed is not None:
                 raise await self._wait_for_login(needed) from None
             if not connected:
-                self._state = "restarting"
                 self._last_error = f"failed to start: {describe_fault(exc)}"
-                await self.health.mark_unhealthy(self._last_error)
+                failure = DownstreamUnavailable(self.name, self._last_error)
+                self._woken(failure)
+                if not self._on_demand:  # a cold server's tools stay served: the next call tries again
+                    self._state = "restarting"
+                    await self.health.mark_unhealthy(self._last_error)
                 self._settled.set()
-                raise DownstreamUnavailable(self.name, self._last_error) from exc
+                raise failure from exc
             logger.info("server %r: connection closed with an error: %s", self.name, describe_fault(exc))
+        if self._idle_stop:
+            return
         healthy_for = time.monotonic() - started
         self._last_error = "connection lost"
         if healthy_for < self._policy.stable_after:
@@ -374,24 +531,31 @@ class DownstreamServer:
         try:
             await self._on_manifest(manifest)
             await self.health.mark_healthy()
-            # Settled only now: a caller waiting for start-up finds these tools in the catalogue.
+            # Settled only now: a caller waiting for start-up finds these tools in the catalogue,
+            # and a request that started a lazy server meets its live listing as judged.
             self._settled.set()
+            self._last_call = anyio.current_time()  # a lazy server's idle time counts from here
+            self._woken(None)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._catalogue.watch, client, manifest)
                 tg.start_soon(self.health.probe_while_connected, lambda: self._probe(client))
-                if self._subscribed and self._restarts:
+                tg.start_soon(self._stop_when_idle, lost)
+                if self._subscribed and self._ever_connected:
                     tg.start_soon(self._resubscribe)
+                self._ever_connected = True
                 await lost.wait()
                 tg.cancel_scope.cancel()
         finally:
             self._forget(client)
             self._lost = None
             self._state = "restarting"
-            self._restarts += 1
             # Calls in flight on a dead connection fail now, not at their timeout.
             for scope in list(self._inflight):
                 scope.cancel()
-            watchers.start_soon(self.health.watch_downtime, self._connected, lambda: self._last_error)
+            if not self._idle_stop:
+                self._restarts += 1
+            if not self._idle_stop and not self._on_demand:  # a lazy server goes cold, not down
+                watchers.start_soon(self.health.watch_downtime, self._connected, lambda: self._last_error)
 
     async def _resubscribe(self) -> None:
         """After a restart: the new process knows nothing of the subscriptions clients hold."""
@@ -546,6 +710,8 @@ class DownstreamServer:
 
     async def _await_reconnect(self, time_left: float) -> None:
         """Before a retry: give a server that died mid-call a moment to be connected again."""
+        if self._on_demand:  # a lazy server is started again by the retry itself
+            return
         await self.wait_connected(min(time_left, self.spec.retry.reconnect_wait))
 
     async def get_prompt(
@@ -606,6 +772,8 @@ class DownstreamServer:
         Raises:
             DownstreamError: As for ``call_tool``.
         """
+        if subscribe and self._on_demand:
+            await self.wake()  # a cold server is started for it (and renews it on each start)
         if subscribe:
             self._subscribed.add(uri)
         else:
@@ -628,6 +796,8 @@ class DownstreamServer:
     async def _request(
         self, what: str, send: Callable[[Client], Awaitable[_T]], limit: float, peer: UpstreamPeer | None
     ) -> _T:
+        if self._on_demand:
+            await self.wake()
         client = self._client
         if client is None:
             if self._needs_login is not None:
@@ -645,6 +815,7 @@ class DownstreamServer:
         deadline = CallDeadline(scope, limit)
         deadline_token = current_deadline.set(deadline)
         self._inflight.add(scope)
+        self._call_started_or_ended()
         outcome_known = False
         try:
             try:
@@ -672,6 +843,7 @@ class DownstreamServer:
             if trial and not outcome_known:
                 self._breaker.release_trial()
             self._inflight.discard(scope)
+            self._call_started_or_ended()
             http_status_note.reset(note_token)
             current_deadline.reset(deadline_token)
             current_peer.reset(token)
