@@ -215,3 +215,29 @@ async def test_over_http_status_shows_a_lazy_server_cold_until_called_and_cold_a
                 await log.wait_for(r"server 'lazy' is cold", after=before)
                 assert (await _status(url))["lazy"]["state"] == "cold"
                 assert len(_spawned(events)) == 2
+
+
+async def test_a_reload_that_changes_start_restarts_nothing_and_takes_effect(tmp_path: Path) -> None:
+    config, events = _config(tmp_path)
+    await _learn(config)
+    lazy_entry = fault_entry("--start-event", env={EVENTS_FILE_ENV: str(events)}, **LAZY)
+    with anyio.fail_after(60):
+        async with Aggregator(load_config(config)) as aggregator:
+            statuses = {status.server: status.state for status in await aggregator.wait_for_servers()}
+            assert statuses["lazy"] == "cold"
+            assert len(_spawned(events)) == 1
+
+            write_config(tmp_path, {"lazy": {**lazy_entry, "start": "eager"}, "other": fault_entry()})
+            record = await aggregator.reload()
+            assert (record.ok, record.change.updated, record.change.restarted) == (True, ("lazy",), ())
+            server = aggregator.pool.server("lazy")
+            assert await server.wait_connected(20)  # eager now: started at once, not by a call
+            [_, started] = _spawned(events)
+            called = await aggregator.call("lazy__pid")
+            assert called.structured_content == {"pid": started}
+
+            write_config(tmp_path, {"lazy": lazy_entry, "other": fault_entry()})
+            record = await aggregator.reload()
+            assert (record.ok, record.change.updated, record.change.restarted) == (True, ("lazy",), ())
+            await _gone(started)  # lazy again: stopped once idle
+            assert len(_spawned(events)) == 2
