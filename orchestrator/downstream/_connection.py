@@ -30,14 +30,14 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp_types import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
@@ -47,6 +47,7 @@ from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
 from orchestrator.downstream._deadline import CallDeadline, current_deadline
+from orchestrator.downstream._demand import DemandStart
 from orchestrator.downstream._error_mapping import (
     REQUEST_FAULTS,
     closes_connection,
@@ -56,6 +57,7 @@ from orchestrator.downstream._error_mapping import (
     output_schema_error,
 )
 from orchestrator.downstream._health import HealthMonitor
+from orchestrator.downstream._judged_client import JudgedClient, StreamsTransport
 from orchestrator.downstream._listing import CatalogueWatch, ManifestFn, fetch_manifest
 from orchestrator.downstream._progress import ProgressRelay
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
@@ -103,15 +105,6 @@ _UNREADABLE_LIMIT = 1000
 _CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
 _LOGIN_POLL = 5.0
 """Seconds between checks, by a server waiting for a login, whether someone has logged in."""
-
-
-@dataclass(eq=False)
-class _Wake:
-    """One start of a cold lazy server, shared by every request that waits for it."""
-
-    done: anyio.Event = field(default_factory=anyio.Event)
-    error: DownstreamError | None = None
-    """Why it did not come up; ``None`` once it did."""
 
 
 def _login_required(exc: BaseException) -> DownstreamLoginRequired | None:
@@ -203,16 +196,7 @@ class DownstreamServer:
         """Set while connected; a fresh, unset one replaces it when the connection is lost."""
         self._restarts = 0
         self._subscribed: set[str] = set()
-        self._lazy = spec.start == "lazy"
-        self._on_demand = False
-        """Lazy, and its listing is known: connected only when a request needs it."""
-        self._wake_requested = anyio.Event()
-        self._waking: _Wake | None = None
-        self._idle_stop = False
-        """Set when the current connection is being closed for idleness."""
-        self._last_call = 0.0
-        self._calls_changed = anyio.Event()
-        """Set (and replaced) whenever a request starts or ends, or the lazy settings change."""
+        self._demand = DemandStart(spec.start == "lazy")
         self._ever_connected = False
 
     async def _health_changed(self) -> None:
@@ -250,7 +234,7 @@ class DownstreamServer:
     @property
     def lazy(self) -> bool:
         """Whether the server is ``start: lazy``."""
-        return self._lazy
+        return self._demand.lazy
 
     @property
     def cold(self) -> bool:
@@ -265,11 +249,7 @@ class DownstreamServer:
         ``idle_timeout`` counts from the last request.
         """
         old, self.spec, self._prefix = self.spec, spec, prefix
-        self._lazy = spec.start == "lazy"
-        if not self._lazy and self._on_demand:
-            self._on_demand = False
-            self._wake_requested.set()
-        self._poke()
+        self._demand.reconfigure(spec.start == "lazy")
         self.health.reconfigure(spec.health)
         if spec.circuit_breaker != old.circuit_breaker:
             self._breaker = CircuitBreaker(self.name, spec.circuit_breaker)
@@ -289,7 +269,7 @@ class DownstreamServer:
 
     async def serve_cold(self, tool_count: int) -> None:
         """Before ``run``: its listing is known (kept from its last run), so it starts only when needed."""
-        self._on_demand = True
+        self._demand.on_demand = True
         self._state = "cold"
         self._tool_count = tool_count
         await self.health.mark_cold()
@@ -309,57 +289,31 @@ class DownstreamServer:
             DownstreamLoginRequired: It needs an OAuth login first.
             DownstreamTimeout: It did not start within its ``timeout``.
         """
-        waking = self._waking
+        demand = self._demand
+        waking = demand.pending
         if waking is None:
-            if not self._on_demand or (self._client is not None and not self._idle_stop):
+            if not demand.on_demand or (self._client is not None and not demand.idle_stop):
                 return
-            waking = self._waking = _Wake()
-            self._wake_requested.set()
+            waking = demand.request_start()
         limit = self.spec.timeout
         with anyio.move_on_after(limit):
             await waking.done.wait()
         if not waking.done.is_set():
             raise DownstreamTimeout(self.name, f"did not start within {limit:g}s (lazy: started by this call)", limit)
-        if waking.error is not None:
-            raise waking.error
-
-    def _woken(self, error: DownstreamError | None) -> None:
-        """The start callers wait for is over: up (``None``), or not, and why."""
-        waking, self._waking = self._waking, None
-        if waking is not None:
-            waking.error = error
-            waking.done.set()
+        error = waking.error
+        if error is not None:  # a fresh one for each waiter: one exception raised in many tasks mixes tracebacks
+            raise type(error)(error.server, error.detail)
 
     async def _go_cold(self) -> None:
         """Stopped (its process group gone): cold, tools still served, until a request needs it."""
-        self._on_demand = True
-        self._idle_stop = False
+        self._demand.went_cold()
         self._state = "cold"
         logger.info("server %r is cold: stopped until a call needs it", self.name)
         await self.health.mark_cold()
 
-    def _poke(self) -> None:
-        changed, self._calls_changed = self._calls_changed, anyio.Event()
-        changed.set()
-
-    def _call_started_or_ended(self) -> None:
-        self._last_call = anyio.current_time()
-        self._poke()
-
     async def _stop_when_idle(self, lost: anyio.Event) -> None:
         """While lazy: close the connection once no request has been in flight for ``idle_timeout``."""
-        while True:
-            changed = self._calls_changed
-            if not self._lazy or self._inflight:
-                await changed.wait()
-                continue
-            remaining = self._last_call + self.spec.idle_timeout - anyio.current_time()
-            if remaining <= 0:
-                break
-            with anyio.move_on_after(remaining):
-                await changed.wait()
-        self._idle_stop = True
-        self._on_demand = True  # a request from now on waits for the next start
+        await self._demand.wait_idle(lambda: bool(self._inflight), lambda: self.spec.idle_timeout)
         logger.info("server %r: idle for %gs; stopping it until a call needs it", self.name, self.spec.idle_timeout)
         lost.set()
 
@@ -370,13 +324,13 @@ class DownstreamServer:
         try:
             async with anyio.create_task_group() as watchers:
                 while True:
-                    if self._on_demand:
+                    if self._demand.on_demand:
                         await self._serve_on_demand(watchers)
                         continue
                     async for attempt in reconnect_attempts(self.name, self._policy):
                         with attempt:
                             await self._serve_once(watchers)
-                    if self._idle_stop:
+                    if self._demand.idle_stop:
                         await self._go_cold()
                         continue
                     self._state = "restarting"
@@ -384,23 +338,22 @@ class DownstreamServer:
         finally:
             self._state = "stopped"
             self._client = None
-            self._woken(DownstreamNotConnected(self.name, "stopped"))
+            self._demand.finish_start(DownstreamNotConnected(self.name, "stopped"))
 
     async def _serve_on_demand(self, watchers: anyio.abc.TaskGroup) -> None:
         """Cold until a request asks for the server; then one start, served until idle or lost."""
-        await self._wake_requested.wait()
-        self._wake_requested = anyio.Event()
+        await self._demand.wait_for_request()
         self._state = "starting"
         try:
             await self._serve_once(watchers)
-            problem = None if self._idle_stop else "connection ended"
+            problem = None if self._demand.idle_stop else "connection ended"
         except DownstreamUnavailable as exc:  # the request that asked has been told; the next one tries again
             problem = exc.detail
         if problem is not None:
             logger.warning("server %r (lazy): %s; cold until a call needs it", self.name, problem)
             # A start that ended before it was up; after an idle stop, a pending start is a new one.
-            self._woken(DownstreamUnavailable(self.name, self._last_error or problem))
-        if self._on_demand:
+            self._demand.finish_start(DownstreamUnavailable(self.name, self._last_error or problem))
+        if self._demand.on_demand:
             await self._go_cold()
 
     async def _serve_once(self, watchers: anyio.abc.TaskGroup) -> None:
@@ -431,7 +384,7 @@ class DownstreamServer:
         self._needs_login = needed
         self._state = "needs_login"
         self._last_error = needed.detail
-        self._woken(DownstreamLoginRequired(self.name, needed.detail))
+        self._demand.finish_start(DownstreamLoginRequired(self.name, needed.detail))
         await self.health.mark_unhealthy(needed.detail)
         self._settled.set()
         return needed
@@ -461,9 +414,9 @@ class DownstreamServer:
                         auth=self._auth(),
                     )
                 )
-                client = _JudgedClient(
+                client = JudgedClient(
                     self._catalogue.relisted,
-                    _StreamsTransport(streams),
+                    StreamsTransport(streams),
                     mode="auto",
                     cache=None,
                     # Bounds the handshake and listings; calls pass their own timeout.
@@ -490,14 +443,14 @@ class DownstreamServer:
             if not connected:
                 self._last_error = f"failed to start: {describe_fault(exc)}"
                 failure = DownstreamUnavailable(self.name, self._last_error)
-                self._woken(failure)
-                if not self._on_demand:  # a cold server's tools stay served: the next call tries again
+                self._demand.finish_start(failure)
+                if not self._demand.on_demand:  # a cold server's tools stay served: the next call tries again
                     self._state = "restarting"
                     await self.health.mark_unhealthy(self._last_error)
                 self._settled.set()
                 raise failure from exc
             logger.info("server %r: connection closed with an error: %s", self.name, describe_fault(exc))
-        if self._idle_stop:
+        if self._demand.idle_stop:
             return
         healthy_for = time.monotonic() - started
         self._last_error = "connection lost"
@@ -534,8 +487,8 @@ class DownstreamServer:
             # Settled only now: a caller waiting for start-up finds these tools in the catalogue,
             # and a request that started a lazy server meets its live listing as judged.
             self._settled.set()
-            self._last_call = anyio.current_time()  # a lazy server's idle time counts from here
-            self._woken(None)
+            self._demand.restart_idle_clock()  # a lazy server's idle time counts from here
+            self._demand.finish_start(None)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._catalogue.watch, client, manifest)
                 tg.start_soon(self.health.probe_while_connected, lambda: self._probe(client))
@@ -552,9 +505,9 @@ class DownstreamServer:
             # Calls in flight on a dead connection fail now, not at their timeout.
             for scope in list(self._inflight):
                 scope.cancel()
-            if not self._idle_stop:
+            if not self._demand.idle_stop:
                 self._restarts += 1
-            if not self._idle_stop and not self._on_demand:  # a lazy server goes cold, not down
+            if not self._demand.idle_stop and not self._demand.on_demand:  # a lazy server goes cold, not down
                 watchers.start_soon(self.health.watch_downtime, self._connected, lambda: self._last_error)
 
     async def _resubscribe(self) -> None:
@@ -710,7 +663,7 @@ class DownstreamServer:
 
     async def _await_reconnect(self, time_left: float) -> None:
         """Before a retry: give a server that died mid-call a moment to be connected again."""
-        if self._on_demand:  # a lazy server is started again by the retry itself
+        if self._demand.on_demand:  # a lazy server is started again by the retry itself
             return
         await self.wait_connected(min(time_left, self.spec.retry.reconnect_wait))
 
@@ -772,7 +725,7 @@ class DownstreamServer:
         Raises:
             DownstreamError: As for ``call_tool``.
         """
-        if subscribe and self._on_demand:
+        if subscribe and self._demand.on_demand:
             await self.wake()  # a cold server is started for it (and renews it on each start)
         if subscribe:
             self._subscribed.add(uri)
@@ -796,7 +749,7 @@ class DownstreamServer:
     async def _request(
         self, what: str, send: Callable[[Client], Awaitable[_T]], limit: float, peer: UpstreamPeer | None
     ) -> _T:
-        if self._on_demand:
+        if self._demand.on_demand:
             await self.wake()
         client = self._client
         if client is None:
@@ -815,7 +768,7 @@ class DownstreamServer:
         deadline = CallDeadline(scope, limit)
         deadline_token = current_deadline.set(deadline)
         self._inflight.add(scope)
-        self._call_started_or_ended()
+        self._demand.request_started_or_ended()
         outcome_known = False
         try:
             try:
@@ -843,7 +796,7 @@ class DownstreamServer:
             if trial and not outcome_known:
                 self._breaker.release_trial()
             self._inflight.discard(scope)
-            self._call_started_or_ended()
+            self._demand.request_started_or_ended()
             http_status_note.reset(note_token)
             current_deadline.reset(deadline_token)
             current_peer.reset(token)
@@ -883,37 +836,3 @@ class DownstreamServer:
             for block in result.content
         ]
         return result.model_copy(update={"content": content})
-
-
-class _StreamsTransport:
-    """Hands already-open streams to ``Client`` (the transport's lifetime is ours)."""
-
-    def __init__(self, streams: Any) -> None:
-        self._streams = streams
-
-    async def __aenter__(self) -> Any:
-        return self._streams
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
-
-
-class _JudgedClient(Client):
-    """A ``Client`` whose recovery from a header mismatch re-lists through this server's own listing.
-
-    At 2026-07-28 a server that refuses a call with ``HEADER_MISMATCH`` is saying the tool's
-    listed schema is stale: the SDK re-lists that tool and resends the call at once, so a
-    definition that changed silently would be called before anyone judged it. Here the
-    re-listing is the server's own (``CatalogueWatch``), which goes through the pool and its
-    trust gate, and the call is not resent: it fails with the mismatch, and the caller's next
-    call meets the definition as judged (served, or withheld until approved).
-    """
-
-    def __init__(self, relisted: Callable[[], Awaitable[None]], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._relisted = relisted
-
-    async def _relist_tool(self, name: str) -> None:
-        await self._relisted()
-        # Raising here makes the SDK raise the mismatch itself, without a second attempt.
-        raise MCPError(code=HEADER_MISMATCH, message=f"tool {name!r} was listed again after a header mismatch")
