@@ -90,7 +90,9 @@ _TRUST_RECHECK_PERIOD = 5.0
 class Aggregator:
     """Many MCP servers served as one: start them, list and call their tools, run workflows, serve.
 
-    Entering starts every enabled server of the config concurrently and returns at once
+    Entering starts every enabled server of the config concurrently (a lazy server whose last
+    listing the state database keeps is served from it instead, and started by the first call
+    that needs it) and returns at once
     (calls and listings made while servers are still starting wait for them, up to the
     start-up grace); leaving stops them all, whole process groups included. An instance is
     entered once.
@@ -141,6 +143,8 @@ class Aggregator:
         composites = Composites.from_config(self._initial_config)
         child_env = self._tracing.child_environment if self._tracing is not None else None
         gate = trust.TrustGate(self._state, on_change=self._audit_served_change)
+        # Listings are kept when the pins have opened the database anyway, or the server is lazy.
+        manifests = trust.StoredManifests(self._state, opened=lambda: self._store)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._state_stack.aclose)
             auth_for = await self._downstream_auth()
@@ -151,6 +155,7 @@ class Aggregator:
                     child_env=child_env,
                     gate=gate,
                     auth_for=auth_for,
+                    manifests=manifests,
                 )
             )
             self._server = await stack.enter_async_context(
@@ -288,7 +293,7 @@ class Aggregator:
         """
         spec = self.find_workflow(workflow)
         path = spec.source.path if spec.source else None
-        down = [status.server for status in self.statuses() if status.state != "ready"]
+        down = [status.server for status in self.statuses() if status.state not in ("ready", "cold")]
         return compile_workflow(spec, path, catalog=self.catalog, unavailable_servers=down)
 
     async def run(

@@ -1,5 +1,11 @@
 """``orchestrator doctor``: start everything once and say what works and what does not.
 
+A lazy server (``start: lazy``) whose last listing the state database keeps is not started:
+it is reported ``cold``, with the tools of that listing, as ``serve`` would serve it; with
+``--start-lazy`` it is started and checked like the others. A lazy server with no kept
+listing is started (``serve`` would start it too, to learn its listing). ``doctor`` never
+writes a listing: it leaves the state as it found it.
+
 Owns the health report of one config: whether it loads, and as what kind of file (an
 orchestrator config, or an MCP client's file, with the parts of it that were ignored); per
 server whether it started, its
@@ -24,7 +30,7 @@ just not the names a user may expect.
                  "ignored_entry_keys": [str],    # client-only server-entry keys, with what they are for
                  "notes": [str]},                # e.g. a renamed entry, the Claude Code project used
       "servers": [{"name": str, "ok": bool,
-                   "state": "ready" | "starting" | "restarting" | "needs_login" | "disabled",
+                   "state": "ready" | "cold" | "starting" | "restarting" | "needs_login" | "disabled",
                    "protocol_version": str | null, "tool_count": int, "seconds": float | null,
                    "error": str | null, "stderr_tail": str}],          # stderr_tail only for failures
       "names": [{"kind": "tool" | "prompt", "exposed": str, "server": str, "original": str,
@@ -59,6 +65,7 @@ import urllib.error
 import urllib.request
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
@@ -250,7 +257,11 @@ class DoctorReport:
 
 
 async def diagnose(
-    config_path: Path | None, timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None
+    config_path: Path | None,
+    timeout: float = DEFAULT_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+    *,
+    start_lazy: bool = False,
 ) -> DoctorReport:
     """Load the config, start every server, and check names, workflows and tracing.
 
@@ -258,6 +269,8 @@ async def diagnose(
         config_path: The ``--config`` value; ``None`` looks for the default file.
         timeout: How long servers get for their first start attempt.
         env: Where ``${VAR}`` and ``OTEL_*`` are read; default ``os.environ``.
+        start_lazy: Start lazy servers too; by default one whose last listing is kept is
+            reported ``cold`` from that listing, not started.
 
     Returns:
         The report; a config that cannot be found or loaded is a report with ``config_problems``.
@@ -289,7 +302,12 @@ async def diagnose(
         except (StoreError, SecretKeyError) as exc:
             return DoctorReport(config_path=str(path), config_origin=config.origin, config_problems=(str(exc),))
         pool = await stack.enter_async_context(
-            DownstreamPool.running(config, reserved=[spec.name for spec, _ in specs], auth_for=auth_for)
+            DownstreamPool.running(
+                config,
+                reserved=[spec.name for spec, _ in specs],
+                auth_for=auth_for,
+                manifests=None if start_lazy else _kept_listings(config, env, stack),
+            )
         )
         async with anyio.create_task_group() as tg:
             tg.start_soon(check_tracing)
@@ -329,6 +347,25 @@ async def _downstream_auth(
     return trust.DownstreamAuthFactory(store.engine, trust.open_secret_box(url, env))
 
 
+def _kept_listings(
+    config: OrchestratorConfig, env: Mapping[str, str], stack: AsyncExitStack
+) -> trust.StoredManifests | None:
+    """Lazy servers' kept listings, read (never written) from the state database; ``None`` without lazy servers."""
+    if not any(spec.start == "lazy" for spec in config.enabled_servers().values()):
+        return None
+    url = state_db.state_url(config.state, env, str(config.source or "<config>"))
+    opened: list[state_db.Store] = []
+    opening = anyio.Lock()
+
+    async def open_once() -> state_db.Store:
+        async with opening:
+            if not opened:
+                opened.append(await stack.enter_async_context(state_db.open_store(url)))
+            return opened[0]
+
+    return trust.StoredManifests(open_once, writes=False)
+
+
 async def _time_settling(server: DownstreamServer, started: float, seconds: dict[str, float]) -> None:
     await server.wait_settled()
     seconds[server.name] = time.monotonic() - started
@@ -343,7 +380,7 @@ def _server_reports(
             reports.append(ServerReport(key, True, "disabled", None, 0, None, None, ""))
             continue
         status = pool.servers[key].status()
-        ok = status.state == "ready"
+        ok = status.state in ("ready", "cold")
         error = status.last_error
         if status.state == "starting" and key not in seconds:
             error = f"still starting after {timeout:g}s (raise --timeout if it is just slow)"
@@ -560,14 +597,21 @@ def _origin_lines(origin: ConfigOrigin, style: _Style) -> list[str]:
 
 
 def _server_lines(servers: Sequence[ServerReport], style: _Style) -> list[str]:
-    started = sum(s.ok and s.state != "disabled" for s in servers)
+    started = sum(s.ok and s.state not in ("disabled", "cold") for s in servers)
     enabled = sum(s.state != "disabled" for s in servers)
-    lines = ["", style.bold(f"Servers ({started} of {enabled} started)")]
+    cold = sum(s.state == "cold" for s in servers)
+    also = f", {cold} cold" if cold else ""
+    lines = ["", style.bold(f"Servers ({started} of {enabled} started{also})")]
     width = max((len(s.name) for s in servers), default=0)
     for s in servers:
         took = f"{s.seconds:.2f}s" if s.seconds is not None else "-"
         if s.state == "disabled":
             lines.append(f"  {style.mark('skip')} {s.name:<{width}}  disabled")
+        elif s.state == "cold":
+            lines.append(
+                f"  {style.mark('ok')} {s.name:<{width}}  cold  {s.tool_count} tools from its last listing"
+                f"  {style.dim('(lazy: starts on its first call; --start-lazy checks it now)')}"
+            )
         elif s.ok:
             version = s.protocol_version or "unknown"
             lines.append(f"  {style.mark('ok')} {s.name:<{width}}  {took}  protocol {version}  {s.tool_count} tools")
@@ -676,6 +720,11 @@ def add_parser(subparsers: SubcommandAdder) -> None:
     add_config_option(parser)
     add_json_option(parser, "print one JSON object (see `orchestrator._doctor`)")
     parser.add_argument(
+        "--start-lazy",
+        action="store_true",
+        help="start lazy servers too (by default one whose last listing is kept is shown cold, not started)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
@@ -697,7 +746,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with _quiet_logs(int(getattr(args, "verbose", 0) or 0)):
         try:
-            report = anyio.run(diagnose, config, timeout)
+            report = anyio.run(partial(diagnose, config, timeout, start_lazy=bool(args.start_lazy)))
         except KeyboardInterrupt:
             return 130
     if args.json:

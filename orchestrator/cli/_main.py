@@ -118,7 +118,7 @@ def _unavailable(statuses: Iterable[ServerStatus], label: str) -> list[str]:
     """Print each server that is not up, with its error and the end of its stderr; return their keys."""
     down: list[str] = []
     for status in statuses:
-        if status.state == "ready":
+        if status.state in ("ready", "cold"):  # a cold lazy server starts on its first call
             continue
         down.append(status.server)
         why = status.last_error or (

@@ -74,7 +74,9 @@ def render_status(document: dict[str, Any], url: str) -> str:
     for server in servers:
         mark = "ok  " if server["healthy"] else "FAIL"
         line = f"  {mark} {server['name']:<{width}}  {server['state']:<10}"
-        if server["healthy"]:
+        if server["state"] == "cold":
+            line += f"  {server['tools']} tools (lazy: not running; starts on its first call)"
+        elif server["healthy"]:
             line += f"  {server['tools']} tools, protocol {server['protocol_version']}"
         else:
             line += f"  unhealthy: {server['health_reason']}"

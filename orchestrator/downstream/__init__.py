@@ -1,7 +1,8 @@
 """Downstream connections: one supervised MCP client per configured server.
 
 Owns starting (concurrently), supervising and restarting downstream servers, their stdio
-process groups and stderr, listing their catalogues, health probes, circuit breakers,
+process groups and stderr, listing their catalogues, starting lazy servers on demand and
+stopping them when idle (serving the listing a ``ManifestCache`` kept meanwhile), health probes, circuit breakers,
 retries of read-only or idempotent calls after transport faults, per-call timeouts and
 cancellation, handing a server's requests for input (sampling, elicitation, roots) to the
 upstream client of the call they belong to (through the ``UpstreamPeer`` the server layer
@@ -14,6 +15,7 @@ tokens: an HTTP server's ``httpx2.Auth`` comes from the layer above (``AuthForFn
 from orchestrator.downstream._admission import Admission, DefinitionKind, ManifestGate, Withheld
 from orchestrator.downstream._breaker import BreakerSnapshot
 from orchestrator.downstream._connection import DownstreamServer, ServerState, ServerStatus
+from orchestrator.downstream._manifest_cache import ManifestCache
 from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, DownstreamPool, PoolChange
 from orchestrator.downstream._retry import BackoffPolicy
 from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn, open_transport, secret_values
@@ -29,6 +31,7 @@ __all__ = [
     "DefinitionKind",
     "DownstreamPool",
     "DownstreamServer",
+    "ManifestCache",
     "ManifestGate",
     "PoolChange",
     "ServerState",

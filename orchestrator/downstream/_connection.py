@@ -10,6 +10,14 @@ server) whether someone has logged in. Calls made while it is down fail at once 
 circuit breaker is open fail at once with ``DownstreamCircuitOpen``. Calls to read-only or
 idempotent tools may be retried after a transport fault (``_retry``).
 
+A lazy server (``start: lazy``) is connected on demand. Once its listing is known (kept from
+its last run, or learnt by starting it once), it is ``cold``: not started, not probed, its
+tools served. The first request that needs it starts it (concurrent ones share that start),
+waits until its live listing has been published (and judged), then goes out; a start that
+fails fails that request only, and the server stays cold. After ``idle_timeout`` with no
+request in flight it is stopped again (its whole process group) and goes back to cold; a
+connection it loses also leaves it cold until the next request.
+
 Does not: list catalogues (``_listing``), decide which ``DownstreamError`` a lower-level
 exception stands for (``_error_mapping``, applied to every request here), or answer the
 server's own requests for input (``_caller_requests`` hands them to the caller's client).
@@ -29,7 +37,7 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp_types import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
@@ -39,6 +47,7 @@ from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
 from orchestrator.downstream._deadline import CallDeadline, current_deadline
+from orchestrator.downstream._demand import DemandStart
 from orchestrator.downstream._error_mapping import (
     REQUEST_FAULTS,
     closes_connection,
@@ -48,6 +57,7 @@ from orchestrator.downstream._error_mapping import (
     output_schema_error,
 )
 from orchestrator.downstream._health import HealthMonitor
+from orchestrator.downstream._judged_client import JudgedClient, StreamsTransport
 from orchestrator.downstream._listing import CatalogueWatch, ManifestFn, fetch_manifest
 from orchestrator.downstream._progress import ProgressRelay
 from orchestrator.downstream._retry import BackoffPolicy, RetryBudget, call_with_retries, reconnect_attempts
@@ -84,7 +94,7 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-ServerState = Literal["starting", "ready", "restarting", "needs_login", "stopped"]
+ServerState = Literal["starting", "ready", "restarting", "needs_login", "cold", "stopped"]
 HealthChangeFn = Callable[[], Awaitable[None]]
 """Told when the server becomes healthy or unhealthy (its ``status()`` says which)."""
 ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
@@ -118,7 +128,8 @@ class ServerStatus:
             unless its ``health.on_unhealthy`` is ``keep``.
         health_reason: Why it is not healthy (``None`` when it is).
         breaker: Its circuit breaker's state.
-        restarts: Connections lost since it first came up.
+        restarts: Connections lost since it first came up (a lazy server stopped when idle
+            is not counted).
     """
 
     server: str
@@ -185,6 +196,8 @@ class DownstreamServer:
         """Set while connected; a fresh, unset one replaces it when the connection is lost."""
         self._restarts = 0
         self._subscribed: set[str] = set()
+        self._demand = DemandStart(spec.start == "lazy")
+        self._ever_connected = False
 
     async def _health_changed(self) -> None:
         if self._on_health_change is not None:
@@ -218,9 +231,25 @@ class DownstreamServer:
         """Wait until the first start attempt has succeeded or failed."""
         await self._settled.wait()
 
+    @property
+    def lazy(self) -> bool:
+        """Whether the server is ``start: lazy``."""
+        return self._demand.lazy
+
+    @property
+    def cold(self) -> bool:
+        """Whether it is a lazy server that is not running now (a request would start it)."""
+        return self._state == "cold"
+
     def reconfigure(self, spec: ServerSpec, prefix: str | None) -> None:
-        """Take on changed settings that need no new connection (see ``DownstreamPool.apply``)."""
+        """Take on changed settings that need no new connection (see ``DownstreamPool.apply``).
+
+        Switched to ``eager``, a cold server is started now and kept connected; switched to
+        ``lazy``, a connected one is stopped once idle for ``idle_timeout``; a changed
+        ``idle_timeout`` counts from the last request.
+        """
         old, self.spec, self._prefix = self.spec, spec, prefix
+        self._demand.reconfigure(spec.start == "lazy")
         self.health.reconfigure(spec.health)
         if spec.circuit_breaker != old.circuit_breaker:
             self._breaker = CircuitBreaker(self.name, spec.circuit_breaker)
@@ -233,24 +262,99 @@ class DownstreamServer:
 
     @property
     def healthy(self) -> bool:
-        """Whether the server is fit to serve (see ``HealthMonitor``)."""
+        """Whether the server is fit to serve (see ``HealthMonitor``; a cold server is)."""
         return self.health.healthy
+
+    # ------------------------------------------------------------ lazy start
+
+    async def serve_cold(self, tool_count: int) -> None:
+        """Before ``run``: its listing is known (kept from its last run), so it starts only when needed."""
+        self._demand.on_demand = True
+        self._state = "cold"
+        self._tool_count = tool_count
+        await self.health.mark_cold()
+
+    def settle(self) -> None:
+        """Its first start attempt counts as made (a cold server whose kept listing is published)."""
+        self._settled.set()
+
+    async def wake(self) -> None:
+        """Start a cold lazy server and wait until its live listing is published; at once otherwise.
+
+        Concurrent callers share one start. The wait is bounded by the server's ``timeout``
+        (a start still under way then goes on, for the next request).
+
+        Raises:
+            DownstreamUnavailable: It failed to start (or stopped while starting).
+            DownstreamLoginRequired: It needs an OAuth login first.
+            DownstreamTimeout: It did not start within its ``timeout``.
+        """
+        demand = self._demand
+        waking = demand.pending
+        if waking is None:
+            if not demand.on_demand or (self._client is not None and not demand.idle_stop):
+                return
+            waking = demand.request_start()
+        limit = self.spec.timeout
+        with anyio.move_on_after(limit):
+            await waking.done.wait()
+        if not waking.done.is_set():
+            raise DownstreamTimeout(self.name, f"did not start within {limit:g}s (lazy: started by this call)", limit)
+        error = waking.error
+        if error is not None:  # a fresh one for each waiter: one exception raised in many tasks mixes tracebacks
+            raise type(error)(error.server, error.detail)
+
+    async def _go_cold(self) -> None:
+        """Stopped (its process group gone): cold, tools still served, until a request needs it."""
+        self._demand.went_cold()
+        self._state = "cold"
+        logger.info("server %r is cold: stopped until a call needs it", self.name)
+        await self.health.mark_cold()
+
+    async def _stop_when_idle(self, lost: anyio.Event) -> None:
+        """While lazy: close the connection once no request has been in flight for ``idle_timeout``."""
+        await self._demand.wait_idle(lambda: bool(self._inflight), lambda: self.spec.idle_timeout)
+        logger.info("server %r: idle for %gs; stopping it until a call needs it", self.name, self.spec.idle_timeout)
+        lost.set()
 
     # ------------------------------------------------------------- supervisor
 
     async def run(self) -> None:
-        """Keep the server connected until cancelled; never returns otherwise."""
+        """Keep the server connected (a lazy one: when needed) until cancelled; never returns otherwise."""
         try:
             async with anyio.create_task_group() as watchers:
                 while True:
+                    if self._demand.on_demand:
+                        await self._serve_on_demand(watchers)
+                        continue
                     async for attempt in reconnect_attempts(self.name, self._policy):
                         with attempt:
                             await self._serve_once(watchers)
+                    if self._demand.idle_stop:
+                        await self._go_cold()
+                        continue
                     self._state = "restarting"
                     logger.warning("server %r connection ended; reconnecting", self.name)
         finally:
             self._state = "stopped"
             self._client = None
+            self._demand.finish_start(DownstreamNotConnected(self.name, "stopped"))
+
+    async def _serve_on_demand(self, watchers: anyio.abc.TaskGroup) -> None:
+        """Cold until a request asks for the server; then one start, served until idle or lost."""
+        await self._demand.wait_for_request()
+        self._state = "starting"
+        try:
+            await self._serve_once(watchers)
+            problem = None if self._demand.idle_stop else "connection ended"
+        except DownstreamUnavailable as exc:  # the request that asked has been told; the next one tries again
+            problem = exc.detail
+        if problem is not None:
+            logger.warning("server %r (lazy): %s; cold until a call needs it", self.name, problem)
+            # A start that ended before it was up; after an idle stop, a pending start is a new one.
+            self._demand.finish_start(DownstreamUnavailable(self.name, self._last_error or problem))
+        if self._demand.on_demand:
+            await self._go_cold()
 
     async def _serve_once(self, watchers: anyio.abc.TaskGroup) -> None:
         """``_connect_once``, again every few seconds, quietly, while the server needs a login."""
@@ -280,6 +384,7 @@ class DownstreamServer:
         self._needs_login = needed
         self._state = "needs_login"
         self._last_error = needed.detail
+        self._demand.finish_start(DownstreamLoginRequired(self.name, needed.detail))
         await self.health.mark_unhealthy(needed.detail)
         self._settled.set()
         return needed
@@ -309,9 +414,9 @@ class DownstreamServer:
                         auth=self._auth(),
                     )
                 )
-                client = _JudgedClient(
+                client = JudgedClient(
                     self._catalogue.relisted,
-                    _StreamsTransport(streams),
+                    StreamsTransport(streams),
                     mode="auto",
                     cache=None,
                     # Bounds the handshake and listings; calls pass their own timeout.
@@ -336,12 +441,17 @@ class DownstreamServer:
             if needed is not None:
                 raise await self._wait_for_login(needed) from None
             if not connected:
-                self._state = "restarting"
                 self._last_error = f"failed to start: {describe_fault(exc)}"
-                await self.health.mark_unhealthy(self._last_error)
+                failure = DownstreamUnavailable(self.name, self._last_error)
+                self._demand.finish_start(failure)
+                if not self._demand.on_demand:  # a cold server's tools stay served: the next call tries again
+                    self._state = "restarting"
+                    await self.health.mark_unhealthy(self._last_error)
                 self._settled.set()
-                raise DownstreamUnavailable(self.name, self._last_error) from exc
+                raise failure from exc
             logger.info("server %r: connection closed with an error: %s", self.name, describe_fault(exc))
+        if self._demand.idle_stop:
+            return
         healthy_for = time.monotonic() - started
         self._last_error = "connection lost"
         if healthy_for < self._policy.stable_after:
@@ -374,24 +484,31 @@ class DownstreamServer:
         try:
             await self._on_manifest(manifest)
             await self.health.mark_healthy()
-            # Settled only now: a caller waiting for start-up finds these tools in the catalogue.
+            # Settled only now: a caller waiting for start-up finds these tools in the catalogue,
+            # and a request that started a lazy server meets its live listing as judged.
             self._settled.set()
+            self._demand.restart_idle_clock()  # a lazy server's idle time counts from here
+            self._demand.finish_start(None)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._catalogue.watch, client, manifest)
                 tg.start_soon(self.health.probe_while_connected, lambda: self._probe(client))
-                if self._subscribed and self._restarts:
+                tg.start_soon(self._stop_when_idle, lost)
+                if self._subscribed and self._ever_connected:
                     tg.start_soon(self._resubscribe)
+                self._ever_connected = True
                 await lost.wait()
                 tg.cancel_scope.cancel()
         finally:
             self._forget(client)
             self._lost = None
             self._state = "restarting"
-            self._restarts += 1
             # Calls in flight on a dead connection fail now, not at their timeout.
             for scope in list(self._inflight):
                 scope.cancel()
-            watchers.start_soon(self.health.watch_downtime, self._connected, lambda: self._last_error)
+            if not self._demand.idle_stop:
+                self._restarts += 1
+            if not self._demand.idle_stop and not self._demand.on_demand:  # a lazy server goes cold, not down
+                watchers.start_soon(self.health.watch_downtime, self._connected, lambda: self._last_error)
 
     async def _resubscribe(self) -> None:
         """After a restart: the new process knows nothing of the subscriptions clients hold."""
@@ -546,6 +663,8 @@ class DownstreamServer:
 
     async def _await_reconnect(self, time_left: float) -> None:
         """Before a retry: give a server that died mid-call a moment to be connected again."""
+        if self._demand.on_demand:  # a lazy server is started again by the retry itself
+            return
         await self.wait_connected(min(time_left, self.spec.retry.reconnect_wait))
 
     async def get_prompt(
@@ -606,6 +725,8 @@ class DownstreamServer:
         Raises:
             DownstreamError: As for ``call_tool``.
         """
+        if subscribe and self._demand.on_demand:
+            await self.wake()  # a cold server is started for it (and renews it on each start)
         if subscribe:
             self._subscribed.add(uri)
         else:
@@ -628,6 +749,8 @@ class DownstreamServer:
     async def _request(
         self, what: str, send: Callable[[Client], Awaitable[_T]], limit: float, peer: UpstreamPeer | None
     ) -> _T:
+        if self._demand.on_demand:
+            await self.wake()
         client = self._client
         if client is None:
             if self._needs_login is not None:
@@ -645,6 +768,7 @@ class DownstreamServer:
         deadline = CallDeadline(scope, limit)
         deadline_token = current_deadline.set(deadline)
         self._inflight.add(scope)
+        self._demand.request_started_or_ended()
         outcome_known = False
         try:
             try:
@@ -672,6 +796,7 @@ class DownstreamServer:
             if trial and not outcome_known:
                 self._breaker.release_trial()
             self._inflight.discard(scope)
+            self._demand.request_started_or_ended()
             http_status_note.reset(note_token)
             current_deadline.reset(deadline_token)
             current_peer.reset(token)
@@ -711,37 +836,3 @@ class DownstreamServer:
             for block in result.content
         ]
         return result.model_copy(update={"content": content})
-
-
-class _StreamsTransport:
-    """Hands already-open streams to ``Client`` (the transport's lifetime is ours)."""
-
-    def __init__(self, streams: Any) -> None:
-        self._streams = streams
-
-    async def __aenter__(self) -> Any:
-        return self._streams
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
-
-
-class _JudgedClient(Client):
-    """A ``Client`` whose recovery from a header mismatch re-lists through this server's own listing.
-
-    At 2026-07-28 a server that refuses a call with ``HEADER_MISMATCH`` is saying the tool's
-    listed schema is stale: the SDK re-lists that tool and resends the call at once, so a
-    definition that changed silently would be called before anyone judged it. Here the
-    re-listing is the server's own (``CatalogueWatch``), which goes through the pool and its
-    trust gate, and the call is not resent: it fails with the mismatch, and the caller's next
-    call meets the definition as judged (served, or withheld until approved).
-    """
-
-    def __init__(self, relisted: Callable[[], Awaitable[None]], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._relisted = relisted
-
-    async def _relist_tool(self, name: str) -> None:
-        await self._relisted()
-        # Raising here makes the SDK raise the mismatch itself, without a second attempt.
-        raise MCPError(code=HEADER_MISMATCH, message=f"tool {name!r} was listed again after a header mismatch")

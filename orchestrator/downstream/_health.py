@@ -4,7 +4,8 @@ A connected server is probed once it has been quiet for ``health.interval`` (``p
 2025-11-25, ``server/discover`` on 2026-07-28), and at once when one of its calls timed out.
 Any answer, even an error, proves it alive. ``health.failures`` probes in a row without an
 answer make it unhealthy; the next answer makes it healthy again. A server that lost its
-connection and is not back within ``health.timeout`` is unhealthy too. Each change is
+connection and is not back within ``health.timeout`` is unhealthy too. A lazy server that is
+stopped (cold) counts as healthy: it is not probed, and a call starts it. Each change is
 reported to ``on_change`` (the pool withdraws or restores the server's tools).
 """
 
@@ -65,6 +66,14 @@ class HealthMonitor:
         self.healthy, self.reason = True, None
         if was != "starting":
             logger.warning("server %r is healthy again", self._server)
+        await self._on_change()
+
+    async def mark_cold(self) -> None:
+        """A lazy server was stopped on purpose (or never started): fit to serve, since a call starts it."""
+        self._failures = 0
+        if self.healthy:
+            return
+        self.healthy, self.reason = True, None
         await self._on_change()
 
     async def mark_unhealthy(self, reason: str) -> None:

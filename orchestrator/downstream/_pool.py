@@ -9,6 +9,13 @@ added, removed or restarted as their entries changed, and unchanged ones are not
 Every listing passes a ``ManifestGate`` (when one is plugged in) before it joins the
 catalogue: what the gate holds back is neither listed nor callable, and a call of a held-back
 tool is refused with the gate's reason.
+
+Every listing is also handed to a ``ManifestCache`` (when one is plugged in). A lazy server
+(``start: lazy``) whose last listing the cache keeps is not started with the pool: that
+listing passes the gate like a live one and is served at once, the server ``cold``; the first
+request routed to it starts it, and waits until its live listing has been judged, so a
+definition that changed since is held back before the request goes out. A lazy server with no
+kept listing is started once to learn it, then stopped when idle like any lazy server.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import anyio.abc
 import mcp_types as types
 
 from orchestrator._egress import EgressRules
-from orchestrator.catalog import Catalog, ServerManifest, build_catalog
+from orchestrator.catalog import Catalog, Route, ServerManifest, build_catalog
 from orchestrator.downstream._admission import Admission, ManifestGate, Withheld
 from orchestrator.downstream._connection import DownstreamServer, ServerStatus
 from orchestrator.errors import DefinitionWithheld, DownstreamNotConnected, UnknownToolError
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.config import OrchestratorConfig, ServerSpec
+    from orchestrator.downstream._manifest_cache import ManifestCache
     from orchestrator.downstream._retry import BackoffPolicy
     from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn
     from orchestrator.downstream._upstream_peer import UpstreamPeer
@@ -42,7 +50,19 @@ __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "
 logger = logging.getLogger(__name__)
 
 _RUNTIME_FIELDS = frozenset(
-    {"tools", "prefix", "timeout", "input_timeout", "health", "circuit_breaker", "retry", "disabled", "trust"}
+    {
+        "tools",
+        "prefix",
+        "timeout",
+        "input_timeout",
+        "health",
+        "circuit_breaker",
+        "retry",
+        "disabled",
+        "trust",
+        "start",
+        "idle_timeout",
+    }
 )
 """Entry fields a running server takes on without a restart; any other change restarts it."""
 
@@ -121,9 +141,11 @@ class DownstreamPool:
         transports: TransportFactoryFn | None = None,
         gate: ManifestGate | None = None,
         auth_for: AuthForFn | None = None,
+        manifests: ManifestCache | None = None,
     ) -> None:
         self._config = config
         self._gate = gate
+        self._manifest_cache = manifests
         self._egress = EgressRules.from_allow(config.egress.allow)
         self._transports = transports
         self._auth_for = auth_for
@@ -179,6 +201,7 @@ class DownstreamPool:
         transports: TransportFactoryFn | None = None,
         gate: ManifestGate | None = None,
         auth_for: AuthForFn | None = None,
+        manifests: ManifestCache | None = None,
     ) -> AsyncGenerator[DownstreamPool, None]:
         """Start every server concurrently; stop them all (whole process groups) on exit.
 
@@ -192,6 +215,9 @@ class DownstreamPool:
             gate: Judges every listing before it is served (the trust layer); default: all served.
             auth_for: Builds the OAuth auth of each connection to an HTTP server with
                 ``auth: oauth`` (the tokens are the layer above's; see ``AuthForFn``).
+            manifests: Keeps every server's listings, and serves a lazy server's last one
+                without starting it; default none kept (a lazy server is started once to
+                learn its listing, then stopped when idle).
         """
         pool = cls(
             config,
@@ -201,6 +227,7 @@ class DownstreamPool:
             transports=transports,
             gate=gate,
             auth_for=auth_for,
+            manifests=manifests,
         )
         async with anyio.create_task_group() as tg:
             pool._task_group = tg
@@ -219,12 +246,34 @@ class DownstreamPool:
         async def supervise() -> None:
             try:
                 with supervised.scope:
+                    if server.lazy:
+                        await self._serve_kept_listing(server)
                     await server.run()
             finally:
                 supervised.stopped.set()
 
         self._supervised[server.name] = supervised
         self._task_group.start_soon(supervise, name=f"supervise {server.name}")
+
+    async def _serve_kept_listing(self, server: DownstreamServer) -> None:
+        """Serve a lazy server's last listing, if one is kept for its settings, without starting it."""
+        if self._manifest_cache is None:
+            return
+        kept = await self._manifest_cache.load(server.name, server.spec)
+        if kept is None:
+            logger.info("server %r (lazy): no listing kept for its settings; starting it once to learn it", server.name)
+            return
+        if self.servers.get(server.name) is not server:
+            return  # stopped by a reload meanwhile
+        await server.serve_cold(len(kept.tools))
+        await self._admit(server.reshape(kept))
+        await self._rebuild()
+        server.settle()
+        logger.info(
+            "server %r (lazy): serving its last listing (%d tools); it starts on the first call that needs it",
+            server.name,
+            len(kept.tools),
+        )
 
     async def _stop(self, key: str) -> None:
         """Stop one server (its whole process group) and forget its catalogue."""
@@ -249,8 +298,9 @@ class DownstreamPool:
         Servers whose entry appeared are started, those whose entry disappeared (or became
         ``disabled``) are stopped, and those whose connection settings changed (command,
         args, env, cwd, url, headers, type) are restarted. A change of only ``tools``,
-        ``prefix``, ``timeout``, ``health``, ``circuit_breaker`` or ``retry`` is taken on
-        without a restart. Other servers, and their calls in flight, are not touched.
+        ``prefix``, ``timeout``, ``health``, ``circuit_breaker``, ``retry``, ``start`` or
+        ``idle_timeout`` is taken on without a restart (see ``DownstreamServer.reconfigure``
+        for ``start``). Other servers, and their calls in flight, are not touched.
 
         Args:
             config: The new configuration (already validated).
@@ -333,10 +383,13 @@ class DownstreamPool:
         return [server.status() for server in self.servers.values()]
 
     async def _publish(self, manifest: ServerManifest) -> None:
-        if manifest.server not in self.servers:
+        server = self.servers.get(manifest.server)
+        if server is None:
             return  # a server stopped by a reload, still finishing its listing
         await self._admit(manifest)
         await self._rebuild()
+        if self._manifest_cache is not None:  # every server's: one switched to lazy later starts cold
+            await self._manifest_cache.save(manifest, server.spec)
 
     async def _admit(self, manifest: ServerManifest) -> None:
         """Record ``manifest`` as the server's listing, and what of it the gate lets through."""
@@ -499,6 +552,11 @@ class DownstreamPool:
         """
         tool = await self.admitted_tool(exposed)
         route = self.catalog.route_tool(exposed)
+        if self.server(route.server).lazy:
+            # Started now if cold; the call meets its live listing as judged (withheld if changed).
+            await self.server(route.server).wake()
+            tool = await self.admitted_tool(exposed)
+            route = self.catalog.route_tool(exposed)
         hints = tool.annotations
         safe_to_repeat = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
         return await self.server(route.server).call_tool(
@@ -514,7 +572,7 @@ class DownstreamPool:
             UnknownToolError: No prompt is exposed under that name.
             DownstreamError: The server could not serve the request.
         """
-        route = self.catalog.route_prompt(exposed)
+        route = await self._awake(lambda: self.catalog.route_prompt(exposed))
         return await self.server(route.server).get_prompt(route.name, arguments, peer=peer)
 
     async def complete(
@@ -530,10 +588,12 @@ class DownstreamPool:
             DownstreamError: The server could not serve the request.
         """
         if isinstance(ref, types.PromptReference):
-            route = self.catalog.route_prompt(ref.name)
+            name = ref.name
+            route = await self._awake(lambda: self.catalog.route_prompt(name))
             own: types.PromptReference | types.ResourceTemplateReference = types.PromptReference(name=route.name)
         else:
-            route = self.catalog.route_template(ref.uri)
+            uri = ref.uri
+            route = await self._awake(lambda: self.catalog.route_template(uri))
             own = types.ResourceTemplateReference(uri=route.name)
         return await self.server(route.server).complete(own, argument, context)
 
@@ -544,7 +604,10 @@ class DownstreamPool:
             UnknownToolError: No resource is exposed under that URI.
             DownstreamError: The server could not serve the request.
         """
-        route = self.catalog.route_resource(uri)
+        if subscribe:
+            route = await self._awake(lambda: self.catalog.route_resource(uri))
+        else:  # forgetting a subscription does not start a cold server
+            route = self.catalog.route_resource(uri)
         await self.server(route.server).subscribe_resource(route.name, subscribe=subscribe)
 
     async def read_resource(self, uri: str, *, peer: UpstreamPeer | None = None) -> types.ReadResourceResult:
@@ -554,10 +617,24 @@ class DownstreamPool:
             UnknownToolError: No resource is exposed under that URI.
             DownstreamError: The server could not serve the request.
         """
-        route = self.catalog.route_resource(uri)
+        route = await self._awake(lambda: self.catalog.route_resource(uri))
         result = await self.server(route.server).read_resource(route.name, peer=peer)
         if route.name == uri:
             return result
         # The URI was rewritten to disambiguate it: answer with the URI the client asked for.
         contents = [c.model_copy(update={"uri": uri}) if str(c.uri) == route.name else c for c in result.contents]
         return result.model_copy(update={"contents": contents})
+
+    async def _awake(self, route: Callable[[], Route]) -> Route:
+        """``route()``, after starting its server if it is a cold lazy one (and routed again then).
+
+        Raises:
+            UnknownToolError: Nothing is exposed under the name (before or after the start).
+            DownstreamError: A cold server did not start.
+        """
+        found = route()
+        server = self.server(found.server)
+        if not server.lazy:
+            return found
+        await server.wake()
+        return route()

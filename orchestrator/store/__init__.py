@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         list_findings,
         record_findings,
     )
+    from orchestrator.store._manifests import StoredManifest, forget_manifest, read_manifest, save_manifest
     from orchestrator.store._migrate import head_revision, upgrade_schema
     from orchestrator.store._oauth import (
         ClientOrigin,
@@ -145,6 +146,7 @@ __all__ = [
     "Store",
     "StoredClient",
     "StoredFinding",
+    "StoredManifest",
     "add_authorization_code",
     "add_pending_authorization",
     "answer_approval",
@@ -162,6 +164,7 @@ __all__ = [
     "find_pending_authorization",
     "find_refresh_token",
     "finish_run",
+    "forget_manifest",
     "forget_pins",
     "head_revision",
     "issue_tokens",
@@ -176,6 +179,7 @@ __all__ = [
     "prune_runs",
     "read_audit",
     "read_downstream_credentials",
+    "read_manifest",
     "read_pins",
     "read_run",
     "read_step",
@@ -197,6 +201,7 @@ __all__ = [
     "save_client",
     "save_downstream_client",
     "save_downstream_tokens",
+    "save_manifest",
     "set_grant",
     "set_owner_password",
     "state_file_missing",
@@ -227,6 +232,9 @@ _HOMES: dict[str, str] = {
             "save_downstream_tokens",
         ),
         "orchestrator.store._downstream_tokens",
+    ),
+    **dict.fromkeys(
+        ("StoredManifest", "forget_manifest", "read_manifest", "save_manifest"), "orchestrator.store._manifests"
     ),
     "ClientOrigin": "orchestrator.store._oauth",
     "IssuedToken": "orchestrator.store._oauth",

@@ -41,6 +41,7 @@ __all__ = [
     "owner_credentials",
     "run_steps",
     "runs",
+    "server_manifests",
     "trust_findings",
     "trust_pending",
     "trust_pins",
@@ -318,4 +319,17 @@ run_steps = Table(
     Column("started_at", UtcDateTime(), nullable=True),
     Column("finished_at", UtcDateTime(), nullable=True),
     PrimaryKeyConstraint("run_id", "step_key"),
+)
+
+# Each downstream server's last listing, as it sent it (tools, prompts, resources, resource
+# templates, each as the wire carries it), with a fingerprint of the connection settings it was
+# listed with: a lazy server is served from it without being started, and only while its entry
+# still has the same fingerprint. One row per server key, replaced by every listing.
+server_manifests = Table(
+    "server_manifests",
+    metadata,
+    Column("server", String(_SERVER_KEY), primary_key=True),
+    Column("connection", String(_HASH), nullable=False),
+    Column("listing", JSON, nullable=False),
+    Column("listed_at", UtcDateTime(), nullable=False),
 )

@@ -6,7 +6,8 @@ so a report says what changed), the shadowing and poisoning checks on definition
 they are served, and in time the egress guard for every URL fetched on someone's behalf, and
 the outbound OAuth tokens of remote servers (sealed at rest with a key from the OS keyring
 or an owner-only key file; used and refreshed, never the interactive flow, which is
-``orchestrator login``'s).
+``orchestrator login``'s), and each server's last listing, which a lazy server is served from
+while it is not running (only while its connection settings are the ones it was listed with).
 
 Does not: decide who may call what (``auth``), write SQL (``store`` keeps the pins through
 its functions), or serve anything: ``server`` asks this package what may be served, never
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         inspect_definitions,
         show_hidden,
     )
+    from orchestrator.trust._manifests import StoredManifests, connection_fingerprint
     from orchestrator.trust._oauth_tokens import (
         DownstreamAuthFactory,
         EncryptedTokenStorage,
@@ -100,9 +102,11 @@ __all__ = [
     "ServedChange",
     "ServerFingerprint",
     "Severity",
+    "StoredManifests",
     "StoredTokenAuth",
     "TrustGate",
     "canonical_json",
+    "connection_fingerprint",
     "describe_change",
     "diff",
     "fingerprint_prompt",
@@ -160,6 +164,7 @@ _HOMES: dict[str, str] = {
         "orchestrator.trust._inspect",
     ),
     **dict.fromkeys(("ServedChange", "TrustGate"), "orchestrator.trust._gate"),
+    **dict.fromkeys(("StoredManifests", "connection_fingerprint"), "orchestrator.trust._manifests"),
     **dict.fromkeys(
         ("pending_changes", "pinned_fingerprint", "pins_of", "stored_findings"), "orchestrator.trust._records"
     ),

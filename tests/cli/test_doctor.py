@@ -10,10 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import anyio
 import pytest
 
+from orchestrator import Aggregator, load_config
 from tests.cli.helpers import orchestrator, write_workflow
 from tests.e2e.harness import fault_entry, write_config
+from tests.fakes import EVENTS_FILE_ENV, read_events
 from tests.otlp_receiver import OtlpReceiver
 
 if TYPE_CHECKING:
@@ -266,3 +269,44 @@ def test_doctor_fails_when_the_identity_providers_keys_cannot_be_fetched(capsys:
     assert metadata["required"] is False
     assert report["ok"] is False
     assert report["auth"]["ok"] is False
+
+
+def _spawned(events: Path) -> int:
+    return sum(line.startswith("spawned ") for line in read_events(events))
+
+
+async def _learn(config: Path) -> None:
+    """Run the aggregator once: the lazy server is started to learn its listing, which is kept."""
+    with anyio.fail_after(30):
+        async with Aggregator(load_config(config)) as aggregator:
+            await aggregator.wait_for_servers()
+
+
+def test_doctor_shows_a_lazy_server_with_a_kept_listing_cold_and_starts_it_only_when_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    work = Path.cwd()
+    events = work / "events"
+    lazy = fault_entry("--start-event", env={EVENTS_FILE_ENV: str(events)}, start="lazy")
+    config = write_config(work, {"lazy": lazy, "f": fault_entry()})
+    anyio.run(_learn, config)
+    assert _spawned(events) == 1
+
+    status, report = _doctor_json(capsys)
+    assert status == 0, report
+    servers = {s["name"]: s for s in report["servers"]}
+    assert (servers["lazy"]["ok"], servers["lazy"]["state"], servers["lazy"]["tool_count"]) == (True, "cold", 15)
+    assert servers["f"]["state"] == "ready"
+    assert _spawned(events) == 1, "doctor did not start the cold server"
+
+    assert orchestrator("doctor", "--timeout", "20") == 0
+    out = capsys.readouterr().out
+    assert "Servers (1 of 2 started, 1 cold)" in out, out
+    assert any(line.startswith("  ✓ lazy  cold  15 tools from its last listing") for line in out.splitlines()), out
+    assert _spawned(events) == 1
+
+    status, report = _doctor_json(capsys, "--start-lazy")
+    assert status == 0, report
+    servers = {s["name"]: s for s in report["servers"]}
+    assert (servers["lazy"]["state"], servers["lazy"]["protocol_version"] is not None) == ("ready", True)
+    assert _spawned(events) == 2
