@@ -241,3 +241,28 @@ async def test_a_reload_that_changes_start_restarts_nothing_and_takes_effect(tmp
             assert (record.ok, record.change.updated, record.change.restarted) == (True, ("lazy",), ())
             await _gone(started)  # lazy again: stopped once idle
             assert len(_spawned(events)) == 2
+
+
+async def test_search_finds_a_cold_servers_tools_without_starting_it(tmp_path: Path) -> None:
+    events = tmp_path / "events"
+    servers = {
+        "lazy": fault_entry("--start-event", env={EVENTS_FILE_ENV: str(events)}, **LAZY),
+        "other": fault_entry(),
+    }
+    config = write_config(tmp_path, servers, catalog={"mode": "search"})
+    await _learn(config)
+    learnt = _spawned(events)
+
+    with anyio.fail_after(60):
+        async with Client(aggregator_params(config)) as client:
+            assert await _names(client) == {"search_tools", "call_tool"}
+            found = await client.call_tool("search_tools", {"query": "which process id does the lazy server run as"})
+            assert not found.is_error, _text(found)
+            assert found.structured_content is not None
+            assert "lazy__pid" in [tool["name"] for tool in found.structured_content["tools"]]
+            assert _spawned(events) == learnt  # searching its tools did not start it
+
+            called = await client.call_tool("call_tool", {"name": "lazy__pid", "arguments": {}})
+            assert not called.is_error, _text(called)
+            assert called.structured_content is not None
+            assert _spawned(events) == [*learnt, called.structured_content["pid"]]
