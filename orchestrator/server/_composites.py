@@ -55,9 +55,16 @@ if TYPE_CHECKING:
     from orchestrator.downstream import DownstreamPool, UpstreamPeer, Withheld
     from orchestrator.runs import RunManager
     from orchestrator.store import RunRecord
-    from orchestrator.workflow import Approver
+    from orchestrator.workflow import Approver, StepEventFn
 
-__all__ = ["RUN_META_KEY", "Composites", "PoolInvoker", "run_result_to_tool_result"]
+__all__ = [
+    "RUN_META_KEY",
+    "Composites",
+    "PoolInvoker",
+    "progress_reporter",
+    "run_result_to_tool_result",
+    "step_invoker",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +99,24 @@ class PoolInvoker:
         except UnknownToolError:
             raise DownstreamUnavailable(server, "no such server is configured") from None
         return await downstream.call_tool(tool, arguments, timeout=timeout, meta=meta, peer=self._peer)
+
+
+def step_invoker(
+    pool: DownstreamPool, peer: UpstreamPeer | None, wrap_invoker: Callable[[ToolInvoker], ToolInvoker] | None
+) -> ToolInvoker:
+    """How a run's steps call their tools: the pool, through ``wrap_invoker`` (grants, audit) when given."""
+    invoker: ToolInvoker = PoolInvoker(pool, peer)
+    return invoker if wrap_invoker is None else wrap_invoker(invoker)
+
+
+def progress_reporter(progress: ProgressFnT | None) -> StepEventFn:
+    """A run's step events as the caller's progress notifications: one per finished step."""
+
+    async def on_event(event: StepEvent) -> None:
+        if progress is not None and event.kind == "finished":
+            await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
+
+    return on_event
 
 
 def run_result_to_tool_result(result: RunResult, trace_id: str | None = None) -> types.CallToolResult:
@@ -266,13 +291,8 @@ class Composites:
         """
         plan, applied = self.prepare(name, arguments)
 
-        async def on_event(event: StepEvent) -> None:
-            if progress is not None and event.kind == "finished":
-                await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
-
-        invoker: ToolInvoker = PoolInvoker(pool, peer)
-        if wrap_invoker is not None:
-            invoker = wrap_invoker(invoker)
+        on_event = progress_reporter(progress)
+        invoker = step_invoker(pool, peer, wrap_invoker)
         if runs is None:
             result = await execute(
                 plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version, approver=approver
@@ -312,7 +332,5 @@ class Composites:
             StoreError: The run cannot be journalled; nothing ran.
         """
         plan, applied = self.prepare(name, arguments)
-        invoker: ToolInvoker = PoolInvoker(pool)
-        if wrap_invoker is not None:
-            invoker = wrap_invoker(invoker)
+        invoker = step_invoker(pool, None, wrap_invoker)
         return await runs.start(RunRequest(plan, applied, principal, invoker, catalogue_version, approver=approver))

@@ -31,12 +31,11 @@ from opentelemetry import trace
 from orchestrator.catalog import close_names
 from orchestrator.config import PlanLimitsSpec, parse_duration
 from orchestrator.errors import WorkflowDefinitionError, WorkflowExecutionError
-from orchestrator.server._composites import PoolInvoker, run_result_to_tool_result
+from orchestrator.server._composites import progress_reporter, run_result_to_tool_result, step_invoker
 from orchestrator.server._errors import tool_error_result
 from orchestrator.server._search_mode import meta_tool_names
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import (
-    StepEvent,
     ToolInvoker,
     WorkflowPlan,
     check_workflow_data,
@@ -197,15 +196,14 @@ class Plans:
             return tool_error_result(exc)
         _record_shape(plan)
 
-        async def on_event(event: StepEvent) -> None:
-            if progress is not None and event.kind == "finished":
-                await progress(event.finished_steps, event.total_steps, f"{event.step_id}: {event.status}")
-
-        invoker: ToolInvoker = PoolInvoker(pool, peer)
-        if wrap_invoker is not None:
-            invoker = wrap_invoker(invoker)
+        invoker = step_invoker(pool, peer, wrap_invoker)
         result = await execute(
-            plan, {}, invoker, on_event=on_event, catalogue_version=catalogue_version, approver=approver
+            plan,
+            {},
+            invoker,
+            on_event=progress_reporter(progress),
+            catalogue_version=catalogue_version,
+            approver=approver,
         )
         error = result.error
         failed = result.steps.get(error.step_id) if error is not None else None

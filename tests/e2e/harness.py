@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-from mcp import StdioServerParameters
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.fakes import REPO_ROOT, fault_server_argv, fault_server_command, wait_for_events
 
@@ -228,3 +230,13 @@ async def http_fault_server(
     command = fault_server_command("--transport", "http", "--port", "0", *options)
     async with served_process(command, r"LISTENING (\d+)", env=env) as (match, process):
         yield f"http://127.0.0.1:{match.group(1)}/mcp", process
+
+
+@asynccontextmanager
+async def bearer_client(url: str, token: str, **client_options: Any) -> AsyncGenerator[Client, None]:
+    """An SDK client of the HTTP endpoint ``url`` that sends ``token`` as its bearer credential."""
+    async with (
+        create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http_client,
+        Client(streamable_http_client(url, http_client=http_client), **client_options) as client,
+    ):
+        yield client

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -13,15 +12,12 @@ import httpx2
 import mcp_types as types
 import pytest
 import yaml
-from mcp import Client, MCPError
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp import MCPError
 
 from orchestrator.server import ERROR_META_KEY
-from tests.e2e.harness import REPO_ROOT, fault_entry, http_aggregator, write_config
+from tests.e2e.harness import REPO_ROOT, bearer_client, fault_entry, http_aggregator, write_config
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
@@ -60,15 +56,6 @@ def _config(tmp_path: Path, **serve: Any) -> Path:
     )
 
 
-@asynccontextmanager
-async def _client(url: str, token: str) -> AsyncGenerator[Client, None]:
-    async with (
-        create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http_client,
-        Client(streamable_http_client(url, http_client=http_client)) as client,
-    ):
-        yield client
-
-
 def _env() -> dict[str, str]:
     return {"FILES_TOKEN": FILES_TOKEN, "ORCHESTRATOR_TOKENS": ADMIN_TOKEN}
 
@@ -76,7 +63,7 @@ def _env() -> dict[str, str]:
 async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp_path: Path) -> None:
     config = _config(tmp_path)
     async with http_aggregator(config, env=_env()) as url:
-        async with _client(url, FILES_TOKEN) as limited:
+        async with bearer_client(url, FILES_TOKEN) as limited:
             limited_listing = await limited.list_tools()
             names = {tool.name for tool in limited_listing.tools}
             assert "files__echo" in names
@@ -113,7 +100,7 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
             admin_status = await http.get(status_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
             assert admin_status.status_code == 200
 
-        async with _client(url, ADMIN_TOKEN) as admin:
+        async with bearer_client(url, ADMIN_TOKEN) as admin:
             admin_listing = await admin.list_tools()
             names = {tool.name for tool in admin_listing.tools}
             assert {"files__echo", "mail__echo", "both", "files_twice"} <= names
@@ -145,7 +132,7 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
 
 async def test_a_runaway_principal_is_refused_with_a_retry_time_and_recovers(tmp_path: Path) -> None:
     config = _config(tmp_path, rate_limits={"per_tool": {"rate": 0.25, "burst": 1}})
-    async with http_aggregator(config, env=_env()) as url, _client(url, FILES_TOKEN) as client:
+    async with http_aggregator(config, env=_env()) as url, bearer_client(url, FILES_TOKEN) as client:
         assert not (await client.call_tool("files__echo", {"text": "1"})).is_error
         refused = await client.call_tool("files__echo", {"text": "2"})
         assert refused.is_error
@@ -154,7 +141,7 @@ async def test_a_runaway_principal_is_refused_with_a_retry_time_and_recovers(tmp
         assert "retry in" in "".join(b.text for b in refused.content if isinstance(b, types.TextContent))
         # Another tool has its own bucket; another principal too.
         assert not (await client.call_tool("files__add", {"a": 1, "b": 2})).is_error
-        async with _client(url, ADMIN_TOKEN) as admin:
+        async with bearer_client(url, ADMIN_TOKEN) as admin:
             assert not (await admin.call_tool("files__echo", {"text": "3"})).is_error
         await anyio.sleep(error["retry_after"])  # what a client told to retry in N seconds does
         assert not (await client.call_tool("files__echo", {"text": "4"})).is_error

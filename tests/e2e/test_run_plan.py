@@ -12,13 +12,12 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp import Client, MCPError
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from orchestrator.server import ERROR_META_KEY, RUN_META_KEY, RUN_PLAN_TOOL_NAME
 from tests.e2e.harness import (
     REPO_ROOT,
     aggregator_params,
+    bearer_client,
     events_seen,
     fault_entry,
     http_aggregator,
@@ -79,15 +78,6 @@ async def _deployment(tmp_path: Path, *, plans: bool = True) -> AsyncGenerator[t
         yield config, files_events, mail_events
 
 
-@asynccontextmanager
-async def _client(url: str, token: str) -> AsyncGenerator[Client, None]:
-    async with (
-        create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http_client,
-        Client(streamable_http_client(url, http_client=http_client)) as client,
-    ):
-        yield client
-
-
 def _env() -> dict[str, str]:
     return {"FILES_TOKEN": FILES_TOKEN, "ORCHESTRATOR_TOKENS": ADMIN_TOKEN}
 
@@ -131,7 +121,7 @@ async def test_a_wrong_plan_comes_back_as_one_tool_error_listing_each_problem_wh
     }
     with anyio.fail_after(LIMIT):
         async with _deployment(tmp_path) as (config, files_events, mail_events):
-            async with http_aggregator(config, env=_env()) as url, _client(url, ADMIN_TOKEN) as client:
+            async with http_aggregator(config, env=_env()) as url, bearer_client(url, ADMIN_TOKEN) as client:
                 result = await client.call_tool(RUN_PLAN_TOOL_NAME, {"plan": plan})
                 marker = await client.call_tool("mail__echo", {"text": "marker"})
                 await events_seen(mail_events, "called echo")
@@ -163,7 +153,7 @@ async def test_plans_over_their_caps_are_refused_or_fail_saying_which_cap(tmp_pa
     stuck = {"steps": {"wait": {"tool": "files__hang"}}}
     with anyio.fail_after(LIMIT):
         async with _deployment(tmp_path) as (config, files_events, mail_events):
-            async with http_aggregator(config, env=_env()) as url, _client(url, ADMIN_TOKEN) as client:
+            async with http_aggregator(config, env=_env()) as url, bearer_client(url, ADMIN_TOKEN) as client:
                 too_many = await client.call_tool(RUN_PLAN_TOOL_NAME, {"plan": {"steps": five_steps}})
                 too_wide = await client.call_tool(RUN_PLAN_TOOL_NAME, {"plan": fan_out})
                 too_long = await client.call_tool(RUN_PLAN_TOOL_NAME, {"plan": stuck})
@@ -192,7 +182,7 @@ async def test_a_step_the_caller_is_not_granted_is_refused_as_unknown_and_nothin
     with anyio.fail_after(LIMIT):
         async with _deployment(tmp_path) as (config, files_events, mail_events):
             async with http_aggregator(config, env=_env()) as url:
-                async with _client(url, FILES_TOKEN) as limited:
+                async with bearer_client(url, FILES_TOKEN) as limited:
                     listed = [tool.name for tool in (await limited.list_tools()).tools]
                     refused = await limited.call_tool(RUN_PLAN_TOOL_NAME, {"plan": plan})
                     plan["steps"]["theirs"]["tool"] = "mail__nothing_at_all"

@@ -9,20 +9,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 import pytest
 from mcp import Client, MCPError
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.e2e.harness import aggregator_params, fault_entry, http_aggregator, write_config
+from tests.e2e.harness import aggregator_params, bearer_client, fault_entry, http_aggregator, write_config
 from tests.interop._peers import require_module
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
@@ -134,15 +130,6 @@ async def test_auto_mode_searches_only_over_its_budget(tmp_path: Path) -> None:
         assert names == {"search_tools", "call_tool"}
 
 
-@asynccontextmanager
-async def _http_client(url: str, token: str) -> AsyncGenerator[Client, None]:
-    async with (
-        create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http_client,
-        Client(streamable_http_client(url, http_client=http_client)) as client,
-    ):
-        yield client
-
-
 async def test_search_and_calls_keep_to_the_callers_grant(tmp_path: Path) -> None:
     auth = {"tokens": {"time-only": {"env": "TIME_TOKEN", "grant": ["server:time"]}}}
     config = write_config(
@@ -154,7 +141,7 @@ async def test_search_and_calls_keep_to_the_callers_grant(tmp_path: Path) -> Non
     )
     env = {"TIME_TOKEN": TIME_TOKEN, "ORCHESTRATOR_TOKENS": ADMIN_TOKEN}
     async with http_aggregator(config, env=env) as url:
-        async with _http_client(url, TIME_TOKEN) as limited:
+        async with bearer_client(url, TIME_TOKEN) as limited:
             listed = [tool.name for tool in (await limited.list_tools()).tools]
             assert listed == ["search_tools", "call_tool", "time__convert_time"]  # git's 'always' tool: not granted
 
@@ -168,7 +155,7 @@ async def test_search_and_calls_keep_to_the_callers_grant(tmp_path: Path) -> Non
             assert "unknown tool 'git__git_status'" in text
             assert "git__" not in text.replace("'git__git_status'", "")  # no suggestion of other git tools
 
-        async with _http_client(url, ADMIN_TOKEN) as admin:
+        async with bearer_client(url, ADMIN_TOKEN) as admin:
             found = _found(await admin.call_tool("search_tools", {"query": "show me the git status of my repository"}))
             assert "git__git_status" in [tool["name"] for tool in found]
             arguments = {"repo_path": str(tmp_path / "repo")}
