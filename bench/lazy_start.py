@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from tests.fakes import REPO_ROOT, fault_server_argv
+from tests.fakes import REPO_ROOT, fault_server_argv, wait_process_gone
 
 if TYPE_CHECKING:
     import mcp_types as types
@@ -49,18 +49,6 @@ def _pid(result: types.CallToolResult) -> int:
     return int(result.structured_content["pid"])
 
 
-def _wait_gone(pid: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"process {pid} still runs after {timeout}s")
-        time.sleep(0.01)
-
-
 async def _cold_start(env: dict[str, str]) -> float:
     """Spawn -> initialize -> first call answered, directly."""
     params = StdioServerParameters(command=sys.executable, args=fault_server_argv(), cwd=str(REPO_ROOT), env=env)
@@ -68,7 +56,7 @@ async def _cold_start(env: dict[str, str]) -> float:
     async with Client(params) as client:
         pid = _pid(await client.call_tool("pid", {}))
         took = time.perf_counter() - started
-    await anyio.to_thread.run_sync(_wait_gone, pid)
+    await anyio.to_thread.run_sync(wait_process_gone, pid)
     return took
 
 
@@ -77,7 +65,7 @@ async def _lazy_first_call(client: Client) -> float:
     started = time.perf_counter()
     pid = _pid(await client.call_tool("lazy__pid", {}))
     took = time.perf_counter() - started
-    await anyio.to_thread.run_sync(_wait_gone, pid)
+    await anyio.to_thread.run_sync(wait_process_gone, pid)
     await anyio.sleep(0.1)  # the aggregator marks it cold once the process is reaped
     return took
 

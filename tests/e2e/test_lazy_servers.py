@@ -8,7 +8,6 @@ is kept in the state database (the test's own state folder); a first run learns 
 from __future__ import annotations
 
 import os
-import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from orchestrator import Aggregator, load_config
 from orchestrator import store as state_db
 from orchestrator.cli._status import fetch_status
 from tests.e2e.harness import aggregator_command, aggregator_params, fault_entry, logged_process, write_config
-from tests.fakes import EVENTS_FILE_ENV, read_events
+from tests.fakes import EVENTS_FILE_ENV, read_events, wait_process_gone
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,21 +52,8 @@ def _spawned(events: Path) -> list[int]:
     return [int(line.split()[1]) for line in read_events(events) if line.startswith("spawned ")]
 
 
-def _wait_gone(pid: int, timeout: float) -> None:
-    """Poll (bounded) until no process has ``pid`` (its parent has reaped it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"process {pid} is still there after {timeout}s")
-        time.sleep(0.02)
-
-
 async def _gone(pid: int, timeout: float = 20.0) -> None:
-    await anyio.to_thread.run_sync(partial(_wait_gone, pid, timeout))
+    await anyio.to_thread.run_sync(partial(wait_process_gone, pid, timeout=timeout))
 
 
 async def _learn(config: Path) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "read_events",
     "wait_for_event",
     "wait_for_events",
+    "wait_process_gone",
 ]
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
@@ -123,6 +124,23 @@ def wait_for_events(path: Path, prefix: str, count: int, *, timeout: float = 20.
                 f"{len(found)} of {count} events starting with {prefix!r} in {path} after {timeout}s; "
                 f"saw {read_events(path)}"
             )
+        time.sleep(interval)
+
+
+def wait_process_gone(pid: int, *, timeout: float = 30.0, interval: float = 0.01) -> None:
+    """Poll (bounded) until no process has ``pid`` any more (it exited and its parent reaped it).
+
+    Raises:
+        TimeoutError: It is still there after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"process {pid} is still there after {timeout}s")
         time.sleep(interval)
 
 
