@@ -119,7 +119,7 @@ class QueryVectors:
             size: How many vectors to keep (0: none).
         """
         self.embedder = embedder
-        self._size = size
+        self.size = size
         self._kept: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -138,10 +138,10 @@ class QueryVectors:
                 self._kept.move_to_end(query)
                 return vector
         vector = self.embedder.query(query)
-        if self._size:
+        if self.size:
             with self._lock:
                 self._kept[query] = vector
-                while len(self._kept) > self._size:
+                while len(self._kept) > self.size:
                     self._kept.popitem(last=False)
         return vector
 

@@ -28,7 +28,7 @@ __all__ = ["best_positions", "fused"]
 
 def fused(
     dense: Sequence[tuple[float, NDArray[np.float32]]], sparse: Mapping[int, float], size: int
-) -> NDArray[np.float64]:
+) -> NDArray[np.float32]:
     """The weighed sum of the signals, one value per tool.
 
     Args:
@@ -39,17 +39,18 @@ def fused(
     Returns:
         One score per tool.
     """
-    total = np.zeros(size, dtype=np.float64)
+    total = np.zeros(size, dtype=np.float32)
     for weight, similarities in dense:
         low, high = float(similarities.min()), float(similarities.max())
         if high > low:
-            total += weight * (similarities - low) / (high - low)
+            total += similarities * np.float32(weight / (high - low))
+            total -= np.float32(weight * low / (high - low))
     if sparse:
-        total[np.fromiter(sparse.keys(), dtype=np.int64)] += np.fromiter(sparse.values(), dtype=np.float64)
+        total[np.fromiter(sparse.keys(), dtype=np.int64)] += np.fromiter(sparse.values(), dtype=np.float32)
     return total
 
 
-def best_positions(total: NDArray[np.float64], limit: int, keep: Callable[[int], bool] | None) -> list[int]:
+def best_positions(total: NDArray[np.float32], limit: int, keep: Callable[[int], bool] | None) -> list[int]:
     """Positions of the highest scores, best first; ties go to the earlier position.
 
     Args:

