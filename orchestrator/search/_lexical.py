@@ -65,6 +65,8 @@ class LexicalIndex:
         weights = [FIELD_WEIGHTS[column] if options.field_weights else 1.0 for column in _COLUMNS]
         bm25 = f"bm25(tools, {', '.join(map(str, weights))})"
         self._select = f"SELECT rowid, {bm25} FROM tools WHERE tools MATCH ? ORDER BY {bm25}"
+        # Without a filter SQLite keeps only the best rows while it sorts (faster on a large catalogue).
+        self._select_best = f"{self._select} LIMIT ?"
 
     def scored(
         self, words: Sequence[str], depth: int, allowed: Callable[[int], bool] | None = None
@@ -84,15 +86,18 @@ class LexicalIndex:
         expression = " OR ".join(f'"{word}"' for word in words)
         found: list[tuple[int, float]] = []
         with self._lock:
-            for position, score in self._matches(expression):
+            for position, score in self._matches(expression, depth if allowed is None else None):
                 if allowed is None or allowed(position):
                     found.append((position, score))
                     if len(found) >= depth:
                         break
         return found
 
-    def _matches(self, expression: str) -> Iterator[tuple[int, float]]:
-        cursor = self._connection.execute(self._select, (expression,))
+    def _matches(self, expression: str, limit: int | None) -> Iterator[tuple[int, float]]:
+        if limit is None:
+            cursor = self._connection.execute(self._select, (expression,))
+        else:
+            cursor = self._connection.execute(self._select_best, (expression, limit))
         try:
             for position, rank in cursor:
                 # FTS5's bm25() is the negated score, so that ascending order is best first.
