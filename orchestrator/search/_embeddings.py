@@ -94,7 +94,14 @@ def _threads(engine: Any, count: int) -> None:
     engine._lib.omp_set_num_threads(count)
 
 
-_PASSAGE_THREADS = min(2, os.cpu_count() or 1)
+def _usable_cores() -> int:
+    # The cores this process may run on (taskset, cgroups' cpusets), where the platform tells.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_PASSAGE_THREADS = min(2, _usable_cores())
 
 
 _default: Embedder | None = None
