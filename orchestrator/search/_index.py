@@ -6,30 +6,46 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from orchestrator.search._documents import document_of
-from orchestrator.search._embeddings import VectorIndex, default_embedder, embed_texts
+from orchestrator.search._embeddings import QueryVectors, VectorIndex, default_embedder, embed_texts
+from orchestrator.search._fusion import best_positions, fused
 from orchestrator.search._lexical import LexicalIndex, LexicalOptions
 from orchestrator.search._words import name_words, query_words
+from orchestrator.search._wordvectors import default_word_vectors
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     import mcp_types
     import numpy as np
     from numpy.typing import NDArray
 
     from orchestrator.search._embeddings import Embedder
+    from orchestrator.search._wordvectors import WordVectors
 
 __all__ = ["IndexedTool", "RankingOptions", "SearchHit", "ToolIndex"]
 
-FUSION_K = 60
-"""Reciprocal-rank fusion's constant (Cormack et al. 2009): a tool's score is the sum over the
-signals of 1 / (FUSION_K + its rank there)."""
-CANDIDATES = 50
-"""How deep each signal's list goes into the fusion."""
-SERVER_BOOST = 1.0 / (FUSION_K + 1)
-"""Added to the tools of a server the query names ("in notion ..."): as much as a first place in one more list."""
-COMPOSITE_BOOST = 0.25 / (FUSION_K + 1)
-"""Added to composite tools: a workflow the operator wrote for a job is a good first answer, but a modest one."""
+LEXICAL_WEIGHT = 0.4
+"""A signal's weight in the fusion: each signal's scores are scaled to [0, 1] over the catalogue
+(BM25 by its best score, similarities from the lowest to the highest), then summed with these
+weights. Chosen on the 60 tasks of bench/data/catalogue_tasks.yaml (docs/search-mode.md)."""
+EMBEDDING_WEIGHT = 1.0
+"""The transformer's similarity: the strongest single signal."""
+WORD_VECTORS_WEIGHT = 0.5
+"""The static word vectors' similarity."""
+LEXICAL_DEPTH = 50
+"""How many BM25 matches are scored; the others count as no match (0). Deeper (200, 1000) ranks
+the task sets alike and costs more at 10,000 tools."""
+SERVER_BOOST = 0.1
+"""Added to the tools of a server the query names ("in notion ..."), in the same units. Modest:
+some server keys are common words ("everything", "time", "memory")."""
+SERVER_BOOST_LEXICAL = 0.2
+"""The same without a dense signal (half the best BM25 match's score): the server's name is then
+the strongest hint there is."""
+COMPOSITE_BOOST = 0.25
+"""Added to composite tools, as a share of the server boost: a workflow the operator wrote for a
+job is a good first answer, but a modest one."""
+QUERY_CACHE = 256
+"""How many recent queries' embeddings an index keeps (a repeated search skips the model)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +75,24 @@ class RankingOptions:
 
     lexical: LexicalOptions = field(default_factory=LexicalOptions)
     lexical_on: bool = True
-    """Use BM25 at all (off: embeddings alone)."""
+    """Use BM25 at all (off: dense signals alone)."""
     boosts: bool = True
     """Server-name and composite boosts."""
     embeddings: bool = True
-    """Fuse in the embedding model's ranking, when the model is installed."""
+    """Fuse in the embedding model's similarity, when the model is installed."""
+    word_vectors: bool = True
+    """Fuse in the static word vectors' similarity, when they are installed."""
+    query_cache: int = QUERY_CACHE
+    """How many recent queries' embeddings to keep (0: embed every query; the benchmark's cold runs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Dense:
+    """A dense signal: its tool vectors, by text, and how much it weighs."""
+
+    weight: float
+    vectors: VectorIndex
+    known: dict[str, NDArray[np.float32]]
 
 
 class ToolIndex:
@@ -73,19 +102,23 @@ class ToolIndex:
         self,
         tools: list[IndexedTool],
         lexical: LexicalIndex | None,
-        vectors: VectorIndex | None,
-        embeddings: dict[str, NDArray[np.float32]],
+        embeddings: _Dense | None,
+        word_vectors: _Dense | None,
+        queries: QueryVectors | None,
         options: RankingOptions,
     ) -> None:
         """Use ``ToolIndex.build``."""
         self._tools = tools
         self._names = [entry.tool.name for entry in tools]
-        self._server_words = [
-            frozenset(name_words(entry.server)) if entry.server else frozenset[str]() for entry in tools
-        ]
+        self._by_server_words: dict[frozenset[str], list[int]] = {}
+        for position, entry in enumerate(tools):
+            if entry.server:
+                self._by_server_words.setdefault(frozenset(name_words(entry.server)), []).append(position)
+        self._composites = [position for position, entry in enumerate(tools) if entry.composite]
         self._lexical = lexical
-        self._vectors = vectors
         self._embeddings = embeddings
+        self._word_vectors = word_vectors
+        self._queries = queries
         self._options = options
 
     @classmethod
@@ -101,7 +134,7 @@ class ToolIndex:
         Args:
             tools: The catalogue as exposed; a name given twice keeps its first tool.
             previous: The index of the catalogue before a change: embeddings of tools whose text
-                did not change are taken from it, not computed again.
+                did not change are taken from it, not computed again, and so are its recent queries'.
             options: The signals to use (default: all that are installed).
 
         Returns:
@@ -112,14 +145,24 @@ class ToolIndex:
         documents = [document_of(entry.tool, entry.server) for entry in unique]
         lexical = LexicalIndex(documents, options.lexical) if options.lexical_on else None
         embedder: Embedder | None = default_embedder() if options.embeddings else None
-        known: dict[str, NDArray[np.float32]] = {}
-        vectors = None
+        embeddings = queries = None
         if embedder is not None:
+            queries = cls._queries_of(embedder, previous, options.query_cache)
             texts = [document.embedding_text() for document in documents]
-            reusable = previous._embeddings if previous is not None else {}
-            known = {text: reusable[text] for text in texts if text in reusable}
-            vectors = VectorIndex(embedder, embed_texts(embedder, texts, known))
-        return cls(unique, lexical, vectors, known, options)
+            embeddings = _dense(
+                EMBEDDING_WEIGHT, texts, embedder.passages, queries.of, previous._embeddings if previous else None
+            )
+        model: WordVectors | None = default_word_vectors() if options.word_vectors else None
+        word_vectors = None
+        if model is not None:
+            word_vectors = _dense(
+                WORD_VECTORS_WEIGHT,
+                [document.word_vector_text() for document in documents],
+                model.embed,
+                lambda query: model.embed([query])[0],
+                previous._word_vectors if previous else None,
+            )
+        return cls(unique, lexical, embeddings, word_vectors, queries, options)
 
     def __len__(self) -> int:
         """How many tools are indexed."""
@@ -128,12 +171,19 @@ class ToolIndex:
     @property
     def uses_embeddings(self) -> bool:
         """Whether the embedding model ranks too (the ``search`` extra is installed and on)."""
-        return self._vectors is not None
+        return self._embeddings is not None
+
+    @property
+    def uses_word_vectors(self) -> bool:
+        """Whether the static word vectors rank too (the ``search`` extra is installed and on)."""
+        return self._word_vectors is not None
 
     def reused_embeddings(self, previous: ToolIndex) -> int:
         """How many of this index's embeddings are the very ones of ``previous`` (not recomputed)."""
-        old = {id(vector) for vector in previous._embeddings.values()}
-        return sum(1 for vector in self._embeddings.values() if id(vector) in old)
+        if self._embeddings is None or previous._embeddings is None:
+            return 0
+        old = {id(vector) for vector in previous._embeddings.known.values()}
+        return sum(1 for vector in self._embeddings.known.values() if id(vector) in old)
 
     def search(self, query: str, *, limit: int = 5, allowed: Callable[[str], bool] | None = None) -> list[SearchHit]:
         """The tools that best match a request.
@@ -154,24 +204,53 @@ class ToolIndex:
             names, allowed_name = self._names, allowed
             keep = lambda position: allowed_name(names[position])  # noqa: E731 -- a closure over the caller's filter
         words = query_words(query)
-        depth = max(CANDIDATES, limit)
-        scores: dict[int, float] = {}
-        rankings: list[list[int]] = []
+        sparse: dict[int, float] = {}
         if self._lexical is not None:
-            rankings.append(self._lexical.ranked(words, depth, keep))
-        if self._vectors is not None:
-            rankings.append(self._vectors.ranked(query, depth, keep))
-        for ranking in rankings:
-            for rank, position in enumerate(ranking, start=1):
-                scores[position] = scores.get(position, 0.0) + 1.0 / (FUSION_K + rank)
+            matches = self._lexical.scored(words, max(LEXICAL_DEPTH, limit), keep)
+            best = matches[0][1] if matches else 0.0
+            for position, score in matches:
+                sparse[position] = LEXICAL_WEIGHT * score / best if best > 0 else LEXICAL_WEIGHT
+        dense = [signal for signal in (self._embeddings, self._word_vectors) if signal is not None]
         if self._options.boosts:
-            self._boost(scores, frozenset(words))
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [SearchHit(self._names[position], score) for position, score in best]
+            # Without a dense signal only BM25's matches are candidates, and only they are boosted.
+            self._boost(sparse, frozenset(words), everyone=bool(dense))
+        if not dense:
+            kept = sorted(sparse.items(), key=lambda item: (-item[1], item[0]))[:limit]
+            return [SearchHit(self._names[position], score) for position, score in kept]
+        total = fused(
+            [(signal.weight, signal.vectors.similarities(query)) for signal in dense], sparse, len(self._tools)
+        )
+        return [
+            SearchHit(self._names[position], float(total[position])) for position in best_positions(total, limit, keep)
+        ]
 
-    def _boost(self, scores: dict[int, float], words: frozenset[str]) -> None:
-        for position in scores:
-            if self._server_words[position] and self._server_words[position] <= words:
-                scores[position] += SERVER_BOOST
-            if self._tools[position].composite:
-                scores[position] += COMPOSITE_BOOST
+    @staticmethod
+    def _queries_of(embedder: Embedder, previous: ToolIndex | None, size: int) -> QueryVectors:
+        kept = previous._queries if previous is not None else None
+        if kept is not None and kept.embedder is embedder and kept.size == size:
+            return kept
+        return QueryVectors(embedder, size)
+
+    def _boost(self, scores: dict[int, float], words: frozenset[str], *, everyone: bool) -> None:
+        boost = SERVER_BOOST if everyone else SERVER_BOOST_LEXICAL
+        boosts: dict[int, float] = {}
+        for server_words, positions in self._by_server_words.items():
+            if server_words <= words:
+                boosts.update(dict.fromkeys(positions, boost))
+        for position in self._composites:
+            boosts[position] = boosts.get(position, 0.0) + COMPOSITE_BOOST * boost
+        for position, boost in boosts.items():
+            if everyone or position in scores:
+                scores[position] = scores.get(position, 0.0) + boost
+
+
+def _dense(
+    weight: float,
+    texts: list[str],
+    embed: Callable[[Sequence[str]], NDArray[np.float32]],
+    query: Callable[[str], NDArray[np.float32]],
+    previous: _Dense | None,
+) -> _Dense:
+    reusable = previous.known if previous is not None else {}
+    known = {text: reusable[text] for text in texts if text in reusable}
+    return _Dense(weight, VectorIndex(query, embed_texts(embed, texts, known)), known)

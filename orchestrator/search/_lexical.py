@@ -63,12 +63,15 @@ class LexicalIndex:
             f"INSERT INTO tools(rowid, {', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
         weights = [FIELD_WEIGHTS[column] if options.field_weights else 1.0 for column in _COLUMNS]
-        self._select = (
-            f"SELECT rowid FROM tools WHERE tools MATCH ? ORDER BY bm25(tools, {', '.join(map(str, weights))})"
-        )
+        bm25 = f"bm25(tools, {', '.join(map(str, weights))})"
+        self._select = f"SELECT rowid, {bm25} FROM tools WHERE tools MATCH ? ORDER BY {bm25}"
+        # Without a filter SQLite keeps only the best rows while it sorts (faster on a large catalogue).
+        self._select_best = f"{self._select} LIMIT ?"
 
-    def ranked(self, words: Sequence[str], depth: int, allowed: Callable[[int], bool] | None = None) -> list[int]:
-        """Positions of the tools matching any of the words, best first.
+    def scored(
+        self, words: Sequence[str], depth: int, allowed: Callable[[int], bool] | None = None
+    ) -> list[tuple[int, float]]:
+        """Positions of the tools matching any of the words and their BM25 scores, best first.
 
         Args:
             words: Query words (already lowercase and free of punctuation).
@@ -76,25 +79,29 @@ class LexicalIndex:
             allowed: Keeps a position only if true; applied before ``depth``.
 
         Returns:
-            Up to ``depth`` positions.
+            Up to ``depth`` (position, score) pairs; a score is positive, higher is better.
         """
         if not words:
             return []
         expression = " OR ".join(f'"{word}"' for word in words)
-        found: list[int] = []
+        found: list[tuple[int, float]] = []
         with self._lock:
-            for position in self._positions(expression):
+            for position, score in self._matches(expression, depth if allowed is None else None):
                 if allowed is None or allowed(position):
-                    found.append(position)
+                    found.append((position, score))
                     if len(found) >= depth:
                         break
         return found
 
-    def _positions(self, expression: str) -> Iterator[int]:
-        cursor = self._connection.execute(self._select, (expression,))
+    def _matches(self, expression: str, limit: int | None) -> Iterator[tuple[int, float]]:
+        if limit is None:
+            cursor = self._connection.execute(self._select, (expression,))
+        else:
+            cursor = self._connection.execute(self._select_best, (expression, limit))
         try:
-            for (position,) in cursor:
-                yield int(position)
+            for position, rank in cursor:
+                # FTS5's bm25() is the negated score, so that ascending order is best first.
+                yield int(position), -float(rank)
         finally:
             cursor.close()
 

