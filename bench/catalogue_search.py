@@ -15,7 +15,8 @@ Reported:
 
 * tokens of the initial manifest (``count_tokens``: o200k_base with the ``search`` extra), full
   mode (the JSON of every tool as ``tools/list`` carries them) against search mode (the
-  meta-tools, ``SEARCH_MODE_TOOLS``), for the whole real catalogue and for its first 150 tools;
+  meta-tools as ``orchestrator serve`` lists them with ``catalog.plans`` on:
+  ``search_mode_tools``), for the whole real catalogue and for its first 150 tools;
 * recall@1 and recall@5 of ``ToolIndex.search`` over both task sets (a task counts when one of its
   tools is among the first k hits), for each signal combination from plain BM25 over names and
   descriptions up to the full hybrid;
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import mcp_types as types
 import yaml
 
+from orchestrator.config import CatalogSpec
 from orchestrator.search import (
     EMBEDDING_MODEL,
     TOKEN_COUNT_METHOD,
@@ -56,6 +58,8 @@ from orchestrator.search import (
     count_tokens,
     estimate_tokens,
 )
+from orchestrator.server._plans import run_plan_tool
+from orchestrator.server._search_mode import SearchMode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -70,65 +74,12 @@ MANIFEST_RATIO_TARGET = 0.05
 RECALL_AT_5_TARGET = 0.9
 LATENCY_P50_TARGET_MS = 20.0
 
-SEARCH_MODE_TOOLS: list[dict[str, Any]] = [
-    {
-        "name": "search_tools",
-        "description": (
-            "Find the tools for a task among all connected servers' tools. Describe what you want done "
-            "in plain words; returns the best matches with their full input schemas, ready for call_tool."
-        ),
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": "What you want to do, in natural language."},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
-            },
-            "required": ["query"],
-        },
-    },
-    {
-        "name": "call_tool",
-        "description": (
-            "Call a tool found with search_tools, by its exact name, with arguments matching its input schema."
-        ),
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "description": "The tool's name as search_tools returned it."},
-                "arguments": {"type": "object", "description": "The tool's arguments."},
-            },
-            "required": ["name"],
-        },
-    },
-    {
-        "name": "run_plan",
-        "description": (
-            "Run several tool calls as one plan: steps call tools found with search_tools, may depend on "
-            "earlier steps and use their results; independent steps run in parallel."
-        ),
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "steps": {
-                    "type": "object",
-                    "description": "Steps by id: {tool, with, needs}; ${{ steps.<id>.result }} refers to a result.",
-                    "additionalProperties": {
-                        "type": "object",
-                        "properties": {
-                            "tool": {"type": "string"},
-                            "with": {"type": "object"},
-                            "needs": {"type": "array", "items": {"type": "string"}},
-                        },
-                        "required": ["tool"],
-                    },
-                },
-                "output": {"description": "What to return; may refer to steps' results."},
-            },
-            "required": ["steps"],
-        },
-    },
-]
-"""A draft of the meta-tools that search mode lists instead of the catalogue (the server defines the real ones)."""
+
+def search_mode_tools() -> list[dict[str, Any]]:
+    """The manifest of search mode as served, with plans on: search_tools, call_tool and run_plan."""
+    spec = CatalogSpec(mode="search", plans=True)
+    listed = [*SearchMode(spec).listed(()), run_plan_tool(spec.plan_limits)]
+    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +190,7 @@ def _wire(entry: IndexedTool) -> dict[str, Any]:
 def manifest_tokens(catalogue: Sequence[IndexedTool]) -> dict[str, Any]:
     """Tokens of the full manifest and of the search-mode one, and their ratio."""
     full_text = manifest_json([_wire(entry) for entry in catalogue])
-    search_text = manifest_json(SEARCH_MODE_TOOLS)
+    search_text = manifest_json(search_mode_tools())
     started = time.perf_counter()
     full = count_tokens(full_text)
     elapsed_ms = (time.perf_counter() - started) * 1000
