@@ -78,7 +78,7 @@ LATENCY_P50_TARGET_MS = 20.0
 def search_mode_tools() -> list[dict[str, Any]]:
     """The manifest of search mode as served, with plans on: search_tools, call_tool and run_plan."""
     spec = CatalogSpec(mode="search", plans=True)
-    listed = [*SearchMode(spec).listed(()), run_plan_tool(spec.plan_limits)]
+    listed = [*SearchMode(lambda: spec).listed(()), run_plan_tool(spec.plan_limits)]
     return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
 
 

@@ -54,6 +54,7 @@ from orchestrator.server._search_mode import (
     SEARCH_TOOLS,
     CatalogueSize,
     SearchMode,
+    ToolCallRequest,
     call_tool_request,
 )
 from orchestrator.server._task_inputs import ApprovalInputs
@@ -77,7 +78,6 @@ if TYPE_CHECKING:
     from mcp.shared.dispatcher import ProgressFnT
 
     from orchestrator.catalog import Catalog
-    from orchestrator.config import CatalogSpec
     from orchestrator.runs import RunManager
     from orchestrator.store import RunRecord
     from orchestrator.workflow import ToolInvoker
@@ -209,7 +209,7 @@ class OrchestratorServer:
         self._exposed: tuple[Catalog, tuple[types.Tool, ...], ExposedCatalogue] | None = None
         # Every tool served, made once per change of the catalogue, the composites or tasks.
         self._tools: tuple[Catalog, tuple[types.Tool, ...], bool, tuple[types.Tool, ...]] | None = None
-        self.search = SearchMode(pool.config.catalog)
+        self.search = SearchMode(lambda: self._pool.config.catalog)
         """What ``tools/list`` shows (every tool, or search's meta-tools) and the search itself."""
         self._exit_stack = AsyncExitStack()
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -361,12 +361,10 @@ class OrchestratorServer:
             await self._notify(CatalogChange(tools=True, prompts=False, resources=False))
         return changed
 
-    async def set_catalog_spec(self, spec: CatalogSpec) -> None:
-        """Show the catalogue as ``spec`` says from now on (a reload); clients are told the list changed."""
-        if spec == self.search.spec:
-            return
-        self.search.reconfigure(spec)
+    async def catalog_spec_changed(self) -> None:
+        """The ``catalog:`` section changed (a reload): clients are told the tool list changed."""
         await self._notify(CatalogChange(tools=True, prompts=False, resources=False))
+        self._prepare_search()
 
     async def _notify(self, change: CatalogChange) -> None:
         """Tell every client which lists changed: listen streams (2026-07-28) and sessions."""
@@ -439,7 +437,10 @@ class OrchestratorServer:
         def allowed(name: str) -> bool:
             return policy is None or policy.tool_allowed(principal, name)
 
-        return await self.search.search(arguments, self._served_tools(), self._pool.catalog, allowed)
+        try:
+            return await self.search.search(arguments, self._served_tools(), self._pool.catalog, allowed)
+        except InvalidArgumentsError as exc:  # a blank query
+            return tool_error_result(exc)
 
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
@@ -459,26 +460,11 @@ class OrchestratorServer:
         principal = request_principal(ctx)
         meta_call = name in self.search.reserved
         if meta_call:
-            meta_tool = self.search.meta_tool(name)
-            assert meta_tool is not None
-            problems = self._validator.problems(meta_tool, arguments)
-            try:
-                if problems:
-                    raise InvalidArgumentsError(name, problems)
-                if name == SEARCH_TOOLS:
-                    version = self.catalogue_version
-                    return await self.controls.call(
-                        principal,
-                        name,
-                        arguments,
-                        lambda: self._search_tools(principal, arguments),
-                        lambda _: ServedBy(catalogue_version=version),
-                    )
-                request = call_tool_request(arguments)
-            except InvalidArgumentsError as exc:
-                return tool_error_result(exc)
+            answer = await self._meta_tool_call(principal, name, arguments)
+            if isinstance(answer, types.CallToolResult):
+                return answer
             # call_tool(name, arguments) is the call of that tool, through all a call goes through.
-            name, arguments = request.name, request.arguments
+            name, arguments = answer.name, answer.arguments
         await self._wait_for_tool(name)
         try:
             self._check_granted(principal, name)
@@ -502,6 +488,29 @@ class OrchestratorServer:
             if meta_call:  # the model named a tool that is not there: a result it can read and correct
                 return tool_error_result(exc)
             raise request_error(exc) from exc
+
+    async def _meta_tool_call(
+        self, principal: Principal, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult | ToolCallRequest:
+        """``search_tools``'s answer, or the call a ``call_tool`` asks for; invalid arguments are a tool error."""
+        meta_tool = self.search.meta_tool(name)
+        assert meta_tool is not None, "only the names search mode reserves come here"
+        try:
+            problems = self._validator.problems(meta_tool, arguments)
+            if problems:
+                raise InvalidArgumentsError(name, problems)
+            if name != SEARCH_TOOLS:
+                return call_tool_request(arguments)
+        except InvalidArgumentsError as exc:
+            return tool_error_result(exc)
+        version = self.catalogue_version
+        return await self.controls.call(
+            principal,
+            name,
+            arguments,
+            lambda: self._search_tools(principal, arguments),
+            lambda _: ServedBy(catalogue_version=version),
+        )
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         """A tool's input schema by name, for the SDK's header checks (saves a full tools/list)."""

@@ -126,8 +126,8 @@ class Reloader:
         change = await self._pool.apply(
             loaded.config, reserved=reserved_tool_names(loaded.config, loaded.composites.names)
         )
-        # After the pool has the new config: the list clients fetch when told reads it (run_plan).
-        await self._server.set_catalog_spec(loaded.config.catalog)
+        if old.catalog != loaded.config.catalog:  # after the pool has it: the list clients fetch then reads it
+            await self._server.catalog_spec_changed()
         parts = [
             f"{label}: {', '.join(keys)}"
             for label, keys in (

@@ -145,59 +145,59 @@ def _words_of(text: str) -> str:
 class SearchMode:
     """What ``tools/list`` shows under ``catalog:``, and the search over what it does not show."""
 
-    def __init__(self, spec: CatalogSpec) -> None:
-        self._spec = spec
-        self._size: tuple[tuple[types.Tool, ...], CatalogueSize] | None = None
+    def __init__(self, spec: Callable[[], CatalogSpec]) -> None:
+        """Show the catalogue as ``spec()`` says: the ``catalog:`` section in force, read at each use."""
+        self._spec_of = spec
+        self._tokens: tuple[tuple[types.Tool, ...], int] | None = None
+        self._mode: str | None = None
         self._index: tuple[tuple[types.Tool, ...], ToolIndex] | None = None
         self._building = anyio.Lock()
 
     @property
     def spec(self) -> CatalogSpec:
         """The ``catalog:`` section in force."""
-        return self._spec
-
-    def reconfigure(self, spec: CatalogSpec) -> None:
-        """Take ``spec`` from now on (a config reload); the size is judged again, the index kept."""
-        self._spec = spec
-        self._size = None
+        return self._spec_of()
 
     @property
     def reserved(self) -> frozenset[str]:
         """The meta-tool names this mode may serve (none in ``full`` mode)."""
-        return meta_tool_names(self._spec)
+        return meta_tool_names(self.spec)
 
     def size(self, tools: tuple[types.Tool, ...]) -> CatalogueSize:
         """How many tokens the full list of ``tools`` takes, and the mode that follows (``auto``: the budget).
 
         Counted once per change of the list (``tools`` is compared by identity).
         """
-        cached = self._size
+        cached = self._tokens
         if cached is not None and cached[0] is tools:
-            return cached[1]
-        mode = self._spec.mode
-        tokens = count_tokens(json.dumps([_wire(tool) for tool in tools], separators=(",", ":")))
-        if mode == "auto":
-            mode = "search" if tokens > self._spec.budget else "full"
-        size = CatalogueSize(len(tools), tokens, TOKEN_COUNT_METHOD, mode)
-        if cached is None or cached[1].mode != size.mode:
-            logger.info("tool list: %d tools, %d tokens (%s); %s mode", len(tools), tokens, size.method, mode)
-        self._size = (tools, size)
-        return size
+            tokens = cached[1]
+        else:
+            tokens = count_tokens(json.dumps([_wire(tool) for tool in tools], separators=(",", ":")))
+            self._tokens = (tools, tokens)
+        spec = self.spec
+        mode: Literal["full", "search"] = "full" if spec.mode == "full" else "search"
+        if spec.mode == "auto" and tokens <= spec.budget:
+            mode = "full"
+        if mode != self._mode:
+            self._mode = mode
+            logger.info("tool list: %d tools, %d tokens (%s); %s mode", len(tools), tokens, TOKEN_COUNT_METHOD, mode)
+        return CatalogueSize(len(tools), tokens, TOKEN_COUNT_METHOD, mode)
 
     def searching(self, tools: tuple[types.Tool, ...]) -> bool:
         """Whether ``tools`` are listed as meta-tools and search rather than whole."""
-        return self._spec.mode == "search" or (self._spec.mode == "auto" and self.size(tools).mode == "search")
+        mode = self.spec.mode
+        return mode == "search" or (mode == "auto" and self.size(tools).mode == "search")
 
     def listed(self, tools: Sequence[types.Tool]) -> list[types.Tool]:
         """What search mode lists of ``tools``: the meta-tools, then the ones ``catalog.always`` names."""
-        always = self._spec.always
-        kept = [tool for tool in tools if any(fnmatch.fnmatchcase(tool.name, pattern) for pattern in always)]
-        return [_search_tools_tool(self._spec.search_limit), _call_tool_tool(), *kept]
+        spec = self.spec
+        kept = [tool for tool in tools if any(fnmatch.fnmatchcase(tool.name, pattern) for pattern in spec.always)]
+        return [_search_tools_tool(spec.search_limit), _call_tool_tool(), *kept]
 
     def meta_tool(self, name: str) -> types.Tool | None:
         """The definition of meta-tool ``name`` (for argument checks), if it is one."""
         if name == SEARCH_TOOLS:
-            return _search_tools_tool(self._spec.search_limit)
+            return _search_tools_tool(self.spec.search_limit)
         if name == CALL_TOOL:
             return _call_tool_tool()
         return None
@@ -217,7 +217,7 @@ class SearchMode:
             InvalidArgumentsError: The query is blank.
         """
         query = _words_of(cast("str", arguments["query"]))
-        limit = cast("int", arguments.get("limit", self._spec.search_limit))
+        limit = cast("int", arguments.get("limit", self.spec.search_limit))
         if not query:
             raise InvalidArgumentsError(SEARCH_TOOLS, ["query: say in words what you want to do"])
         index = await self._index_of(tools, catalog)

@@ -105,9 +105,10 @@ async def test_mistakes_come_back_as_tool_errors_the_model_can_read(tmp_path: Pa
         assert wrong_arguments.is_error
         assert "time__convert_time" in _text(wrong_arguments)
 
-        no_query = await client.call_tool("search_tools", {"limit": 3})
-        assert no_query.is_error
-        assert "query" in _text(no_query)
+        for arguments in ({"limit": 3}, {"query": "  \n "}, {"query": "time", "limit": 0}):
+            refused = await client.call_tool("search_tools", arguments)
+            assert refused.is_error, arguments
+            assert "search_tools" in _text(refused)
 
         nested = await client.call_tool("call_tool", {"name": "search_tools", "arguments": {"query": "x"}})
         assert nested.is_error
