@@ -1,0 +1,99 @@
+"""Search mode in process: what the list holds, names it reserves, and a reload that turns it on."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import mcp_types as types
+import pytest
+
+from orchestrator.config import CatalogSpec, OrchestratorConfig
+from orchestrator.downstream import DownstreamPool
+from orchestrator.errors import InvalidArgumentsError
+from orchestrator.server import Composites, Loaded, OrchestratorServer, Reloader, reserved_tool_names
+from orchestrator.server._search_mode import META_TOOL_NAMES, call_tool_request
+from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
+from tests.server.helpers import connect, text_of
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 30
+
+
+@asynccontextmanager
+async def serving(
+    servers: Mapping[str, ToolServer], catalog: Mapping[str, Any], **entry: Any
+) -> AsyncGenerator[OrchestratorServer]:
+    config = OrchestratorConfig.model_validate(
+        {"servers": {key: {"url": IN_PROCESS_URL, **entry} for key in servers}, "catalog": dict(catalog)}
+    )
+    composites = Composites(())
+    reserved = reserved_tool_names(config, composites.names)
+    async with DownstreamPool.running(config, transports=memory_transports(servers), reserved=reserved) as pool:
+        await pool.wait_settled(5)
+        async with OrchestratorServer(pool, composites) as server:
+            yield server
+
+
+class ToolsChanged:
+    """A client's message handler that sets ``changed`` when the tool list changes."""
+
+    def __init__(self) -> None:
+        self.changed = anyio.Event()
+
+    async def __call__(self, message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.changed.set()
+
+
+async def test_a_reload_into_search_mode_lists_the_meta_tools_and_tells_clients() -> None:
+    seen = ToolsChanged()
+    with anyio.fail_after(LIMIT):
+        async with (
+            serving({"a": ToolServer("alpha")}, {}) as server,
+            connect(server, mode="legacy", message_handler=seen) as client,
+        ):
+            before = [tool.name for tool in (await client.list_tools()).tools]
+            search = server.pool.config.model_copy(update={"catalog": CatalogSpec(mode="search", always=("a__add",))})
+            record = await Reloader(server, server.pool, lambda: Loaded(search, Composites(()))).reload("test")
+            await seen.changed.wait()
+            after = [tool.name for tool in (await client.list_tools()).tools]
+            found = await client.call_tool("search_tools", {"query": "add two numbers"})
+            called = await client.call_tool("call_tool", {"name": "a__add", "arguments": {"a": 2, "b": 3}})
+    assert record.ok
+    assert "a__echo" in before
+    assert after == ["search_tools", "call_tool", "a__add"]
+    assert not found.is_error, text_of(found)
+    assert found.structured_content is not None
+    assert found.structured_content["tools"][0]["name"] == "a__add"
+    assert not called.is_error, text_of(called)
+    assert "5" in text_of(called)
+
+
+async def test_a_downstream_tool_does_not_take_a_meta_tool_name() -> None:
+    with anyio.fail_after(LIMIT):
+        async with serving({"a": ToolServer("alpha")}, {"mode": "search"}, prefix=False) as server:
+            names = {mapping.exposed for mapping in server.catalog.mappings if mapping.kind == "tool"}
+    assert names.isdisjoint(META_TOOL_NAMES)
+    assert {"echo", "add"} <= names  # the server's own names, unprefixed, where nothing clashes
+
+
+async def test_auto_mode_follows_the_budget_and_counts_once_per_catalogue() -> None:
+    with anyio.fail_after(LIMIT):
+        async with serving({"a": ToolServer("alpha")}, {"mode": "auto", "budget": 10}) as server:
+            size = server.catalogue_size()
+            assert size.mode == "search"
+            assert size.tools == len(server.catalog.tools)
+            assert size.tokens > 10
+            assert server.catalogue_size() == size
+
+
+def test_call_tool_request_refuses_a_meta_tool_and_defaults_arguments() -> None:
+    assert call_tool_request({"name": "a__add"}).arguments == {}
+    with pytest.raises(InvalidArgumentsError, match="called directly"):
+        call_tool_request({"name": "search_tools", "arguments": {}})
