@@ -5,8 +5,8 @@ wheel with a small C engine (numpy is its only dependency): nothing is downloade
 Without the package, search is lexical alone.
 
 Two engine handles are kept: one embeds passages (tool texts, in the thread that builds an index),
-the other queries (on the event loop), each under its own lock, so a search never waits for a
-catalogue's embeddings and the engine is never entered twice at once.
+the other queries (in the searching thread, or a worker beside it), each under its own lock, so a
+search never waits for a catalogue's embeddings and the engine is never entered twice at once.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ class _E5Embedder:
 def _threads(engine: Any, count: int) -> None:
     """Run the engine's OpenMP loops on ``count`` threads, the calling one included.
 
-    A query runs on the calling thread alone: on two busy cores, a short query's team of threads
-    waits for a core more than it computes (p50 21 ms, p95 270 ms with two threads; 12 ms and
+    A query runs on the thread that embeds it alone: on two busy cores, a short query's team of
+    threads waits for a core more than it computes (p50 21 ms, p95 270 ms with two threads; 12 ms and
     18 ms with one). An index's passages, embedded in a worker thread while search waits for
     them, take two cores when there are: 150 tools in 3.8 s instead of 6.7 s with one core idle
     (on two busy cores two threads took longer, 15 s against 9 s; what matters more is the first
