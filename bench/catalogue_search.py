@@ -2,7 +2,8 @@
 
 Run from the repository root (after ``make setup``; offline)::
 
-    python -m bench.catalogue_search [--searches 400] [--large 10000] [--out bench/results/catalogue_search.json]
+    python -m bench.catalogue_search [--searches 400] [--large 10000] [--latency-only]
+        [--out bench/results/catalogue_search.json]
 
 The catalogue is real: ``bench/data/tool_catalogue.json`` holds the ``tools/list`` responses of
 13 real MCP servers (made by ``python -m bench.snapshot_tools``; each list names its package and
@@ -30,6 +31,9 @@ Reported:
   out) repeat. Its build time therefore counts each distinct text's embedding once; the cost of
   one embedding is reported separately (a catalogue of 10,000 distinct tools costs that times
   10,000, once, in the background; later builds reuse them).
+
+``--latency-only`` measures the search latencies at ``--large`` tools alone (no tokens, recall or
+small builds): a quicker run when only the search path changed.
 """
 
 from __future__ import annotations
@@ -231,8 +235,9 @@ def _timed_build(tools: Sequence[IndexedTool], options: RankingOptions | None = 
 def _latencies_ms(index: ToolIndex, queries: Sequence[str], searches: int) -> tuple[list[float], list[float]]:
     """Wall-clock and CPU times of ``searches`` searches, in milliseconds.
 
-    The CPU time is the searching thread's (the embedding models run on it): what the search
-    costs a core of its own, without the waits for a core that a loaded machine adds.
+    The CPU time is the process's, all its threads (the query's embedding runs on a worker thread
+    where there are two cores): what the search costs in cores, without the waits for a core that
+    a loaded machine adds.
     """
     for query in queries[:5]:
         index.search(query)
@@ -240,9 +245,9 @@ def _latencies_ms(index: ToolIndex, queries: Sequence[str], searches: int) -> tu
     cpu: list[float] = []
     for number in range(searches):
         query = queries[number % len(queries)]
-        started, started_cpu = time.perf_counter(), time.thread_time()
+        started, started_cpu = time.perf_counter(), time.process_time()
         index.search(query, limit=5)
-        cpu.append((time.thread_time() - started_cpu) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
         wall.append((time.perf_counter() - started) * 1000)
     return wall, cpu
 
@@ -262,11 +267,13 @@ def _percentile(samples: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def run(searches: int, large: int) -> dict[str, Any]:
-    """Measure everything; returns the report."""
+def run(searches: int, large: int, *, latency_only: bool = False) -> dict[str, Any]:
+    """Measure everything (or the latencies at ``large`` tools alone); returns the report."""
     catalogue = load_catalogue()
     tasks = load_tasks(catalogue)
     heldout = load_tasks(catalogue, HELDOUT_TASKS)
+    if latency_only:
+        return {"machine": _machine(), "search_ms": large_latencies(catalogue, [*tasks, *heldout], searches, large)}
     signals: list[dict[str, Any]] = []
     for label, options in SIGNALS:
         index = ToolIndex.build(catalogue, options=options)
@@ -297,11 +304,7 @@ def run(searches: int, large: int) -> dict[str, Any]:
     small_ms = _latencies_ms(small, queries, searches)
     texts = len({entry.tool.name.split("__", 1)[-1] + (entry.tool.description or "") for entry in catalogue})
     return {
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load average": [round(value, 2) for value in os.getloadavg()],
-        },
+        "machine": _machine(),
         "catalogue": {
             "servers": len({entry.server for entry in catalogue}),
             "tools": len(catalogue),
@@ -335,7 +338,35 @@ def run(searches: int, large: int) -> dict[str, Any]:
     }
 
 
+def large_latencies(
+    catalogue: Sequence[IndexedTool], tasks: Sequence[Task], searches: int, large: int
+) -> dict[str, Any]:
+    """Search latencies at ``large`` tools alone: lexical, shipped cold and shipped warm."""
+    tools = large_catalogue(catalogue, large)
+    lexical = ToolIndex.build(tools, options=RankingOptions(embeddings=False, word_vectors=False))
+    hybrid = ToolIndex.build(tools)
+    cold = ToolIndex.build(tools, previous=hybrid, options=COLD)
+    queries = [task.query for task in tasks]
+    return {
+        f"{large}, lexical": _summary(_latencies_ms(lexical, queries, searches)),
+        f"{large}, hybrid, cold": _summary(_latencies_ms(cold, queries, searches)),
+        f"{large}, hybrid, warm": _summary(_latencies_ms(hybrid, queries, searches)),
+    }
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cores usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load average": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
 def _print(report: dict[str, Any]) -> None:
+    if "catalogue" not in report:
+        _print_latencies(report)
+        return
     catalogue = report["catalogue"]
     print(f"catalogue: {catalogue['tools']} real tools from {catalogue['servers']} servers; {catalogue['tasks']} tasks")
     print(
@@ -359,12 +390,17 @@ def _print(report: dict[str, Any]) -> None:
     for miss in report["heldout misses@5"]:
         print(f"  held-out miss@5: {miss['query']!r} wanted {miss['wanted']} got {miss['got']}")
     print("  build (s): " + ", ".join(f"{key} {value}" for key, value in report["build_s"].items()))
+    _print_latencies(report)
+
+
+def _print_latencies(report: dict[str, Any]) -> None:
     for label, latency in report["search_ms"].items():
         print(
             f"  search ({label}): p50 {latency['p50']:.2f} ms, p95 {latency['p95']:.2f} ms; "
             f"CPU p50 {latency['cpu p50']:.2f} ms, p95 {latency['cpu p95']:.2f} ms"
         )
-    print(f"  load average at the end: {report['machine']['load average']}")
+    machine = report["machine"]
+    print(f"  cores usable: {machine['cores usable']}; load average at the end: {machine['load average']}")
 
 
 def main() -> None:
@@ -372,9 +408,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--searches", type=int, default=400)
     parser.add_argument("--large", type=int, default=10_000)
+    parser.add_argument("--latency-only", action="store_true", help="measure the search latencies alone")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     options = parser.parse_args()
-    report = run(options.searches, options.large)
+    report = run(options.searches, options.large, latency_only=options.latency_only)
     _print(report)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

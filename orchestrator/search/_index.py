@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from orchestrator.search._documents import document_of
 from orchestrator.search._embeddings import QueryVectors, VectorIndex, default_embedder, embed_texts
 from orchestrator.search._fusion import best_positions, fused
 from orchestrator.search._lexical import LexicalIndex, LexicalOptions
+from orchestrator.search._overlap import in_background
 from orchestrator.search._words import name_words, query_words
 from orchestrator.search._wordvectors import default_word_vectors
 
@@ -203,6 +205,11 @@ class ToolIndex:
         if allowed is not None:
             names, allowed_name = self._names, allowed
             keep = lambda position: allowed_name(names[position])  # noqa: E731 -- a closure over the caller's filter
+        # The transformer's similarities (its query embedding: most of a cold search) are computed
+        # on another core, where there is one, while BM25 and the word vectors run here.
+        embedded = None
+        if self._embeddings is not None:
+            embedded = in_background(partial(self._embeddings.vectors.similarities, query))
         words = query_words(query)
         sparse: dict[int, float] = {}
         if self._lexical is not None:
@@ -210,16 +217,22 @@ class ToolIndex:
             best = matches[0][1] if matches else 0.0
             for position, score in matches:
                 sparse[position] = LEXICAL_WEIGHT * score / best if best > 0 else LEXICAL_WEIGHT
-        dense = [signal for signal in (self._embeddings, self._word_vectors) if signal is not None]
+        dense_on = self._embeddings is not None or self._word_vectors is not None
         if self._options.boosts:
             # Without a dense signal only BM25's matches are candidates, and only they are boosted.
-            self._boost(sparse, frozenset(words), everyone=bool(dense))
-        if not dense:
+            self._boost(sparse, frozenset(words), everyone=dense_on)
+        if not dense_on:
             kept = sorted(sparse.items(), key=lambda item: (-item[1], item[0]))[:limit]
             return [SearchHit(self._names[position], score) for position, score in kept]
-        total = fused(
-            [(signal.weight, signal.vectors.similarities(query)) for signal in dense], sparse, len(self._tools)
-        )
+        dense: list[tuple[float, NDArray[np.float32]]] = []
+        if self._word_vectors is not None:
+            word_similarities = self._word_vectors.vectors.similarities(query)
+            dense.append((self._word_vectors.weight, word_similarities))
+        if self._embeddings is not None and embedded is not None:
+            # The embeddings' similarities come first in the sum, as they always have (float32
+            # sums in another order could break a tie differently).
+            dense.insert(0, (self._embeddings.weight, embedded()))
+        total = fused(dense, sparse, len(self._tools))
         return [
             SearchHit(self._names[position], float(total[position])) for position in best_positions(total, limit, keep)
         ]
