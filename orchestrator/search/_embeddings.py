@@ -207,3 +207,5 @@ def embed_texts(
 
 
 _BATCH = 64
+EMBEDDING_MODEL = MODEL_NAME
+"""The same, under the name the package exports."""

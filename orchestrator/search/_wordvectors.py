@@ -12,6 +12,7 @@ tokenizer in a directory the wheel does not have and would then download it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from wordllama.inference import WordLlamaInference  # pyright: ignore[reportMissingTypeStubs]
     from wordllama.tokenizers import tokenizer_from_file  # pyright: ignore[reportMissingTypeStubs]
 else:
+    # wordllama configures the root logger when imported (logging.basicConfig): undone, since
+    # how this process logs is its entry point's to say.
+    _root_logger = logging.getLogger()
+    _root_state = (list(_root_logger.handlers), _root_logger.level)
     try:
         import numpy as np
         import wordllama
@@ -31,6 +36,9 @@ else:
         from wordllama.tokenizers import tokenizer_from_file
     except ImportError:  # the search extra is optional: search goes on without this signal
         wordllama = None
+    finally:
+        _root_logger.handlers[:] = _root_state[0]
+        _root_logger.setLevel(_root_state[1])
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

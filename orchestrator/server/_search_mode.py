@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 import anyio
 import mcp_types as types
 
+from orchestrator import search
 from orchestrator.errors import InvalidArgumentsError
-from orchestrator.search import TOKEN_COUNT_METHOD, IndexedTool, ToolIndex, count_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from orchestrator.catalog import Catalog
     from orchestrator.config import CatalogSpec
+    from orchestrator.search import IndexedTool, ToolIndex
 
 __all__ = [
     "CALL_TOOL",
@@ -172,7 +173,7 @@ class SearchMode:
         if cached is not None and cached[0] is tools:
             tokens = cached[1]
         else:
-            tokens = count_tokens(json.dumps([_wire(tool) for tool in tools], separators=(",", ":")))
+            tokens = search.count_tokens(json.dumps([_wire(tool) for tool in tools], separators=(",", ":")))
             self._tokens = (tools, tokens)
         spec = self.spec
         mode: Literal["full", "search"] = "full" if spec.mode == "full" else "search"
@@ -180,8 +181,10 @@ class SearchMode:
             mode = "full"
         if mode != self._mode:
             self._mode = mode
-            logger.info("tool list: %d tools, %d tokens (%s); %s mode", len(tools), tokens, TOKEN_COUNT_METHOD, mode)
-        return CatalogueSize(len(tools), tokens, TOKEN_COUNT_METHOD, mode)
+            logger.info(
+                "tool list: %d tools, %d tokens (%s); %s mode", len(tools), tokens, search.TOKEN_COUNT_METHOD, mode
+            )
+        return CatalogueSize(len(tools), tokens, search.TOKEN_COUNT_METHOD, mode)
 
     def searching(self, tools: tuple[types.Tool, ...]) -> bool:
         """Whether ``tools`` are listed as meta-tools and search rather than whole."""
@@ -248,15 +251,15 @@ class SearchMode:
                 return cached[1]
             entries = [_indexed(tool, catalog) for tool in tools]
             previous = cached[1] if cached is not None else None
-            index = await anyio.to_thread.run_sync(lambda: ToolIndex.build(entries, previous=previous))
+            index = await anyio.to_thread.run_sync(lambda: search.ToolIndex.build(entries, previous=previous))
             self._index = (tools, index)
             return index
 
 
 def _indexed(tool: types.Tool, catalog: Catalog) -> IndexedTool:
     if catalog.has_tool(tool.name):
-        return IndexedTool(tool, catalog.route_tool(tool.name).server)
-    return IndexedTool(tool, None, composite=True)
+        return search.IndexedTool(tool, catalog.route_tool(tool.name).server)
+    return search.IndexedTool(tool, None, composite=True)
 
 
 def _wire(tool: types.Tool) -> dict[str, Any]:
