@@ -6,10 +6,12 @@ The downstream is the fault server with ``--mark-tool``: each ``mark`` call writ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import yaml
 from sqlalchemy.engine import make_url
 
@@ -27,6 +29,7 @@ __all__ = [
     "kill_while_b_runs",
     "marks",
     "read_the_run",
+    "step_journalled",
     "three_marks",
     "workflow_document",
 ]
@@ -111,10 +114,32 @@ async def read_the_run(state: str, run_id: str | None = None) -> RunRecord:
     return found
 
 
-async def kill_while_b_runs(config: Path, events: Path, start: Callable[[str], Awaitable[None]]) -> None:
-    """Serve ``config`` over HTTP, ``start`` the run against its URL, and SIGKILL ``serve`` while step b runs."""
+async def step_journalled(state: str, step: str, *, timeout: float = 20.0) -> None:
+    """Wait (polling, bounded) until the journal at ``state`` has ``step`` of its only run started.
+
+    An idempotent step is called without waiting for its start to be committed (a lost start
+    only means it is called again): a test that kills ``serve`` mid-step waits for it first.
+
+    Raises:
+        TimeoutError: The start is not journalled after ``timeout`` seconds.
+    """
+    with anyio.fail_after(timeout):
+        while True:
+            with contextlib.suppress(ValueError):  # no run journalled yet
+                found = (await read_the_run(state)).step(step)
+                if found is not None and found.attempts >= 1:
+                    return
+            await anyio.sleep(0.05)
+
+
+async def kill_while_b_runs(config: Path, events: Path, state: str, start: Callable[[str], Awaitable[None]]) -> None:
+    """Serve ``config`` over HTTP, ``start`` the run against its URL, and SIGKILL ``serve`` while step b runs.
+
+    The kill comes once the downstream saw b's call and the journal has its start.
+    """
     async with served_process(aggregator_command(config), r"listening on (\S+)") as (match, process):
         await start(match.group(1))
         await events_seen(events, "mark b")
+        await step_journalled(state, "b")
         os.killpg(process.pid, signal.SIGKILL)
         await process.wait()

@@ -19,7 +19,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from tests.e2e.durable_harness import durable_config, marks, read_the_run, three_marks
+from tests.e2e.durable_harness import durable_config, marks, read_the_run, step_journalled, three_marks
 from tests.e2e.harness import REPO_ROOT, aggregator_command, events_seen, logged_process, served_process
 
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ _marks = marks
 _the_run = read_the_run
 
 
-async def _kill_while_b_runs(config: Path, events: Path) -> None:
-    """Start the run with a call over HTTP, and SIGKILL ``serve`` while step b is in flight."""
+async def _kill_while_b_runs(config: Path, events: Path, state: str) -> None:
+    """Start the run with a call over HTTP, and SIGKILL ``serve`` while step b is in flight (its start journalled)."""
     async with (
         served_process(aggregator_command(config), r"listening on (\S+)") as (match, process),
         anyio.create_task_group() as tg,
@@ -52,6 +52,7 @@ async def _kill_while_b_runs(config: Path, events: Path) -> None:
 
         tg.start_soon(call)
         await events_seen(events, "mark b")
+        await step_journalled(state, "b")
         os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
         tg.cancel_scope.cancel()
@@ -61,7 +62,7 @@ async def test_a_killed_run_resumes_without_calling_finished_steps_again(tmp_pat
     # A lease far longer than the test's wait: the restarted serve, on the same host, sees the
     # killed one's pid is gone and takes its run over at once.
     config, events, state = _config(tmp_path, idempotent=True, lease="10m")
-    await _kill_while_b_runs(config, events)
+    await _kill_while_b_runs(config, events, state)
     assert _marks(events) == {"a": 1, "b": 1}
     assert (await _the_run(state)).status == "running"
     # The file changes while no one serves it: the run resumes as it began, new runs run the new one.
@@ -85,7 +86,7 @@ async def test_a_killed_run_whose_step_in_flight_is_not_idempotent_stops_until_s
     tmp_path: Path,
 ) -> None:
     config, events, state = _config(tmp_path, idempotent=False)
-    await _kill_while_b_runs(config, events)
+    await _kill_while_b_runs(config, events, state)
 
     async with logged_process(aggregator_command(config), r"listening on (\S+)") as (_, log):
         await log.wait_for(r"run \w+ ended: interrupted", timeout=30)

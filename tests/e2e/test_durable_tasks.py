@@ -71,7 +71,7 @@ async def _result(client: Client, era: str, task_id: str) -> dict[str, Any]:
     return done["result"]
 
 
-async def _kill_mid_run(config: Path, events: Path, era: str) -> str:
+async def _kill_mid_run(config: Path, events: Path, state: str, era: str) -> str:
     """Start the task over HTTP, SIGKILL ``serve`` while step b runs; the task's id."""
     started: list[str] = []
 
@@ -79,7 +79,7 @@ async def _kill_mid_run(config: Path, events: Path, era: str) -> str:
         async with _client(url, era) as client:
             started.append(await _start(client, era))
 
-    await kill_while_b_runs(config, events, start)
+    await kill_while_b_runs(config, events, state, start)
     (task_id,) = started
     return task_id
 
@@ -88,7 +88,7 @@ async def _kill_mid_run(config: Path, events: Path, era: str) -> str:
 async def test_a_task_completes_after_serve_is_killed_and_started_again(tmp_path: Path, era: str) -> None:
     workflow = three_marks(idempotent=True, output={"last": "${{ steps.c.result.label }}"})
     config, events, state = durable_config(tmp_path, [workflow])
-    task_id = await _kill_mid_run(config, events, era)
+    task_id = await _kill_mid_run(config, events, state, era)
     assert marks(events) == {"a": 1, "b": 1}
 
     async with http_aggregator(config) as url, _client(url, era) as client:
@@ -114,8 +114,8 @@ async def test_a_task_completes_after_serve_is_killed_and_started_again(tmp_path
 async def test_a_task_whose_step_in_flight_is_not_idempotent_fails_as_interrupted_after_a_restart(
     tmp_path: Path,
 ) -> None:
-    config, events, _ = durable_config(tmp_path, [three_marks(idempotent=False)])
-    task_id = await _kill_mid_run(config, events, "2025-11-25")
+    config, events, state = durable_config(tmp_path, [three_marks(idempotent=False)])
+    task_id = await _kill_mid_run(config, events, state, "2025-11-25")
 
     async with http_aggregator(config) as url, _client(url, "2025-11-25") as client:
         failed = await wait_for_status(client.session, task_id)
