@@ -240,3 +240,16 @@ async def bearer_client(url: str, token: str, **client_options: Any) -> AsyncGen
         Client(streamable_http_client(url, http_client=http_client), **client_options) as client,
     ):
         yield client
+
+
+def audit_records(config: Path) -> list[dict[str, Any]]:
+    """Every audit record of ``config``'s state database, as ``orchestrator audit --json`` prints them."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "audit", "-c", str(config), "--json", "--limit", "1000"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -15,7 +13,7 @@ import yaml
 from mcp import MCPError
 
 from orchestrator.server import ERROR_META_KEY
-from tests.e2e.harness import REPO_ROOT, bearer_client, fault_entry, http_aggregator, write_config
+from tests.e2e.harness import audit_records, bearer_client, fault_entry, http_aggregator, write_config
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -106,7 +104,7 @@ async def test_a_token_sees_and_calls_only_its_grant_and_the_rest_is_unknown(tmp
             assert {"files__echo", "mail__echo", "both", "files_twice"} <= names
             assert not (await admin.call_tool("both", {})).is_error
 
-    records = _audit_records(config)
+    records = audit_records(config)
     # One record per call and per step of a run: exactly the calls made above (refusals as unknown are no calls).
     assert sorted((r["client_id"], r["tool"], r["step_id"] or "") for r in records) == [
         ("token", "both", ""),
@@ -146,18 +144,6 @@ async def test_a_runaway_principal_is_refused_with_a_retry_time_and_recovers(tmp
         await anyio.sleep(error["retry_after"])  # what a client told to retry in N seconds does
         assert not (await client.call_tool("files__echo", {"text": "4"})).is_error
     outcomes = [
-        r["outcome"] for r in _audit_records(config) if r["client_id"] == "token:files" and r["tool"] == "files__echo"
+        r["outcome"] for r in audit_records(config) if r["client_id"] == "token:files" and r["tool"] == "files__echo"
     ]
     assert outcomes == ["ok", "RateLimitedError", "ok"]
-
-
-def _audit_records(config: Path) -> list[dict[str, Any]]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "audit", "-c", str(config), "--json", "--limit", "1000"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]

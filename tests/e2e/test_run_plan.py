@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +13,8 @@ from mcp import Client, MCPError
 
 from orchestrator.server import ERROR_META_KEY, RUN_META_KEY, RUN_PLAN_TOOL_NAME
 from tests.e2e.harness import (
-    REPO_ROOT,
     aggregator_params,
+    audit_records,
     bearer_client,
     events_seen,
     fault_entry,
@@ -200,7 +198,7 @@ async def test_a_step_the_caller_is_not_granted_is_refused_as_unknown_and_nothin
             assert _calls(files_events) == ["called echo"]
             assert _calls(mail_events) == []
 
-    records = _audit_records(config)
+    records = audit_records(config)
     plan_records = sorted((r["tool"], r["step_id"] or "", r["outcome"]) for r in records if r["tool"] == "run_plan")
     # The refused plans are recorded as calls that failed, the granted one with its one step.
     assert plan_records == [
@@ -223,15 +221,3 @@ async def test_run_plan_is_not_offered_and_is_an_unknown_tool_while_plans_are_of
             assert caught.value.code == types.INVALID_PARAMS
             assert str(caught.value).startswith("unknown tool 'run_plan'")
             assert _calls(files_events) == []
-
-
-def _audit_records(config: Path) -> list[dict[str, Any]]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "audit", "-c", str(config), "--json", "--limit", "1000"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]

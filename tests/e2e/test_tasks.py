@@ -10,10 +10,7 @@ principal's alone.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +22,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from orchestrator.server import ERROR_META_KEY, RUN_META_KEY
 from tests.e2e.durable_harness import durable_config, marks, read_the_run, workflow_document
-from tests.e2e.harness import REPO_ROOT, events_seen, http_aggregator
+from tests.e2e.harness import audit_records, events_seen, http_aggregator
 from tests.e2e.tasks_client import (
     CreatedTask,
     TasksExtension,
@@ -268,21 +265,9 @@ async def test_a_task_is_invisible_to_another_principal_and_its_start_is_limited
 
     records = [
         (record["client_id"], record["tool"], record["step_id"] or "", record["outcome"], record["run_id"])
-        for record in _audit_records(config)
+        for record in audit_records(config)
     ]
     assert ("token:alice", "report", "", "ok", task_id) in records  # the task's start
     assert ("token:alice", "report", "a", "ok", task_id) in records  # and each step of its run
     assert sum(1 for record in records if record[1] == "quick" and record[3] == "RateLimitedError") == 1
     assert not any(record[0] == "token:bob" for record in records)
-
-
-def _audit_records(config: Path) -> list[dict[str, Any]]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "audit", "-c", str(config), "--json", "--limit", "1000"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]

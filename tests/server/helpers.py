@@ -68,3 +68,14 @@ class ProgressSeen:
         """Wait until ``count`` reports have arrived (the caller bounds the wait)."""
         while len(self.reports) < count:
             await self._arrived.wait()
+
+
+class ToolsChanged:
+    """A client's message handler that sets ``changed`` when the server says the tool list changed."""
+
+    def __init__(self) -> None:
+        self.changed = anyio.Event()
+
+    async def __call__(self, message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.changed.set()

@@ -27,7 +27,7 @@ from orchestrator.server import (
 )
 from orchestrator.server._plans import ATTR_PLAN_SHAPE, EVENT_PLAN, Plans
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
-from tests.server.helpers import connect, text_of
+from tests.server.helpers import ToolsChanged, connect, text_of
 from tests.tracing.harness import capture_spans
 
 if TYPE_CHECKING:
@@ -336,7 +336,7 @@ def _catalog_of(servers: Mapping[str, list[str]]) -> Catalog:
 
 async def test_a_reload_that_turns_plans_on_offers_run_plan_and_tells_clients() -> None:
     servers = _two_servers()
-    seen = Notifications()
+    seen = ToolsChanged()
     with anyio.fail_after(LIMIT):
         async with (
             serving(servers, catalog={}) as server,
@@ -345,21 +345,10 @@ async def test_a_reload_that_turns_plans_on_offers_run_plan_and_tells_clients() 
             before = [tool.name for tool in (await client.list_tools()).tools]
             on = server.pool.config.model_copy(update={"catalog": CatalogSpec(plans=True)})
             record = await Reloader(server, server.pool, lambda: Loaded(on, Composites(()))).reload("test")
-            await seen.tools_changed.wait()
+            await seen.changed.wait()
             after = [tool.name for tool in (await client.list_tools()).tools]
             result = await client.call_tool(RUN_PLAN_TOOL_NAME, {"plan": SUM_BOTH_THEN_SAY})
     assert record.ok
     assert RUN_PLAN_TOOL_NAME not in before
     assert after == [*before, RUN_PLAN_TOOL_NAME]
     assert result.structured_content == {"length": 4}
-
-
-class Notifications:
-    """A client's message handler that sets ``tools_changed`` when the tool list changes."""
-
-    def __init__(self) -> None:
-        self.tools_changed = anyio.Event()
-
-    async def __call__(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.tools_changed.set()

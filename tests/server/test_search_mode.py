@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import mcp_types as types
 import pytest
 
 from orchestrator.config import CatalogSpec, OrchestratorConfig
@@ -15,7 +14,7 @@ from orchestrator.errors import InvalidArgumentsError
 from orchestrator.server import Composites, Loaded, OrchestratorServer, Reloader, reserved_tool_names
 from orchestrator.server._search_mode import META_TOOL_NAMES, call_tool_request
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
-from tests.server.helpers import connect, text_of
+from tests.server.helpers import ToolsChanged, connect, text_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Mapping
@@ -38,17 +37,6 @@ async def serving(
         await pool.wait_settled(5)
         async with OrchestratorServer(pool, composites) as server:
             yield server
-
-
-class ToolsChanged:
-    """A client's message handler that sets ``changed`` when the tool list changes."""
-
-    def __init__(self) -> None:
-        self.changed = anyio.Event()
-
-    async def __call__(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.changed.set()
 
 
 async def test_a_reload_into_search_mode_lists_the_meta_tools_and_tells_clients() -> None:
