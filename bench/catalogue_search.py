@@ -97,34 +97,17 @@ class Task:
 COLD = RankingOptions(query_cache=0)
 """The shipped signals, with no query embedding kept."""
 
+
+def _lexical_only(*, stemming: bool, parameters: bool) -> RankingOptions:
+    """BM25 alone, without field weights or boosts: the first lines of the signal table."""
+    lexical = LexicalOptions(stemming=stemming, parameters=parameters, field_weights=False)
+    return RankingOptions(lexical, boosts=False, embeddings=False, word_vectors=False)
+
+
 SIGNALS: list[tuple[str, RankingOptions]] = [
-    (
-        "BM25, names + descriptions",
-        RankingOptions(
-            LexicalOptions(stemming=False, parameters=False, field_weights=False),
-            boosts=False,
-            embeddings=False,
-            word_vectors=False,
-        ),
-    ),
-    (
-        "+ stemming",
-        RankingOptions(
-            LexicalOptions(stemming=True, parameters=False, field_weights=False),
-            boosts=False,
-            embeddings=False,
-            word_vectors=False,
-        ),
-    ),
-    (
-        "+ parameters, titles, server keys",
-        RankingOptions(
-            LexicalOptions(stemming=True, parameters=True, field_weights=False),
-            boosts=False,
-            embeddings=False,
-            word_vectors=False,
-        ),
-    ),
+    ("BM25, names + descriptions", _lexical_only(stemming=False, parameters=False)),
+    ("+ stemming", _lexical_only(stemming=True, parameters=False)),
+    ("+ parameters, titles, server keys", _lexical_only(stemming=True, parameters=True)),
     ("+ field weights", RankingOptions(LexicalOptions(), boosts=False, embeddings=False, word_vectors=False)),
     (
         "+ server/composite boosts (lexical, as shipped without the extra)",
