@@ -27,9 +27,15 @@ import yaml
 
 from orchestrator import store as state_db
 from orchestrator.auth._owner import MIN_PASSWORD_LENGTH, PasswordTooShortError, set_password
-from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of, open_state_of
+from orchestrator.cli._subcommands import (
+    CommandError,
+    add_config_option,
+    add_json_option,
+    config_of,
+    exit_status_of,
+    open_state_of,
+)
 from orchestrator.config import GRANT_SELECTOR_PATTERN
-from orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
     import argparse
@@ -47,10 +53,6 @@ _EDIT_HEADER = """\
 # What {client} may use, one selector a line: {help}.
 # Save and quit to apply; an empty list takes everything away. Lines starting with # are ignored.
 """
-
-
-class _CommandError(Exception):
-    """A mistake the user can fix; printed as ``error: …`` with exit status 1."""
 
 
 def add_parser(subparsers: SubcommandAdder) -> None:
@@ -83,27 +85,22 @@ def add_parser(subparsers: SubcommandAdder) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``auth`` action; 0 on success, 1 on a mistake in the request, 2 on config or database errors."""
-    try:
-        # The config first: a mistake in it shows before a password is asked for.
-        config = config_of(args.config)
-        if args.auth_command == "set-password":
-            password = _read_password(args.password_stdin)
-            anyio.run(_set_password, config, password)
-            print("owner password set", file=sys.stderr)
-            return 0
-        if args.auth_command == "clients":
-            return anyio.run(_clients, config, args.json)
-        if args.auth_command == "revoke":
-            return anyio.run(_revoke, config, args.client)
-        return anyio.run(_grants, config, args.client, args.set, args.edit, args.json)
-    except _CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return exit_status_of(lambda: _dispatch(args))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    # The config first: a mistake in it shows before a password is asked for.
+    config = config_of(args.config)
+    if args.auth_command == "set-password":
+        password = _read_password(args.password_stdin)
+        anyio.run(_set_password, config, password)
+        print("owner password set", file=sys.stderr)
+        return 0
+    if args.auth_command == "clients":
+        return anyio.run(_clients, config, args.json)
+    if args.auth_command == "revoke":
+        return anyio.run(_revoke, config, args.client)
+    return anyio.run(_grants, config, args.client, args.set, args.edit, args.json)
 
 
 def _now() -> datetime:
@@ -119,9 +116,9 @@ def _read_password(from_stdin: bool) -> str:
     else:
         password = getpass.getpass("New owner password: ")
         if getpass.getpass("Again: ") != password:
-            raise _CommandError("the two passwords differ; nothing changed")
+            raise CommandError("the two passwords differ; nothing changed")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise _CommandError(f"the owner password needs at least {MIN_PASSWORD_LENGTH} characters; nothing changed")
+        raise CommandError(f"the owner password needs at least {MIN_PASSWORD_LENGTH} characters; nothing changed")
     return password
 
 
@@ -130,7 +127,7 @@ async def _set_password(config: OrchestratorConfig, password: str) -> None:
         try:
             await set_password(store, password, _now())
         except PasswordTooShortError as exc:
-            raise _CommandError(str(exc)) from None
+            raise CommandError(str(exc)) from None
 
 
 # clients
@@ -204,7 +201,7 @@ async def _clients(config: OrchestratorConfig, as_json: bool) -> int:
 async def _revoke(config: OrchestratorConfig, client_id: str) -> int:
     async with open_state_of(config) as store:
         if not await state_db.revoke_client(store.engine, client_id, _now()):
-            raise _CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
+            raise CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
     print(f"revoked {client_id}: its tokens and grant are gone; it must be approved again", file=sys.stderr)
     return 0
 
@@ -219,7 +216,7 @@ def _checked(selectors: Sequence[str], where: Sequence[str]) -> list[str]:
         if not _SELECTOR.fullmatch(selector)
     ]
     if problems:
-        raise _CommandError("\n".join(["the grant was not changed:", *problems]))
+        raise CommandError("\n".join(["the grant was not changed:", *problems]))
     return list(selectors)
 
 
@@ -234,17 +231,17 @@ def _parse_edited(path: Path) -> list[str]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise _CommandError(f"the grant was not changed:\n{path}{line}: not YAML") from None
+        raise CommandError(f"the grant was not changed:\n{path}{line}: not YAML") from None
     if node is None:
         return []
     if not isinstance(node, yaml.SequenceNode):
-        raise _CommandError(f"the grant was not changed:\n{path}:{_line(node)}: expected a list")
+        raise CommandError(f"the grant was not changed:\n{path}:{_line(node)}: expected a list")
     selectors: list[str] = []
     places: list[str] = []
     for item in cast("list[yaml.Node]", node.value):
         place = f"{path}:{_line(item)}"
         if not isinstance(item, yaml.ScalarNode):
-            raise _CommandError(f"the grant was not changed:\n{place}: expected a selector, one a line")
+            raise CommandError(f"the grant was not changed:\n{place}: expected a selector, one a line")
         selectors.append(str(item.value))
         places.append(place)
     return _checked(selectors, places)
@@ -259,9 +256,9 @@ def _edit(client_id: str, current: Sequence[str]) -> list[str]:
         try:
             finished = subprocess.run([*editor, str(path)], check=False)
         except OSError as exc:
-            raise _CommandError(f"cannot start the editor {editor[0]!r}: {exc.strerror}") from None
+            raise CommandError(f"cannot start the editor {editor[0]!r}: {exc.strerror}") from None
         if finished.returncode != 0:
-            raise _CommandError(f"the editor exited with status {finished.returncode}; the grant was not changed")
+            raise CommandError(f"the editor exited with status {finished.returncode}; the grant was not changed")
         return _parse_edited(path)
 
 
@@ -271,7 +268,7 @@ async def _grants(
     async with open_state_of(config) as store:
         client = await state_db.find_client(store.engine, client_id)
         if client is None:
-            raise _CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
+            raise CommandError(f"no client {client_id!r} (see 'orchestrator auth clients')")
         new: list[str] | None = None
         if selectors is not None:
             new = _checked(selectors, [f"--set {selector}" for selector in selectors])

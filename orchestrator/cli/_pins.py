@@ -40,13 +40,14 @@ from orchestrator import store as state_db
 from orchestrator.catalog import close_names
 from orchestrator.cli._subcommands import (
     CONFIG_HELP,
+    CommandError,
     acted_by,
     add_config_option,
     add_json_option,
     config_of,
+    exit_status_of,
     open_state_of,
 )
-from orchestrator.errors import OrchestratorError
 from orchestrator.trust import FingerprintKind, kind_word, report_pending, show_hidden
 
 if TYPE_CHECKING:
@@ -60,10 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "parse_name", "run"]
 
 _KINDS: tuple[str, ...] = get_args(FingerprintKind)
-
-
-class _CommandError(Exception):
-    """A mistake the user can fix; printed as ``error: …`` with exit status 1."""
 
 
 def add_parser(subparsers: SubcommandAdder) -> None:
@@ -101,21 +98,16 @@ def add_parser(subparsers: SubcommandAdder) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``orchestrator pins`` as parsed by ``add_parser``'s parser."""
-    try:
-        config = config_of(args.config)
-        if args.pins_command == "approve":
-            return anyio.run(_approve, config, args.server, args.names)
-        if args.pins_command == "forget":
-            return anyio.run(_forget, config, args.server)
-        return anyio.run(_list, config, args.server, args.json)
-    except _CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return exit_status_of(lambda: _dispatch(args))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    config = config_of(args.config)
+    if args.pins_command == "approve":
+        return anyio.run(_approve, config, args.server, args.names)
+    if args.pins_command == "forget":
+        return anyio.run(_forget, config, args.server)
+    return anyio.run(_list, config, args.server, args.json)
 
 
 def _now() -> datetime:
@@ -126,15 +118,13 @@ def _time(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
-def _unknown_server(server: str, known: Sequence[str], config: OrchestratorConfig) -> _CommandError:
+def _unknown_server(server: str, known: Sequence[str], config: OrchestratorConfig) -> CommandError:
     if server in config.servers:
-        return _CommandError(
-            f"server {server!r} has no pins yet: it is pinned when serve, tools or call first lists it"
-        )
+        return CommandError(f"server {server!r} has no pins yet: it is pinned when serve, tools or call first lists it")
     message = f"no pinned server {server!r}"
     if suggestions := close_names(server, [*known, *config.servers]):
         message += f"; did you mean {', '.join(map(repr, suggestions))}?"
-    return _CommandError(message + " (see 'orchestrator pins')")
+    return CommandError(message + " (see 'orchestrator pins')")
 
 
 # list
@@ -300,7 +290,7 @@ def _wanted(pins: ServerPins, names: Sequence[str]) -> list[tuple[str, str]]:
             problem += " (nothing of it is pending)"
         problems.append(problem)
     if problems:
-        raise _CommandError("; ".join(problems) + "; nothing approved")
+        raise CommandError("; ".join(problems) + "; nothing approved")
     return wanted
 
 

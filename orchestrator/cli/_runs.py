@@ -51,14 +51,15 @@ from orchestrator.cli._runshow import (
 )
 from orchestrator.cli._subcommands import (
     CONFIG_HELP,
+    CommandError,
     acted_by,
     add_config_option,
     add_json_option,
     config_of,
+    exit_status_of,
     open_state_of,
 )
 from orchestrator.errors import (
-    OrchestratorError,
     RunAlreadyOver,
     RunNotResumable,
     UsageError,
@@ -82,10 +83,6 @@ MIN_PREFIX = 6
 """The shortest run id prefix accepted: shorter ones match too many runs to be meant."""
 _MATCHES_SHOWN = 10
 _RESUMABLE = ("interrupted", "failed", "cancelled")
-
-
-class _CommandError(Exception):
-    """A run not found, or an action refused; printed as ``error: …`` with exit status 1."""
 
 
 def add_parser(subparsers: SubcommandAdder) -> None:
@@ -181,31 +178,26 @@ def add_parser(subparsers: SubcommandAdder) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``orchestrator runs`` as parsed by ``add_parser``'s parser."""
-    try:
-        if args.runs_command == "show":
-            if args.follow and args.json:
-                raise UsageError("--follow draws the run for a person; --json prints it once", "--follow")
-            if not 0.1 <= args.interval <= 60:
-                raise UsageError(f"must be between 0.1 and 60 seconds, got {args.interval:g}", "--interval")
-            return anyio.run(_show, config_of(args.config), args.run, args.json, args.follow, args.interval)
-        if args.runs_command == "cancel":
-            return anyio.run(_cancel, config_of(args.config), args.run)
-        if args.runs_command == "resume":
-            return anyio.run(_resume, config_of(args.config), args.run, args.retry_steps, args.skip_steps)
-        if args.runs_command in ("approve", "decline"):
-            approved = args.runs_command == "approve"
-            return anyio.run(_answer, config_of(args.config), args.run, args.step, approved)
-        if args.limit < 1:
-            raise UsageError(f"must be at least 1, got {args.limit}", "--limit")
-        return anyio.run(_list, config_of(args.config), args.status, args.limit, args.json)
-    except (_CommandError, RunNotResumable, RunAlreadyOver) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return exit_status_of(lambda: _dispatch(args), mistakes=(RunNotResumable, RunAlreadyOver))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.runs_command == "show":
+        if args.follow and args.json:
+            raise UsageError("--follow draws the run for a person; --json prints it once", "--follow")
+        if not 0.1 <= args.interval <= 60:
+            raise UsageError(f"must be between 0.1 and 60 seconds, got {args.interval:g}", "--interval")
+        return anyio.run(_show, config_of(args.config), args.run, args.json, args.follow, args.interval)
+    if args.runs_command == "cancel":
+        return anyio.run(_cancel, config_of(args.config), args.run)
+    if args.runs_command == "resume":
+        return anyio.run(_resume, config_of(args.config), args.run, args.retry_steps, args.skip_steps)
+    if args.runs_command in ("approve", "decline"):
+        approved = args.runs_command == "approve"
+        return anyio.run(_answer, config_of(args.config), args.run, args.step, approved)
+    if args.limit < 1:
+        raise UsageError(f"must be at least 1, got {args.limit}", "--limit")
+    return anyio.run(_list, config_of(args.config), args.status, args.limit, args.json)
 
 
 def _now() -> datetime:
@@ -216,24 +208,24 @@ async def _resolve(store: Store, text: str) -> RunRecord:
     """The run ``text`` names: its id, or an unambiguous prefix of it.
 
     Raises:
-        _CommandError: No run, or several, match.
+        CommandError: No run, or several, match.
     """
     run = await state_db.read_run(store.engine, text)
     if run is not None:
         return run
     if len(text) < MIN_PREFIX:
-        raise _CommandError(
+        raise CommandError(
             f"no run {text!r}; a prefix of a run id needs {MIN_PREFIX} characters or more (see 'orchestrator runs')"
         )
     ids = await state_db.run_ids_starting_with(store.engine, text, limit=_MATCHES_SHOWN + 1)
     if not ids:
-        raise _CommandError(f"no run {text!r} (see 'orchestrator runs')")
+        raise CommandError(f"no run {text!r} (see 'orchestrator runs')")
     if len(ids) > 1:
         shown = ", ".join(ids[:_MATCHES_SHOWN]) + (", ..." if len(ids) > _MATCHES_SHOWN else "")
-        raise _CommandError(f"{text!r} is the start of several runs: {shown}; give more of the id")
+        raise CommandError(f"{text!r} is the start of several runs: {shown}; give more of the id")
     run = await state_db.read_run(store.engine, ids[0])
     if run is None:  # pruned between the two reads
-        raise _CommandError(f"no run {text!r} (see 'orchestrator runs')")
+        raise CommandError(f"no run {text!r} (see 'orchestrator runs')")
     return run
 
 
@@ -250,6 +242,17 @@ def _spec(run: RunRecord, known: dict[str, WorkflowSpec | None]) -> WorkflowSpec
     return known[run.workflow_snapshot]
 
 
+def _run_identity(run: RunRecord) -> dict[str, Any]:
+    """The fields every JSON form of a run starts with: which run, its status, who started it."""
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "status": run.status,
+        "error": run.error,
+        "principal": {"client_id": run.principal.client_id, "subject": run.principal.subject},
+    }
+
+
 def _duration(run: RunRecord, now: datetime) -> float:
     return ((run.finished_at or now) - run.created_at).total_seconds()
 
@@ -257,11 +260,7 @@ def _duration(run: RunRecord, now: datetime) -> float:
 def _list_row(run: RunRecord, states: Sequence[StepState], spec: WorkflowSpec | None, now: datetime) -> dict[str, Any]:
     done, total = progress(spec, states, run.status) if spec is not None else (None, None)
     return {
-        "id": run.id,
-        "workflow": run.workflow,
-        "status": run.status,
-        "error": run.error,
-        "principal": {"client_id": run.principal.client_id, "subject": run.principal.subject},
+        **_run_identity(run),
         "created_at": iso(run.created_at),
         "finished_at": iso(run.finished_at),
         "duration_seconds": round(_duration(run, now), 3),
@@ -314,11 +313,7 @@ async def _list(config: OrchestratorConfig, status: str | None, limit: int, as_j
 def _run_json(steps: RunSteps) -> dict[str, Any]:
     run = steps.run
     return {
-        "id": run.id,
-        "workflow": run.workflow,
-        "status": run.status,
-        "error": run.error,
-        "principal": {"client_id": run.principal.client_id, "subject": run.principal.subject},
+        **_run_identity(run),
         "plan_hash": run.plan_hash,
         "catalogue_version": run.catalogue_version,
         "created_at": iso(run.created_at),
@@ -408,7 +403,7 @@ async def _follow(store: Store, run: RunRecord, interval: float) -> RunSteps:
         await anyio.sleep(interval)
         again = await state_db.read_run(store.engine, run.id)
         if again is None:
-            raise _CommandError(f"run {run.id} is no longer in the journal (pruned)")
+            raise CommandError(f"run {run.id} is no longer in the journal (pruned)")
         run = again
 
 
@@ -454,16 +449,16 @@ async def _answer(config: OrchestratorConfig, text: str, step: str | None, appro
         run = await _resolve(store, text)
         waiting = [record.step_id for record in run.steps if record.status == "waiting" and record.item is None]
         if run.status != "running" or not waiting:
-            raise _CommandError(f"run {run.id} ({run.workflow}, {run.status}) waits for no approval")
+            raise CommandError(f"run {run.id} ({run.workflow}, {run.status}) waits for no approval")
         if step is None:
             if len(waiting) > 1:
-                raise _CommandError(f"run {run.id} waits for several approvals; name one of: {', '.join(waiting)}")
+                raise CommandError(f"run {run.id} waits for several approvals; name one of: {', '.join(waiting)}")
             step = waiting[0]
         if step not in waiting:
-            raise _CommandError(f"step {step!r} of run {run.id} waits for no approval; waiting: {', '.join(waiting)}")
+            raise CommandError(f"step {step!r} of run {run.id} waits for no approval; waiting: {', '.join(waiting)}")
         by = acted_by(f"orchestrator runs {'approve' if approved else 'decline'}")
         if not await state_db.answer_approval(store.engine, run.id, step, approved=approved, at=_now(), by=by):
-            raise _CommandError(f"step {step!r} of run {run.id} was answered, or stopped waiting, meanwhile")
+            raise CommandError(f"step {step!r} of run {run.id} was answered, or stopped waiting, meanwhile")
     print(f"{'approved' if approved else 'declined'} step {step} of run {run.id} ({run.workflow})")
     print("the process running it goes on within a second")
     return 0
@@ -502,11 +497,11 @@ async def _resume(config: OrchestratorConfig, text: str, retry: list[str], skip:
             # The store's own refusal says why; nothing is written.
             await state_db.reopen_run(store.engine, run.id, at=_now())
         if problems := _unknown_steps(run, [*retry, *skip]):
-            raise _CommandError("; ".join(problems) + "; nothing resumed")
+            raise CommandError("; ".join(problems) + "; nothing resumed")
         steps = RunSteps.of(run)
         if undecided := [step for step in steps.in_flight if step not in retry and step not in skip]:
             flags = " ".join(f"--retry-step {step}" for step in undecided)
-            raise _CommandError(
+            raise CommandError(
                 f"run {run.id} stopped while {', '.join(undecided)} {'was' if len(undecided) == 1 else 'were'} "
                 "in flight, so it may or may not have acted: decide for each, with --retry-step STEP to call "
                 f"it again or --skip-step STEP to treat it as skipped (e.g. {flags}); nothing resumed"

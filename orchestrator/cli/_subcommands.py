@@ -2,31 +2,37 @@
 
 The options several commands take are defined here once, so ``-c`` and ``--json`` mean the
 same everywhere; each command may word the help for what the option does there. So are
-reading the config ``-c`` names and opening its state database.
+reading the config ``-c`` names and opening its state database, and how an action's failure
+becomes its message and exit status.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator import store as state_db
 from orchestrator.config import OrchestratorConfig, find_config_path, load_config
+from orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager
 
     from orchestrator.store import Store
 
 __all__ = [
     "CONFIG_HELP",
+    "CommandError",
     "SubcommandAdder",
     "add_config_option",
     "add_json_option",
     "config_of",
+    "exit_status_of",
     "open_state_of",
 ]
 
@@ -77,3 +83,30 @@ def acted_by(command: str) -> str:
         return f"{getpass.getuser()} ({command})"
     except (OSError, KeyError):  # no user name in the environment nor the password database
         return command
+
+
+class CommandError(Exception):
+    """A mistake the user can fix (a name not found, an action refused): ``error: …``, exit status 1."""
+
+
+def exit_status_of(action: Callable[[], int], mistakes: tuple[type[Exception], ...] = ()) -> int:
+    """Run a subcommand's ``action``; its failure is printed as ``error: …`` and becomes its exit status.
+
+    Args:
+        action: The subcommand's work; returns its exit status.
+        mistakes: Errors that, like ``CommandError``, are the user's to fix (status 1).
+
+    Returns:
+        ``action``'s status; 1 for a ``CommandError`` or one of ``mistakes``, 2 for another
+        ``OrchestratorError`` (config, database), 130 when interrupted.
+    """
+    try:
+        return action()
+    except (CommandError, *mistakes) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OrchestratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
