@@ -11,7 +11,7 @@ from mcp import Client
 
 from orchestrator.config import OrchestratorConfig
 from orchestrator.downstream import DownstreamPool
-from orchestrator.server import Composites, OrchestratorServer
+from orchestrator.server import Composites, OrchestratorServer, reserved_tool_names
 from orchestrator.workflow import WorkflowSpec
 from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transport, memory_transports
 
@@ -23,18 +23,26 @@ __all__ = ["ProgressSeen", "connect", "serving", "text_of"]
 
 @asynccontextmanager
 async def serving(
-    servers: Mapping[str, ToolServer], *, workflows: Sequence[Mapping[str, Any]] = (), **entry: Any
+    servers: Mapping[str, ToolServer],
+    *,
+    workflows: Sequence[Mapping[str, Any]] = (),
+    catalog: Mapping[str, Any] | None = None,
+    **entry: Any,
 ) -> AsyncGenerator[OrchestratorServer, None]:
     """The orchestrator serving ``servers`` by key, every one connected, and composite ``workflows``.
 
     Args:
         servers: The in-process downstream servers, by config key.
         workflows: Workflow documents (as a workflow file holds them), served as composite tools.
+        catalog: The config's ``catalog:`` section (search mode, run_plan); default full mode.
         entry: Settings of every server's config entry (``timeout``, ``retry``, ...).
     """
-    config = OrchestratorConfig.model_validate({"servers": {key: {"url": IN_PROCESS_URL, **entry} for key in servers}})
+    config = OrchestratorConfig.model_validate(
+        {"servers": {key: {"url": IN_PROCESS_URL, **entry} for key in servers}, "catalog": dict(catalog or {})}
+    )
     composites = Composites([(WorkflowSpec.model_validate(dict(doc)), f"{doc['name']}.yaml") for doc in workflows])
-    async with DownstreamPool.running(config, transports=memory_transports(servers), reserved=composites.names) as pool:
+    reserved = reserved_tool_names(config, composites.names)
+    async with DownstreamPool.running(config, transports=memory_transports(servers), reserved=reserved) as pool:
         await pool.wait_settled(5)
         statuses = pool.statuses()
         assert all(status.state == "ready" for status in statuses), statuses

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -13,8 +12,7 @@ from mcp import MCPError
 
 from orchestrator.auth import Grant, Principal
 from orchestrator.catalog import Catalog, ServerManifest, build_catalog
-from orchestrator.config import CatalogSpec, OrchestratorConfig, PlanLimitsSpec
-from orchestrator.downstream import DownstreamPool
+from orchestrator.config import CatalogSpec, PlanLimitsSpec
 from orchestrator.errors import WorkflowDefinitionError
 from orchestrator.server import (
     RUN_META_KEY,
@@ -23,15 +21,16 @@ from orchestrator.server import (
     Loaded,
     OrchestratorServer,
     Reloader,
-    reserved_tool_names,
 )
 from orchestrator.server._plans import ATTR_PLAN_SHAPE, EVENT_PLAN, Plans
-from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
+from tests.fakes.inprocess import ToolServer
 from tests.server.helpers import ToolsChanged, connect, text_of
+from tests.server.helpers import serving as serving_servers
 from tests.tracing.harness import capture_spans
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Mapping
+    from collections.abc import Mapping
+    from contextlib import AbstractAsyncContextManager
 
 pytestmark = pytest.mark.anyio
 
@@ -52,23 +51,11 @@ SUM_BOTH_THEN_SAY: dict[str, Any] = {
 }
 
 
-@asynccontextmanager
-async def serving(
+def serving(
     servers: Mapping[str, ToolServer], *, catalog: Mapping[str, Any] | None = None, **entry: Any
-) -> AsyncGenerator[OrchestratorServer]:
+) -> AbstractAsyncContextManager[OrchestratorServer]:
     """The orchestrator over in-process ``servers``, with ``catalog`` settings (plans on unless said)."""
-    config = OrchestratorConfig.model_validate(
-        {
-            "servers": {key: {"url": IN_PROCESS_URL, **entry} for key in servers},
-            "catalog": {"plans": True} if catalog is None else dict(catalog),
-        }
-    )
-    composites = Composites(())
-    reserved = reserved_tool_names(config, composites.names)
-    async with DownstreamPool.running(config, transports=memory_transports(servers), reserved=reserved) as pool:
-        await pool.wait_settled(5)
-        async with OrchestratorServer(pool, composites) as server:
-            yield server
+    return serving_servers(servers, catalog={"plans": True} if catalog is None else catalog, **entry)
 
 
 def _two_servers() -> dict[str, ToolServer]:

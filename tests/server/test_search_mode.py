@@ -2,48 +2,26 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
-
 import anyio
 import pytest
 
-from orchestrator.config import CatalogSpec, OrchestratorConfig
-from orchestrator.downstream import DownstreamPool
+from orchestrator.config import CatalogSpec
 from orchestrator.errors import InvalidArgumentsError
-from orchestrator.server import Composites, Loaded, OrchestratorServer, Reloader, reserved_tool_names
+from orchestrator.server import Composites, Loaded, Reloader
 from orchestrator.server._search_mode import META_TOOL_NAMES, call_tool_request
-from tests.fakes.inprocess import IN_PROCESS_URL, ToolServer, memory_transports
-from tests.server.helpers import ToolsChanged, connect, text_of
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Mapping
+from tests.fakes.inprocess import ToolServer
+from tests.server.helpers import ToolsChanged, connect, serving, text_of
 
 pytestmark = pytest.mark.anyio
 
 LIMIT = 30
 
 
-@asynccontextmanager
-async def serving(
-    servers: Mapping[str, ToolServer], catalog: Mapping[str, Any], **entry: Any
-) -> AsyncGenerator[OrchestratorServer]:
-    config = OrchestratorConfig.model_validate(
-        {"servers": {key: {"url": IN_PROCESS_URL, **entry} for key in servers}, "catalog": dict(catalog)}
-    )
-    composites = Composites(())
-    reserved = reserved_tool_names(config, composites.names)
-    async with DownstreamPool.running(config, transports=memory_transports(servers), reserved=reserved) as pool:
-        await pool.wait_settled(5)
-        async with OrchestratorServer(pool, composites) as server:
-            yield server
-
-
 async def test_a_reload_into_search_mode_lists_the_meta_tools_and_tells_clients() -> None:
     seen = ToolsChanged()
     with anyio.fail_after(LIMIT):
         async with (
-            serving({"a": ToolServer("alpha")}, {}) as server,
+            serving({"a": ToolServer("alpha")}) as server,
             connect(server, mode="legacy", message_handler=seen) as client,
         ):
             before = [tool.name for tool in (await client.list_tools()).tools]
@@ -65,7 +43,7 @@ async def test_a_reload_into_search_mode_lists_the_meta_tools_and_tells_clients(
 
 async def test_a_downstream_tool_does_not_take_a_meta_tool_name() -> None:
     with anyio.fail_after(LIMIT):
-        async with serving({"a": ToolServer("alpha")}, {"mode": "search"}, prefix=False) as server:
+        async with serving({"a": ToolServer("alpha")}, catalog={"mode": "search"}, prefix=False) as server:
             names = {mapping.exposed for mapping in server.catalog.mappings if mapping.kind == "tool"}
     assert names.isdisjoint(META_TOOL_NAMES)
     assert {"echo", "add"} <= names  # the server's own names, unprefixed, where nothing clashes
@@ -73,7 +51,7 @@ async def test_a_downstream_tool_does_not_take_a_meta_tool_name() -> None:
 
 async def test_auto_mode_follows_the_budget_and_counts_once_per_catalogue() -> None:
     with anyio.fail_after(LIMIT):
-        async with serving({"a": ToolServer("alpha")}, {"mode": "auto", "budget": 10}) as server:
+        async with serving({"a": ToolServer("alpha")}, catalog={"mode": "auto", "budget": 10}) as server:
             size = server.catalogue_size()
             assert size.mode == "search"
             assert size.tools == len(server.catalog.tools)
