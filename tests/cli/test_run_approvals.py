@@ -19,6 +19,7 @@ import yaml
 
 from orchestrator.cli._dryrun import render_dry_run
 from orchestrator.workflow import dry_run
+from tests.e2e.durable_harness import GUARDED
 from tests.e2e.harness import REPO_ROOT, fault_entry, write_config
 from tests.fakes import EVENTS_FILE_ENV, read_events
 from tests.workflow.helpers import plan_of
@@ -28,22 +29,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-GUARDED: dict[str, Any] = {
-    "version": 1,
-    "name": "guarded",
-    "description": "Draft a text, then send it once the user approves.",
-    "input": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-    "steps": {
-        "draft": {"tool": "f.echo", "with": {"text": "${{ input.text }}"}},
-        "send": {
-            "tool": "f.send",
-            "needs": ["draft"],
-            "with": {"text": "${{ steps.draft.result.text }}"},
-            "approve": {"message": "Send the draft?", "show": "${{ steps.draft.result }}"},
-        },
-    },
-    "output": {"value": "${{ steps.send.result }}"},
-}
 
 DESTRUCTIVE: dict[str, Any] = {
     "version": 1,

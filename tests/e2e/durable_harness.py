@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "GUARDED",
     "THREE_MARKS",
     "durable_config",
     "kill_while_b_runs",
@@ -48,6 +49,25 @@ def workflow_document(
     if output is not None:
         document["output"] = {"value": output}
     return document
+
+
+GUARDED: dict[str, Any] = {
+    "version": 1,
+    "name": "guarded",
+    "description": "Draft a text, then send it once the user approves.",
+    "input": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    "steps": {
+        "draft": {"tool": "f.echo", "with": {"text": "${{ input.text }}"}},
+        "send": {
+            "tool": "f.send",
+            "needs": ["draft"],
+            "with": {"text": "${{ steps.draft.result.text }}"},
+            "approve": {"message": "Send the draft?", "show": "${{ steps.draft.result }}"},
+        },
+    },
+    "output": {"value": "${{ steps.send.result }}"},
+}
+"""``guarded``: draft a text with the fault server's echo, then send it once the user approves."""
 
 
 def three_marks(*, idempotent: bool, output: Any = "${{ steps.c.result.label }}") -> dict[str, Any]:

@@ -23,6 +23,7 @@ import yaml
 from mcp import Client
 from mcp.client.stdio import stdio_client
 
+from tests.e2e.durable_harness import GUARDED
 from tests.e2e.harness import aggregator_command, aggregator_params, fault_entry, logged_process, write_config
 from tests.fakes import EVENTS_FILE_ENV, read_events
 
@@ -41,23 +42,6 @@ Action = Literal["accept", "decline", "cancel"]
 ERAS = {"2026-07-28": "auto", "2025-11-25": "legacy"}
 """Protocol era of the calling client -> its ``Client(mode=...)``."""
 
-WORKFLOW: dict[str, Any] = {
-    "version": 1,
-    "name": "guarded",
-    "description": "Draft a text, then send it once the user approves.",
-    "input": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-    "steps": {
-        "draft": {"tool": "f.echo", "with": {"text": "${{ input.text }}"}},
-        "send": {
-            "tool": "f.send",
-            "needs": ["draft"],
-            "with": {"text": "${{ steps.draft.result.text }}"},
-            "approve": {"message": "Send the draft?", "show": "${{ steps.draft.result }}"},
-        },
-    },
-    "output": {"value": "${{ steps.send.result }}"},
-}
-
 
 def _text(result: types.CallToolResult) -> str:
     return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
@@ -66,7 +50,7 @@ def _text(result: types.CallToolResult) -> str:
 def _config(tmp_path: Path, **runs: Any) -> Path:
     folder = tmp_path / "workflows"
     folder.mkdir()
-    (folder / "guarded.yaml").write_text(yaml.safe_dump(WORKFLOW, sort_keys=False), encoding="utf-8")
+    (folder / "guarded.yaml").write_text(yaml.safe_dump(GUARDED, sort_keys=False), encoding="utf-8")
     # `send` is a dummy tool of the fault server: it answers with its arguments.
     server = fault_entry("--call-events", "--tools", "send", env={EVENTS_FILE_ENV: str(tmp_path / "f.events")})
     return write_config(tmp_path, {"f": server}, workflows=[str(folder)], runs=runs)
