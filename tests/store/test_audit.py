@@ -37,13 +37,6 @@ def _record(minutes: int, client: str | None, tool: str = "db__query") -> AuditR
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 async def test_records_come_back_as_written_oldest_first_and_filtered(database_url: str) -> None:
     records = [_record(2, "chatgpt"), _record(0, "claude"), _record(1, "chatgpt", "tickets__get_ticket")]
     async with open_store(state_url(StateSpec(url=database_url), {})) as store:

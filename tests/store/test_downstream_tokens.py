@@ -10,22 +10,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from orchestrator.config import StateSpec
 from orchestrator.store import (
     delete_downstream_tokens,
-    open_store,
     read_downstream_credentials,
     record_downstream_refresh_failure,
     save_downstream_client,
     save_downstream_tokens,
-    state_url,
 )
 from orchestrator.store._schema import metadata
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,13 +27,6 @@ pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with open_store(state_url(StateSpec(url=str(url)), {})) as store:
-        yield store.engine
 
 
 def _server() -> str:

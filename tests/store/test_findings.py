@@ -8,26 +8,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orchestrator.config import StateSpec
-from orchestrator.store import StoredFinding, list_findings, open_store, record_findings, state_url
+from orchestrator.store import StoredFinding, list_findings, record_findings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with open_store(state_url(StateSpec(url=str(url)), {})) as store:
-        yield store.engine
 
 
 def _server() -> str:

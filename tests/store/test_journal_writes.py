@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orchestrator.config import StateSpec
 from orchestrator.errors import RunLeaseLost
 from orchestrator.store import (
     JournalEntry,
@@ -17,36 +16,18 @@ from orchestrator.store import (
     claim_runs,
     create_run,
     finish_run,
-    open_store,
     read_run,
     read_step,
     release_run,
-    state_url,
     write_journal,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def engine(url: str) -> AsyncIterator[AsyncEngine]:
-    async with open_store(state_url(StateSpec(url=url), {})) as store:
-        yield store.engine
 
 
 async def _run(engine: AsyncEngine, owner: str = "proc-a", grant: tuple[str, ...] | None = None) -> str:

@@ -10,14 +10,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from orchestrator.config import StateSpec
-from orchestrator.store import forget_manifest, open_store, read_manifest, save_manifest, state_url
+from orchestrator.store import forget_manifest, read_manifest, save_manifest
 from orchestrator.store._schema import metadata
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,13 +36,6 @@ LISTING: dict[str, Any] = {
     "resources": [{"uri": "file:///readme", "name": "readme"}],
     "resource_templates": [{"uriTemplate": "file:///{path}", "name": "files"}],
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with open_store(state_url(StateSpec(url=str(url)), {})) as store:
-        yield store.engine
 
 
 def _server() -> str:

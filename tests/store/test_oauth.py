@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from orchestrator.config import StateSpec
 from orchestrator.store import (
     IssuedToken,
     PendingRecord,
@@ -25,7 +24,6 @@ from orchestrator.store import (
     find_refresh_token,
     issue_tokens,
     list_clients,
-    open_store,
     prune_oauth,
     record_sign_in_failure,
     record_sign_in_success,
@@ -35,15 +33,11 @@ from orchestrator.store import (
     save_client,
     set_grant,
     set_owner_password,
-    state_url,
     take_authorization_code,
     take_pending_authorization,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.anyio
@@ -54,13 +48,6 @@ LATER = NOW + timedelta(hours=1)
 
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with open_store(state_url(StateSpec(url=str(url)), {})) as store:
-        yield store.engine
 
 
 async def _client(engine: AsyncEngine) -> str:

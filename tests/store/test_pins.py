@@ -12,7 +12,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from orchestrator.config import StateSpec
 from orchestrator.store import (
     DefinitionPin,
     PendingDefinition,
@@ -20,18 +19,13 @@ from orchestrator.store import (
     approve_pins,
     forget_pins,
     list_pins,
-    open_store,
     pin_first_sight,
     read_pins,
     record_pending,
-    state_url,
 )
 from orchestrator.store._schema import metadata
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -62,13 +56,6 @@ def _live(name: str, version: str, kind: str = "tool") -> PendingDefinition:
 
 def _gone(name: str, kind: str = "tool") -> PendingDefinition:
     return PendingDefinition(kind=kind, name=name, digest=None, fields=None)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with open_store(state_url(StateSpec(url=str(url)), {})) as store:
-        yield store.engine
 
 
 def _server() -> str:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orchestrator.config import StateSpec
 from orchestrator.errors import RunAlreadyOver, RunLeaseLost, RunNotResumable, StoreError
 from orchestrator.store import (
     RunPrincipal,
@@ -18,7 +17,6 @@ from orchestrator.store import (
     claim_runs,
     create_run,
     finish_run,
-    open_store,
     read_run,
     read_step_states,
     record_step_finished,
@@ -26,13 +24,9 @@ from orchestrator.store import (
     renew_lease,
     reopen_run,
     run_ids_starting_with,
-    state_url,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.anyio
@@ -41,19 +35,6 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
 LEASE = 60.0
 CLAIM_ALL = 10_000  # PostgreSQL is shared by the session: claims take every test's runs
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def engine(url: str) -> AsyncIterator[AsyncEngine]:
-    async with open_store(state_url(StateSpec(url=url), {})) as store:
-        yield store.engine
 
 
 async def _create(engine: AsyncEngine, run_id: str | None = None) -> RunRecord:

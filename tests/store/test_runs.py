@@ -51,23 +51,10 @@ LEASE = 60.0
 CLAIM_ALL = 10_000
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
-async def engine(url: str) -> AsyncIterator[AsyncEngine]:
-    async with open_store(state_url(StateSpec(url=url), {})) as store:
-        yield store.engine
-
-
-@pytest.fixture
-async def other_engine(url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+async def other_engine(database_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     """A second engine on the same database, as a second process would have."""
-    async with open_store(state_url(StateSpec(url=url), {})) as store:
+    async with open_store(state_url(StateSpec(url=database_url), {})) as store:
         yield store.engine
 
 
