@@ -5,7 +5,8 @@ server into one catalogue; provider-safe exposed names (``^[a-zA-Z0-9_-]{1,max_l
 unique, stable whatever the order of servers or tools); and the lookup tables that route an
 exposed name or URI back to (server, original name or URI); and the exposed catalogue as one
 document with its version (a digest of every exposed definition) and the diff of two; the
-RFC 8785 canonical JSON that both the version and the pins hash.
+RFC 8785 canonical JSON that both the version and the pins hash; apps (MCP Apps and OpenAI
+Apps SDK keys in ``_meta``): who may call a tool, and links that follow renamed resources.
 
 Does not: do any I/O, talk to a server, log, or await anything. Callers fetch the manifests
 (``orchestrator.downstream``) and serve the result (``orchestrator.server``).
@@ -13,6 +14,14 @@ Does not: do any I/O, talk to a server, log, or await anything. Callers fetch th
 
 from __future__ import annotations
 
+from orchestrator.catalog._apps import (
+    APP_MIME_TYPE,
+    UI_EXTENSION,
+    has_app,
+    is_app_only,
+    relinked_result,
+    visibility,
+)
 from orchestrator.catalog._canonical import VOLATILE_META_KEYS, canonical_json, without_volatile_meta
 from orchestrator.catalog._catalog import (
     EMPTY_CATALOG,
@@ -34,9 +43,11 @@ from orchestrator.catalog._naming import NameNote, is_valid_name
 from orchestrator.catalog._suggest import close_names
 
 __all__ = [
+    "APP_MIME_TYPE",
     "CATALOGUE_FORMAT",
     "DEFINITION_KINDS",
     "EMPTY_CATALOG",
+    "UI_EXTENSION",
     "VERSION_LENGTH",
     "VOLATILE_META_KEYS",
     "Catalog",
@@ -51,6 +62,10 @@ __all__ = [
     "close_names",
     "diff_catalogues",
     "exposed_catalogue",
+    "has_app",
+    "is_app_only",
     "is_valid_name",
+    "relinked_result",
+    "visibility",
     "without_volatile_meta",
 ]

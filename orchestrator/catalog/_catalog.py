@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from orchestrator.catalog._apps import app_links, relinked_meta
 from orchestrator.catalog._naming import DEFAULT_NAMING, NameNote, NameRequest, assign_names
 from orchestrator.catalog._suggest import close_names
 from orchestrator.catalog._uris import TemplateRoute, assign_uris
@@ -87,15 +88,18 @@ class _Tables:
     tools: _ToolTables
     prompt_routes: Mapping[str, Route]
     resource_routes: Mapping[str, Route]
+    relinked: Mapping[tuple[str, str], str]  # (server, own URI) -> exposed URI, where they differ
     templates: tuple[TemplateRoute, ...]  # most specific first
     servers: frozenset[str]
     reserved_tools: frozenset[str]  # composite names: callable, though not routed here
+    relinked_servers: frozenset[str] = frozenset()  # servers with a key in ``relinked``
 
 
 _NO_TABLES = _Tables(
     tools=_NO_TOOLS,
     prompt_routes=MappingProxyType({}),
     resource_routes=MappingProxyType({}),
+    relinked=MappingProxyType({}),
     templates=(),
     servers=frozenset(),
     reserved_tools=frozenset(),
@@ -164,6 +168,17 @@ class Catalog:
                 return prefixed
         return uri
 
+    def relink(self, server: str, uri: str) -> str:
+        """The URI a client must use for ``server``'s resource ``uri``: a link in its tools or results.
+
+        The server's own URI unless the catalogue exposes that resource under another one.
+        """
+        return self._tables.relinked.get((server, uri), uri)
+
+    def relinks(self, server: str) -> bool:
+        """Whether any of ``server``'s resources is exposed under another URI (its links need rewriting)."""
+        return server in self._tables.relinked_servers
+
     def route_template(self, exposed: str) -> Route:
         """The server and its own URI template behind an exposed resource template (exact match).
 
@@ -227,8 +242,20 @@ def _is_exposed(name: str, spec: ToolFilterSpec) -> bool:
     return any(fnmatchcase(name, p) for p in spec.include) and not any(fnmatchcase(name, p) for p in spec.exclude)
 
 
+def _relinker(relinked: Mapping[tuple[str, str], str], server: str) -> Callable[[str], str]:
+    """How ``server``'s links are rewritten: to the URI its resource is exposed under."""
+
+    def relink(uri: str) -> str:
+        return relinked.get((server, uri), uri)
+
+    return relink
+
+
 def _build_tools(
-    manifests: Iterable[ServerManifest], naming: NamingSpec, reserved: Iterable[str]
+    manifests: Iterable[ServerManifest],
+    naming: NamingSpec,
+    reserved: Iterable[str],
+    relinked: Mapping[tuple[str, str], str],
 ) -> tuple[_ToolTables, list[NameMapping]]:
     originals: dict[tuple[str, str], types.Tool] = {}
     requests: dict[tuple[str, str], NameRequest] = {}
@@ -247,7 +274,12 @@ def _build_tools(
         describe, request = specs[key[0]].describe, requests[key]
         # The renamed key is the more specific one: it names what the user sees.
         description = describe.get(request.base, describe.get(request.original, originals[key].description))
-        tools[name.exposed] = originals[key].model_copy(update={"name": name.exposed, "description": description})
+        update: dict[str, Any] = {"name": name.exposed, "description": description}
+        meta = originals[key].meta
+        relinked_links = relinked_meta(meta, _relinker(relinked, key[0]))
+        if relinked_links is not meta:  # an app link to a resource exposed under another URI
+            update["meta"] = relinked_links
+        tools[name.exposed] = originals[key].model_copy(update=update)
     tables = _ToolTables(
         routes=MappingProxyType({name.exposed: Route(*key) for key, name in names.items()}),
         tools=MappingProxyType(tools),
@@ -282,8 +314,15 @@ def build_catalog(
         if by_server.setdefault(manifest.server, manifest) is not manifest:
             raise ValueError(f"two manifests for server {manifest.server!r}")
 
+    resources = {(m.server, uri): r for m in by_server.values() for uri, r in _first_by(m.resources, _uri).items()}
+    # An app link to a resource its server does not list still routes to that server, and
+    # takes part in the clash check: another server's same URI must not answer for it.
+    linked = {(m.server, uri) for m in by_server.values() for tool in m.tools for uri in app_links(tool.meta)}
+    resource_uris = assign_uris([*resources, *(key for key in linked if key not in resources)], keep_app_scheme=True)
+    relinked = {key: uri for key, uri in resource_uris.items() if uri != key[1]}
+
     reserved = frozenset(reserved)
-    tool_tables, tool_mappings = _build_tools(by_server.values(), naming, reserved)
+    tool_tables, tool_mappings = _build_tools(by_server.values(), naming, reserved, relinked)
 
     prompts = {
         (m.server, name): prompt for m in by_server.values() for name, prompt in _first_by(m.prompts, _name).items()
@@ -294,8 +333,6 @@ def build_catalog(
         NameMapping("prompt", name.exposed, *key, name.notes) for key, name in prompt_names.items()
     ]
 
-    resources = {(m.server, uri): r for m in by_server.values() for uri, r in _first_by(m.resources, _uri).items()}
-    resource_uris = assign_uris(resources)
     exposed_resources = [r.model_copy(update={"uri": resource_uris[key]}) for key, r in resources.items()]
 
     templates = {
@@ -311,9 +348,11 @@ def build_catalog(
         tools=tool_tables,
         prompt_routes=MappingProxyType({name.exposed: Route(*key) for key, name in prompt_names.items()}),
         resource_routes=MappingProxyType({uri: Route(*key) for key, uri in resource_uris.items()}),
+        relinked=MappingProxyType(relinked),
         templates=tuple(template_routes),
         servers=frozenset(by_server),
         reserved_tools=reserved,
+        relinked_servers=frozenset(server for server, _ in relinked),
     )
     return Catalog(
         tools=tuple(sorted(tool_tables.tools.values(), key=_name)),

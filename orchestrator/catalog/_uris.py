@@ -1,7 +1,8 @@
 """Exposed resource URIs and the matching of reads against resource templates.
 
 A resource keeps its own URI unless another server exposes the same one; then each of the
-clashing copies is exposed as ``{server}+{uri}`` and routed back by table.
+clashing copies is exposed as ``{server}+{uri}`` and routed back by table. An app resource
+(``ui://…``) keeps its scheme, which hosts look for: it becomes ``ui://{server}/…``.
 """
 
 from __future__ import annotations
@@ -16,20 +17,32 @@ from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["TemplateRoute", "assign_uris"]
+__all__ = ["APP_SCHEME", "TemplateRoute", "assign_uris"]
 
 _EXPRESSION = re.compile(r"\{[^}]*\}")
 
+APP_SCHEME = "ui://"
+"""The scheme of MCP Apps resources; hosts tell an app's HTML by it, so a rewrite keeps it."""
 
-def assign_uris(entries: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+
+def _namespaced(server: str, uri: str, *, keep_app_scheme: bool) -> str:
+    if keep_app_scheme and uri.startswith(APP_SCHEME):
+        return f"{APP_SCHEME}{server}/{uri[len(APP_SCHEME) :]}"
+    return f"{server}+{uri}"
+
+
+def assign_uris(entries: Iterable[tuple[str, str]], *, keep_app_scheme: bool = False) -> dict[tuple[str, str], str]:
     """Give every (server, uri) a unique exposed URI, deterministically.
 
     A URI offered by one server only is exposed as is. A URI offered by several is exposed
-    as ``{server}+{uri}`` for each of them; should that be taken too (a server really
-    offers such a URI), the server prefix is repeated until the result is free.
+    as ``{server}+{uri}`` for each of them (``ui://{server}/…`` for an app resource, with
+    ``keep_app_scheme``); should that be taken too (a server really offers such a URI), the
+    server prefix is repeated until the result is free.
 
     Args:
         entries: Unique (server, uri) pairs.
+        keep_app_scheme: Namespace ``ui://`` URIs inside the scheme (resources; templates
+            keep the plain prefix, which their matching relies on).
 
     Returns:
         (server, uri) -> exposed URI.
@@ -41,9 +54,9 @@ def assign_uris(entries: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str
     taken = set(assigned.values())
     for uri in sorted(u for u, servers in owners.items() if len(servers) > 1):
         for server in sorted(owners[uri]):
-            exposed = f"{server}+{uri}"
+            exposed = _namespaced(server, uri, keep_app_scheme=keep_app_scheme)
             while exposed in taken:
-                exposed = f"{server}+{exposed}"
+                exposed = _namespaced(server, exposed, keep_app_scheme=keep_app_scheme)
             taken.add(exposed)
             assigned[server, uri] = exposed
     return assigned

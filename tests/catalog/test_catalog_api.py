@@ -15,10 +15,12 @@ from orchestrator.errors import UnknownToolError
 def test_public_names_are_exactly_the_documented_ones() -> None:
     assert len(set(catalog_package.__all__)) == len(catalog_package.__all__)
     assert set(catalog_package.__all__) == {
+        "APP_MIME_TYPE",
         "CATALOGUE_FORMAT",
         "DEFINITION_KINDS",
         "EMPTY_CATALOG",
         "VERSION_LENGTH",
+        "UI_EXTENSION",
         "VOLATILE_META_KEYS",
         "Catalog",
         "DefinitionChange",
@@ -32,7 +34,11 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         "close_names",
         "diff_catalogues",
         "exposed_catalogue",
+        "has_app",
+        "is_app_only",
         "is_valid_name",
+        "relinked_result",
+        "visibility",
         "without_volatile_meta",
     }
     assert all(hasattr(catalog_package, name) for name in catalog_package.__all__)
