@@ -37,12 +37,14 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
+from mcp.client.extension import advertise
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
 from orchestrator._masking import SecretMasker
 from orchestrator._version import NAME, __version__
+from orchestrator.catalog import APP_MIME_TYPE, UI_EXTENSION
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
 from orchestrator.downstream._breaker import BreakerSnapshot, CircuitBreaker
 from orchestrator.downstream._caller_requests import CallerRequests
@@ -103,6 +105,11 @@ ResourceUpdatedFn = Callable[[str, str], Awaitable[None]]
 _UNREADABLE_LIMIT = 1000
 """Unreadable stdout lines after which a connection counts as broken and is restarted."""
 _CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
+
+# Apps reach the clients that render them: one connection serves every client, so the
+# aggregator declares MCP Apps support downstream (both eras) and adapts the catalogue to each
+# client upstream (a client without it is not shown app-only tools).
+_APPS_EXTENSION = advertise(UI_EXTENSION, {"mimeTypes": [APP_MIME_TYPE]})
 _LOGIN_POLL = 5.0
 """Seconds between checks, by a server waiting for a login, whether someone has logged in."""
 
@@ -230,6 +237,13 @@ class DownstreamServer:
     async def wait_settled(self) -> None:
         """Wait until the first start attempt has succeeded or failed."""
         await self._settled.wait()
+
+    @property
+    def extensions(self) -> frozenset[str]:
+        """The extensions the server declared when it last connected (none while it is not connected)."""
+        client = self._client
+        declared = client.server_capabilities.extensions if client is not None else None
+        return frozenset(declared or ())
 
     @property
     def lazy(self) -> bool:
@@ -422,6 +436,7 @@ class DownstreamServer:
                     # Bounds the handshake and listings; calls pass their own timeout.
                     read_timeout_seconds=self.spec.timeout,
                     client_info=_CLIENT_INFO,
+                    extensions=[_APPS_EXTENSION],
                     sampling_callback=self._caller_requests.on_sampling,
                     elicitation_callback=self._caller_requests.on_elicitation,
                     list_roots_callback=self._caller_requests.on_list_roots,

@@ -494,6 +494,10 @@ class DownstreamPool:
         except KeyError:
             raise UnknownToolError("server", key) from None
 
+    def declares_extension(self, identifier: str) -> bool:
+        """Whether any connected server declared the extension ``identifier`` in its capabilities."""
+        return any(identifier in server.extensions for server in self.servers.values())
+
     def tool(self, exposed: str) -> types.Tool:
         """The tool exposed under ``exposed``.
 

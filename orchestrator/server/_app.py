@@ -25,7 +25,7 @@ from opentelemetry import trace
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
 from orchestrator.auth import OWNER, AccessPolicy, Principal
-from orchestrator.catalog import ExposedCatalogue, close_names, exposed_catalogue
+from orchestrator.catalog import UI_EXTENSION, ExposedCatalogue, close_names, exposed_catalogue, relinked_result
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
 from orchestrator.errors import (
     DownstreamError,
@@ -43,6 +43,7 @@ from orchestrator.server._access import (
     request_principal,
 )
 from orchestrator.server._approvals import elicitation_approver
+from orchestrator.server._apps import AppTools, advertise_apps, renders_apps
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
@@ -211,6 +212,8 @@ class OrchestratorServer:
         self._tools: tuple[Catalog, tuple[types.Tool, ...], bool, tuple[types.Tool, ...]] | None = None
         self.search = SearchMode(lambda: self._pool.config.catalog)
         """What ``tools/list`` shows (every tool, or search's meta-tools) and the search itself."""
+        self.apps = AppTools()
+        """The served tools as a model sees them (without app-only ones), and apps' calls by own names."""
         self._exit_stack = AsyncExitStack()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._rounds: InputRounds | None = None
@@ -242,6 +245,7 @@ class OrchestratorServer:
         self.lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         self.lowlevel.middleware.append(self._remember_connection)
         self.lowlevel.middleware.append(self._stamp_catalogue_version)
+        self.lowlevel.middleware.append(self._advertise_apps)
         self.tasks = TaskMethods(self, self.lowlevel)
         self.tasks.inputs = ApprovalInputs(lambda: self.runs)
         """MCP tasks (both eras) over ``runs``, offered while it is set."""
@@ -317,7 +321,7 @@ class OrchestratorServer:
         instructions = result.get("instructions")
         lines = [instructions] if isinstance(instructions, str) else []
         lines.append(_VERSION_INSTRUCTIONS)
-        if self.search.spec.mode == "search" or (self._pool.settled and self.search.searching(self._served_tools())):
+        if self.search.spec.mode == "search" or (self._pool.settled and self.search.searching(self._model_tools())):
             lines.append(SEARCH_INSTRUCTIONS)
         if self._pool.settled:
             version = self.catalogue_version
@@ -325,6 +329,24 @@ class OrchestratorServer:
             result = _with_version_meta(result, version)
         result["instructions"] = "\n\n".join(lines)
         return result
+
+    async def _advertise_apps(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """The MCP Apps extension in the handshake's (or discovery's) capabilities, when apps are behind us.
+
+        Until every server's first start attempt is over, whether one offers apps is not known
+        (a stdio client always connects then): the extension is declared, which costs a client
+        nothing, rather than missed.
+        """
+        result = await call_next(ctx)
+        if ctx.method in ("initialize", "server/discover") and isinstance(result, dict) and self._offers_apps():
+            return advertise_apps(result, {})
+        return result
+
+    def _offers_apps(self) -> bool:
+        """Whether a server behind us offers apps: it declared the extension, or a tool links one."""
+        if not self._pool.settled:
+            return True
+        return self.apps.offers_apps(self._served_tools()) or self._pool.declares_extension(UI_EXTENSION)
 
     async def _on_catalog_change(self, catalog: Catalog, change: CatalogChange) -> None:
         self._validator.forget()
@@ -339,7 +361,7 @@ class OrchestratorServer:
 
     def _prepare_search(self) -> None:
         """Build the search index of what is served now in the background, so no search waits for it."""
-        tools = self._served_tools()
+        tools = self._model_tools()
         if self._task_group is not None and self.search.searching(tools):
             self._task_group.start_soon(self.search.prepare, tools, self._pool.catalog)
 
@@ -411,19 +433,27 @@ class OrchestratorServer:
         self._tools = (catalog, composites, tasks, tools)
         return tools
 
+    def _model_tools(self) -> tuple[types.Tool, ...]:
+        """The served tools a model may see: all but those only an app may call (the same tuple while served is)."""
+        return self.apps.model_facing(self._served_tools())
+
     def catalogue_size(self) -> CatalogueSize:
         """How many tokens the full tool list takes, and whether the model is shown it or search."""
-        return self.search.size(self._served_tools())
+        return self.search.size(self._model_tools())
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
-        served = self._served_tools()
+        model_tools = self._model_tools()
+        # A host that renders apps keeps app-only tools from its model; to any other client the
+        # list is the model's.
+        apps = renders_apps(ctx)
+        served = self._served_tools() if apps else model_tools
         principal = request_principal(ctx)
         tools = list(served) if principal.grant.everything else self.policy().tools(principal, served)
-        if self.search.searching(served):
-            tools = self.search.listed(tools)
+        if self.search.searching(model_tools):
+            tools = self.search.listed(tools, also=self.apps.kept_in_search if apps else None)
         plans = self.plans
         if plans is not None:  # to every caller: each step of a plan is checked against its grant
             tools.append(plans.tool())
@@ -438,7 +468,7 @@ class OrchestratorServer:
             return policy is None or policy.tool_allowed(principal, name)
 
         try:
-            return await self.search.search(arguments, self._served_tools(), self._pool.catalog, allowed)
+            return await self.search.search(arguments, self._model_tools(), self._pool.catalog, allowed)
         except InvalidArgumentsError as exc:  # a blank query
             return tool_error_result(exc)
 
@@ -467,6 +497,7 @@ class OrchestratorServer:
             name, arguments = answer.name, answer.arguments
         await self._wait_for_tool(name)
         try:
+            name = self._app_facing_name(ctx, principal, name, by_model=meta_call)
             self._check_granted(principal, name)
             if self._rounds is not None and _can_answer_input(ctx):
                 if params.request_state is not None:
@@ -511,6 +542,33 @@ class OrchestratorServer:
             lambda: self._search_tools(principal, arguments),
             lambda _: ServedBy(catalogue_version=version),
         )
+
+    def _app_facing_name(
+        self, ctx: ServerRequestContext[Any, Any], principal: Principal, name: str, *, by_model: bool
+    ) -> str:
+        """The exposed tool a call names, as apps see the catalogue.
+
+        A tool only an app may call does not exist for a model (a ``call_tool`` from search mode)
+        or for a client that renders no apps. A client that renders apps may name an app-visible
+        tool by its server's own name (what an app's code calls it), while that is unambiguous.
+
+        Raises:
+            UnknownToolError: An app-only tool called by a model; or an own name several tools have.
+        """
+        served = self._served_tools()
+        apps = not by_model and renders_apps(ctx)
+        if self.apps.app_only(served, name):
+            if not apps:
+                raise UnknownToolError("tool", name)
+            return name
+        catalog = self._pool.catalog
+        if not apps or catalog.has_tool(name) or name in self.composites.names or self._offers_plans(name):
+            return name
+
+        def allowed(exposed: str) -> bool:
+            return principal.grant.everything or self.policy().tool_allowed(principal, exposed)
+
+        return self.apps.resolve(catalog, name, allowed) or name
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         """A tool's input schema by name, for the SDK's header checks (saves a full tools/list)."""
@@ -782,6 +840,9 @@ class OrchestratorServer:
             if problems:
                 raise InvalidArgumentsError(name, problems)
             result = _without_server_info(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
+            catalog = self._pool.catalog
+            if catalog.relinks(server):  # links to its resources exposed under other URIs follow them
+                result = relinked_result(result, lambda uri: catalog.relink(server, uri))
         except UnknownToolError:
             raise
         except OrchestratorError as exc:

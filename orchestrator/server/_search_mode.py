@@ -191,11 +191,21 @@ class SearchMode:
         mode = self.spec.mode
         return mode == "search" or (mode == "auto" and self.size(tools).mode == "search")
 
-    def listed(self, tools: Sequence[types.Tool]) -> list[types.Tool]:
-        """What search mode lists of ``tools``: the meta-tools, then the ones ``catalog.always`` names."""
+    def listed(
+        self, tools: Sequence[types.Tool], *, also: Callable[[types.Tool], bool] | None = None
+    ) -> list[types.Tool]:
+        """What search mode lists of ``tools``: the meta-tools, then the ones ``catalog.always`` names.
+
+        ``also`` keeps more of them (a client that renders apps keeps the tools with apps).
+        """
         spec = self.spec
-        kept = [tool for tool in tools if any(fnmatch.fnmatchcase(tool.name, pattern) for pattern in spec.always)]
-        return [_search_tools_tool(spec.search_limit), _call_tool_tool(), *kept]
+
+        def kept(tool: types.Tool) -> bool:
+            return any(fnmatch.fnmatchcase(tool.name, pattern) for pattern in spec.always) or (
+                also is not None and also(tool)
+            )
+
+        return [_search_tools_tool(spec.search_limit), _call_tool_tool(), *filter(kept, tools)]
 
     def meta_tool(self, name: str) -> types.Tool | None:
         """The definition of meta-tool ``name`` (for argument checks), if it is one."""

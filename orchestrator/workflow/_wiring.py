@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, SchemaError, validators
 from referencing import Registry
 
 from orchestrator._schema_messages import explain_error
+from orchestrator.catalog import is_app_only
 from orchestrator.workflow._spec import AnnotationsSpec
 
 if TYPE_CHECKING:
@@ -108,6 +109,10 @@ def find_tool(
         close = difflib.get_close_matches(tool, names, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return None, [(where, f"server {server!r} has no tool {tool!r}{hint}")]
+    if is_app_only(found):
+        # A composite (or a plan) is called by a model; a tool only an app may call is not its to call.
+        only_apps = "is for apps only (its _meta.ui.visibility has no 'model'), not for a workflow"
+        return None, [(where, f"{server}.{tool} {only_apps}")]
     return found, []
 
 

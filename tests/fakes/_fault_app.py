@@ -44,7 +44,7 @@ from starlette.routing import Mount, Route
 
 from tests.fakes import garbage_line
 
-__all__ = ["FaultApp", "FaultConfig", "FaultServer", "serve_http", "serve_stdio"]
+__all__ = ["FaultApp", "FaultConfig", "FaultServer", "refuse_modern_era", "serve_http", "serve_stdio"]
 
 Ctx = ServerRequestContext[dict[str, Any], Any]
 ToolResult = types.CallToolResult | types.InputRequiredResult
@@ -153,7 +153,7 @@ def _peer_cancelled(ctx: Ctx) -> bool:
     return isinstance(event, anyio.Event) and event.is_set()
 
 
-async def _refuse_modern_era(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+async def refuse_modern_era(ctx: Ctx, call_next: CallNext) -> HandlerResult:
     """`--legacy-only`: answer `server/discover` and any 2026-07-28 request like a 2025-11-25 server.
 
     An SDK client in auto mode takes -32601 on its `server/discover` probe for "no modern
@@ -309,7 +309,7 @@ class FaultApp:
         # (logging is deprecated at 2026-07-28, but handshake-era clients still use it).
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         if config.legacy_only:
-            self.server.middleware.append(_refuse_modern_era)
+            self.server.middleware.append(refuse_modern_era)
 
     # ----------------------------------------------------------------- events file
 
