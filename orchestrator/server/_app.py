@@ -61,6 +61,7 @@ from orchestrator.server._search_mode import (
 from orchestrator.server._task_inputs import ApprovalInputs
 from orchestrator.server._task_methods import TaskMethods
 from orchestrator.server._validate import ArgumentValidator
+from orchestrator.server._wire_lists import WireLists
 from orchestrator.tracing import (
     ATTR_CATALOGUE_VERSION,
     ATTR_TOOL_CALL_ARGUMENTS,
@@ -213,6 +214,7 @@ class OrchestratorServer:
         self.search = SearchMode(lambda: self._pool.config.catalog)
         """What ``tools/list`` shows (every tool, or search's meta-tools) and the search itself."""
         self.apps = AppTools()
+        self._wire_lists = WireLists()
         """The served tools as a model sees them (without app-only ones), and apps' calls by own names."""
         self._exit_stack = AsyncExitStack()
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -246,6 +248,7 @@ class OrchestratorServer:
         self.lowlevel.middleware.append(self._remember_connection)
         self.lowlevel.middleware.append(self._stamp_catalogue_version)
         self.lowlevel.middleware.append(self._advertise_apps)
+        self.lowlevel.middleware.append(self._serve_wire_lists)
         self.tasks = TaskMethods(self, self.lowlevel)
         self.tasks.inputs = ApprovalInputs(lambda: self.runs)
         """MCP tasks (both eras) over ``runs``, offered while it is set."""
@@ -444,6 +447,25 @@ class OrchestratorServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=await self._listed_tools(ctx), _meta=self._list_meta())
+
+    async def _serve_wire_lists(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """``tools/list`` answered from the tools' wire form, made once per change (``WireLists``)."""
+        if ctx.method != "tools/list":
+            return await call_next(ctx)
+        listed = await self._listed_tools(ctx)
+        return self._wire_lists.result(
+            "tools/list",
+            "tools",
+            ctx.protocol_version,
+            served=self._served_tools(),
+            listed=listed,
+            envelope=types.ListToolsResult(tools=[], _meta=self._list_meta()),
+            server_info=self.lowlevel.server_info_stamp,
+        )
+
+    async def _listed_tools(self, ctx: ServerRequestContext[Any, Any]) -> list[types.Tool]:
+        """The tools the request's caller is shown (grants, search mode, apps), after the start-up grace."""
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
         model_tools = self._model_tools()
         # A host that renders apps keeps app-only tools from its model; to any other client the
@@ -457,7 +479,7 @@ class OrchestratorServer:
         plans = self.plans
         if plans is not None:  # to every caller: each step of a plan is checked against its grant
             tools.append(plans.tool())
-        return types.ListToolsResult(tools=tools, _meta=self._list_meta())
+        return tools
 
     async def _search_tools(self, principal: Principal, arguments: dict[str, Any]) -> types.CallToolResult:
         """``search_tools``: the best matches among the tools ``principal`` may use, with their definitions."""
