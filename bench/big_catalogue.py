@@ -5,15 +5,18 @@ Run from the repository root::
     python -m bench.big_catalogue [--tools 10000] [--rounds 15] [--out bench/results/big_catalogue.json]
 
 One stdio server (``bench._many_tools_server``: the bundled snapshot's 184 real tool definitions,
-cycled and numbered) lists ``--tools`` tools. The SDK client (``mcp.Client``) lists them:
+cycled and numbered) lists ``--tools`` tools. A list is timed on the wire, by a raw JSON-RPC
+client over stdio (the 2025-11-25 handshake, then ``tools/list`` requests): from writing the
+request to reading the last byte of its response. No client-side parsing is in the figure: an
+SDK client spends as long again validating 10,000 tools, whoever sent them.
 
-- **direct**: from the server itself (what any SDK server spends answering, every time);
+- **direct**: from the server itself (what an SDK server spends answering, every time);
 - **proxied**: through ``orchestrator serve`` (stdio) with that server behind it (``prefix``
   on, so every name is rewritten).
 
-Both connections are opened and warmed up first; each round lists once on each, in alternating
-order. The report gives the median wall time of each (client-side, parsing included), their
-ratio (the budget: at most 0.5), the CPU the aggregator spent per list, and the aggregator's
+Both are started and listed once first (the aggregator then has the catalogue); each round
+lists once on each, in alternating order. The report gives the median of each, their ratio
+(the budget: at most 0.5), the CPU each serving process spent per list, and the aggregator's
 resident memory (RSS) after the rounds (the budget: at most 150 MB).
 """
 
@@ -26,71 +29,123 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import psutil
-from mcp import Client, StdioServerParameters
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from tests.fakes import REPO_ROOT
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping, Sequence
+
+    from anyio.abc import Process
+
 RATIO_BUDGET = 0.5
 RSS_BUDGET_MB = 150.0
+_LINE_LIMIT = 256 * 2**20  # one JSON-RPC message per line; a 10,000-tool list is ~10 MB
+
+
+class RawPeer:
+    """A JSON-RPC peer over a process's stdin/stdout, one message per line, no parsing but the id."""
+
+    def __init__(self, process: Process) -> None:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        self.process = process
+        self._stdin = process.stdin
+        self._stdout = BufferedByteReceiveStream(process.stdout)
+        self._next_id = 0
+
+    async def send(self, method: str, params: Mapping[str, Any] | None = None, *, notify: bool = False) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": dict(params or {})}
+        if not notify:
+            self._next_id += 1
+            message["id"] = self._next_id
+        await self._stdin.send(json.dumps(message).encode() + b"\n")
+
+    async def response(self) -> bytes:
+        """The next line that answers the last request (notifications and logs are skipped)."""
+        marker = f'"id":{self._next_id}'.encode()
+        while True:
+            line = await self._stdout.receive_until(b"\n", _LINE_LIMIT)
+            if marker in line.replace(b" ", b"") and (b'"result"' in line or b'"error"' in line):
+                return line
+
+    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> bytes:
+        await self.send(method, params)
+        return await self.response()
+
+
+@asynccontextmanager
+async def raw_peer(argv: Sequence[str], env: Mapping[str, str]) -> AsyncGenerator[RawPeer, None]:
+    """Start ``argv`` and complete the 2025-11-25 handshake with it."""
+    async with await anyio.open_process(list(argv), cwd=str(REPO_ROOT), env=dict(env), stderr=None) as process:
+        peer = RawPeer(process)
+        hello = {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        }
+        await peer.request("initialize", hello)
+        await peer.send("notifications/initialized", notify=True)
+        try:
+            yield peer
+        finally:
+            if process.stdin is not None:
+                await process.stdin.aclose()  # end of input: a stdio server exits
+            with anyio.move_on_after(10):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+
+
+async def _timed_list(peer: RawPeer, expected: int) -> float:
+    started = time.perf_counter()
+    line = await peer.request("tools/list")
+    took = time.perf_counter() - started
+    count = line.count(b'"inputSchema"')
+    if count != expected:
+        raise RuntimeError(f"listed {count} tools, expected {expected}: {line[:300]!r}")
+    return took
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def _server_argv(tools: int) -> list[str]:
-    return ["-m", "bench._many_tools_server", "--tools", str(tools)]
-
-
-def _write_config(directory: Path, tools: int) -> Path:
-    config = directory / "orchestrator.yaml"
-    server = {"command": sys.executable, "args": _server_argv(tools), "cwd": str(REPO_ROOT)}
-    config.write_text(json.dumps({"servers": {"many": server}}))
-    return config
-
-
-def _aggregator_process(client_pid: int) -> psutil.Process:
-    """The ``orchestrator serve`` child of this process (the SDK client spawned it)."""
-    for child in psutil.Process(client_pid).children(recursive=True):
-        if "orchestrator" in " ".join(child.cmdline()):
-            return child
-    raise RuntimeError("the aggregator process was not found")
-
-
-async def _timed_list(client: Client, expected: int) -> float:
-    started = time.perf_counter()
-    listed = await client.list_tools()
-    took = time.perf_counter() - started
-    if len(listed.tools) != expected:
-        raise RuntimeError(f"listed {len(listed.tools)} tools, expected {expected}")
-    return took
+    return [sys.executable, "-m", "bench._many_tools_server", "--tools", str(tools)]
 
 
 async def run(tools: int, rounds: int) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ORCHESTRATOR_"))}
-    direct_params = StdioServerParameters(command=sys.executable, args=_server_argv(tools), cwd=str(REPO_ROOT), env=env)
+    expected = tools + 1  # and echo
     with tempfile.TemporaryDirectory() as work:
-        config = _write_config(Path(work), tools)
-        args = ["-m", "orchestrator", "serve", "-c", str(config)]
+        config = Path(work) / "orchestrator.yaml"
+        server = {"command": sys.executable, "args": _server_argv(tools)[1:], "cwd": str(REPO_ROOT)}
+        config.write_text(json.dumps({"servers": {"many": server}}), encoding="utf-8")
+        serve = [sys.executable, "-m", "orchestrator", "serve", "-c", str(config)]
         # State in the temp directory: the bench must not touch a user's pins.
         proxied_env = {**env, "ORCHESTRATOR_STATE_DIR": work}
-        proxied_params = StdioServerParameters(command=sys.executable, args=args, cwd=str(REPO_ROOT), env=proxied_env)
-        async with Client(direct_params) as direct, Client(proxied_params) as proxied:
-            expected = tools + 1  # and echo
+        async with raw_peer(_server_argv(tools), env) as direct, raw_peer(serve, proxied_env) as proxied:
             await _timed_list(direct, expected)
-            await _timed_list(proxied, expected)  # waits for the server, builds what is served
-            aggregator = _aggregator_process(os.getpid())
+            await _timed_list(proxied, expected)  # waits for the server; builds what is served
+            processes = {"direct": psutil.Process(direct.process.pid), "proxied": psutil.Process(proxied.process.pid)}
             times: dict[str, list[float]] = {"direct": [], "proxied": []}
-            cpu_before = aggregator.cpu_times()
+            cpu: dict[str, float] = dict.fromkeys(processes, 0.0)
             for round_index in range(rounds):
                 order = [("direct", direct), ("proxied", proxied)]
-                for name, client in order if round_index % 2 == 0 else reversed(order):
-                    times[name].append(await _timed_list(client, expected))
-            cpu_after = aggregator.cpu_times()
-            rss_mb = aggregator.memory_info().rss / 2**20
+                for name, peer in order if round_index % 2 == 0 else reversed(order):
+                    before = _cpu(processes[name])
+                    times[name].append(await _timed_list(peer, expected))
+                    cpu[name] += _cpu(processes[name]) - before
+            rss_mb = processes["proxied"].memory_info().rss / 2**20
     p50 = {name: statistics.median(values) for name, values in times.items()}
-    cpu_per_list = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / rounds
     return {
         "tools": tools,
         "rounds": rounds,
@@ -98,7 +153,8 @@ async def run(tools: int, rounds: int) -> dict[str, Any]:
         "proxied_p50_s": round(p50["proxied"], 4),
         "ratio": round(p50["proxied"] / p50["direct"], 3),
         "ratio_budget": RATIO_BUDGET,
-        "aggregator_cpu_per_list_s": round(cpu_per_list, 4),
+        "server_cpu_per_list_s": round(cpu["direct"] / rounds, 4),
+        "aggregator_cpu_per_list_s": round(cpu["proxied"] / rounds, 4),
         "aggregator_rss_mb": round(rss_mb, 1),
         "rss_budget_mb": RSS_BUDGET_MB,
         "cores": os.cpu_count(),

@@ -72,12 +72,13 @@ from orchestrator.tracing import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Callable, Hashable, Sequence
 
     from mcp.server.connection import Connection
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
     from mcp.server.models import InitializationOptions
     from mcp.shared.dispatcher import ProgressFnT
+    from pydantic import BaseModel
 
     from orchestrator.catalog import Catalog
     from orchestrator.runs import RunManager
@@ -450,17 +451,34 @@ class OrchestratorServer:
         return types.ListToolsResult(tools=await self._listed_tools(ctx), _meta=self._list_meta())
 
     async def _serve_wire_lists(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """``tools/list`` answered from the tools' wire form, made once per change (``WireLists``)."""
-        if ctx.method != "tools/list":
+        """The four lists answered from their definitions' wire form, made once per change (``WireLists``)."""
+        meta = self._list_meta
+        served: tuple[BaseModel, ...]
+        listed: Sequence[BaseModel]
+        if ctx.method == "tools/list":
+            listed = await self._listed_tools(ctx)
+            served, field, envelope = self._served_tools(), "tools", types.ListToolsResult(tools=[], _meta=meta())
+        elif ctx.method == "prompts/list":
+            listed = await self._listed_prompts(ctx)
+            served, field = self._pool.catalog.prompts, "prompts"
+            envelope = types.ListPromptsResult(prompts=[], _meta=meta())
+        elif ctx.method == "resources/list":
+            listed = await self._listed_resources(ctx)
+            served, field = self._pool.catalog.resources, "resources"
+            envelope = types.ListResourcesResult(resources=[], _meta=meta())
+        elif ctx.method == "resources/templates/list":
+            listed = await self._listed_templates(ctx)
+            served, field = self._pool.catalog.resource_templates, "resourceTemplates"
+            envelope = types.ListResourceTemplatesResult(resource_templates=[], _meta=meta())
+        else:
             return await call_next(ctx)
-        listed = await self._listed_tools(ctx)
         return self._wire_lists.result(
-            "tools/list",
-            "tools",
+            ctx.method,
+            field,
             ctx.protocol_version,
-            served=self._served_tools(),
+            served=served,
             listed=listed,
-            envelope=types.ListToolsResult(tools=[], _meta=self._list_meta()),
+            envelope=envelope,
             server_info=self.lowlevel.server_info_stamp,
         )
 
@@ -876,13 +894,16 @@ class OrchestratorServer:
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=await self._listed_prompts(ctx), _meta=self._list_meta())
+
+    async def _listed_prompts(self, ctx: ServerRequestContext[Any, Any]) -> list[types.Prompt]:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
         prompts = list(self._pool.catalog.prompts)
         principal = request_principal(ctx)
         if not principal.grant.everything:
             policy = self.policy()
             prompts = [prompt for prompt in prompts if policy.prompt_allowed(principal, prompt.name)]
-        return types.ListPromptsResult(prompts=prompts, _meta=self._list_meta())
+        return prompts
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
@@ -903,17 +924,24 @@ class OrchestratorServer:
     async def _list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=await self._listed_resources(ctx), _meta=self._list_meta())
+
+    async def _listed_resources(self, ctx: ServerRequestContext[Any, Any]) -> list[types.Resource]:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
         resources = list(self._pool.catalog.resources)
         principal = request_principal(ctx)
         if not principal.grant.everything:
             policy = self.policy()
             resources = [resource for resource in resources if policy.resource_allowed(principal, str(resource.uri))]
-        return types.ListResourcesResult(resources=resources, _meta=self._list_meta())
+        return resources
 
     async def _list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
+        templates = await self._listed_templates(ctx)
+        return types.ListResourceTemplatesResult(resource_templates=templates, _meta=self._list_meta())
+
+    async def _listed_templates(self, ctx: ServerRequestContext[Any, Any]) -> list[types.ResourceTemplate]:
         await self._pool.wait_settled(self._startup_grace, initial_only=True)
         templates = list(self._pool.catalog.resource_templates)
         principal = request_principal(ctx)
@@ -922,7 +950,7 @@ class OrchestratorServer:
             templates = [
                 template for template in templates if policy.template_allowed(principal, template.uri_template)
             ]
-        return types.ListResourceTemplatesResult(resource_templates=templates, _meta=self._list_meta())
+        return templates
 
     async def _complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams

@@ -67,3 +67,47 @@ def test_wire_forms_are_made_once_per_served_tuple_and_version() -> None:
     assert wires("2025-11-25", tools)[1]["execution"] == {"taskSupport": "optional"}
     changed = (*tools[:1], tools[1].model_copy(update={"description": "changed"}))
     assert wires("2026-07-28", changed)[1]["description"] == "changed"  # a new tuple: made again
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_prompts_resources_and_templates_come_out_as_the_sdk_s_too(version: str) -> None:
+    lists = WireLists()
+    cases: list[tuple[str, str, Any, tuple[Any, ...]]] = [
+        (
+            "prompts/list",
+            "prompts",
+            types.ListPromptsResult(prompts=[], _meta=META),
+            (types.Prompt(name="p", arguments=[types.PromptArgument(name="x", required=True)]),),
+        ),
+        (
+            "resources/list",
+            "resources",
+            types.ListResourcesResult(resources=[], _meta=META),
+            (types.Resource(uri="ui://a/v.html", name="v", mime_type="text/html", _meta={"ui": {"csp": {}}}),),
+        ),
+        (
+            "resources/templates/list",
+            "resourceTemplates",
+            types.ListResourceTemplatesResult(resource_templates=[], _meta=META),
+            (types.ResourceTemplate(uri_template="file:///{path}", name="f"),),
+        ),
+    ]
+    for method, field, envelope, items in cases:
+        made = lists.result(
+            method, field, version, served=items, listed=list(items), envelope=envelope, server_info=STAMP
+        )
+        expected = serialize_server_result(
+            method,
+            version,
+            envelope.model_copy(update={field_name(envelope): list(items)}).model_dump(
+                by_alias=True, mode="json", exclude_none=True
+            ),
+        )
+        if version == "2026-07-28":
+            expected["_meta"] = {**expected["_meta"], types.SERVER_INFO_META_KEY: STAMP}
+        assert made == expected, method
+
+
+def field_name(envelope: Any) -> str:
+    """The Python name of a list result's one list field."""
+    return next(name for name in ("prompts", "resources", "resource_templates") if hasattr(envelope, name))
