@@ -61,6 +61,11 @@ def _wire(item: types.Tool | types.Prompt | types.Resource | types.ResourceTempl
     return item.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _digest(listing: dict[str, Any]) -> str:
+    """SHA-256 of a listing's canonical JSON: equal listings, equal digests."""
+    return hashlib.sha256(canonical_json(listing)).hexdigest()
+
+
 def listing_of(manifest: ServerManifest) -> dict[str, Any]:
     """A server's listing as kept: each definition as the wire carries it."""
     return {
@@ -111,8 +116,11 @@ class StoredManifests:
         self._opened = opened
         self._writes = writes
         self._clock = clock
-        self._kept: dict[str, tuple[str, dict[str, Any]]] = {}
-        """Server key -> the connection fingerprint and listing known to be in the database."""
+        self._kept: dict[str, tuple[str, str]] = {}
+        """Server key -> the connection fingerprint and the digest of the listing known to be in the database.
+
+        A digest, not the listing: a server of 10,000 tools would otherwise keep a second copy of them all.
+        """
 
     async def load(self, server: str, spec: ServerSpec) -> ServerManifest | None:
         """``server``'s kept listing, if it was listed with ``spec``'s connection settings."""
@@ -123,7 +131,7 @@ class StoredManifests:
             return None
         if kept is None:
             return None
-        self._kept[server] = (kept.connection, kept.listing)
+        self._kept[server] = (kept.connection, _digest(kept.listing))
         if kept.connection != connection_fingerprint(spec):
             logger.info("server %r: its connection settings changed since its last listing; not used", server)
             return None
@@ -138,7 +146,8 @@ class StoredManifests:
         if not self._writes:
             return
         key = manifest.server
-        entry = (connection_fingerprint(spec), listing_of(manifest))
+        listing = listing_of(manifest)
+        entry = (connection_fingerprint(spec), _digest(listing))
         if self._kept.get(key) == entry:
             return
         try:
@@ -147,7 +156,7 @@ class StoredManifests:
                 if spec.start != "lazy":
                     return  # nothing else opened the database: not opened for this alone
                 store = await self._open_store()
-            await state_db.save_manifest(store.engine, key, entry[0], entry[1], at=self._clock())
+            await state_db.save_manifest(store.engine, key, entry[0], listing, at=self._clock())
         except StoreError as exc:
             logger.warning("server %r: its listing cannot be kept for a lazy start: %s", key, exc)
             return
