@@ -7,7 +7,6 @@ opens. Neither installs anything: ``_setup`` wires them into a provider.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import TYPE_CHECKING, Final
@@ -145,7 +144,7 @@ class JaegerJsonFileExporter(SpanExporter):
     def _write(self) -> bool:
         with self._lock:
             try:
-                write_atomically(self.path, json.dumps(self._store.document(), ensure_ascii=False))
+                write_atomically(self.path, self._store.text())
             except OSError as exc:
                 logger.warning("cannot write traces to %s: %s", self.path, exc)
                 return False

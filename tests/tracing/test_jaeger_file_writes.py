@@ -1,0 +1,152 @@
+"""What writing the Jaeger-JSON file costs over a long run, and that it stays complete while it is cheap.
+
+Each span is serialised once, not once per export.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import SpanContext
+
+import orchestrator.telemetry._jaeger_file as jaeger_file_module
+from orchestrator.telemetry import (
+    JaegerJsonFileExporter,
+    JaegerTraceStore,
+    SpanRecord,
+    jaeger_document,
+    read_jaeger_traces,
+    span_record,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+RESOURCE = Resource.create({"service.name": "agg", "host.name": "h"})
+EPOCH_NS = 1_700_000_000_000_000_000
+
+
+def finished_span(trace_id: int, span_id: int, parent_id: int | None = None, start: int = 0) -> ReadableSpan:
+    parent = SpanContext(trace_id, parent_id, is_remote=False) if parent_id is not None else None
+    return ReadableSpan(
+        name=f"span {span_id}",
+        context=SpanContext(trace_id, span_id, is_remote=False),
+        parent=parent,
+        resource=RESOURCE,
+        attributes={"n": span_id},
+        start_time=EPOCH_NS + start,
+        end_time=EPOCH_NS + start + 1_000,
+    )
+
+
+def trace_batch(trace_id: int, spans: int) -> list[ReadableSpan]:
+    """One whole trace: a root and its children, children first (the order they end in)."""
+    root = trace_id * 1000
+    children = [finished_span(trace_id, root + i, root, start=trace_id * 100 + i) for i in range(1, spans)]
+    return [*children, finished_span(trace_id, root, start=trace_id * 100)]
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert set(document) == {"data", "total", "limit", "offset", "errors"}
+    assert document["total"] == len(document["data"])
+    return read_jaeger_traces(path)
+
+
+def operations(path: Path) -> list[list[str]]:
+    return [[span["operationName"] for span in trace["spans"]] for trace in load(path)]
+
+
+@pytest.fixture
+def serialised_spans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The span id of every span serialised to JSON from now on, in order."""
+    calls: list[int] = []
+    real = jaeger_file_module._span_json  # pyright: ignore[reportPrivateUsage]
+
+    def counting(record: SpanRecord, process_id: str) -> dict[str, Any]:
+        calls.append(record.span_id)
+        return real(record, process_id)
+
+    monkeypatch.setattr(jaeger_file_module, "_span_json", counting)
+    return calls
+
+
+# ---------------------------------------------------------------- cost
+
+
+def test_a_long_run_serialises_each_span_once_not_every_held_trace_per_export(
+    tmp_path: Path, serialised_spans: list[int]
+) -> None:
+    path = tmp_path / "traces.json"
+    exporter = JaegerJsonFileExporter(path)
+    sent: list[ReadableSpan] = []
+    for trace_id in range(1, 101):
+        batch = trace_batch(trace_id, 5)
+        sent.extend(batch)
+        assert exporter.export(batch) is SpanExportResult.SUCCESS
+        assert exporter.force_flush()  # a write per export: the worst case
+        if trace_id % 10 == 0:
+            assert len(load(path)) == trace_id
+
+    # Before: every export re-serialised every held span (5 + 10 + ... + 500 = 25,250 calls).
+    assert len(serialised_spans) == len(sent) == 500
+    assert path.read_text(encoding="utf-8") == json.dumps(
+        jaeger_document(span_record(span) for span in sent), ensure_ascii=False
+    )
+    exporter.shutdown()
+
+
+def test_a_trace_that_grows_over_many_exports_serialises_only_its_new_spans(
+    tmp_path: Path, serialised_spans: list[int]
+) -> None:
+    path = tmp_path / "traces.json"
+    exporter = JaegerJsonFileExporter(path)
+    for batch in range(100):
+        # One long trace (a client that keeps one trace for a whole session), spans ending late first.
+        spans = [finished_span(7, 10 * batch + i + 1, 10**6, start=10 * batch + (2 - i)) for i in range(3)]
+        exporter.export(spans)
+        assert exporter.force_flush()
+    exporter.shutdown()
+
+    assert sorted(serialised_spans) == [10 * batch + i + 1 for batch in range(100) for i in range(3)]
+    (trace,) = load(path)
+    starts = [span["startTime"] for span in trace["spans"]]
+    assert len(starts) == 300
+    assert starts == sorted(starts)
+
+
+# -------------------------------------------------------------- store
+
+
+records_strategy = st.builds(
+    SpanRecord,
+    trace_id=st.integers(1, 6),
+    span_id=st.integers(1, 2**64 - 1),
+    parent_span_id=st.none() | st.integers(1, 2**64 - 1),
+    name=st.text(max_size=5),
+    kind=st.sampled_from(["internal", "server", "client"]),
+    start_ns=st.integers(0, 5).map(lambda n: n * 1000),  # few values: ties in start order
+    end_ns=st.integers(0, 10_000),
+    service_name=st.sampled_from(["agg", "db"]),
+    attributes=st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=3) | st.booleans(), max_size=2),
+    status_code=st.sampled_from(["UNSET", "OK", "ERROR"]),
+    resource_attributes=st.sampled_from([{}, {"host.name": "h"}, {"host.name": "é"}]),
+)
+
+
+@given(batches=st.lists(st.lists(records_strategy, max_size=6), max_size=8), max_spans=st.integers(1, 20))
+@settings(max_examples=150, deadline=None)
+def test_the_store_text_is_always_its_document_serialised(batches: list[list[SpanRecord]], max_spans: int) -> None:
+    # Several processes in one trace and equal start times: the cases where cached span
+    # texts could go stale (process ids are numbered in start order).
+    store = JaegerTraceStore(max_spans)
+    for batch in batches:
+        store.add(batch)
+        assert store.text() == json.dumps(store.document(), ensure_ascii=False)
