@@ -1,11 +1,14 @@
 """What writing the Jaeger-JSON file costs over a long run, and that it stays complete while it is cheap.
 
-Each span is serialised once, not once per export.
+Each span is serialised once (not once per export), writes within an interval are coalesced
+into one at its end, and ``force_flush``/``shutdown`` write what is due at once. Time is a
+fake clock and the interval's end a fake timer fired by hand: nothing waits.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,6 +30,7 @@ from orchestrator.telemetry import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 RESOURCE = Resource.create({"service.name": "agg", "host.name": "h"})
@@ -64,6 +68,39 @@ def operations(path: Path) -> list[list[str]]:
     return [[span["operationName"] for span in trace["spans"]] for trace in load(path)]
 
 
+@dataclass
+class Scheduled:
+    delay_s: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualTimer:
+    """The exporter's timer, fired by the test: ``fire`` runs a callback even if cancelled (a late cancel)."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[Scheduled] = []
+
+    def __call__(self, delay_s: float, callback: Callable[[], None], /) -> Callable[[], None]:
+        entry = Scheduled(delay_s, callback)
+        self.scheduled.append(entry)
+        return entry.cancel
+
+    def pending(self) -> list[Scheduled]:
+        return [entry for entry in self.scheduled if not entry.cancelled]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def serialised_spans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The span id of every span serialised to JSON from now on, in order."""
@@ -76,6 +113,20 @@ def serialised_spans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(jaeger_file_module, "_span_json", counting)
     return calls
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every write of the file from now on."""
+    texts: list[str] = []
+    real = jaeger_file_module.write_atomically
+
+    def recording(path: Path, text: str) -> None:
+        texts.append(text)
+        real(path, text)
+
+    monkeypatch.setattr("orchestrator.telemetry._processors.write_atomically", recording)
+    return texts
 
 
 # ---------------------------------------------------------------- cost
@@ -120,6 +171,110 @@ def test_a_trace_that_grows_over_many_exports_serialises_only_its_new_spans(
     starts = [span["startTime"] for span in trace["spans"]]
     assert len(starts) == 300
     assert starts == sorted(starts)
+
+
+# --------------------------------------------------------- coalescing
+
+
+def test_exports_within_an_interval_make_one_write_at_its_end_and_each_write_is_complete(
+    tmp_path: Path, writes: list[str]
+) -> None:
+    path, clock, timer = tmp_path / "traces.json", Clock(), ManualTimer()
+    exporter = JaegerJsonFileExporter(path, write_interval_s=1.0, clock=clock, timer=timer)
+
+    exporter.export(trace_batch(1, 1))  # after a quiet interval: written at once
+    assert operations(path) == [["span 1000"]]
+    for trace_id in (2, 3, 4):
+        clock.now += 0.1
+        assert exporter.export(trace_batch(trace_id, 1)) is SpanExportResult.SUCCESS
+    assert len(writes) == 1
+    assert operations(path) == [["span 1000"]]  # still the last complete file
+    (due,) = timer.scheduled
+    assert due.delay_s == pytest.approx(0.9)  # the interval's end, counted from the first write
+
+    clock.now = 101.0
+    due.callback()
+    assert len(writes) == 2
+    assert operations(path) == [["span 1000"], ["span 2000"], ["span 3000"], ["span 4000"]]
+    due.callback()  # a timer that fires twice (or late) writes nothing more
+    assert len(writes) == 2
+
+    clock.now = 102.5  # an interval after the last write: the next export writes at once again
+    exporter.export(trace_batch(5, 1))
+    assert len(writes) == 3
+    assert len(timer.scheduled) == 1
+    exporter.shutdown()
+    assert len(writes) == 3  # nothing was left to write
+    assert len(load(path)) == 5
+
+
+def test_force_flush_writes_what_is_due_at_once_and_the_timer_then_writes_nothing(
+    tmp_path: Path, writes: list[str]
+) -> None:
+    path, clock, timer = tmp_path / "traces.json", Clock(), ManualTimer()
+    exporter = JaegerJsonFileExporter(path, clock=clock, timer=timer)
+    assert exporter.force_flush()  # nothing exported: nothing to write
+    assert writes == []
+
+    exporter.export(trace_batch(1, 2))
+    clock.now += 0.2
+    exporter.export(trace_batch(2, 2))
+    (due,) = timer.pending()
+    assert exporter.force_flush()
+    assert due.cancelled
+    assert [len(spans) for spans in operations(path)] == [2, 2]
+    due.callback()  # cancelled too late to stop it: it must find nothing to do
+    assert len(writes) == 2
+    assert exporter.force_flush()  # nothing new since
+    assert len(writes) == 2
+    exporter.shutdown()
+    assert len(writes) == 2
+
+
+def test_shutdown_writes_the_spans_of_a_write_still_due(tmp_path: Path) -> None:
+    path, clock, timer = tmp_path / "traces.json", Clock(), ManualTimer()
+    exporter = JaegerJsonFileExporter(path, clock=clock, timer=timer)
+    exporter.export(trace_batch(1, 3))
+    clock.now += 0.5
+    exporter.export(trace_batch(2, 3))
+    (due,) = timer.pending()
+
+    exporter.shutdown()
+    assert due.cancelled
+    assert [len(spans) for spans in operations(path)] == [3, 3]
+    assert exporter.export(trace_batch(3, 3)) is SpanExportResult.FAILURE
+    due.callback()
+    exporter.shutdown()
+    assert len(load(path)) == 2
+
+
+def test_past_max_spans_every_flushed_file_holds_whole_newest_traces(tmp_path: Path) -> None:
+    path, clock = tmp_path / "traces.json", Clock()
+    exporter = JaegerJsonFileExporter(path, max_spans=10, clock=clock, timer=ManualTimer())
+    for trace_id in range(1, 16):
+        clock.now += 0.3  # some exports write at once, the others at the flush
+        exporter.export(trace_batch(trace_id, 3))
+        assert exporter.force_flush()
+        traces = load(path)
+        held = list(range(max(1, trace_id - 2), trace_id + 1))  # 3 whole traces of 3 spans
+        assert [int(trace["traceID"], 16) for trace in traces] == held
+        assert all(len(trace["spans"]) == 3 for trace in traces)
+        for trace in traces:
+            assert {span["traceID"] for span in trace["spans"]} == {trace["traceID"]}
+    exporter.shutdown()
+    assert len(load(path)) == 3
+
+
+def test_a_write_that_fails_is_reported_and_tried_again_at_the_next_flush(tmp_path: Path) -> None:
+    path, clock = tmp_path / "traces.json", Clock()
+    path.mkdir()  # a folder where the file should be: every write fails
+    exporter = JaegerJsonFileExporter(path, clock=clock, timer=ManualTimer())
+    assert exporter.export(trace_batch(1, 1)) is SpanExportResult.FAILURE
+    assert not exporter.force_flush()
+    path.rmdir()
+    assert exporter.force_flush()
+    assert operations(path) == [["span 1000"]]
+    exporter.shutdown()
 
 
 # -------------------------------------------------------------- store
