@@ -218,15 +218,38 @@ def _start_ns(held: _HeldSpan) -> int:
     return held.record.start_ns
 
 
+def _trace_text(trace_id: int, spans: Sequence[_HeldSpan]) -> str:
+    """``json.dumps(_trace_json(...))`` of spans in start order, serialising only spans not serialised yet."""
+    process_ids: dict[tuple[str, str], str] = {}
+    processes: list[str] = []
+    texts: list[str] = []
+    for held in spans:
+        process_id = process_ids.get(held.process_key)
+        if process_id is None:
+            process_id = process_ids[held.process_key] = f"p{len(process_ids) + 1}"
+            processes.append(f"{_dumps(process_id)}: {_dumps(_process_json(held.record))}")
+        # Process ids are numbered in start order: an earlier span of a new process
+        # renumbers the later ones (never within one process's own file).
+        if held.process_id != process_id:
+            held.text = _dumps(_span_json(held.record, process_id))
+            held.process_id = process_id
+        texts.append(held.text)
+    return (
+        f'{{"traceID": {_dumps(_hex_trace(trace_id))}, "spans": [{", ".join(texts)}], '
+        f'"processes": {{{", ".join(processes)}}}, "warnings": null}}'
+    )
+
+
 class _HeldTrace:
     """One trace's spans in start order, and its JSON text until a span is added."""
 
-    __slots__ = ("_text", "spans", "trace_id")
+    __slots__ = ("spans", "text", "trace_id", "version")
 
     def __init__(self, trace_id: int) -> None:
         self.trace_id = trace_id
         self.spans: list[_HeldSpan] = []
-        self._text: str | None = None
+        self.text: str | None = None
+        self.version = 0
 
     def first_start_ns(self) -> int:
         return self.spans[0].record.start_ns
@@ -236,31 +259,8 @@ class _HeldTrace:
         # stable sort of `jaeger_document` gives spans in order of arrival.
         index = bisect.bisect_right(self.spans, record.start_ns, key=_start_ns)
         self.spans.insert(index, _HeldSpan(record, _process_key(record)))
-        self._text = None
-
-    def text(self) -> str:
-        """``json.dumps(_trace_json(...))`` of this trace, serialising only spans not serialised yet."""
-        if self._text is not None:
-            return self._text
-        process_ids: dict[tuple[str, str], str] = {}
-        processes: list[str] = []
-        spans: list[str] = []
-        for held in self.spans:
-            process_id = process_ids.get(held.process_key)
-            if process_id is None:
-                process_id = process_ids[held.process_key] = f"p{len(process_ids) + 1}"
-                processes.append(f"{_dumps(process_id)}: {_dumps(_process_json(held.record))}")
-            # Process ids are numbered in start order: an earlier span of a new process
-            # renumbers the later ones (never within one process's own file).
-            if held.process_id != process_id:
-                held.text = _dumps(_span_json(held.record, process_id))
-                held.process_id = process_id
-            spans.append(held.text)
-        self._text = (
-            f'{{"traceID": {_dumps(_hex_trace(self.trace_id))}, "spans": [{", ".join(spans)}], '
-            f'"processes": {{{", ".join(processes)}}}, "warnings": null}}'
-        )
-        return self._text
+        self.text = None
+        self.version += 1
 
 
 class JaegerTraceStore:
@@ -270,7 +270,8 @@ class JaegerTraceStore:
     of an old trace next to complete new ones. Each span is serialised to JSON once and
     each trace's text is kept until the trace gains a span, so ``text()`` costs the new
     spans plus joining the texts, not re-serialising everything held. Thread-safe: exports
-    arrive on the batch processor's worker thread while shutdown comes from the main thread.
+    arrive on the batch processor's worker thread while writes and shutdown come from
+    others; serialising does not hold up ``add``.
     """
 
     def __init__(self, max_spans: int = 50_000) -> None:
@@ -279,6 +280,8 @@ class JaegerTraceStore:
         self._count = 0
         self._dropped = 0
         self._lock = threading.Lock()
+        # One serialiser at a time: it alone writes the held spans' texts, outside `_lock`.
+        self._serialising = threading.Lock()
 
     @property
     def span_count(self) -> int:
@@ -311,16 +314,40 @@ class JaegerTraceStore:
         return jaeger_document(snapshot)
 
     def text(self) -> str:
-        """The Jaeger JSON document of everything held as JSON text: ``json.dumps(self.document())``.
+        """The Jaeger JSON document of everything held as JSON text: ``json.dumps(self.document())``."""
+        return "".join(self.text_pieces())
+
+    def text_pieces(self) -> list[str]:
+        """``text()`` in pieces, to write one after another without joining them first.
 
         Serialises only the spans added since the last call; the traces that gained none
-        are reused as they were.
+        are reused as they were. The pieces are what was held when the call began.
         """
-        with self._lock:
-            # Stable sort over arrival order: the trace order `jaeger_document` gives.
-            traces = sorted(self._traces.values(), key=_HeldTrace.first_start_ns)
-            texts = [trace.text() for trace in traces]
-        return f'{{"data": [{", ".join(texts)}], "total": {len(texts)}, "limit": 0, "offset": 0, "errors": null}}'
+        with self._serialising:
+            with self._lock:
+                # Stable sort over arrival order: the trace order `jaeger_document` gives.
+                traces = sorted(self._traces.values(), key=_HeldTrace.first_start_ns)
+                held: list[tuple[_HeldTrace, int, str | None, tuple[_HeldSpan, ...]]] = []
+                for trace in traces:
+                    # A copy of a stale trace's spans: `add` may insert into the list meanwhile.
+                    held.append((trace, trace.version, trace.text, tuple(trace.spans) if trace.text is None else ()))
+            texts: list[str] = []
+            made: list[tuple[_HeldTrace, int, str]] = []
+            for trace, version, kept, spans in held:
+                text = kept if kept is not None else _trace_text(trace.trace_id, spans)
+                if kept is None:
+                    made.append((trace, version, text))
+                texts.append(text)
+            with self._lock:
+                for trace, version, text in made:
+                    # Kept unless the trace gained a span meanwhile (the next call makes it then).
+                    if trace.version == version:
+                        trace.text = text
+        pieces = ['{"data": [']
+        for index, text in enumerate(texts):
+            pieces.extend((", ", text) if index else (text,))
+        pieces.append(f'], "total": {len(texts)}, "limit": 0, "offset": 0, "errors": null}}')
+        return pieces
 
 
 def read_jaeger_traces(path: Path) -> list[JsonDict]:

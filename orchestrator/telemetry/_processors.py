@@ -151,12 +151,18 @@ class JaegerJsonFileExporter(SpanExporter):
 
     Spans accumulate across ``export`` calls (grouped by trace, at most ``max_spans``, the
     oldest traces dropped first). The whole file is rewritten atomically, so it is always
-    a complete, loadable document, but at most once per ``write_interval_s``: an export
-    after a quiet interval writes at once, the ones within it leave a single write due at
-    its end. ``force_flush`` and ``shutdown`` write whatever is due at once. A write
-    serialises only the spans added since the last one (``JaegerTraceStore.text``), so an
-    export costs its own spans, not everything exported before.
+    a complete, loadable document, but never on the exporting thread and at most once per
+    ``write_interval_s``: an export leaves one write due at the interval's end (at once
+    after a quiet interval), run by a timer thread, so a burst of exports costs one write.
+    A write that took long spaces the next one out (at least ``WRITE_SPACING`` times its
+    own duration), so writing a large file takes a bounded share of the time.
+    ``force_flush`` and ``shutdown`` write what is due at once. A write serialises only
+    the spans added since the last one (``JaegerTraceStore.text_pieces``), so an export
+    costs its own spans, not everything exported before.
     """
+
+    WRITE_SPACING: Final = 4.0
+    """The least time between two timed writes, in durations of the last write."""
 
     def __init__(
         self,
@@ -172,18 +178,19 @@ class JaegerJsonFileExporter(SpanExporter):
         Args:
             path: The file to write.
             max_spans: The most spans the file holds; past it the oldest whole traces go.
-            write_interval_s: The least time between two writes, but for ``force_flush``
-                and ``shutdown``.
+            write_interval_s: The least time between two timed writes (``force_flush``
+                and ``shutdown`` write at once).
             clock: Seconds, monotonic (tests pass a fake to step through intervals).
-            timer: Schedules the write due at the end of an interval.
+            timer: Runs the write due at the end of an interval.
         """
         self.path = path
         self._store = JaegerTraceStore(max_spans)
         self._write_interval_s = write_interval_s
         self._clock = clock
         self._timer = timer
-        # One lock for the state below and the write itself, so writes never overlap and an
-        # older snapshot never replaces a newer one.
+        # Held for whole writes (serialising and the file), so writes never overlap and an
+        # older snapshot never replaces a newer one; `_lock` guards the state below briefly.
+        self._write_lock = threading.Lock()
         self._lock = threading.Lock()
         self._unwritten = False
         self._written = False
@@ -192,29 +199,29 @@ class JaegerJsonFileExporter(SpanExporter):
         self._shut_down = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Add ``spans``; write the file now if the last write is an interval old, else when it is."""
+        """Add ``spans`` and make sure a write is due (nothing is written on this thread)."""
         with self._lock:
             if self._shut_down:
                 return SpanExportResult.FAILURE
             self._store.add(span_record(span) for span in spans)
             self._unwritten = True
-            now = self._clock()
-            if now >= self._next_write_at:
-                return SpanExportResult.SUCCESS if self._write() else SpanExportResult.FAILURE
             if self._pending is None:
-                token = object()
-                cancel = self._timer(self._next_write_at - now, lambda: self._write_due(token))
-                self._pending = (token, cancel)
+                self._schedule()
         return SpanExportResult.SUCCESS
+
+    def _schedule(self) -> None:
+        """Make a write due at the interval's end; the caller holds ``_lock``."""
+        token = object()
+        delay = max(0.0, self._next_write_at - self._clock())
+        self._pending = (token, self._timer(delay, lambda: self._write_due(token)))
 
     def _write_due(self, token: object) -> None:
         with self._lock:
             # A timer cancelled too late to stop (force_flush wrote meanwhile) finds another token.
-            if self._pending is None or self._pending[0] is not token:
+            if self._pending is None or self._pending[0] is not token or self._shut_down:
                 return
             self._pending = None
-            if self._unwritten and not self._shut_down:
-                self._write()
+        self._write(timed=True)
 
     def _cancel_pending(self) -> None:
         if self._pending is not None:
@@ -222,19 +229,36 @@ class JaegerJsonFileExporter(SpanExporter):
             self._pending = None
             cancel()
 
-    def _write(self) -> bool:
-        """Rewrite the file; the caller holds the lock."""
-        try:
-            write_atomically(self.path, self._store.text())
-        except OSError as exc:
-            logger.warning("cannot write traces to %s: %s", self.path, exc)
-            return False
-        finally:
-            # Counted from the write's end, failed or not: a broken disk is not retried per batch.
-            self._next_write_at = self._clock() + self._write_interval_s
-        self._unwritten = False
-        self._written = True
-        return True
+    def _write(self, *, timed: bool = False, even_if_unchanged: bool = False) -> bool:
+        """Rewrite the file if spans were exported since the last write; False if it cannot be written."""
+        with self._write_lock:
+            with self._lock:
+                if timed and self._clock() < self._next_write_at:
+                    # Another write ran since this one was made due: the next is due an interval after it.
+                    if self._unwritten and self._pending is None and not self._shut_down:
+                        self._schedule()
+                    return True
+                if not (self._unwritten or even_if_unchanged):
+                    return True
+                self._unwritten = False
+                started = self._clock()
+                # Spans exported while this write runs are due no sooner than this; its end
+                # may put the next write later still.
+                self._next_write_at = started + self._write_interval_s
+            try:
+                write_atomically(self.path, self._store.text_pieces())
+                written = True
+            except OSError as exc:
+                logger.warning("cannot write traces to %s: %s", self.path, exc)
+                written = False
+            ended = self._clock()
+            with self._lock:
+                self._written = self._written or written
+                self._next_write_at = ended + max(self._write_interval_s, self.WRITE_SPACING * (ended - started))
+                if not written:
+                    # Tried again at the next export, flush or shutdown, not in a loop of its own.
+                    self._unwritten = True
+            return written
 
     def shutdown(self) -> None:
         """Write what is due; write the file also when empty, so the user finds one."""
@@ -243,8 +267,8 @@ class JaegerJsonFileExporter(SpanExporter):
                 return
             self._shut_down = True
             self._cancel_pending()
-            if self._unwritten or not self._written:
-                self._write()
+            never_written = not self._written
+        self._write(even_if_unchanged=never_written)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Write the file now if spans were exported since the last write; False if it cannot be written."""
@@ -252,7 +276,7 @@ class JaegerJsonFileExporter(SpanExporter):
             if self._shut_down:
                 return True
             self._cancel_pending()
-            return self._write() if self._unwritten else True
+        return self._write()
 
 
 class FlushingBatchSpanProcessor(BatchSpanProcessor):

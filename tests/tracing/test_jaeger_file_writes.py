@@ -1,8 +1,9 @@
 """What writing the Jaeger-JSON file costs over a long run, and that it stays complete while it is cheap.
 
-Each span is serialised once (not once per export), writes within an interval are coalesced
-into one at its end, and ``force_flush``/``shutdown`` write what is due at once. Time is a
-fake clock and the interval's end a fake timer fired by hand: nothing waits.
+Each span is serialised once (not once per export), exports never write, writes within an
+interval are coalesced into one at its end, and ``force_flush``/``shutdown`` write what is
+due at once. Time is a fake clock and the interval's end a fake timer run by the test:
+nothing waits.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from orchestrator.telemetry import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
 RESOURCE = Resource.create({"service.name": "agg", "host.name": "h"})
@@ -68,37 +69,53 @@ def operations(path: Path) -> list[list[str]]:
     return [[span["operationName"] for span in trace["spans"]] for trace in load(path)]
 
 
-@dataclass
-class Scheduled:
-    delay_s: float
-    callback: Callable[[], None]
-    cancelled: bool = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class ManualTimer:
-    """The exporter's timer, fired by the test: ``fire`` runs a callback even if cancelled (a late cancel)."""
-
-    def __init__(self) -> None:
-        self.scheduled: list[Scheduled] = []
-
-    def __call__(self, delay_s: float, callback: Callable[[], None], /) -> Callable[[], None]:
-        entry = Scheduled(delay_s, callback)
-        self.scheduled.append(entry)
-        return entry.cancel
-
-    def pending(self) -> list[Scheduled]:
-        return [entry for entry in self.scheduled if not entry.cancelled]
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
 
     def __call__(self) -> float:
         return self.now
+
+
+@dataclass
+class Scheduled:
+    delay_s: float
+    due_at: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+    fired: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualTimer:
+    """The exporter's timer, run by the test: time passes only when the test says so."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.scheduled: list[Scheduled] = []
+
+    def __call__(self, delay_s: float, callback: Callable[[], None], /) -> Callable[[], None]:
+        entry = Scheduled(delay_s, self.clock.now + delay_s, callback)
+        self.scheduled.append(entry)
+        return entry.cancel
+
+    def pending(self) -> list[Scheduled]:
+        return [entry for entry in self.scheduled if not (entry.cancelled or entry.fired)]
+
+    def fire_due(self) -> None:
+        """Let time pass to the one pending timer's due time and run it."""
+        (entry,) = self.pending()
+        self.clock.now = max(self.clock.now, entry.due_at)
+        entry.fired = True
+        entry.callback()
+
+
+def exporter_with_manual_time(path: Path, **options: Any) -> tuple[JaegerJsonFileExporter, Clock, ManualTimer]:
+    clock = Clock()
+    timer = ManualTimer(clock)
+    return JaegerJsonFileExporter(path, clock=clock, timer=timer, **options), clock, timer
 
 
 @pytest.fixture
@@ -121,9 +138,9 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     texts: list[str] = []
     real = jaeger_file_module.write_atomically
 
-    def recording(path: Path, text: str) -> None:
-        texts.append(text)
-        real(path, text)
+    def recording(path: Path, pieces: str | Iterable[str]) -> None:
+        texts.append("".join(pieces))
+        real(path, texts[-1])
 
     monkeypatch.setattr("orchestrator.telemetry._processors.write_atomically", recording)
     return texts
@@ -176,43 +193,112 @@ def test_a_trace_that_grows_over_many_exports_serialises_only_its_new_spans(
 # --------------------------------------------------------- coalescing
 
 
-def test_exports_within_an_interval_make_one_write_at_its_end_and_each_write_is_complete(
+def test_exports_never_write_and_those_within_an_interval_make_one_write_at_its_end(
     tmp_path: Path, writes: list[str]
 ) -> None:
-    path, clock, timer = tmp_path / "traces.json", Clock(), ManualTimer()
-    exporter = JaegerJsonFileExporter(path, write_interval_s=1.0, clock=clock, timer=timer)
+    path = tmp_path / "traces.json"
+    exporter, clock, timer = exporter_with_manual_time(path, write_interval_s=1.0)
 
-    exporter.export(trace_batch(1, 1))  # after a quiet interval: written at once
+    assert exporter.export(trace_batch(1, 1)) is SpanExportResult.SUCCESS
+    assert writes == []  # not on the exporting thread
+    (first,) = timer.pending()
+    assert first.delay_s == 0  # after a quiet interval: due at once
+    timer.fire_due()
     assert operations(path) == [["span 1000"]]
+
     for trace_id in (2, 3, 4):
         clock.now += 0.1
-        assert exporter.export(trace_batch(trace_id, 1)) is SpanExportResult.SUCCESS
+        exporter.export(trace_batch(trace_id, 1))
     assert len(writes) == 1
     assert operations(path) == [["span 1000"]]  # still the last complete file
-    (due,) = timer.scheduled
-    assert due.delay_s == pytest.approx(0.9)  # the interval's end, counted from the first write
+    (due,) = timer.pending()
+    assert due.due_at == pytest.approx(101.0)  # an interval after the first write
 
-    clock.now = 101.0
-    due.callback()
+    timer.fire_due()
     assert len(writes) == 2
     assert operations(path) == [["span 1000"], ["span 2000"], ["span 3000"], ["span 4000"]]
-    due.callback()  # a timer that fires twice (or late) writes nothing more
+    due.callback()  # a timer that runs twice (or late) writes nothing more
     assert len(writes) == 2
 
-    clock.now = 102.5  # an interval after the last write: the next export writes at once again
+    clock.now = 102.5  # an interval after the last write: due at once again
     exporter.export(trace_batch(5, 1))
+    assert timer.pending()[0].delay_s == 0
+    timer.fire_due()
     assert len(writes) == 3
-    assert len(timer.scheduled) == 1
+    assert len(timer.scheduled) == 3
     exporter.shutdown()
     assert len(writes) == 3  # nothing was left to write
     assert len(load(path)) == 5
 
 
+def test_a_timer_that_runs_before_the_interval_is_over_waits_for_its_end(tmp_path: Path, writes: list[str]) -> None:
+    path = tmp_path / "traces.json"
+    exporter, clock, timer = exporter_with_manual_time(path)
+    exporter.export(trace_batch(1, 1))
+    timer.fire_due()
+    clock.now += 0.25
+    exporter.export(trace_batch(2, 1))
+    (early,) = timer.pending()
+    early.fired = True
+    early.callback()  # the clock says 0.25 s since the write: too early
+    assert len(writes) == 1
+    (due,) = timer.pending()
+    assert due.due_at == pytest.approx(101.0)
+    timer.fire_due()
+    assert len(writes) == 2
+    exporter.shutdown()
+
+
+def test_spans_exported_while_a_write_runs_are_written_an_interval_after_it_not_right_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "traces.json"
+    exporter, _, timer = exporter_with_manual_time(path)
+    real = jaeger_file_module.write_atomically
+    texts: list[str] = []
+
+    def write_during_which_a_batch_arrives(target: Path, pieces: str | Iterable[str]) -> None:
+        texts.append("".join(pieces))
+        if len(texts) == 1:
+            exporter.export(trace_batch(2, 1))
+        real(target, texts[-1])
+
+    monkeypatch.setattr("orchestrator.telemetry._processors.write_atomically", write_during_which_a_batch_arrives)
+    exporter.export(trace_batch(1, 1))
+    timer.fire_due()
+    assert operations(path) == [["span 1000"]]
+    (due,) = timer.pending()  # made due by the export during the write
+    assert due.due_at == pytest.approx(101.0)
+    timer.fire_due()
+    assert operations(path) == [["span 1000"], ["span 2000"]]
+    exporter.shutdown()
+    assert len(texts) == 2
+
+
+def test_a_slow_write_spaces_the_next_one_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "traces.json"
+    exporter, clock, timer = exporter_with_manual_time(path, write_interval_s=1.0)
+    real = jaeger_file_module.write_atomically
+
+    def slow(target: Path, pieces: str | Iterable[str]) -> None:
+        real(target, pieces)
+        clock.now += 0.5
+
+    monkeypatch.setattr("orchestrator.telemetry._processors.write_atomically", slow)
+    exporter.export(trace_batch(1, 1))
+    timer.fire_due()
+    exporter.export(trace_batch(2, 1))
+    (due,) = timer.pending()
+    assert due.delay_s == pytest.approx(0.5 * JaegerJsonFileExporter.WRITE_SPACING)
+    exporter.shutdown()
+    assert len(load(path)) == 2
+
+
 def test_force_flush_writes_what_is_due_at_once_and_the_timer_then_writes_nothing(
     tmp_path: Path, writes: list[str]
 ) -> None:
-    path, clock, timer = tmp_path / "traces.json", Clock(), ManualTimer()
-    exporter = JaegerJsonFileExporter(path, clock=clock, timer=timer)
+    path = tmp_path / "traces.json"
+    exporter, clock, timer = exporter_with_manual_time(path)
     assert exporter.force_flush()  # nothing exported: nothing to write
     assert writes == []
 
@@ -224,17 +310,18 @@ def test_force_flush_writes_what_is_due_at_once_and_the_timer_then_writes_nothin
     assert due.cancelled
     assert [len(spans) for spans in operations(path)] == [2, 2]
     due.callback()  # cancelled too late to stop it: it must find nothing to do
-    assert len(writes) == 2
+    assert len(writes) == 1
     assert exporter.force_flush()  # nothing new since
-    assert len(writes) == 2
+    assert len(writes) == 1
     exporter.shutdown()
-    assert len(writes) == 2
+    assert len(writes) == 1
 
 
 def test_shutdown_writes_the_spans_of_a_write_still_due(tmp_path: Path) -> None:
-    path, clock, timer = tmp_path / "traces.json", Clock(), ManualTimer()
-    exporter = JaegerJsonFileExporter(path, clock=clock, timer=timer)
+    path = tmp_path / "traces.json"
+    exporter, clock, timer = exporter_with_manual_time(path)
     exporter.export(trace_batch(1, 3))
+    timer.fire_due()
     clock.now += 0.5
     exporter.export(trace_batch(2, 3))
     (due,) = timer.pending()
@@ -248,13 +335,17 @@ def test_shutdown_writes_the_spans_of_a_write_still_due(tmp_path: Path) -> None:
     assert len(load(path)) == 2
 
 
-def test_past_max_spans_every_flushed_file_holds_whole_newest_traces(tmp_path: Path) -> None:
-    path, clock = tmp_path / "traces.json", Clock()
-    exporter = JaegerJsonFileExporter(path, max_spans=10, clock=clock, timer=ManualTimer())
+def test_past_max_spans_every_written_file_holds_whole_newest_traces(tmp_path: Path) -> None:
+    path = tmp_path / "traces.json"
+    exporter, clock, timer = exporter_with_manual_time(path, max_spans=10)
     for trace_id in range(1, 16):
-        clock.now += 0.3  # some exports write at once, the others at the flush
+        clock.now += 0.3
         exporter.export(trace_batch(trace_id, 3))
-        assert exporter.force_flush()
+        # Half the writes by the timer, the others by a flush.
+        if trace_id % 2:
+            timer.fire_due()
+        else:
+            assert exporter.force_flush()
         traces = load(path)
         held = list(range(max(1, trace_id - 2), trace_id + 1))  # 3 whole traces of 3 spans
         assert [int(trace["traceID"], 16) for trace in traces] == held
@@ -265,11 +356,16 @@ def test_past_max_spans_every_flushed_file_holds_whole_newest_traces(tmp_path: P
     assert len(load(path)) == 3
 
 
-def test_a_write_that_fails_is_reported_and_tried_again_at_the_next_flush(tmp_path: Path) -> None:
-    path, clock = tmp_path / "traces.json", Clock()
+def test_a_write_that_fails_is_reported_and_tried_again_at_the_next_flush(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "traces.json"
     path.mkdir()  # a folder where the file should be: every write fails
-    exporter = JaegerJsonFileExporter(path, clock=clock, timer=ManualTimer())
-    assert exporter.export(trace_batch(1, 1)) is SpanExportResult.FAILURE
+    exporter, _, timer = exporter_with_manual_time(path)
+    assert exporter.export(trace_batch(1, 1)) is SpanExportResult.SUCCESS
+    timer.fire_due()
+    assert f"cannot write traces to {path}" in caplog.text
+    assert timer.pending() == []  # not retried in a loop of its own
     assert not exporter.force_flush()
     path.rmdir()
     assert exporter.force_flush()
