@@ -401,3 +401,32 @@ def test_the_store_text_is_always_its_document_serialised(batches: list[list[Spa
     for batch in batches:
         store.add(batch)
         assert store.text() == json.dumps(store.document(), ensure_ascii=False)
+
+
+def test_spans_added_while_the_store_serialises_neither_wait_for_it_nor_get_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def record(trace_id: int, span_id: int, start: int) -> SpanRecord:
+        return SpanRecord(trace_id, span_id, None, f"span {span_id}", "internal", start, start + 1, "agg")
+
+    store = JaegerTraceStore()
+    store.add([record(1, 1, 10)])
+    real = jaeger_file_module._span_json  # pyright: ignore[reportPrivateUsage]
+
+    added: list[bool] = []
+
+    def adding_meanwhile(held: SpanRecord, process_id: str) -> dict[str, Any]:
+        if not added:
+            added.append(True)
+            # Same thread: if adding waited for the serialiser, this would never return.
+            store.add([record(1, 2, 5), record(2, 3, 20)])
+        return real(held, process_id)
+
+    monkeypatch.setattr(jaeger_file_module, "_span_json", adding_meanwhile)
+    first = json.loads(store.text())
+    assert [[span["operationName"] for span in trace["spans"]] for trace in first["data"]] == [["span 1"]]
+    assert store.text() == json.dumps(store.document(), ensure_ascii=False)
+    assert [[span["operationName"] for span in trace["spans"]] for trace in store.document()["data"]] == [
+        ["span 2", "span 1"],
+        ["span 3"],
+    ]
