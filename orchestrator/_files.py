@@ -11,15 +11,20 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["write_atomically"]
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
     """Replace ``path`` by ``text`` in one rename; a new file is private (0600), an old one keeps its mode.
 
-    A symlinked file (dotfile managers) is written through the link, which stays a link.
-    Missing parent folders are created.
+    ``text`` may come in pieces, written one after another (a large file need not be
+    joined into one string first). A symlinked file (dotfile managers) is written through
+    the link, which stays a link. Missing parent folders are created.
 
     Raises:
         OSError: The folder is not writable, or the disk is full.
@@ -29,7 +34,10 @@ def write_atomically(path: Path, text: str) -> None:
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+            if isinstance(text, str):
+                stream.write(text)
+            else:
+                stream.writelines(text)
         if target.exists():
             shutil.copymode(target, temporary)
         os.replace(temporary, target)

@@ -25,8 +25,10 @@ from orchestrator.telemetry._jaeger_file import (
 )
 from orchestrator.telemetry._processors import (
     MCP_SDK_SCOPE,
+    FlushingBatchSpanProcessor,
     JaegerJsonFileExporter,
     McpAttributesProcessor,
+    TimerFn,
     span_record,
 )
 from orchestrator.telemetry._settings import (
@@ -46,12 +48,14 @@ __all__ = [
     "AttributeValue",
     "EventRecord",
     "ExporterName",
+    "FlushingBatchSpanProcessor",
     "JaegerJsonFileExporter",
     "JaegerTraceStore",
     "LinkRecord",
     "McpAttributesProcessor",
     "OtlpProtocol",
     "SpanRecord",
+    "TimerFn",
     "TracingHandle",
     "TracingSettings",
     "configure_tracing",

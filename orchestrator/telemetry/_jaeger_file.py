@@ -1,7 +1,8 @@
 """Traces as the Jaeger UI's "JSON File" upload format: build, write, merge.
 
 Owns the format (the Jaeger query API's JSON: ``{"data": [{traceID, spans, processes}]}``),
-an in-memory store that groups spans by trace, atomic file writes, and merging the files
+an in-memory store that groups spans by trace and keeps their JSON text (so a long run does
+not serialise every span again for every write), atomic file writes, and merging the files
 of several processes into one upload with the whole cross-process tree. Pure data and file
 I/O: it knows neither the OpenTelemetry SDK (``_processors`` converts SDK spans to
 ``SpanRecord``) nor where spans come from. ``orchestrator traces merge`` is the command-line
@@ -10,6 +11,7 @@ face of ``merge_jaeger_files``.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 from collections import OrderedDict
@@ -165,6 +167,11 @@ def _process_key(record: SpanRecord) -> tuple[str, str]:
     return record.service_name, json.dumps(sorted(record.resource_attributes.items(), key=lambda kv: kv[0]))
 
 
+def _process_json(record: SpanRecord) -> JsonDict:
+    tags = {k: v for k, v in record.resource_attributes.items() if k != "service.name"}
+    return {"serviceName": record.service_name, "tags": _tags(tags)}
+
+
 def _trace_json(trace_id: int, records: Sequence[SpanRecord]) -> JsonDict:
     processes: dict[tuple[str, str], str] = {}
     process_json: dict[str, JsonDict] = {}
@@ -174,8 +181,7 @@ def _trace_json(trace_id: int, records: Sequence[SpanRecord]) -> JsonDict:
         process_id = processes.get(key)
         if process_id is None:
             process_id = processes[key] = f"p{len(processes) + 1}"
-            tags = {k: v for k, v in record.resource_attributes.items() if k != "service.name"}
-            process_json[process_id] = {"serviceName": record.service_name, "tags": _tags(tags)}
+            process_json[process_id] = _process_json(record)
         spans.append(_span_json(record, process_id))
     return {"traceID": _hex_trace(trace_id), "spans": spans, "processes": process_json, "warnings": None}
 
@@ -194,20 +200,88 @@ def jaeger_document(records: Iterable[SpanRecord]) -> JsonDict:
     return _document([_trace_json(trace_id, spans) for trace_id, spans in ordered])
 
 
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class _HeldSpan:
+    """A held span and its JSON text, made once (again only if its trace renumbers its process)."""
+
+    record: SpanRecord
+    process_key: tuple[str, str]
+    process_id: str = ""
+    text: str = ""
+
+
+def _start_ns(held: _HeldSpan) -> int:
+    return held.record.start_ns
+
+
+def _trace_text(trace_id: int, spans: Sequence[_HeldSpan]) -> str:
+    """``json.dumps(_trace_json(...))`` of spans in start order, serialising only spans not serialised yet."""
+    process_ids: dict[tuple[str, str], str] = {}
+    processes: list[str] = []
+    texts: list[str] = []
+    for held in spans:
+        process_id = process_ids.get(held.process_key)
+        if process_id is None:
+            process_id = process_ids[held.process_key] = f"p{len(process_ids) + 1}"
+            processes.append(f"{_dumps(process_id)}: {_dumps(_process_json(held.record))}")
+        # Process ids are numbered in start order: an earlier span of a new process
+        # renumbers the later ones (never within one process's own file).
+        if held.process_id != process_id:
+            held.text = _dumps(_span_json(held.record, process_id))
+            held.process_id = process_id
+        texts.append(held.text)
+    return (
+        f'{{"traceID": {_dumps(_hex_trace(trace_id))}, "spans": [{", ".join(texts)}], '
+        f'"processes": {{{", ".join(processes)}}}, "warnings": null}}'
+    )
+
+
+class _HeldTrace:
+    """One trace's spans in start order, and its JSON text until a span is added."""
+
+    __slots__ = ("spans", "text", "trace_id", "version")
+
+    def __init__(self, trace_id: int) -> None:
+        self.trace_id = trace_id
+        self.spans: list[_HeldSpan] = []
+        self.text: str | None = None
+        self.version = 0
+
+    def first_start_ns(self) -> int:
+        return self.spans[0].record.start_ns
+
+    def add(self, record: SpanRecord) -> None:
+        # bisect_right puts it after spans that started at the same time, the order the
+        # stable sort of `jaeger_document` gives spans in order of arrival.
+        index = bisect.bisect_right(self.spans, record.start_ns, key=_start_ns)
+        self.spans.insert(index, _HeldSpan(record, _process_key(record)))
+        self.text = None
+        self.version += 1
+
+
 class JaegerTraceStore:
     """Spans grouped by trace, accumulated across exports, bounded by ``max_spans``.
 
     When full, whole traces are dropped oldest first, so the file never holds half a tree
-    of an old trace next to complete new ones. Thread-safe: exports arrive on the batch
-    processor's worker thread while shutdown comes from the main thread.
+    of an old trace next to complete new ones. Each span is serialised to JSON once and
+    each trace's text is kept until the trace gains a span, so ``text()`` costs the new
+    spans plus joining the texts, not re-serialising everything held. Thread-safe: exports
+    arrive on the batch processor's worker thread while writes and shutdown come from
+    others; serialising does not hold up ``add``.
     """
 
     def __init__(self, max_spans: int = 50_000) -> None:
         self._max_spans = max_spans
-        self._traces: OrderedDict[int, list[SpanRecord]] = OrderedDict()
+        self._traces: OrderedDict[int, _HeldTrace] = OrderedDict()
         self._count = 0
         self._dropped = 0
         self._lock = threading.Lock()
+        # One serialiser at a time: it alone writes the held spans' texts, outside `_lock`.
+        self._serialising = threading.Lock()
 
     @property
     def span_count(self) -> int:
@@ -223,18 +297,57 @@ class JaegerTraceStore:
         """Add finished spans."""
         with self._lock:
             for record in records:
-                self._traces.setdefault(record.trace_id, []).append(record)
+                held = self._traces.get(record.trace_id)
+                if held is None:
+                    held = self._traces[record.trace_id] = _HeldTrace(record.trace_id)
+                held.add(record)
                 self._count += 1
             while self._count > self._max_spans and len(self._traces) > 1:
                 _, dropped = self._traces.popitem(last=False)
-                self._count -= len(dropped)
-                self._dropped += len(dropped)
+                self._count -= len(dropped.spans)
+                self._dropped += len(dropped.spans)
 
     def document(self) -> JsonDict:
         """The Jaeger JSON document of everything held."""
         with self._lock:
-            snapshot = [span for spans in self._traces.values() for span in spans]
+            snapshot = [held.record for trace in self._traces.values() for held in trace.spans]
         return jaeger_document(snapshot)
+
+    def text(self) -> str:
+        """The Jaeger JSON document of everything held as JSON text: ``json.dumps(self.document())``."""
+        return "".join(self.text_pieces())
+
+    def text_pieces(self) -> list[str]:
+        """``text()`` in pieces, to write one after another without joining them first.
+
+        Serialises only the spans added since the last call; the traces that gained none
+        are reused as they were. The pieces are what was held when the call began.
+        """
+        with self._serialising:
+            with self._lock:
+                # Stable sort over arrival order: the trace order `jaeger_document` gives.
+                traces = sorted(self._traces.values(), key=_HeldTrace.first_start_ns)
+                held: list[tuple[_HeldTrace, int, str | None, tuple[_HeldSpan, ...]]] = []
+                for trace in traces:
+                    # A copy of a stale trace's spans: `add` may insert into the list meanwhile.
+                    held.append((trace, trace.version, trace.text, tuple(trace.spans) if trace.text is None else ()))
+            texts: list[str] = []
+            made: list[tuple[_HeldTrace, int, str]] = []
+            for trace, version, kept, spans in held:
+                text = kept if kept is not None else _trace_text(trace.trace_id, spans)
+                if kept is None:
+                    made.append((trace, version, text))
+                texts.append(text)
+            with self._lock:
+                for trace, version, text in made:
+                    # Kept unless the trace gained a span meanwhile (the next call makes it then).
+                    if trace.version == version:
+                        trace.text = text
+        pieces = ['{"data": [']
+        for index, text in enumerate(texts):
+            pieces.extend((", ", text) if index else (text,))
+        pieces.append(f'], "total": {len(texts)}, "limit": 0, "offset": 0, "errors": null}}')
+        return pieces
 
 
 def read_jaeger_traces(path: Path) -> list[JsonDict]:

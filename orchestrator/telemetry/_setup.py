@@ -21,7 +21,6 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
@@ -41,7 +40,11 @@ from orchestrator.errors import ConfigError
 from orchestrator.telemetry._jaeger_file import (
     merge_jaeger_files,
 )
-from orchestrator.telemetry._processors import JaegerJsonFileExporter, McpAttributesProcessor
+from orchestrator.telemetry._processors import (
+    FlushingBatchSpanProcessor,
+    JaegerJsonFileExporter,
+    McpAttributesProcessor,
+)
 from orchestrator.telemetry._settings import FILE_ENV, TracingSettings, resolve_settings
 
 if TYPE_CHECKING:
@@ -223,10 +226,11 @@ def _exporters(settings: TracingSettings) -> list[SpanExporter]:
 
 
 def _processor(exporter: SpanExporter) -> SpanProcessor:
-    # The console is for watching spans as they happen; everything else is batched.
+    # The console is for watching spans as they happen; everything else is batched, and a
+    # flush reaches the exporter (the Jaeger file holds a coalesced write back).
     if isinstance(exporter, ConsoleSpanExporter):
         return SimpleSpanProcessor(exporter)
-    return BatchSpanProcessor(exporter)
+    return FlushingBatchSpanProcessor(exporter)
 
 
 def configure_tracing(
