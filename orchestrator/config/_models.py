@@ -370,6 +370,14 @@ class ServeSpec(_Frozen):
         default=True,
         description="Reload when the config file or a workflow file changes (SIGHUP always reloads).",
     )
+    page_size: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Most definitions per page of tools/list, prompts/list, resources/list and resources/templates/list; "
+            "clients fetch the rest by cursor (nextCursor). Unset: every list in one page."
+        ),
+    )
 
 
 class TracingSpec(_Frozen):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
+from mcp import MCPError
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
@@ -47,6 +48,7 @@ from orchestrator.server._apps import AppTools, advertise_apps, renders_apps
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
+from orchestrator.server._pages import InvalidCursor, cursor_for, page_start
 from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, Plans
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
@@ -472,15 +474,40 @@ class OrchestratorServer:
             envelope = types.ListResourceTemplatesResult(resource_templates=[], _meta=meta())
         else:
             return await call_next(ctx)
-        return self._wire_lists.result(
+        page, next_cursor = self._page_of(ctx, listed)
+        result = self._wire_lists.result(
             ctx.method,
             field,
             ctx.protocol_version,
             served=served,
-            listed=listed,
+            listed=page,
             envelope=envelope,
             server_info=self.lowlevel.server_info_stamp,
         )
+        if next_cursor is not None:
+            result["nextCursor"] = next_cursor
+        return result
+
+    def _page_of(
+        self, ctx: ServerRequestContext[Any, Any], listed: Sequence[BaseModel]
+    ) -> tuple[Sequence[BaseModel], str | None]:
+        """The page of ``listed`` the request's cursor names (``serve.page_size`` long), and the next page's cursor.
+
+        Raises:
+            MCPError: -32602: the cursor is not one this catalogue made (see ``_pages``).
+        """
+        raw = ctx.params or {}
+        cursor: object = raw.get("cursor")
+        size = self._pool.config.serve.page_size
+        if cursor is None and size is None:
+            return listed, None
+        version = self.catalogue_version
+        try:
+            start = page_start(cursor, version) if isinstance(cursor, str) else 0
+        except InvalidCursor as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
+        end = len(listed) if size is None else start + size
+        return listed[start:end], cursor_for(version, end) if end < len(listed) else None
 
     async def _listed_tools(self, ctx: ServerRequestContext[Any, Any]) -> list[types.Tool]:
         """The tools the request's caller is shown (grants, search mode, apps), after the start-up grace."""
