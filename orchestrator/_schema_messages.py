@@ -7,11 +7,11 @@ argument validators and recognises the SDK's output-check errors, so that the mo
 at every start reach jsonschema only through here.
 
 jsonschema (with referencing, attrs and rpds) costs tens of milliseconds to import, and a
-server needs it at its first ``tools/call``, not to start or to list tools: this module
-imports it inside the functions that use it, on purpose (the one place that does), and names
-its types at module level only for the type checker. Wording an error needs no such care
-(whoever made the error has loaded jsonschema); the workflow compiler, itself loaded only to
-compile, imports jsonschema directly.
+server needs it at its first ``tools/call``, not to start or to list tools. So this module,
+which modules loaded at every start import, imports jsonschema inside the functions that use
+it, on purpose (the one place that does so), and names its types at module level only for the
+type checker; by the time an error is worded, whoever made it has loaded jsonschema already.
+The workflow compiler, itself loaded only to compile, imports jsonschema directly.
 
 jsonschema's own messages are kept except where they hide the fix: an ``enum`` or ``const``
 is worded with the allowed values in JSON, and an ``anyOf``/``oneOf`` ("is not valid under
