@@ -29,6 +29,7 @@ import anyio.abc
 
 from orchestrator import runs, trust
 from orchestrator import store as state_db
+from orchestrator import workflow as workflows
 from orchestrator.auth import AuditLog, RateLimiter, definition_change_record
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import HttpServerSpec, OrchestratorConfig, load_config
@@ -51,19 +52,6 @@ from orchestrator.server import (
     serve_stdio,
 )
 from orchestrator.tracing import Redactor
-from orchestrator.workflow import (
-    Approver,
-    RunResult,
-    StepEventFn,
-    ToolInvoker,
-    WorkflowPlan,
-    WorkflowSpec,
-    compile_workflow,
-    execute,
-    load_workflow,
-    load_workflows,
-    validate_input,
-)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -75,6 +63,7 @@ if TYPE_CHECKING:
     from orchestrator.store import Store
     from orchestrator.telemetry import TracingHandle
     from orchestrator.trust import ServedChange
+    from orchestrator.workflow import Approver, RunResult, StepEventFn, ToolInvoker, WorkflowPlan, WorkflowSpec
 
 __all__ = ["Aggregator"]
 
@@ -266,16 +255,16 @@ class Aggregator:
             UsageError: Neither a file nor a composite of the config has that name; names what does.
             WorkflowDefinitionError: The file, or a workflow file of the config, is invalid.
         """
-        if isinstance(workflow, WorkflowSpec):
+        if isinstance(workflow, workflows.WorkflowSpec):
             return workflow
         if Path(workflow).is_file():
-            return load_workflow(workflow)
+            return workflows.load_workflow(workflow)
         target = str(workflow)
         # Entered, the composites are in memory (and current after a reload); before, read the files.
         if self._server is not None:
             by_name = self._server.composites.specs
         else:
-            by_name = {spec.name: spec for spec in load_workflows(self.config.workflows)}
+            by_name = {spec.name: spec for spec in workflows.load_workflows(self.config.workflows)}
         if target in by_name:
             return by_name[target]
         names = sorted(by_name)
@@ -294,7 +283,7 @@ class Aggregator:
         spec = self.find_workflow(workflow)
         path = spec.source.path if spec.source else None
         down = [status.server for status in self.statuses() if status.state not in ("ready", "cold")]
-        return compile_workflow(spec, path, catalog=self.catalog, unavailable_servers=down)
+        return workflows.compile_workflow(spec, path, catalog=self.catalog, unavailable_servers=down)
 
     async def run(
         self,
@@ -325,14 +314,14 @@ class Aggregator:
             WorkflowDefinitionError: The workflow is invalid or does not fit the servers' tools.
             InvalidArgumentsError: ``arguments`` do not match the workflow's input schema.
         """
-        if not isinstance(workflow, WorkflowPlan):
+        if not isinstance(workflow, workflows.WorkflowPlan):
             await self.wait_for_servers(self._startup_grace)
-        plan = workflow if isinstance(workflow, WorkflowPlan) else self.plan(workflow)
-        applied, problems = validate_input(plan, arguments)
+        plan = workflow if isinstance(workflow, workflows.WorkflowPlan) else self.plan(workflow)
+        applied, problems = workflows.validate_input(plan, arguments)
         if problems:
             raise InvalidArgumentsError(plan.name, problems)
         live: ToolInvoker = PoolInvoker(self.pool)
-        return await execute(
+        return await workflows.execute(
             plan,
             applied,
             live if invoker is None else invoker(live),

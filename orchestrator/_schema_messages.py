@@ -2,7 +2,16 @@
 
 Bottom module (imports only ``jsonschema``): used by the server's argument checks, the
 workflow input checks, the workflow wiring checks and the downstream check of a tool's
-result against its outputSchema, so one value gets one wording.
+result against its outputSchema, so one value gets one wording. It also builds the server's
+argument validators and recognises the SDK's output-check errors, so that the modules loaded
+at every start reach jsonschema only through here.
+
+jsonschema (with referencing, attrs and rpds) costs tens of milliseconds to import, and a
+server needs it at its first ``tools/call``, not to start or to list tools. So this module,
+which modules loaded at every start import, imports jsonschema inside the functions that use
+it, on purpose (the one place that does so), and names its types at module level only for the
+type checker; by the time an error is worded, whoever made it has loaded jsonschema already.
+The workflow compiler, itself loaded only to compile, imports jsonschema directly.
 
 jsonschema's own messages are kept except where they hide the fix: an ``enum`` or ``const``
 is worded with the allowed values in JSON, and an ``anyOf``/``oneOf`` ("is not valid under
@@ -15,15 +24,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from jsonschema.exceptions import best_match  # pyright: ignore[reportUnknownVariableType] - untyped `key` default
-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from jsonschema import ValidationError
     from jsonschema.protocols import Validator
 
-__all__ = ["describe_error", "describe_errors", "explain_error", "field_path"]
+__all__ = ["checked_validator", "describe_error", "describe_errors", "explain_error", "field_path", "schema_violation"]
 
 _MAX_VALUE = 60
 _MAX_CHOICES = 20
@@ -36,6 +43,33 @@ _TYPE_PHRASES: Final = {
     "array": "an array",
 }
 _ROOT: Final = "(arguments)"
+
+
+def checked_validator(schema: dict[str, Any]) -> tuple[Validator | None, str | None]:
+    """A validator for ``schema`` that never fetches a ``$ref``, or why ``schema`` is not a valid JSON Schema.
+
+    The schema's ``$schema`` names its draft (2020-12 when it names none). The first call
+    loads jsonschema (see the module docstring).
+    """
+    from jsonschema import Draft202012Validator, SchemaError, validators
+    from referencing import Registry
+
+    cls = validators.validator_for(schema, default=Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        return None, exc.message
+    return cls(schema, registry=Registry()), None
+
+
+def schema_violation(exc: BaseException | None) -> ValidationError | None:
+    """``exc`` if it is jsonschema's error for a value that does not fit its schema, else ``None``.
+
+    For the cause of the SDK client's failed output check, which loaded jsonschema to make it.
+    """
+    from jsonschema import ValidationError
+
+    return exc if isinstance(exc, ValidationError) else None
 
 
 def describe_errors(validator: Validator, instance: Any, limit: int) -> list[str]:
@@ -75,6 +109,8 @@ def explain_error(error: ValidationError) -> tuple[tuple[str | int, ...], str]:
             return path, f"{_show(error.instance)} is not {allowed}"
         # Given the anyOf error itself, best_match descends into the branch that went deepest
         # and fits the value's type; it returns the error itself when no branch stands out.
+        from jsonschema.exceptions import best_match  # pyright: ignore[reportUnknownVariableType] - untyped `key` default
+
         best = cast("ValidationError | None", best_match([error]))
         if best is not None and best is not error:
             return explain_error(best)

@@ -73,7 +73,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from orchestrator import store as state_db
-from orchestrator import trust
+from orchestrator import trust, workflow
 from orchestrator.cli._doctor_auth import AuthReport, check_auth
 from orchestrator.cli._doctor_pins import PinsReport, ServerPinsReport, check_pins
 from orchestrator.cli._subcommands import SubcommandAdder, add_config_option, add_json_option
@@ -89,13 +89,13 @@ from orchestrator.downstream import DownstreamPool, DownstreamServer
 from orchestrator.errors import ConfigError, SecretKeyError, StoreError, WorkflowDefinitionError
 from orchestrator.telemetry import TracingSettings, resolve_settings
 from orchestrator.trust import show_hidden
-from orchestrator.workflow import WorkflowSpec, compile_workflow, load_workflow, workflow_files
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Generator, Mapping, Sequence
 
     from orchestrator.catalog import Catalog, NameMapping
+    from orchestrator.workflow import WorkflowSpec
 
 __all__ = [
     "DoctorReport",
@@ -406,13 +406,13 @@ def _load_workflows(config: OrchestratorConfig) -> tuple[list[tuple[WorkflowSpec
     first_file: dict[str, str] = {}
     for entry in config.workflows:
         try:
-            files = workflow_files([entry])
+            files = workflow.workflow_files([entry])
         except WorkflowDefinitionError as exc:
             reports.append(WorkflowReport(None, exc.path, False, tuple(exc.problems)))
             continue
         for file in files:
             try:
-                spec = load_workflow(file)
+                spec = workflow.load_workflow(file)
             except WorkflowDefinitionError as exc:
                 reports.append(WorkflowReport(None, str(file), False, tuple(exc.problems)))
                 continue
@@ -426,7 +426,7 @@ def _load_workflows(config: OrchestratorConfig) -> tuple[list[tuple[WorkflowSpec
 
 def _compile(spec: WorkflowSpec, file: str, catalog: Catalog, failed_servers: set[str]) -> WorkflowReport:
     try:
-        compile_workflow(spec, file, catalog=catalog)
+        workflow.compile_workflow(spec, file, catalog=catalog)
     except WorkflowDefinitionError as exc:
         problems = list(exc.problems)
         down = sorted({s for s in failed_servers if any(step.tool.startswith(f"{s}.") for step in spec.steps.values())})

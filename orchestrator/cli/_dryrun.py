@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, cast
 
-from orchestrator.workflow import Pending
+from orchestrator import workflow
 
 if TYPE_CHECKING:
     from orchestrator.workflow import DryRun, DryRunStep
@@ -57,7 +57,7 @@ def _step_lines(step: DryRunStep) -> list[str]:
 
 def _arguments(value: Any) -> str:
     """JSON, with each pending part written as its expression and the steps it waits on."""
-    if isinstance(value, Pending):
+    if isinstance(value, workflow.Pending):
         expression = value.expression if isinstance(value.expression, str) else _json(value.expression)
         waits = f" (waits on {', '.join(value.waits_on)})" if value.waits_on else " (per item)"
         return f"<{expression}{waits}>"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
+from orchestrator import workflow
 from orchestrator._aggregator import Aggregator
 from orchestrator._version import __version__
 from orchestrator.cli import (
@@ -47,15 +48,6 @@ from orchestrator.server import (
 )
 from orchestrator.telemetry import TracingHandle, configure_tracing
 from orchestrator.tracing import current_trace_id, tracer
-from orchestrator.workflow import (
-    WorkflowPlan,
-    check_workflow,
-    compile_workflows,
-    dry_run,
-    load_workflow,
-    render_graph,
-    validate_input,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,6 +55,7 @@ if TYPE_CHECKING:
     from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import ServerStatus, Withheld
+    from orchestrator.workflow import WorkflowPlan
 
 __all__ = ["main"]
 
@@ -265,14 +258,14 @@ def _print_problems(problems: list[str]) -> None:
 
 
 async def _validate(rt: _Setup | None, files: list[str], live: bool) -> int:
-    checks = [check_workflow(file) for file in files]
+    checks = [workflow.check_workflow(file) for file in files]
     checked_against = ""
     if live:
         assert rt is not None
         async with rt.aggregator(composites=False) as aggregator:
             down = _unavailable(await aggregator.wait_for_servers(_SETTLE_TIMEOUT), "warning")
             # Every file again, with the tools: a step that parsed is checked even if another did not.
-            checks = [check_workflow(file, aggregator.catalog, unavailable_servers=down) for file in files]
+            checks = [workflow.check_workflow(file, aggregator.catalog, unavailable_servers=down) for file in files]
         checked_against = f"; not available: {', '.join(down)}" if down else ""
     for check in checks:
         if check.plan is not None:
@@ -292,11 +285,11 @@ def _validated(plan: WorkflowPlan, live: bool) -> str:
 
 def _graph(file: str, graph_format: str) -> int:
     try:
-        [plan] = compile_workflows([load_workflow(file)])
+        [plan] = workflow.compile_workflows([workflow.load_workflow(file)])
     except WorkflowDefinitionError as exc:
         _print_problems(exc.problems)
         return 1
-    print(render_graph(plan, "dot" if graph_format == "dot" else "mermaid"), end="")
+    print(workflow.render_graph(plan, "dot" if graph_format == "dot" else "mermaid"), end="")
     return 0
 
 
@@ -307,7 +300,7 @@ async def _run(
     rt: _Setup, target: str, arguments: dict[str, Any], as_json: bool, record: str | None = None, yes: bool = False
 ) -> int:
     spec = rt.aggregator().find_workflow(target)  # a file, or a composite of the config by name
-    compile_workflows([spec])  # its problems before any server starts
+    workflow.compile_workflows([spec])  # its problems before any server starts
     asking = [step_id for step_id, step in spec.steps.items() if step.approve is not None]
     if asking and not (yes or sys.stdin.isatty()):
         return _cannot_ask(spec.name, asking[0])  # before any server starts
@@ -347,10 +340,10 @@ async def _run(
     return 0
 
 
-def _cannot_ask(workflow: str, step_id: str) -> int:
+def _cannot_ask(workflow_name: str, step_id: str) -> int:
     """Refuse a run whose approvals nobody can give (stdin is no terminal, no ``--yes``); exit status 1."""
     print(
-        f"error: step {step_id!r} of {workflow!r} asks for approval, and stdin is not a terminal to ask on: "
+        f"error: step {step_id!r} of {workflow_name!r} asks for approval, and stdin is not a terminal to ask on: "
         "run it on a terminal, or pass --yes to approve every step; nothing was called",
         file=sys.stderr,
     )
@@ -363,8 +356,8 @@ async def _dry_run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: 
     Builds no invoker, so no tool can be called: only ``Aggregator.run`` makes one.
     """
     spec = rt.aggregator().find_workflow(target)
-    [offline] = compile_workflows([spec])  # its problems, and the input's, before any server starts
-    applied, problems = validate_input(offline, arguments)
+    [offline] = workflow.compile_workflows([spec])  # its problems, and the input's, before any server starts
+    applied, problems = workflow.validate_input(offline, arguments)
     if problems:
         print(f"error: invalid --input for {offline.name!r}:", file=sys.stderr)
         _print_problems([f"  - {p}" for p in problems])
@@ -376,7 +369,7 @@ async def _dry_run(rt: _Setup, target: str, arguments: dict[str, Any], as_json: 
         except WorkflowDefinitionError as exc:
             _print_problems(exc.problems)
             return 1
-    result = dry_run(plan, applied)
+    result = workflow.dry_run(plan, applied)
     if as_json:
         print(json.dumps(result.as_json(), ensure_ascii=False))
     else:

@@ -16,34 +16,28 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import mcp_types as types
 
+from orchestrator import workflow
 from orchestrator.catalog import ServerManifest, build_catalog
 from orchestrator.cli._approve import YesApprover
 from orchestrator.cli._runview import RunView, print_result
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
 from orchestrator.errors import ConfigError, OrchestratorError, RecordingError, UsageError, WorkflowDefinitionError
 from orchestrator.server import run_result_to_tool_result
-from orchestrator.workflow import (
-    RecordingHeader,
-    RecordingInvoker,
-    ReplayInvoker,
-    WorkflowSpec,
-    compile_workflow,
-    dump_recording,
-    execute,
-    load_workflow,
-    load_workflows,
-    parse_recording,
-    plan_hash,
-    tool_definitions,
-    validate_input,
-)
 
 if TYPE_CHECKING:
     import argparse
 
     from orchestrator.catalog import Catalog
     from orchestrator.cli._subcommands import SubcommandAdder
-    from orchestrator.workflow import Recording, RunResult, ToolInvoker, WorkflowPlan
+    from orchestrator.workflow import (
+        Recording,
+        RecordingInvoker,
+        ReplayInvoker,
+        RunResult,
+        ToolInvoker,
+        WorkflowPlan,
+        WorkflowSpec,
+    )
 
 __all__ = ["RunRecorder", "add_parser", "add_record_option", "run"]
 
@@ -75,7 +69,7 @@ class RunRecorder:
 
     def wrap(self, live: ToolInvoker) -> ToolInvoker:
         """The invoker the run uses: ``live``, every call recorded (``Aggregator.run``'s ``invoker``)."""
-        self._invoker = RecordingInvoker(live)
+        self._invoker = workflow.RecordingInvoker(live)
         return self._invoker
 
     def write(self, plan: WorkflowPlan, catalog: Catalog, result: RunResult) -> None:
@@ -84,17 +78,17 @@ class RunRecorder:
         Raises:
             UsageError: The file cannot be written.
         """
-        header = RecordingHeader(
+        header = workflow.RecordingHeader(
             workflow=plan.name,
             input=self._arguments,
             recorded_at=self._recorded_at,
-            plan_hash=plan_hash(plan),
+            plan_hash=workflow.plan_hash(plan),
             catalogue_version=result.catalogue_version,
-            tools=tool_definitions(plan, catalog.original_tool),
+            tools=workflow.tool_definitions(plan, catalog.original_tool),
         )
         calls = self._invoker.calls if self._invoker is not None else []
         try:
-            self._path.write_text(dump_recording(header, calls, result.output), encoding="utf-8")
+            self._path.write_text(workflow.dump_recording(header, calls, result.output), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write the recording: {exc.strerror or exc}", "--record") from None
         print(f"recorded {len(calls)} call(s) to {self._path}", file=sys.stderr)
@@ -126,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         recording, recorded_output = _read(args.recording)
         spec = _workflow(args.workflow or recording.header.workflow, args.config)
         arguments = recording.header.input if args.input is None else _json_object(args.input)
-        plan = compile_workflow(spec, spec.source.path if spec.source else None, catalog=_recorded_catalog(recording))
+        plan = workflow.compile_workflow(
+            spec, spec.source.path if spec.source else None, catalog=_recorded_catalog(recording)
+        )
     except WorkflowDefinitionError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -134,15 +130,15 @@ def run(args: argparse.Namespace) -> int:
     except OrchestratorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if recording.header.plan_hash not in (None, plan_hash(plan)):
+    if recording.header.plan_hash not in (None, workflow.plan_hash(plan)):
         print(f"note: {plan.name!r} has changed since it was recorded", file=sys.stderr)
-    applied, problems = validate_input(plan, arguments)
+    applied, problems = workflow.validate_input(plan, arguments)
     if problems:
         print(f"error: invalid input for {plan.name!r}:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    replay = ReplayInvoker(recording.calls)
+    replay = workflow.ReplayInvoker(recording.calls)
     try:
         result = anyio.run(_execute, plan, applied, replay, recording.header.catalogue_version)
     except BaseExceptionGroup as group:
@@ -157,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
 async def _execute(plan: WorkflowPlan, arguments: dict[str, Any], replay: ReplayInvoker, version: str | None) -> Any:
     # Nothing is called, so nothing needs approving: the recording is of an approved run.
     approver = YesApprover("the replay")
-    return await execute(plan, arguments, replay, on_event=RunView(plan), catalogue_version=version, approver=approver)
+    return await workflow.execute(
+        plan, arguments, replay, on_event=RunView(plan), catalogue_version=version, approver=approver
+    )
 
 
 def _report(result: RunResult, replay: ReplayInvoker, recorded_output: Any, as_json: bool) -> int:
@@ -182,7 +180,7 @@ def _read(path: str) -> tuple[Recording, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise RecordingError(f"cannot read the recording {path}: {exc.strerror or exc}") from None
-    return parse_recording(text, path)
+    return workflow.parse_recording(text, path)
 
 
 def _workflow(target: str, config_option: str | None) -> WorkflowSpec:
@@ -194,7 +192,7 @@ def _workflow(target: str, config_option: str | None) -> WorkflowSpec:
         WorkflowDefinitionError: The workflow file is invalid.
     """
     if Path(target).is_file():
-        return load_workflow(target)
+        return workflow.load_workflow(target)
     try:
         config = config_of(config_option)
     except ConfigError as exc:
@@ -203,7 +201,7 @@ def _workflow(target: str, config_option: str | None) -> WorkflowSpec:
             f"{target!r} is not a file, so it is looked up among the config's composites, and {exc}"
             "\n  (give WORKFLOW as a workflow file, or the config with -c)"
         ) from None
-    by_name = {spec.name: spec for spec in load_workflows(config.workflows)}
+    by_name = {spec.name: spec for spec in workflow.load_workflows(config.workflows)}
     if target not in by_name:
         known = ", ".join(sorted(by_name)) or "none"
         raise UsageError(f"no workflow file or composite named {target!r} (the config's composites: {known})")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
+from orchestrator import workflow
 from orchestrator.cli._runview import step_line
 from orchestrator.errors import WorkflowDefinitionError
-from orchestrator.workflow import compile_workflow, load_workflow_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -96,13 +96,13 @@ def workflow_of(run: RunRecord) -> WorkflowSpec:
     Raises:
         WorkflowDefinitionError: The snapshot is no longer a valid workflow.
     """
-    return load_workflow_text(run.workflow_snapshot, f"run {short_id(run.id)} (workflow snapshot)")
+    return workflow.load_workflow_text(run.workflow_snapshot, f"run {short_id(run.id)} (workflow snapshot)")
 
 
 def _step_order(spec: WorkflowSpec) -> list[str]:
     """The steps in the order ``run`` shows them (the plan's: dependencies first, else file order)."""
     try:
-        return list(compile_workflow(spec).steps)
+        return list(workflow.compile_workflow(spec).steps)
     except WorkflowDefinitionError:  # it compiled when the run began; the file's order will do
         return list(spec.steps)
 

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import mcp_types as types
-from jsonschema import ValidationError
 from mcp import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from orchestrator._egress import EgressError
-from orchestrator._schema_messages import explain_error, field_path
+from orchestrator._schema_messages import explain_error, field_path, schema_violation
 from orchestrator.errors import (
     DownstreamError,
     DownstreamOutputInvalid,
@@ -114,8 +113,8 @@ def output_schema_error(
         The error naming the tool and the offending field, or ``None`` when ``exc`` is not a
         failed output check (then it is not the downstream's fault: let it propagate).
     """
-    cause = exc.__cause__
-    if isinstance(cause, ValidationError):
+    cause = schema_violation(exc.__cause__)
+    if cause is not None:
         path, problem = explain_error(cause)
         field = field_path(path)
         message = (

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import mcp_types as types
 
+from orchestrator import workflow
 from orchestrator.errors import (
     DownstreamUnavailable,
     InvalidArgumentsError,
@@ -29,21 +30,7 @@ from orchestrator.runs import RunRequest
 from orchestrator.server._errors import tool_error_result
 from orchestrator.store import RunPrincipal
 from orchestrator.tracing import current_trace_id
-from orchestrator.workflow import (
-    RUN_STEP,
-    Approver,
-    RunResult,
-    StepEvent,
-    ToolInvoker,
-    WorkflowPlan,
-    WorkflowSpec,
-    compile_workflow,
-    compile_workflows,
-    execute,
-    load_workflows,
-    split_tool_reference,
-)
-from orchestrator.workflow import validate_input as validate_workflow_input
+from orchestrator.workflow import RUN_STEP
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -55,7 +42,15 @@ if TYPE_CHECKING:
     from orchestrator.downstream import DownstreamPool, UpstreamPeer, Withheld
     from orchestrator.runs import RunManager
     from orchestrator.store import RunRecord
-    from orchestrator.workflow import Approver, StepEventFn
+    from orchestrator.workflow import (
+        Approver,
+        RunResult,
+        StepEvent,
+        StepEventFn,
+        ToolInvoker,
+        WorkflowPlan,
+        WorkflowSpec,
+    )
 
 __all__ = [
     "RUN_META_KEY",
@@ -148,7 +143,7 @@ def _held_back_steps(spec: WorkflowSpec, withheld: Mapping[str, tuple[Withheld, 
     servers = frozenset(withheld)
     notes: list[str] = []
     for step_id, step in spec.steps.items():
-        server, tool = split_tool_reference(step.tool, servers)
+        server, tool = workflow.split_tool_reference(step.tool, servers)
         reason = reasons.get((server, tool))
         if reason is not None:
             notes.append(f"steps.{step_id}.tool: server {server!r}: {reason}")
@@ -182,8 +177,10 @@ class Composites:
         Raises:
             WorkflowDefinitionError: A file is missing or invalid; lists every problem of every file.
         """
-        specs = load_workflows(config.workflows)
-        compile_workflows(specs)
+        if not config.workflows:
+            return cls([])  # nothing to compile: the compiler is not even loaded
+        specs = workflow.load_workflows(config.workflows)
+        workflow.compile_workflows(specs)
         return cls([(spec, spec.source.path if spec.source else spec.name) for spec in specs])
 
     @property
@@ -210,7 +207,7 @@ class Composites:
         before = {name: plan.as_tool() for name, plan in self.active.items()}
         for name, source in self._sources.items():
             try:
-                plan = compile_workflow(source.spec, source.path, catalog=catalog)
+                plan = workflow.compile_workflow(source.spec, source.path, catalog=catalog)
             except WorkflowDefinitionError as exc:
                 problems = [*exc.problems, *_held_back_steps(source.spec, withheld or {})]
                 if name in self.active or (not quiet and self._told.get(name) != problems):
@@ -256,7 +253,7 @@ class Composites:
             if name in self.withdrawn:
                 raise WorkflowUnavailable(name, self.withdrawn[name])
             raise UnknownToolError("tool", name)
-        applied, problems = validate_workflow_input(plan, arguments)
+        applied, problems = workflow.validate_input(plan, arguments)
         if problems:
             raise InvalidArgumentsError(name, problems)
         return plan, applied
@@ -294,7 +291,7 @@ class Composites:
         on_event = progress_reporter(progress)
         invoker = step_invoker(pool, peer, wrap_invoker)
         if runs is None:
-            result = await execute(
+            result = await workflow.execute(
                 plan, applied, invoker, on_event=on_event, catalogue_version=catalogue_version, approver=approver
             )
         else:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orchestrator import workflow
 from orchestrator.auth import EVERYTHING, OWNER, Grant, Principal
 from orchestrator.runs import RunHooks
 from orchestrator.server._composites import PoolInvoker, run_result_to_tool_result
 from orchestrator.store import RunPrincipal
-from orchestrator.workflow import compile_workflow, load_workflow_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,8 +71,8 @@ class ServerRunHooks(RunHooks):
         """
         await self._pool.wait_settled(_STARTUP_WAIT, initial_only=True)
         label = f"run {record.id} ({record.workflow})"
-        spec = load_workflow_text(record.workflow_snapshot, label)
-        return compile_workflow(spec, label, catalog=self._pool.catalog)
+        spec = workflow.load_workflow_text(record.workflow_snapshot, label)
+        return workflow.compile_workflow(spec, label, catalog=self._pool.catalog)
 
     def resumed_invoker(self, record: RunRecord) -> ToolInvoker:
         """The pool, through the run's principal's grant and the audit log."""

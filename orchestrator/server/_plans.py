@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import mcp_types as types
 from opentelemetry import trace
 
+from orchestrator import workflow
 from orchestrator.catalog import close_names
 from orchestrator.config import PlanLimitsSpec, parse_duration
 from orchestrator.errors import WorkflowDefinitionError, WorkflowExecutionError
@@ -35,13 +36,6 @@ from orchestrator.server._composites import progress_reporter, run_result_to_too
 from orchestrator.server._errors import tool_error_result
 from orchestrator.server._search_mode import meta_tool_names
 from orchestrator.tracing import current_trace_id
-from orchestrator.workflow import (
-    ToolInvoker,
-    WorkflowPlan,
-    check_workflow_data,
-    execute,
-    split_tool_reference,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -53,7 +47,7 @@ if TYPE_CHECKING:
     from orchestrator.catalog import Catalog
     from orchestrator.config import OrchestratorConfig
     from orchestrator.downstream import DownstreamPool, UpstreamPeer
-    from orchestrator.workflow import Approver
+    from orchestrator.workflow import Approver, ToolInvoker, WorkflowPlan
 
 __all__ = ["PLAN_SOURCE", "RUN_PLAN_TOOL_NAME", "Plans", "reserved_tool_names", "run_plan_tool"]
 
@@ -156,7 +150,7 @@ class Plans:
         known = _shape_problems(document)
         known += _resolve_tools(document, catalog, allowed)
         known += self._cap_problems(document)
-        check = check_workflow_data(document, PLAN_SOURCE, catalog, known_problems=known)
+        check = workflow.check_workflow_data(document, PLAN_SOURCE, catalog, known_problems=known)
         if check.plan is None:
             raise WorkflowDefinitionError(PLAN_SOURCE, check.problems)
         return self._capped(check.plan)
@@ -197,7 +191,7 @@ class Plans:
         _record_shape(plan)
 
         invoker = step_invoker(pool, peer, wrap_invoker)
-        result = await execute(
+        result = await workflow.execute(
             plan,
             {},
             invoker,
@@ -327,7 +321,7 @@ def _resolve(reference: str, catalog: Catalog, allowed: Callable[[str, str], boo
         route = catalog.route_tool(reference)
         server, tool = route.server, route.name
     else:
-        server, tool = split_tool_reference(reference, catalog.servers)
+        server, tool = workflow.split_tool_reference(reference, catalog.servers)
         if catalog.original_tool(server, tool) is None:
             return None
     if allowed is not None and not allowed(server, tool):

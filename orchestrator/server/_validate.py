@@ -1,8 +1,9 @@
 """Validation of tool-call arguments against the tool's ``inputSchema`` before forwarding.
 
 Invalid arguments become a tool error that lists what is wrong; the downstream never sees
-them. Schemas are compiled once per catalogue, with an empty ``$ref`` registry so a schema
-can never make us fetch anything over the network.
+them. Schemas are compiled once per catalogue, on a tool's first call (jsonschema loads with
+the first), with an empty ``$ref`` registry so a schema can never make us fetch anything over
+the network.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, SchemaError, validators
-from referencing import Registry
-
-from orchestrator._schema_messages import describe_errors
+from orchestrator._schema_messages import checked_validator, describe_errors
 
 if TYPE_CHECKING:
     import mcp_types as types
@@ -24,7 +22,6 @@ __all__ = ["ArgumentValidator"]
 logger = logging.getLogger(__name__)
 
 _MAX_PROBLEMS = 10
-_EMPTY_REGISTRY: Registry[Any] = Registry()
 
 
 class ArgumentValidator:
@@ -40,16 +37,10 @@ class ArgumentValidator:
     def _validator(self, tool: types.Tool) -> Validator | None:
         if tool.name in self._cache:
             return self._cache[tool.name]
-        schema = tool.input_schema
-        validator: Validator | None
-        try:
-            cls = validators.validator_for(schema, default=Draft202012Validator)
-            cls.check_schema(schema)
-            validator = cls(schema, registry=_EMPTY_REGISTRY)
-        except SchemaError as exc:
+        validator, problem = checked_validator(tool.input_schema)
+        if problem is not None:
             # A broken schema is the downstream's problem: let it judge the arguments itself.
-            logger.warning("tool %r has an invalid inputSchema (%s); arguments are not checked", tool.name, exc.message)
-            validator = None
+            logger.warning("tool %r has an invalid inputSchema (%s); arguments are not checked", tool.name, problem)
         self._cache[tool.name] = validator
         return validator
 

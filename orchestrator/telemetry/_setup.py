@@ -1,49 +1,27 @@
-"""Tracing setup: builds the ``TracerProvider`` and hands back a handle that flushes it.
+"""Tracing setup: resolves the settings, has the ``TracerProvider`` built, hands back a handle that flushes it.
 
-Owns the provider (resource, sampler, one processor per exporter), installing it globally
-only when asked, flushing at shutdown, merging the stdio children's trace files, and the
-environment handed to stdio children so they export to the same place.
+Owns installing the provider globally only when asked, flushing at shutdown, merging the
+stdio children's trace files, and the environment handed to stdio children so they export to
+the same place; ``_provider`` builds the provider (resource, sampler, one processor per exporter).
 
 When nothing enables tracing nothing is installed: the API's default no-op provider stays,
-so every span the SDK or the orchestrator starts is a non-recording span.
+so every span the SDK or the orchestrator starts is a non-recording span, and the SDK is not
+even imported.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    DEFAULT_OFF,
-    DEFAULT_ON,
-    ParentBasedTraceIdRatio,
-    Sampler,
-    TraceIdRatioBased,
-)
 
 from orchestrator.config import TracingSpec
-from orchestrator.errors import ConfigError
 from orchestrator.telemetry._jaeger_file import (
     merge_jaeger_files,
-)
-from orchestrator.telemetry._processors import (
-    FlushingBatchSpanProcessor,
-    JaegerJsonFileExporter,
-    McpAttributesProcessor,
 )
 from orchestrator.telemetry._settings import FILE_ENV, TracingSettings, resolve_settings
 
@@ -51,11 +29,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 __all__ = ["TracingHandle", "configure_tracing"]
 
 logger = logging.getLogger(__name__)
 
-_CONFIG_SOURCE: Final = "tracing configuration"
 _FLUSH_TIMEOUT_MS: Final = 10_000
 
 
@@ -175,64 +155,6 @@ class TracingHandle:
         logger.info("tracing: merged %d trace(s) from %d server file(s) into %s", count, len(fresh), main)
 
 
-# -------------------------------------------------------------------- setup
-
-
-def _sampler(settings: TracingSettings) -> Sampler:
-    ratio = settings.sampler_arg if settings.sampler_arg is not None else 1.0
-    samplers: dict[str, Sampler] = {
-        "always_on": ALWAYS_ON,
-        "always_off": ALWAYS_OFF,
-        "parentbased_always_on": DEFAULT_ON,
-        "parentbased_always_off": DEFAULT_OFF,
-    }
-    if settings.sampler == "traceidratio":
-        return TraceIdRatioBased(ratio)
-    if settings.sampler == "parentbased_traceidratio":
-        return ParentBasedTraceIdRatio(ratio)
-    return samplers[settings.sampler]
-
-
-def _otlp_exporter(settings: TracingSettings) -> SpanExporter:
-    # Imported here, not at the top: each exporter pulls in its transport (requests or
-    # grpcio, ~0.1-0.3 s), which a CLI run with tracing off or another exporter must not pay.
-    assert settings.endpoint is not None
-    if settings.protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-        except ImportError as exc:
-            raise ConfigError(
-                _CONFIG_SOURCE,
-                ["OTLP over gRPC needs the package opentelemetry-exporter-otlp-proto-grpc"],
-            ) from exc
-        return GrpcExporter(endpoint=settings.endpoint)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter(endpoint=settings.endpoint)
-
-
-def _exporters(settings: TracingSettings) -> list[SpanExporter]:
-    exporters: list[SpanExporter] = []
-    for name in settings.exporters:
-        if name == "otlp":
-            exporters.append(_otlp_exporter(settings))
-        elif name == "console":
-            # stderr: stdout carries the MCP protocol when serving over stdio.
-            exporters.append(ConsoleSpanExporter(out=sys.stderr))
-        else:
-            assert settings.file is not None
-            exporters.append(JaegerJsonFileExporter(settings.file))
-    return exporters
-
-
-def _processor(exporter: SpanExporter) -> SpanProcessor:
-    # The console is for watching spans as they happen; everything else is batched, and a
-    # flush reaches the exporter (the Jaeger file holds a coalesced write back).
-    if isinstance(exporter, ConsoleSpanExporter):
-        return SimpleSpanProcessor(exporter)
-    return FlushingBatchSpanProcessor(exporter)
-
-
 def configure_tracing(
     spec: TracingSpec | None = None, env: Mapping[str, str] = os.environ, *, set_global: bool = True
 ) -> TracingHandle:
@@ -256,12 +178,11 @@ def configure_tracing(
     settings = resolve_settings(spec or TracingSpec(), env)
     if not settings.enabled:
         return TracingHandle(settings, None, env)
-    exporters = _exporters(settings)
-    resource = Resource.create({**settings.resource_attributes, "service.name": settings.service_name})
-    provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=set_global)
-    provider.add_span_processor(McpAttributesProcessor())
-    for exporter in exporters:
-        provider.add_span_processor(_processor(exporter))
+    # Imported here, on purpose: the SDK (with psutil, which its resources load) costs tens of
+    # milliseconds, which a process with tracing off (most starts of `serve`) must not pay.
+    from orchestrator.telemetry._provider import tracer_provider
+
+    provider, exporters = tracer_provider(settings, shutdown_on_exit=set_global)
     if set_global:
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:
@@ -274,4 +195,4 @@ def configure_tracing(
         settings.service_name,
         f" to {where}" if where is not None else "",
     )
-    return TracingHandle(settings, provider, env, tuple(exporters))
+    return TracingHandle(settings, provider, env, exporters)

@@ -35,13 +35,30 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_all_lists_exactly_the_public_names() -> None:
+    # Names load on first use: each listed name resolves, and the type checker sees the same names.
+    resolved = {name: getattr(workflow, name) for name in workflow.__all__}
     public = {
         name
         for name, value in vars(workflow).items()
-        if not name.startswith("_") and name != "annotations" and not isinstance(value, types.ModuleType)
+        if not name.startswith("_")
+        and name not in ("annotations", "TYPE_CHECKING", "lazy_names")
+        and not isinstance(value, types.ModuleType)
     }
 
-    assert sorted(workflow.__all__) == sorted(public)
+    assert sorted(workflow.__all__) == sorted(public) == sorted(resolved)
+    assert dir(workflow) == sorted(workflow.__all__)
+    assert _type_checking_names(PACKAGE / "__init__.py") == set(workflow.__all__)
+
+
+def _type_checking_names(path: Path) -> set[str]:
+    """The names an ``if TYPE_CHECKING:`` block of ``path`` imports."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom):
+                    names.update(alias.asname or alias.name for alias in statement.names)
+    return names
 
 
 def test_package_docstring_says_what_it_owns_and_refuses() -> None:
