@@ -23,15 +23,19 @@ Every call goes to an in-process invoker (no transport), so the figures are the 
 Rounds run every measurement in turn, the order rotating each round; the report gives medians.
 ``--traced`` installs an OpenTelemetry SDK ``TracerProvider`` (spans made and ended, exported
 nowhere), so the figures include making every span; without it the API is a no-op.
+``--profile chain|dag|for_each`` runs that part through the executor under cProfile instead and
+prints where its time goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib.metadata
 import json
 import os
 import platform
+import pstats
 import statistics
 import subprocess
 import time
@@ -166,7 +170,8 @@ async def _timed(run: Callable[[], Awaitable[None]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def _measure(args: argparse.Namespace) -> dict[str, Any]:
+def _measurements(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[None]]]:
+    """Each measurement by name: ``<part>_executor`` and its baseline (``<part>_loop``, ``dag_direct``)."""
     instant = _InstantInvoker()
     sleeping = _SleepingInvoker(args.step_ms / 1000)
     chain = chain_plan(args.chain)
@@ -200,7 +205,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         for item in items:
             await instant.call_tool("bench", "noop", {"n": item}, timeout=None, meta=None)
 
-    measurements: dict[str, Callable[[], Awaitable[None]]] = {
+    return {
         "chain_executor": chain_executor,
         "chain_loop": chain_loop,
         "dag_executor": dag_executor,
@@ -208,6 +213,10 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "for_each_executor": for_each_executor,
         "for_each_loop": for_each_loop,
     }
+
+
+async def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    measurements = _measurements(args)
     for run in measurements.values():  # warm-up, not counted
         await run()
     times: dict[str, list[float]] = {name: [] for name in measurements}
@@ -232,7 +241,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
             "budget_ms_per_step": _BUDGET_MS_PER_STEP,
         },
         "dag": {
-            "steps": len(needs),
+            "steps": args.width * args.depth,
             "width": args.width,
             "depth": args.depth,
             "step_ms": args.step_ms,
@@ -253,6 +262,20 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "rounds_ms": {name: [round(value, 2) for value in values] for name, values in times.items()},
         "machine": _machine(),
     }
+
+
+async def _profile(args: argparse.Namespace) -> None:
+    """Run ``<args.profile>_executor`` ``args.rounds`` times under cProfile and print where the time went."""
+    run = _measurements(args)[f"{args.profile}_executor"]
+    await run()  # warm-up, not profiled
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.rounds):
+        await run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def _machine() -> dict[str, Any]:
@@ -285,9 +308,17 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000, help="items of the for_each step")
     parser.add_argument("--traced", action="store_true", help="make every span (an SDK provider, no exporter)")
     parser.add_argument("--out", type=Path, help="also write the report here as JSON")
+    parser.add_argument(
+        "--profile",
+        choices=["chain", "dag", "for_each"],
+        help="instead: profile that part through the executor (cProfile, --rounds runs) and print the top functions",
+    )
     args = parser.parse_args()
     if args.traced:
         trace.set_tracer_provider(TracerProvider())
+    if args.profile is not None:
+        anyio.run(_profile, args)
+        return
     report = anyio.run(_measure, args)
     chain, dag, fan = report["chain"], report["dag"], report["for_each"]
     print(
