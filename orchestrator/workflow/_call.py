@@ -14,6 +14,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
+import anyio.lowlevel
 import mcp_types as types
 
 from orchestrator.errors import (
@@ -71,7 +72,8 @@ async def call_step_tool(
     meta = step_call_meta(context.run_id, step.id, index)
 
     async def attempt(current: Attempt) -> Any:
-        async with context.limiter:
+        await _acquire(context.limiter)
+        try:
             left = current.time_left()
             if left is not None and left <= 0:
                 raise AttemptFailure(
@@ -81,19 +83,39 @@ async def call_step_tool(
             context.count_attempt()
             result: types.CallToolResult | None = None
             try:
-                with anyio.move_on_after(timeout):
-                    result = await context.invoker.call_tool(
-                        step.server, step.tool, arguments, timeout=timeout, meta=meta
-                    )
+                if timeout is None:
+                    result = await context.invoker.call_tool(step.server, step.tool, arguments, timeout=None, meta=meta)
+                else:
+                    with anyio.move_on_after(timeout):
+                        result = await context.invoker.call_tool(
+                            step.server, step.tool, arguments, timeout=timeout, meta=meta
+                        )
             except DownstreamError as exc:
                 raise classify_error(exc, step) from None
             if result is None:
                 if left is not None and (step.timeout is None or left < step.timeout):
                     _raise_timeout(step, f"deadline of {step.deadline or 0:g}s reached")
                 _raise_timeout(step, f"timed out after {timeout or 0:g}s")
+        finally:
+            context.limiter.release()
         return _checked_value(step, result)
 
     return await call_with_retries(attempt, step.retry, deadline_at=deadline_at, on_retry=context.on_retry)
+
+
+async def _acquire(limiter: anyio.CapacityLimiter) -> None:
+    """Take a token of ``limiter``, waiting in line only when none is free.
+
+    A free token is taken without the trip through the event loop that ``acquire`` makes
+    even when nobody waits; the call that follows is where the task yields. Tokens still go
+    in order (``acquire_nowait`` refuses while others wait), and a cancelled step still stops
+    here, before its call, as it did in ``acquire``.
+    """
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
 
 
 def classify_error(exc: DownstreamError, step: StepPlan) -> AttemptFailure:

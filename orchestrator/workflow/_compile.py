@@ -307,6 +307,7 @@ def _step_plan(
     if idempotent is None and tool is not None:
         idempotent = is_idempotent_tool(tool)
     retry_spec = step.retry or (spec.defaults.retry if idempotent is True else None)
+    ancestors = frozenset(_ancestors(graph, step_id))
     output_schema = tool.output_schema if tool is not None else None
     return StepPlan(
         id=step_id,
@@ -315,8 +316,9 @@ def _step_plan(
         arguments=expressions.arguments,
         needs=tuple(dict.fromkeys(step.needs)),
         dependents=tuple(graph.successors(step_id)),
-        ancestors=frozenset(_ancestors(graph, step_id)),
+        ancestors=ancestors,
         descendants=frozenset(_descendants(graph, step_id)),
+        reads=_reads(expressions, ancestors),
         condition=expressions.condition,
         for_each=expressions.for_each,
         item_name=step.item_name,
@@ -334,6 +336,17 @@ def _step_plan(
         result_validator=make_validator(output_schema) if output_schema is not None else None,
         approval=_approval(step, spec, server, tool_name, tool, expressions.show),
     )
+
+
+def _reads(expressions: _Expressions, ancestors: frozenset[str]) -> frozenset[str]:
+    """The ancestors whose records the step's expressions read; all of them if one reads ``steps`` whole."""
+    refs = expressions.arguments.references()
+    for expression in (expressions.condition, expressions.for_each, expressions.show):
+        if expression is not None:
+            refs |= expression.references()
+    if refs.all_steps or refs.whole_context:
+        return ancestors  # rejected by _check_references; kept whole should that rule ever loosen
+    return refs.steps & ancestors
 
 
 def _approval(

@@ -19,11 +19,12 @@ watches runs through ``StepEvent``s and the ``RunResult``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 from opentelemetry import trace
 
 from orchestrator.errors import WorkflowExecutionError
@@ -152,7 +153,10 @@ class _Executor:
         self.on_event = on_event
         self.run_id = run_id
         self.catalogue_version = catalogue_version
-        self.steps = dict.fromkeys(plan.steps, _NOT_FINISHED)
+        self.states = {step_id: _StepState() for step_id in plan.steps}
+        # What expressions see of each finished step (steps.<id>.{result,status,error,attempts}),
+        # made once as it finishes rather than once per step that reads it.
+        self.views: dict[str, dict[str, Any]] = {}
         self.waiting = {step_id: len(step.needs) for step_id, step in plan.steps.items()}
         self.finished_steps = 0
         self.failure: WorkflowExecutionError | None = None
@@ -176,7 +180,7 @@ class _Executor:
             if error is None:
                 finish_workflow(span, "succeeded")
             else:
-                failed = self.steps.get(error.step_id)
+                failed = self.states.get(error.step_id)
                 error_type = failed.error_class if failed is not None and failed.error_class else "workflow_error"
                 finish_workflow(span, "failed", failed_step=error.step_id, error_type=error_type, message=str(error))
             return result
@@ -187,9 +191,11 @@ class _Executor:
                 self.task_group = task_group
                 for step in self.plan.steps.values():
                     if not step.needs:
-                        task_group.start_soon(self._step, step, name=f"step {step.id}")
+                        task_group.start_soon(self._steps_from, step, name=f"step {step.id}")
         if run_scope.cancelled_caught and self.failure is None:
-            in_flight = [s for s, run in self.steps.items() if run.started is not None and run.status == "cancelled"]
+            in_flight = [
+                s for s, state in self.states.items() if state.started is not None and state.status == "cancelled"
+            ]
             message = f"the run exceeded limits.timeout ({self.plan.timeout:g}s)"
             if self.timeout < self.plan.timeout:
                 message += ", counted from when it began"
@@ -197,7 +203,9 @@ class _Executor:
         if self.failure is not None:
             return self._result(None)
         try:
-            output = self.plan.output_value.render(self._context(self.plan.steps))
+            read = self.plan.output_value.references()
+            read_steps = self.plan.steps if read.all_steps or read.whole_context else read.steps
+            output = self.plan.output_value.render(self._context(read_steps))
         except ExpressionError as exc:
             self.failure = WorkflowExecutionError(self.run_id, OUTPUT_STEP, str(exc))
             return self._result(None)
@@ -211,57 +219,74 @@ class _Executor:
 
     def _result(self, output: Any) -> RunResult:
         status: RunStatus = "succeeded" if self.failure is None else self.stopped_as or "failed"
-        return RunResult(self.run_id, status, output, dict(self.steps), self.failure, self.catalogue_version)
+        steps = {step_id: state.record() for step_id, state in self.states.items()}
+        return RunResult(self.run_id, status, output, steps, self.failure, self.catalogue_version)
 
-    def _update(self, step_id: str, **changes: Any) -> StepRun:
-        """Replace the record of ``step_id`` by a copy with ``changes`` (``StepRun`` fields)."""
-        self.steps[step_id] = run = replace(self.steps[step_id], **changes)
-        return run
+    async def _steps_from(self, step: StepPlan) -> None:
+        """Run ``step``, then in this same task the step it made ready last, and so on.
 
-    async def _step(self, step: StepPlan) -> None:
-        self._update(step.id, started=anyio.current_time())
+        The other steps a step makes ready get tasks of their own, started before it returns.
+        """
+        next_step: StepPlan | None = step
+        while next_step is not None:
+            next_step = await self._step(next_step)
+            if next_step is not None:
+                # The trip through the event loop a task of its own would make, without the
+                # cost of making that task: steps that never wait still let others run.
+                await anyio.lowlevel.checkpoint()
+
+    async def _step(self, step: StepPlan) -> StepPlan | None:
+        """Run ``step`` and start the dependents it makes ready; the last of them is returned, to run next."""
+        state = self.states[step.id]
+        state.started = anyio.current_time()
         with step_span(step.id, f"{step.server}.{step.tool}") as span:
             try:
                 await self._emit(step, "started")
-                status, result, failure = await self._outcome(step)
+                status, result, failure = await self._outcome(step, state)
             except anyio.get_cancelled_exc_class():
-                run = self._update(step.id, status="cancelled", finished=anyio.current_time())
-                finish_step(span, "cancelled", run.attempts)
+                state.finished = anyio.current_time()
+                finish_step(span, "cancelled", state.attempts)
                 raise
             except (StepInterrupted, _Declined) as stop:
-                run = self._update(step.id, status="cancelled", finished=anyio.current_time(), error=str(stop))
-                finish_step(span, "cancelled", run.attempts, message=str(stop))
+                state.finished, state.error = anyio.current_time(), str(stop)
+                finish_step(span, "cancelled", state.attempts, message=str(stop))
                 self._stop(step, "interrupted" if isinstance(stop, StepInterrupted) else "declined", str(stop))
                 await self._emit(step, "finished")
-                return
+                return None
             error_type = failure.error_class if failure is not None else None
-            attempts = self.steps[step.id].attempts
-            finish_step(span, status, attempts, error_type=error_type, message=str(failure) if failure else None)
-        run = self._update(
-            step.id,
-            status=status,
-            finished=anyio.current_time(),
-            result=result if status == "succeeded" else step.default,
-            error=str(failure) if failure is not None else None,
-            error_class=error_type,
-        )
+            finish_step(span, status, state.attempts, error_type=error_type, message=str(failure) if failure else None)
+        state.status = status
+        state.finished = anyio.current_time()
+        state.result = result if status == "succeeded" else step.default
+        state.error = str(failure) if failure is not None else None
+        state.error_class = error_type
+        self.views[step.id] = {
+            "result": state.result,
+            "status": status,
+            "error": state.error,
+            "attempts": state.attempts,
+        }
         self.finished_steps += 1
         if failure is not None and step.on_error == "fail":
             if self.failure is None:
-                attempts = f" (after {run.attempts} attempts)" if run.attempts > 1 else ""
+                attempts = f" (after {state.attempts} attempts)" if state.attempts > 1 else ""
                 message = f"{failure.error_class}: {failure}{attempts}"
                 self.failure = WorkflowExecutionError(self.run_id, step.id, message, server=failure.server)
             await self._emit(step, "finished")
             assert self.task_group is not None
             self.task_group.cancel_scope.cancel()
-            return
+            return None
+        ready: StepPlan | None = None
         if self.failure is None:
             assert self.task_group is not None
             for dependent in step.dependents:
                 self.waiting[dependent] -= 1
                 if self.waiting[dependent] == 0:
-                    self.task_group.start_soon(self._step, self.plan.steps[dependent], name=f"step {dependent}")
+                    if ready is not None:
+                        self.task_group.start_soon(self._steps_from, ready, name=f"step {ready.id}")
+                    ready = self.plan.steps[dependent]
         await self._emit(step, "finished")
+        return ready
 
     def _stop(self, step: StepPlan, status: RunStatus, message: str) -> None:
         """End the run without a failure of its own: ``status`` says why (``interrupted``, ``declined``)."""
@@ -271,13 +296,13 @@ class _Executor:
         assert self.task_group is not None
         self.task_group.cancel_scope.cancel()
 
-    async def _outcome(self, step: StepPlan) -> tuple[StepStatus, Any, AttemptFailure | None]:
+    async def _outcome(self, step: StepPlan, state: _StepState) -> tuple[StepStatus, Any, AttemptFailure | None]:
         """The step's outcome: recalled from the journal if an earlier life finished it, else performed now."""
         if self.journal is None:
-            return await self._perform(step)
+            return await self._perform(step, state)
         recalled = await self.journal.recall(step, None)
         if recalled is not None:
-            self._update(step.id, attempts=recalled.attempts)
+            state.attempts = recalled.attempts
             failure = None
             if recalled.status in ("failed", "unknown_outcome"):
                 failure = AttemptFailure(
@@ -287,19 +312,19 @@ class _Executor:
                     server=step.server,
                 )
             return recalled.status, recalled.result, failure
-        status, result, failure = await self._perform(step)
+        status, result, failure = await self._perform(step, state)
         outcome = JournalledStep(
             status,
             result if status == "succeeded" else None,
             str(failure) if failure is not None else None,
             failure.error_class if failure is not None else None,
-            self.steps[step.id].attempts,
+            state.attempts,
         )
         await self.journal.finished(step, None, outcome)
         return status, result, failure
 
-    async def _perform(self, step: StepPlan) -> tuple[StepStatus, Any, AttemptFailure | None]:
-        context = self._context(step.ancestors)
+    async def _perform(self, step: StepPlan, state: _StepState) -> tuple[StepStatus, Any, AttemptFailure | None]:
+        context = self._context(step.reads)
         try:
             if step.condition is not None and not truthy(_evaluate(step.condition.evaluate, context)):
                 return "skipped", None, None
@@ -308,7 +333,7 @@ class _Executor:
             deadline_at = anyio.current_time() + step.deadline if step.deadline is not None else None
 
             def count_attempt() -> None:
-                self._update(step.id, attempts=self.steps[step.id].attempts + 1)
+                state.attempts += 1
 
             async def on_retry(attempt: int, failure: AttemptFailure, delay: float) -> None:
                 # The current span is the step's, or the for_each item's being retried.
@@ -421,7 +446,9 @@ class _Executor:
         return value
 
     def _context(self, step_ids: Iterable[str]) -> dict[str, Any]:
-        return {"input": self.arguments, "steps": {s: _view(self.steps[s]) for s in step_ids}}
+        """What expressions see: ``input``, and the finished steps ``step_ids`` (those they read)."""
+        views = self.views
+        return {"input": self.arguments, "steps": {step_id: views[step_id] for step_id in step_ids}}
 
     async def _emit(
         self,
@@ -433,22 +460,39 @@ class _Executor:
     ) -> None:
         if self.on_event is None:
             return
-        run = self.steps[step.id]
-        status = run.status if kind == "finished" else None
-        error = error if kind == "retrying" else run.error if kind == "finished" else None
+        state = self.states[step.id]
+        status = state.status if kind == "finished" else None
+        error = error if kind == "retrying" else state.error if kind == "finished" else None
         event = StepEvent(
-            self.run_id, step.id, kind, status, run.attempts, self.finished_steps, len(self.plan.steps), error, delay
+            self.run_id, step.id, kind, status, state.attempts, self.finished_steps, len(self.plan.steps), error, delay
         )
         await self.on_event(event)
 
 
+@dataclass(slots=True)
+class _StepState:
+    """A step's record while the run goes on (``StepRun`` says what each field holds).
+
+    Mutable, so that starting, counting an attempt and finishing are plain assignments; the
+    result gets a frozen ``StepRun`` of each. A step the run never reached keeps the defaults.
+    """
+
+    status: StepStatus = "cancelled"
+    result: Any = None
+    error: str | None = None
+    error_class: str | None = None
+    attempts: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+    def record(self) -> StepRun:
+        return StepRun(
+            self.status, self.result, self.error, self.error_class, self.attempts, self.started, self.finished
+        )
+
+
 class _Declined(Exception):
     """The user declined a step's approval, or did not answer in time."""
-
-
-def _view(run: StepRun) -> dict[str, Any]:
-    """What expressions see of a finished step: ``steps.<id>.{result,status,error,attempts}``."""
-    return {"result": run.result, "status": run.status, "error": run.error, "attempts": run.attempts}
 
 
 def _evaluate(evaluate: Callable[[Mapping[str, Any]], Any], context: dict[str, Any]) -> Any:

@@ -150,7 +150,7 @@ class Template:
             ExpressionError: An expression failed while being evaluated.
         """
         if self.kind == "literal":
-            return copy.deepcopy(self.value)
+            return _json_copy(self.value)
         if self.kind == "object":
             return {key: child.render(context) for key, child in self.fields.items()}
         if self.kind == "array":
@@ -277,6 +277,15 @@ def _closing(text: str, start: int) -> int | None:
             depth = max(depth - 1, 0)
         index += 1
     return None
+
+
+def _json_copy(value: Any) -> Any:
+    """A fresh copy of a JSON value: ``copy.deepcopy`` without its memo and dispatch, which JSON does not need."""
+    if isinstance(value, dict):
+        return {key: _json_copy(child) for key, child in cast("dict[str, Any]", value).items()}
+    if isinstance(value, list):
+        return [_json_copy(child) for child in cast("list[Any]", value)]
+    return value
 
 
 def _as_text(value: Any) -> str:

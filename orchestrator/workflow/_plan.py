@@ -107,6 +107,8 @@ class StepPlan:
         dependents: Steps that need this one (the children).
         ancestors: Every step reachable through ``needs``; the only ones expressions may read.
         descendants: Every step that (transitively) needs this one.
+        reads: The steps its expressions read (``steps.<id>``), all among ``ancestors``: the
+            only records the executor puts in its context.
         condition: ``if``; falsy skips the step.
         for_each: Expression yielding the list of items, or ``None`` for one call.
         item_name: Name of the current item in ``arguments``.
@@ -133,6 +135,7 @@ class StepPlan:
     dependents: tuple[str, ...]
     ancestors: frozenset[str]
     descendants: frozenset[str]
+    reads: frozenset[str]
     condition: Expression | None
     for_each: Expression | None
     item_name: str

@@ -15,7 +15,7 @@ tests check retry counts and delays without sleeping.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -110,16 +110,46 @@ async def call_with_retries(
     Raises:
         AttemptFailure: The last failure, once no retry is allowed.
     """
-    slept = 0.0  # instant waits in testing mode, still counted towards the deadline
-    attempts = 0
+    retries = _Retries(call, policy, deadline_at, on_retry)
+    # Most calls succeed at once: the first attempt is made here, and tenacity (whose set-up
+    # costs more per call than a fast tool does) is only asked about the attempts after it.
+    try:
+        return await retries.attempt()
+    except AttemptFailure as failure:
+        if not retries.retryable(failure):
+            raise
+        first_failure = failure
+    return await retries.after(first_failure)
 
-    def now() -> float:
-        return anyio.current_time() + slept
 
-    def time_left() -> float | None:
-        return None if deadline_at is None else deadline_at - now()
+class _Retries(Generic[_T]):
+    """The attempts of one call: the first made directly, the others through tenacity."""
 
-    def retryable(exc: BaseException) -> bool:
+    __slots__ = ("_attempts", "_call", "_deadline_at", "_on_retry", "_policy", "_slept")
+
+    def __init__(
+        self,
+        call: Callable[[Attempt], Awaitable[_T]],
+        policy: RetryPolicy | None,
+        deadline_at: float | None,
+        on_retry: RetryFn | None,
+    ) -> None:
+        self._call = call
+        self._policy = policy
+        self._deadline_at = deadline_at
+        self._on_retry = on_retry
+        self._slept = 0.0  # instant waits in testing mode, still counted towards the deadline
+        self._attempts = 0
+
+    def _now(self) -> float:
+        return anyio.current_time() + self._slept
+
+    def _time_left(self) -> float | None:
+        return None if self._deadline_at is None else self._deadline_at - self._now()
+
+    def retryable(self, exc: BaseException) -> bool:
+        """Whether the policy retries ``exc`` (never a cancellation, nor an unknown outcome)."""
+        policy = self._policy
         return (
             policy is not None
             and isinstance(exc, AttemptFailure)
@@ -127,41 +157,57 @@ async def call_with_retries(
             and policy.retries(exc.error_class)
         )
 
-    def wait(state: RetryCallState) -> float:
-        assert policy is not None  # only reached when retryable() accepted the failure
-        delay = policy.delay(state.attempt_number)
-        return random.uniform(0.0, delay) if policy.jitter == "full" else delay
+    async def attempt(self) -> _T:
+        """Make the next attempt."""
+        self._attempts += 1
+        return await self._call(Attempt(self._attempts, self._time_left))
 
-    def stop(state: RetryCallState) -> bool:
-        if policy is None or state.attempt_number >= policy.max_attempts:
+    async def after(self, first_failure: AttemptFailure) -> _T:
+        """Retry as the policy allows, the first attempt having failed with ``first_failure``.
+
+        Raises:
+            AttemptFailure: The last failure, once no retry is allowed.
+        """
+        pending: AttemptFailure | None = first_failure
+
+        async def attempt() -> _T:
+            # Tenacity's first attempt is the one already made: it sees that failure, then
+            # decides (stop, wait, before_sleep) exactly as if it had made the attempt itself.
+            nonlocal pending
+            if pending is not None:
+                failure, pending = pending, None
+                raise failure
+            return await self.attempt()
+
+        retrying = AsyncRetrying(
+            sleep=self._sleep,
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception(self.retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return cast("_T", await retrying(attempt))
+
+    def _wait(self, state: RetryCallState) -> float:
+        assert self._policy is not None  # only reached when retryable() accepted the failure
+        delay = self._policy.delay(state.attempt_number)
+        return random.uniform(0.0, delay) if self._policy.jitter == "full" else delay
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if self._policy is None or state.attempt_number >= self._policy.max_attempts:
             return True
-        return deadline_at is not None and now() + state.upcoming_sleep >= deadline_at
+        return self._deadline_at is not None and self._now() + state.upcoming_sleep >= self._deadline_at
 
-    async def sleep(seconds: float) -> None:
-        nonlocal slept
+    async def _sleep(self, seconds: float) -> None:
         if _testing:
-            slept += seconds
+            self._slept += seconds
             await anyio.lowlevel.checkpoint()
         else:
             await anyio.sleep(seconds)
 
-    async def before_sleep(state: RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None:
-            await on_retry(
+    async def _before_sleep(self, state: RetryCallState) -> None:
+        if self._on_retry is not None and state.outcome is not None:
+            await self._on_retry(
                 state.attempt_number, cast("AttemptFailure", state.outcome.exception()), state.upcoming_sleep
             )
-
-    async def attempt() -> _T:
-        nonlocal attempts
-        attempts += 1
-        return await call(Attempt(attempts, time_left))
-
-    retrying = AsyncRetrying(
-        sleep=sleep,
-        stop=stop,
-        wait=wait,
-        retry=retry_if_exception(retryable),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    return cast("_T", await retrying(attempt))
