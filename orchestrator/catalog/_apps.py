@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APP_MIME_TYPE",
-    "LINK_KEYS",
     "UI_EXTENSION",
     "app_links",
     "has_app",
@@ -45,9 +44,6 @@ _UI: Final = "ui"
 _LEGACY_RESOURCE_URI: Final = "ui/resourceUri"
 _OUTPUT_TEMPLATE: Final = "openai/outputTemplate"
 _OPENAI_VISIBILITY: Final = "openai/visibility"
-
-LINK_KEYS: Final = (f"{_UI}.resourceUri", _LEGACY_RESOURCE_URI, _OUTPUT_TEMPLATE)
-"""Where a ``_meta`` links an app resource (``ui.resourceUri`` is nested), for the docs and messages."""
 
 _EVERYONE: Final = frozenset({"model", "app"})
 
