@@ -44,10 +44,11 @@ from orchestrator.server._access import (
     request_principal,
 )
 from orchestrator.server._approvals import elicitation_approver
-from orchestrator.server._apps import AppTools, advertise_apps, renders_apps
+from orchestrator.server._apps import AppTools
 from orchestrator.server._composites import RUN_META_KEY, Composites
 from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
+from orchestrator.server._extensions import client_declares, with_extension
 from orchestrator.server._pages import InvalidCursor, cursor_for, page_start
 from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, Plans
 from orchestrator.server._request_peer import RequestPeer
@@ -345,7 +346,7 @@ class OrchestratorServer:
         """
         result = await call_next(ctx)
         if ctx.method in ("initialize", "server/discover") and isinstance(result, dict) and self._offers_apps():
-            return advertise_apps(result, {})
+            return with_extension(result, UI_EXTENSION)
         return result
 
     def _offers_apps(self) -> bool:
@@ -515,7 +516,7 @@ class OrchestratorServer:
         model_tools = self._model_tools()
         # A host that renders apps keeps app-only tools from its model; to any other client the
         # list is the model's.
-        apps = renders_apps(ctx)
+        apps = client_declares(ctx, UI_EXTENSION)
         served = self._served_tools() if apps else model_tools
         principal = request_principal(ctx)
         tools = list(served) if principal.grant.everything else self.policy().tools(principal, served)
@@ -623,7 +624,7 @@ class OrchestratorServer:
             UnknownToolError: An app-only tool called by a model; or an own name several tools have.
         """
         served = self._served_tools()
-        apps = not by_model and renders_apps(ctx)
+        apps = not by_model and client_declares(ctx, UI_EXTENSION)
         if self.apps.app_only(served, name):
             if not apps:
                 raise UnknownToolError("tool", name)

@@ -16,39 +16,19 @@ server does, by exposed name, after the name is resolved here).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from orchestrator.catalog import UI_EXTENSION, has_app, is_app_only, visibility
+from orchestrator.catalog import has_app, is_app_only, visibility
 from orchestrator.errors import UnknownToolError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     import mcp_types as types
-    from mcp.server.context import ServerRequestContext
 
     from orchestrator.catalog import Catalog
 
-__all__ = ["AppTools", "advertise_apps", "renders_apps"]
-
-
-def renders_apps(ctx: ServerRequestContext[Any, Any]) -> bool:
-    """Whether the request's client declared the MCP Apps extension (it renders apps)."""
-    capabilities = ctx.session.client_capabilities
-    extensions = capabilities.extensions if capabilities is not None else None
-    return extensions is not None and UI_EXTENSION in extensions
-
-
-def advertise_apps(result: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """An ``initialize`` or ``server/discover`` result whose capabilities list the MCP Apps extension."""
-    capabilities: object = result.get("capabilities")
-    if isinstance(capabilities, dict):
-        fields = cast("dict[str, Any]", capabilities)
-        listed: object = fields.get("extensions")
-        extensions = dict(cast("dict[str, Any]", listed)) if isinstance(listed, dict) else {}
-        extensions[UI_EXTENSION] = dict(settings)
-        result["capabilities"] = {**fields, "extensions": extensions}
-    return result
+__all__ = ["AppTools"]
 
 
 class AppTools:

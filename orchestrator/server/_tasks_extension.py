@@ -33,6 +33,7 @@ from orchestrator.errors import OrchestratorError, UnknownToolError
 from orchestrator.server._access import request_principal
 from orchestrator.server._durable import run_principal
 from orchestrator.server._errors import request_error, tool_error_result
+from orchestrator.server._extensions import client_declares, with_extension
 from orchestrator.server._tasks import (
     CANCEL_REASON,
     POLL_INTERVAL_MS,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from orchestrator.server._tasks import TaskHost, TaskInputs
     from orchestrator.store import RunRecord
 
-__all__ = ["ExtensionTasks", "declares_tasks"]
+__all__ = ["ExtensionTasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +64,13 @@ def _mapping(value: object) -> dict[str, Any] | None:
     return cast("dict[str, Any]", value) if isinstance(value, dict) else None
 
 
-def declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
-    """Whether the request's client named the tasks extension in its capabilities."""
-    capabilities = ctx.session.client_capabilities
-    extensions = capabilities.extensions if capabilities is not None else None
-    return extensions is not None and TASKS_EXTENSION in extensions
-
-
 def require_tasks(ctx: ServerRequestContext[Any, Any]) -> None:
     """Refuse a task method to a client that did not declare the extension.
 
     Raises:
         MCPError: -32021 (missing required client capability), naming the extension.
     """
-    if declares_tasks(ctx):
+    if client_declares(ctx, TASKS_EXTENSION):
         return
     data = types.MissingRequiredClientCapabilityErrorData(
         required_capabilities=types.ClientCapabilities(extensions={TASKS_EXTENSION: {}})
@@ -99,11 +93,7 @@ class ExtensionTasks:
     @staticmethod
     def advertise(result: dict[str, Any]) -> dict[str, Any]:
         """A ``server/discover`` result that lists the extension."""
-        capabilities = _mapping(result.get("capabilities"))
-        if capabilities is not None:
-            listed = _mapping(capabilities.get("extensions")) or {}
-            result["capabilities"] = {**capabilities, "extensions": {**listed, TASKS_EXTENSION: {}}}
-        return result
+        return with_extension(result, TASKS_EXTENSION)
 
     def _task(self, record: RunRecord, status: str) -> dict[str, Any]:
         task: dict[str, Any] = {"taskId": record.id, "status": status}
@@ -131,7 +121,7 @@ class ExtensionTasks:
         Raises:
             MCPError: -32602 for a tool the caller may not call.
         """
-        if not declares_tasks(ctx):
+        if not client_declares(ctx, TASKS_EXTENSION):
             return None
         raw = ctx.params or {}
         name = raw.get("name")
