@@ -34,6 +34,7 @@ import anyio
 import mcp_types as types
 from sqlalchemy.engine import make_url
 
+from bench._invokers import SleepingInvoker
 from orchestrator.runs import RunManager, RunRequest
 from orchestrator.store import RunPrincipal, open_store
 from orchestrator.workflow import WorkflowSpec, compile_workflow, execute
@@ -43,25 +44,6 @@ if TYPE_CHECKING:
     from orchestrator.workflow import RunResult, ToolInvoker, WorkflowPlan
 
 BUDGET = 1.10
-
-
-class _SleepingInvoker:
-    """Every call sleeps the step's time and returns its arguments."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-
-    async def call_tool(
-        self,
-        server: str,
-        tool: str,
-        arguments: dict[str, Any],
-        *,
-        timeout: float | None,
-        meta: dict[str, Any] | None,
-    ) -> types.CallToolResult:
-        await anyio.sleep(self._seconds)
-        return types.CallToolResult(content=[], structured_content={"done": arguments.get("n")})
 
 
 class _Hooks:
@@ -109,7 +91,7 @@ def dag_plan(width: int, depth: int, *, idempotent: bool) -> WorkflowPlan:
 
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     plan = dag_plan(args.width, args.depth, idempotent=not args.not_idempotent)
-    invoker = _SleepingInvoker(args.step_ms / 1000)
+    invoker = SleepingInvoker(args.step_ms / 1000)
     plain: list[float] = []
     journalled: list[float] = []
     with tempfile.TemporaryDirectory() as folder:

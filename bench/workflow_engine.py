@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import mcp_types as types
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from bench._invokers import InstantInvoker, SleepingInvoker
 from orchestrator.workflow import WorkflowSpec, compile_workflow, execute
 
 if TYPE_CHECKING:
@@ -57,40 +57,6 @@ if TYPE_CHECKING:
 _BUDGET_MS_PER_STEP = 0.2
 _BUDGET_RATIO = 0.9
 """Critical path / makespan: at least 0.9 (the makespan at most 1/0.9 of the critical path)."""
-
-
-class _InstantInvoker:
-    """Every call returns its ``n`` argument at once, without yielding to the event loop."""
-
-    async def call_tool(
-        self,
-        server: str,
-        tool: str,
-        arguments: dict[str, Any],
-        *,
-        timeout: float | None,
-        meta: dict[str, Any] | None,
-    ) -> types.CallToolResult:
-        return types.CallToolResult(content=[], structured_content={"n": arguments.get("n")})
-
-
-class _SleepingInvoker:
-    """Every call sleeps ``seconds`` and returns its ``n`` argument."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-
-    async def call_tool(
-        self,
-        server: str,
-        tool: str,
-        arguments: dict[str, Any],
-        *,
-        timeout: float | None,
-        meta: dict[str, Any] | None,
-    ) -> types.CallToolResult:
-        await anyio.sleep(self._seconds)
-        return types.CallToolResult(content=[], structured_content={"n": arguments.get("n")})
 
 
 def _compile(name: str, steps: dict[str, Any], **extra: Any) -> WorkflowPlan:
@@ -172,8 +138,8 @@ async def _timed(run: Callable[[], Awaitable[None]]) -> float:
 
 def _measurements(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[None]]]:
     """Each measurement by name: ``<part>_executor`` and its baseline (``<part>_loop``, ``dag_direct``)."""
-    instant = _InstantInvoker()
-    sleeping = _SleepingInvoker(args.step_ms / 1000)
+    instant = InstantInvoker()
+    sleeping = SleepingInvoker(args.step_ms / 1000)
     chain = chain_plan(args.chain)
     needs = dag_needs(args.width, args.depth)
     dag = dag_plan(needs, args.width)
