@@ -47,6 +47,7 @@ __all__ = [
     "ATTR_ERROR_TYPE",
     "ATTR_FOREACH_COUNT",
     "ATTR_ITEM_INDEX",
+    "ATTR_PASS_THROUGH",
     "ATTR_RUN_ID",
     "ATTR_RUN_STATUS",
     "ATTR_SERVER_KEY",
@@ -96,6 +97,8 @@ ATTR_FOREACH_COUNT: Final = f"{_NS}.step.for_each.count"
 ATTR_ITEM_INDEX: Final = f"{_NS}.step.for_each.index"
 ATTR_SERVER_KEY: Final = f"{_NS}.server.key"
 ATTR_CATALOGUE_VERSION: Final = f"{_NS}.catalogue.version"
+ATTR_PASS_THROUGH: Final = f"{_NS}.call.pass_through"
+"""On a ``tools/call`` server span: ``true`` when the result was forwarded as the downstream sent it."""
 ATTR_ERROR_TYPE: Final = "error.type"
 ATTR_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 ATTR_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"

@@ -20,6 +20,7 @@ from orchestrator.downstream._pool import CatalogChange, CatalogChangeFn, Downst
 from orchestrator.downstream._retry import BackoffPolicy
 from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn, open_transport, secret_values
 from orchestrator.downstream._upstream_peer import UpstreamPeer, caller_of, current_peer
+from orchestrator.downstream._wire_result import WireResult
 
 __all__ = [
     "Admission",
@@ -38,6 +39,7 @@ __all__ = [
     "ServerStatus",
     "TransportFactoryFn",
     "UpstreamPeer",
+    "WireResult",
     "Withheld",
     "caller_of",
     "current_peer",

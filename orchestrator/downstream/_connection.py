@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager, AsyncExitStack
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -38,11 +38,12 @@ import anyio.abc
 import mcp_types as types
 from mcp import Client, MCPError
 from mcp.client.extension import advertise
-from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
+from mcp_types.version import LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from opentelemetry.trace import SpanKind
 
 from orchestrator._masking import SecretMasker
+from orchestrator._sdk_internals import check_tool_output, finish_tool_call, send_tool_call
 from orchestrator._version import NAME, __version__
 from orchestrator.catalog import APP_MIME_TYPE, UI_EXTENSION
 from orchestrator.config import HttpServerSpec, ServerSpec, StdioServerSpec
@@ -74,6 +75,7 @@ from orchestrator.downstream._transport import (
     secret_values,
 )
 from orchestrator.downstream._upstream_peer import UpstreamPeer, current_peer
+from orchestrator.downstream._wire_result import WireResult
 from orchestrator.errors import (
     DownstreamError,
     DownstreamLoginRequired,
@@ -112,6 +114,15 @@ _CLIENT_INFO = types.Implementation(name=NAME, version=__version__)
 _APPS_EXTENSION = advertise(UI_EXTENSION, {"mimeTypes": [APP_MIME_TYPE]})
 _LOGIN_POLL = 5.0
 """Seconds between checks, by a server waiting for a login, whether someone has logged in."""
+
+
+def _is_plain_success(raw: dict[str, Any]) -> bool:
+    """Whether a ``tools/call`` answer is a complete, successful result in the usual shape."""
+    return (
+        raw.get("resultType", "complete") == "complete"
+        and isinstance(raw.get("content"), list)
+        and raw.get("isError") in (None, False)
+    )
 
 
 def _login_required(exc: BaseException) -> DownstreamLoginRequired | None:
@@ -638,12 +649,11 @@ class DownstreamServer:
             DownstreamToolError: The server answered with a JSON-RPC error.
             DownstreamOutputInvalid: Its result does not fit the tool's own ``outputSchema``.
         """
-        limit = timeout if timeout is not None else self.spec.timeout
         relay = ProgressRelay(progress) if progress is not None else None
 
         async def attempt(attempt_limit: float) -> types.CallToolResult:
             async def send(client: Client) -> types.CallToolResult:
-                try:
+                with self._output_checked(tool):
                     result = await client.call_tool(
                         tool,
                         arguments,
@@ -652,19 +662,62 @@ class DownstreamServer:
                         progress_callback=relay,
                         meta=cast("types.RequestParamsMeta", meta) if meta else None,
                     )
-                except RuntimeError as exc:
-                    invalid = output_schema_error(self.name, tool, exc, mask=self._masker.mask)
-                    if invalid is None:
-                        raise
-                    # The server broke its own contract: the operator should hear of it, once per call.
-                    logger.warning("%s", invalid)
-                    raise invalid from exc
                 if relay is not None:
                     await relay.drained()  # its last progress report goes before the result
                 return self._masked(result) if result.is_error else result
 
             return await self._request(f"tools/call {tool}", send, attempt_limit, peer)
 
+        return await self._attempts(attempt, timeout, retry=retry)
+
+    async def call_tool_wire(
+        self,
+        tool: str,
+        arguments: dict[str, Any] | None,
+        *,
+        timeout: float | None = None,
+        peer: UpstreamPeer | None = None,
+        retry: bool = False,
+    ) -> WireResult | types.CallToolResult:
+        """``call_tool`` without progress or extra ``_meta``, its usual answer left as the server sent it.
+
+        A successful ``resultType: complete`` answer comes back as its JSON object, untyped; its
+        structured content is checked against the tool's ``outputSchema`` as ``call_tool``
+        checks it. An error result, or one reached through input rounds, comes back typed,
+        exactly as from ``call_tool``.
+
+        Raises:
+            DownstreamError: As for ``call_tool``.
+        """
+
+        async def attempt(attempt_limit: float) -> WireResult | types.CallToolResult:
+            async def send(client: Client) -> WireResult | types.CallToolResult:
+                with self._output_checked(tool):
+                    try:
+                        raw = await send_tool_call(client, tool, arguments)
+                    except MCPError as exc:
+                        if exc.code != HEADER_MISMATCH:
+                            raise
+                        # Nothing ran: Client.call_tool re-lists the tool and sends it again.
+                        raw = None
+                    if raw is not None and _is_plain_success(raw):
+                        await check_tool_output(client, tool, raw)
+                        return WireResult(raw, client.protocol_version or LATEST_HANDSHAKE_VERSION)
+                    if raw is None:
+                        result = await client.call_tool(tool, arguments, read_timeout_seconds=math.inf)
+                    else:
+                        result = await finish_tool_call(client, tool, arguments, raw)
+                        if not result.is_error:
+                            await client.session.validate_tool_result(tool, result)
+                return self._masked(result) if result.is_error else result
+
+            return await self._request(f"tools/call {tool}", send, attempt_limit, peer)
+
+        return await self._attempts(attempt, timeout, retry=retry)
+
+    async def _attempts(self, attempt: Callable[[float], Awaitable[_T]], timeout: float | None, *, retry: bool) -> _T:
+        """One ``attempt`` of a call, or several by the server's ``retry`` settings when ``retry`` allows."""
+        limit = timeout if timeout is not None else self.spec.timeout
         if not retry or self.spec.retry.max_attempts <= 1:
             return await attempt(limit)
         return await call_with_retries(
@@ -675,6 +728,19 @@ class DownstreamServer:
             budget=self._retry_budget,
             before_retry=self._await_reconnect,
         )
+
+    @contextmanager
+    def _output_checked(self, tool: str) -> Generator[None]:
+        """Turn the SDK client's failed ``outputSchema`` check of ``tool``'s result into ``DownstreamOutputInvalid``."""
+        try:
+            yield
+        except RuntimeError as exc:
+            invalid = output_schema_error(self.name, tool, exc, mask=self._masker.mask)
+            if invalid is None:
+                raise
+            # The server broke its own contract: the operator should hear of it, once per call.
+            logger.warning("%s", invalid)
+            raise invalid from exc
 
     async def _await_reconnect(self, time_left: float) -> None:
         """Before a retry: give a server that died mid-call a moment to be connected again."""

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from orchestrator.downstream._retry import BackoffPolicy
     from orchestrator.downstream._transport import AuthForFn, TransportFactoryFn
     from orchestrator.downstream._upstream_peer import UpstreamPeer
+    from orchestrator.downstream._wire_result import WireResult
 
 __all__ = ["CatalogChange", "CatalogChangeFn", "DownstreamPool", "PoolChange", "ResourceListenerFn"]
 
@@ -105,6 +106,12 @@ def _prefix_for(key: str, spec: ServerSpec) -> str | None:
     if spec.prefix is False:
         return None
     return spec.prefix if spec.prefix is not None else key
+
+
+def _safe_to_repeat(tool: types.Tool) -> bool:
+    """Whether a call of ``tool`` may be retried after a transport fault: it says it is read-only or idempotent."""
+    hints = tool.annotations
+    return hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
 
 
 def _connection_fields(spec: ServerSpec) -> dict[str, Any]:
@@ -554,6 +561,35 @@ class DownstreamPool:
             UnknownToolError: No tool is exposed under that name.
             DownstreamError: The server could not serve the call.
         """
+        tool, route = await self._callable_tool(exposed)
+        return await self.server(route.server).call_tool(
+            route.name, arguments, timeout=timeout, progress=progress, peer=peer, meta=meta, retry=_safe_to_repeat(tool)
+        )
+
+    async def call_tool_wire(
+        self, exposed: str, arguments: dict[str, Any] | None, *, peer: UpstreamPeer | None = None
+    ) -> WireResult | types.CallToolResult:
+        """``call_tool``, with a successful result left as the server sent it (``DownstreamServer.call_tool_wire``).
+
+        Raises:
+            UnknownToolError: No tool is exposed under that name.
+            DownstreamError: The server could not serve the call.
+        """
+        tool, route = await self._callable_tool(exposed)
+        return await self.server(route.server).call_tool_wire(
+            route.name,
+            arguments,
+            peer=peer,
+            retry=_safe_to_repeat(tool),
+        )
+
+    async def _callable_tool(self, exposed: str) -> tuple[types.Tool, Route]:
+        """The tool a call by exposed name goes to, and its route; a cold server is started for it.
+
+        Raises:
+            UnknownToolError: No tool is exposed under that name.
+            DownstreamError: The tool is withdrawn or held back (why is in the error).
+        """
         tool = await self.admitted_tool(exposed)
         route = self.catalog.route_tool(exposed)
         if self.server(route.server).lazy:
@@ -561,11 +597,7 @@ class DownstreamPool:
             await self.server(route.server).wake()
             tool = await self.admitted_tool(exposed)
             route = self.catalog.route_tool(exposed)
-        hints = tool.annotations
-        safe_to_repeat = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
-        return await self.server(route.server).call_tool(
-            route.name, arguments, timeout=timeout, progress=progress, peer=peer, meta=meta, retry=safe_to_repeat
-        )
+        return tool, route
 
     async def get_prompt(
         self, exposed: str, arguments: dict[str, str] | None, *, peer: UpstreamPeer | None = None

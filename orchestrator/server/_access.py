@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
@@ -42,6 +42,16 @@ __all__ = [
 
 AUTH_REQUIRED_SCOPE_KEY = "orchestrator.auth_required"
 """Set in an HTTP request's ASGI scope by the edge when the endpoint requires credentials."""
+
+
+class _CallOutcome(Protocol):
+    """What the audit log needs of a call's result: whether it is an error."""
+
+    @property
+    def is_error(self) -> bool | None: ...
+
+
+_ResultT = TypeVar("_ResultT", bound=_CallOutcome)
 
 _NOBODY = Principal(kind="token", client_id=None, subject=None, grant=Grant(frozenset()))
 
@@ -118,9 +128,9 @@ class CallControls:
         principal: Principal,
         name: str,
         arguments: dict[str, Any],
-        call: Callable[[], Awaitable[types.CallToolResult]],
-        served_by: Callable[[types.CallToolResult | None], ServedBy],
-    ) -> types.CallToolResult:
+        call: Callable[[], Awaitable[_ResultT]],
+        served_by: Callable[[_ResultT | None], ServedBy],
+    ) -> _ResultT | types.CallToolResult:
         """Run ``call`` within ``principal``'s rate limits (the local owner has none), leaving an audit record.
 
         A refused call is a tool error saying when to retry, recorded too; nothing is called.
@@ -135,7 +145,7 @@ class CallControls:
             return await call()
         started = time.monotonic()
         error: BaseException | None = None
-        result: types.CallToolResult | None = None
+        result: _ResultT | None = None
         try:
             result = await call()
             return result

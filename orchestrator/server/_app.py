@@ -27,7 +27,7 @@ from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
 from orchestrator.auth import OWNER, AccessPolicy, Principal
 from orchestrator.catalog import UI_EXTENSION, ExposedCatalogue, close_names, exposed_catalogue, relinked_result
-from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer
+from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer, WireResult
 from orchestrator.errors import (
     DownstreamError,
     InputRoundExpired,
@@ -50,6 +50,7 @@ from orchestrator.server._durable import ServerRunHooks, run_principal
 from orchestrator.server._errors import downstream_error_result, request_error, tool_error_result
 from orchestrator.server._extensions import client_declares, with_extension
 from orchestrator.server._pages import InvalidCursor, cursor_for, page_start
+from orchestrator.server._pass_through import PlainCall, plain_call, served_wire_result
 from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, Plans
 from orchestrator.server._request_peer import RequestPeer
 from orchestrator.server._rounds import InputRounds, RoundState
@@ -67,6 +68,7 @@ from orchestrator.server._validate import ArgumentValidator
 from orchestrator.server._wire_lists import WireLists
 from orchestrator.tracing import (
     ATTR_CATALOGUE_VERSION,
+    ATTR_PASS_THROUGH,
     ATTR_TOOL_CALL_ARGUMENTS,
     ATTR_TOOL_CALL_RESULT,
     Redactor,
@@ -253,6 +255,7 @@ class OrchestratorServer:
         self.lowlevel.middleware.append(self._stamp_catalogue_version)
         self.lowlevel.middleware.append(self._advertise_apps)
         self.lowlevel.middleware.append(self._serve_wire_lists)
+        self.lowlevel.middleware.append(self._pass_through_calls)
         self.tasks = TaskMethods(self, self.lowlevel)
         self.tasks.inputs = ApprovalInputs(lambda: self.runs)
         """MCP tasks (both eras) over ``runs``, offered while it is set."""
@@ -587,6 +590,82 @@ class OrchestratorServer:
             if meta_call:  # the model named a tool that is not there: a result it can read and correct
                 return tool_error_result(exc)
             raise request_error(exc) from exc
+
+    async def _pass_through_calls(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Serve ``tools/call`` of a plain downstream tool on the pass-through path (``_pass_through``).
+
+        Every other call, and any request not a call, goes on to the typed handler.
+        """
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        chosen = self._pass_through_call(ctx)
+        if chosen is None:
+            return await call_next(ctx)
+        call, principal = chosen
+        name, arguments = call.name, call.arguments
+        version = self.catalogue_version
+        span = trace.get_current_span()
+        span.set_attribute(ATTR_CATALOGUE_VERSION, version)
+        span.set_attribute(ATTR_PASS_THROUGH, True)
+        try:
+            result = await self.controls.call(
+                principal,
+                name,
+                arguments,
+                lambda: self._call_downstream_wire(name, arguments, self._request_peer(ctx)),
+                lambda _: self._served_by(name, None, version),
+            )
+        except UnknownToolError as exc:  # gone since it was chosen: as the typed path says it
+            raise request_error(exc) from exc
+        trace_id = current_trace_id()
+        ours = {TRACE_META_KEY: {"trace_id": trace_id}} if trace_id is not None else {}
+        return served_wire_result(result, ctx.protocol_version, self.lowlevel.server_info_stamp, ours)
+
+    def _pass_through_call(self, ctx: ServerRequestContext[Any, Any]) -> tuple[PlainCall, Principal] | None:
+        """The call and its caller when the pass-through path serves ``ctx``; ``None`` for the typed path.
+
+        The path takes a call of a catalogue tool that the caller may use, with nothing else
+        to do on the way: no progress to relay, no input rounds the client could answer, no
+        app links to rewrite, no payloads to record. Anything else, including every call the
+        typed path answers with an error, goes there.
+        """
+        if self._redactor is not None or _can_answer_input(ctx):
+            return None
+        call = plain_call(ctx.params)
+        if call is None or not request_connection(ctx).initialize_accepted:
+            return None
+        name = call.name
+        catalog = self._pool.catalog
+        if not catalog.has_tool(name) or name in self.search.reserved or name in self.composites.names:
+            return None
+        if self._offers_plans(name) or self.apps.app_only(self._served_tools(), name):
+            return None
+        principal = request_principal(ctx)
+        if not principal.grant.everything and not self.policy().tool_allowed(principal, name):
+            return None
+        if catalog.relinks(catalog.route_tool(name).server):
+            return None
+        return call, principal
+
+    async def _call_downstream_wire(
+        self, name: str, arguments: dict[str, Any], peer: UpstreamPeer | None
+    ) -> WireResult | types.CallToolResult:
+        """``_call_downstream`` on the pass-through path: a successful result stays as the server sent it."""
+        try:
+            tool = await self._pool.admitted_tool(name)  # a withdrawn or held-back tool raises why: a tool error
+            server = self._pool.catalog.route_tool(name).server
+            problems = self._validator.problems(tool, arguments)
+            if problems:
+                raise InvalidArgumentsError(name, problems)
+            result = await self._pool.call_tool_wire(name, arguments, peer=peer)
+        except UnknownToolError:
+            raise
+        except OrchestratorError as exc:
+            return tool_error_result(exc)
+        if isinstance(result, WireResult):
+            return result
+        result = _without_server_info(result)
+        return downstream_error_result(result, server) if result.is_error else result
 
     async def _meta_tool_call(
         self, principal: Principal, name: str, arguments: dict[str, Any]

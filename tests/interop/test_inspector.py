@@ -38,7 +38,10 @@ def target(request: pytest.FixtureRequest, client_config: Path, http_url: str) -
 async def inspector(home: Path, target: list[str], era: str, *method: str) -> Any:
     """Run the Inspector CLI once; its JSON ``result`` (the test fails on any error)."""
     require(NODE22, INSPECTOR)
-    argv = [NODE22, INSPECTOR, "--cli", "--format", "json", "--protocol-era", era, *target, *method]
+    # The launch includes the aggregator's start-up and a servers' first listing: on a loaded CI
+    # machine that can exceed the Inspector's 15 s default, so the bound is the run's own.
+    argv = [NODE22, INSPECTOR, "--cli", "--format", "json", "--protocol-era", era, "--connect-timeout", "60000"]
+    argv += [*target, *method]
     # HOME: the Inspector keeps its catalogue and client state under ~/.mcp-inspector.
     done = await run(argv, env={"HOME": str(home)}, timeout=90)
     assert done.returncode == 0, done.describe()
