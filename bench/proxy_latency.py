@@ -15,6 +15,7 @@ path                   route
 direct-stdio           client -> fault server (stdio)
 proxied-stdio          client -> ``orchestrator serve`` (stdio) -> fault server (stdio)
 proxied-stdio-traced   proxied-stdio, with the aggregator exporting spans (OTLP, see below)
+proxied-stdio-typed    proxied-stdio with ``serve.pass_through: false`` (every call on the typed path)
 direct-http            client -> fault server (streamable HTTP, 127.0.0.1)
 proxied-http           client -> ``orchestrator serve --transport http`` -> fault server (stdio)
 proxied-http-traced    proxied-http, with the aggregator exporting spans (OTLP, see below)
@@ -97,6 +98,7 @@ PATHS = (
     "direct-stdio",
     "proxied-stdio",
     "proxied-stdio-traced",
+    "proxied-stdio-typed",
     "direct-http",
     "proxied-http",
     "proxied-http-traced",
@@ -104,7 +106,12 @@ PATHS = (
 )
 TRACED_PATHS = ("proxied-stdio-traced", "proxied-http-traced")
 NODELAY_CHOICES = ("none", "fixture", "all")
-RATIOS = (("proxied-stdio", "direct-stdio"), ("proxied-http", "direct-http"), ("proxied-http-http", "direct-http"))
+RATIOS = (
+    ("proxied-stdio", "direct-stdio"),
+    ("proxied-stdio-typed", "direct-stdio"),
+    ("proxied-http", "direct-http"),
+    ("proxied-http-http", "direct-http"),
+)
 TRACE_RATIOS = (("proxied-stdio-traced", "proxied-stdio"), ("proxied-http-traced", "proxied-http"))
 AGGREGATOR_STOP = signal.SIGINT
 """How HTTP aggregators are stopped. On SIGTERM uvicorn shuts down and then re-raises the signal,
@@ -238,10 +245,11 @@ async def _background(
                     await process.wait()
 
 
-def _write_config(directory: Path, name: str, downstream: dict[str, Any]) -> Path:
+def _write_config(directory: Path, name: str, downstream: dict[str, Any], serve: dict[str, Any] | None = None) -> Path:
     path = directory / name
     # JSON is valid YAML.
-    path.write_text(json.dumps({"servers": {"f": downstream}}, indent=2), encoding="utf-8")
+    config: dict[str, Any] = {"servers": {"f": downstream}, **({"serve": serve} if serve else {})}
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path
 
 
@@ -343,6 +351,7 @@ class _Endpoints:
     direct_stdio: StdioServerParameters
     proxied_stdio: StdioServerParameters
     proxied_stdio_traced: StdioServerParameters
+    proxied_stdio_typed: StdioServerParameters
     direct_http: str
     proxied_http: str
     proxied_http_traced: str
@@ -376,10 +385,12 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
     stdio_entry: dict[str, Any] = {"command": sys.executable, "args": FAULT_SERVER, "cwd": str(REPO_ROOT)}
     stdio_config = _write_config(workdir, "stdio-downstream.yaml", stdio_entry)
     serve_stdio = ["-m", "orchestrator", "serve", "-c", str(stdio_config)]
+    typed_config = _write_config(workdir, "stdio-typed.yaml", stdio_entry, {"pass_through": False})
     endpoints = _Endpoints(
         direct_stdio=_stdio_params(FAULT_SERVER),
         proxied_stdio=_stdio_params(serve_stdio),
         proxied_stdio_traced=_stdio_params(serve_stdio),
+        proxied_stdio_typed=_stdio_params(["-m", "orchestrator", "serve", "-c", str(typed_config)]),
         direct_http="",
         proxied_http="",
         proxied_http_traced="",
@@ -444,6 +455,8 @@ async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode
         target = stdio_client(endpoints.proxied_stdio, errlog=errlog)
     elif path == "proxied-stdio-traced":
         target = stdio_client(endpoints.proxied_stdio_traced, errlog=errlog)
+    elif path == "proxied-stdio-typed":
+        target = stdio_client(endpoints.proxied_stdio_typed, errlog=errlog)
     else:
         target = {
             "direct-http": endpoints.direct_http,

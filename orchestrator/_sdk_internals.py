@@ -1,8 +1,8 @@
 """The one module that touches the MCP SDK's private modules (bottom layer: no orchestrator imports).
 
 The SDK keeps its stream protocols, transport stream pair, HTTP client factory (and its
-default timeouts) and a
-request's connection private. We need each of them, so every such import and attribute
+default timeouts), its OpenTelemetry span helpers, its client session's request stamping and
+result checks, and a request's connection private. We need each of them, so every such import and attribute
 access stands here and an SDK upgrade changes one file. On top of the stream protocols sits
 ``WrappedReadStream``, the base for read streams that wrap another one: subclasses override
 ``receive`` (and ``aclose`` if they must); iteration, the context manager protocol and
@@ -27,11 +27,14 @@ from mcp.shared._httpx_utils import (
     McpHttpClientFactory,
 )
 from mcp.shared._httpx_utils import create_mcp_http_client as _sdk_http_client
+from mcp.shared._otel import inject_trace_context
+from mcp.shared._otel import otel_span as sdk_span
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.inbound import MCP_NAME_HEADER, encode_header_value
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
     from types import TracebackType
 
     from mcp import Client
@@ -49,8 +52,10 @@ __all__ = [
     "check_tool_output",
     "create_mcp_http_client",
     "finish_tool_call",
+    "inject_trace_context",
     "later_revision_fields",
     "request_connection",
+    "sdk_span",
     "send_tool_call",
 ]
 
@@ -79,14 +84,20 @@ def request_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
     return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
-async def send_tool_call(client: Client, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+async def send_tool_call(
+    client: Client,
+    name: str,
+    arguments: dict[str, Any] | None,
+    via: Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """``tools/call`` sent as ``Client.call_tool`` sends it, its result left as the server sent it.
 
     The request is stamped as the session stamps every request (at 2026-07-28: the protocol
     version, client info and capabilities in ``_meta``; the ``Mcp-*`` headers over HTTP). The
     SDK would build a typed request, then validate and type the result; a proxy that forwards
     the result needs neither. As the session does, fields of a revision later than the one
-    negotiated are dropped.
+    negotiated are dropped. ``via`` sends the stamped request instead of the session's
+    dispatcher (a stdio child's own line writer).
 
     Raises:
         MCPError: The server answered with an error, or the connection closed.
@@ -99,7 +110,10 @@ async def send_tool_call(client: Client, name: str, arguments: dict[str, Any] | 
     opts: CallOptions = {}
     session._stamp(data, opts)  # pyright: ignore[reportPrivateUsage]
     opts.setdefault("headers", {}).setdefault(MCP_NAME_HEADER, encode_header_value(name))
-    raw = await session._dispatcher.send_raw_request("tools/call", data["params"], opts)  # pyright: ignore[reportPrivateUsage]
+    if via is not None:
+        raw = await via("tools/call", data["params"])
+    else:
+        raw = await session._dispatcher.send_raw_request("tools/call", data["params"], opts)  # pyright: ignore[reportPrivateUsage]
     foreign = _later_revision_fields("tools/call", client.protocol_version or LATEST_HANDSHAKE_VERSION)
     if foreign and not foreign.isdisjoint(raw):
         raw = {key: value for key, value in raw.items() if key not in foreign}

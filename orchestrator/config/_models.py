@@ -378,6 +378,13 @@ class ServeSpec(_Frozen):
             "clients fetch the rest by cursor (nextCursor). Unset: every list in one page."
         ),
     )
+    pass_through: bool = Field(
+        default=True,
+        description=(
+            "Forward a plain tool call's result as the downstream sent it, without re-typing it "
+            "(every check still applies); false: every call takes the typed path, for diagnosis."
+        ),
+    )
 
 
 class TracingSpec(_Frozen):

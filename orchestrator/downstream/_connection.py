@@ -91,6 +91,7 @@ if TYPE_CHECKING:
 
     from orchestrator._egress import EgressRules
     from orchestrator.catalog import ServerManifest
+    from orchestrator.downstream._stdio_calls import StdioCalls
 
 __all__ = ["DownstreamServer", "ServerState", "ServerStatus"]
 
@@ -194,6 +195,8 @@ class DownstreamServer:
         self._policy = policy or BackoffPolicy()
         self._prefix = prefix
         self._client: Client | None = None
+        # The stdio child of a connection and its writer of pass-through requests, while connected.
+        self._line_calls: tuple[Client, StdioCalls] | None = None
         self._lost: anyio.Event | None = None
         self._state: ServerState = "starting"
         self._last_error: str | None = None
@@ -428,6 +431,7 @@ class DownstreamServer:
         try:
             async with AsyncExitStack() as stack:
                 transport = self._transports(self.name) if self._transports is not None else None
+                line_calls: list[StdioCalls] = []
                 streams = await stack.enter_async_context(
                     open_transport(
                         self.spec,
@@ -437,6 +441,7 @@ class DownstreamServer:
                         transport=transport,
                         egress=self._egress() if self._egress is not None else None,
                         auth=self._auth(),
+                        on_calls=line_calls.append,
                     )
                 )
                 client = JudgedClient(
@@ -455,6 +460,7 @@ class DownstreamServer:
                     message_handler=self._on_message,
                     log_level="info",
                 )
+                self._line_calls = (client, line_calls[0]) if line_calls else None
                 # One trace per connection groups the handshake and the listings.
                 with tracer.start_as_current_span(f"connect {self.name}", kind=SpanKind.INTERNAL):
                     await stack.enter_async_context(client)
@@ -549,6 +555,8 @@ class DownstreamServer:
         if self._client is client:
             self._client = None
             self._connected = anyio.Event()
+        if self._line_calls is not None and self._line_calls[0] is client:
+            self._line_calls = None
 
     def _connection_closed(self, client: Client) -> None:
         """A request learnt that the connection of ``client`` closed: the supervisor restarts it."""
@@ -694,7 +702,7 @@ class DownstreamServer:
             async def send(client: Client) -> WireResult | types.CallToolResult:
                 with self._output_checked(tool):
                     try:
-                        raw = await send_tool_call(client, tool, arguments)
+                        raw = await send_tool_call(client, tool, arguments, self._line_requests(client))
                     except MCPError as exc:
                         if exc.code != HEADER_MISMATCH:
                             raise
@@ -714,6 +722,11 @@ class DownstreamServer:
             return await self._request(f"tools/call {tool}", send, attempt_limit, peer)
 
         return await self._attempts(attempt, timeout, retry=retry)
+
+    def _line_requests(self, client: Client) -> Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]] | None:
+        """How ``client``'s stdio child takes a request written beside the SDK's, if it is one."""
+        line_calls = self._line_calls
+        return line_calls[1].request if line_calls is not None and line_calls[0] is client else None
 
     async def _attempts(self, attempt: Callable[[float], Awaitable[_T]], timeout: float | None, *, retry: bool) -> _T:
         """One ``attempt`` of a call, or several by the server's ``retry`` settings when ``retry`` allows."""

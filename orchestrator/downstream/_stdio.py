@@ -11,6 +11,7 @@ Shutdown follows the spec: close stdin, wait, SIGTERM the group, wait, SIGKILL t
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 from contextlib import asynccontextmanager, suppress
@@ -23,8 +24,10 @@ from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 
+from orchestrator.downstream._stdio_calls import StdioCalls
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Mapping
+    from collections.abc import AsyncGenerator, Callable, Mapping
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -50,9 +53,26 @@ def _parse(line: bytes) -> SessionMessage | Exception:
         return exc
 
 
+def _parse_unless_answer(line: bytes, calls: StdioCalls) -> SessionMessage | Exception | None:
+    """The line for the SDK, or ``None`` when it answered one of ``calls`` (handed over already)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return _parse(line)  # the SDK's own words for what is wrong with it
+    if calls.answered(message):
+        return None
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_python(message, by_name=False))
+    except ValueError as exc:
+        return exc
+
+
 @asynccontextmanager
 async def stdio_transport(
-    spec: StdioServerSpec, drain: StderrDrain, extra_env: Mapping[str, str] | None = None
+    spec: StdioServerSpec,
+    drain: StderrDrain,
+    extra_env: Mapping[str, str] | None = None,
+    on_calls: Callable[[StdioCalls], None] | None = None,
 ) -> AsyncGenerator[
     tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]],
     None,
@@ -61,6 +81,8 @@ async def stdio_transport(
 
     The child's environment is the SDK's safe default (PATH, HOME, ...), then ``extra_env``
     (e.g. the tracing variables), then the server's own configured ``env``, which wins.
+    ``on_calls`` is given the child's ``StdioCalls``: requests written beside the SDK's, whose
+    answers never reach the read stream.
 
     Raises:
         OSError: The command could not be started.
@@ -77,26 +99,16 @@ async def stdio_transport(
     )
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](0)
+    writing = anyio.Lock()  # one whole line at a time on stdin, whoever writes it
 
-    async def read_stdout() -> None:
-        assert process.stdout is not None
-        buffer = bytearray()
-        async with read_send:
-            try:
-                async for chunk in process.stdout:
-                    buffer += chunk
-                    while (end := buffer.find(b"\n")) >= 0:
-                        line = bytes(buffer[:end])
-                        del buffer[: end + 1]
-                        if line.strip():
-                            await read_send.send(_parse(line))
-                    if len(buffer) > MAX_LINE_BYTES:
-                        logger.error("server %s wrote a line over %d bytes; closing it", spec.command, MAX_LINE_BYTES)
-                        # It is blocked writing to a pipe nobody reads now: stop it at once.
-                        process.terminate()
-                        return
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                return
+    async def write_line(data: bytes) -> None:
+        assert process.stdin is not None
+        async with writing:
+            await process.stdin.send(data)
+
+    calls = StdioCalls(write_line)
+    if on_calls is not None:
+        on_calls(calls)
 
     async def write_stdin() -> None:
         assert process.stdin is not None
@@ -104,14 +116,14 @@ async def stdio_transport(
             try:
                 async for message in write_receive:
                     data = message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
-                    await process.stdin.send(data.encode())
+                    await write_line(data.encode())
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 # The child stopped reading: end the session rather than hang a request.
                 await read_send.aclose()
 
     async with anyio.create_task_group() as tg:
         assert process.stderr is not None
-        tg.start_soon(read_stdout)
+        tg.start_soon(_read_stdout, process, spec.command, read_send, calls)
         tg.start_soon(write_stdin)
         tg.start_soon(drain.run, process.stderr)
         try:
@@ -126,6 +138,38 @@ async def stdio_transport(
             tg.cancel_scope.cancel()
             await read_receive.aclose()
             await write_send.aclose()
+
+
+async def _read_stdout(
+    process: anyio.abc.Process,
+    command: str,
+    read_send: MemoryObjectSendStream[SessionMessage | Exception],
+    calls: StdioCalls,
+) -> None:
+    """Hand each stdout line to the SDK (or to the one of ``calls`` it answers) until the child stops."""
+    assert process.stdout is not None
+    buffer = bytearray()
+    async with read_send:
+        try:
+            async for chunk in process.stdout:
+                buffer += chunk
+                while (end := buffer.find(b"\n")) >= 0:
+                    line = bytes(buffer[:end])
+                    del buffer[: end + 1]
+                    if not line.strip():
+                        continue
+                    message = _parse_unless_answer(line, calls) if calls.waiting else _parse(line)
+                    if message is not None:
+                        await read_send.send(message)
+                if len(buffer) > MAX_LINE_BYTES:
+                    logger.error("server %s wrote a line over %d bytes; closing it", command, MAX_LINE_BYTES)
+                    # It is blocked writing to a pipe nobody reads now: stop it at once.
+                    process.terminate()
+                    return
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return
+        finally:
+            calls.close()
 
 
 async def _stop(process: anyio.abc.Process) -> None:

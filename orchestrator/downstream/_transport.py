@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mcp.shared.message import SessionMessage
 
     from orchestrator.downstream._stderr import StderrDrain
+    from orchestrator.downstream._stdio_calls import StdioCalls
 
 __all__ = [
     "AuthForFn",
@@ -195,6 +196,7 @@ async def open_transport(
     transport: Transport | None = None,
     egress: EgressRules | None = None,
     auth: httpx2.Auth | None = None,
+    on_calls: Callable[[StdioCalls], None] | None = None,
 ) -> AsyncGenerator[TransportStreams, None]:
     """Open ``transport``, or the one ``spec`` describes; ``lost`` is set when the connection ends.
 
@@ -206,6 +208,7 @@ async def open_transport(
         transport: Use this instead of what ``spec`` describes.
         egress: The rules HTTP connections follow (default: nothing in ``egress.allow``).
         auth: Authenticates every HTTP request (OAuth), for an HTTP server.
+        on_calls: Given a stdio child's ``StdioCalls`` (the pass-through path's requests).
 
     Raises:
         OSError: The stdio command could not be started, or an HTTP server's name does not resolve.
@@ -216,7 +219,7 @@ async def open_transport(
             read, write = await stack.enter_async_context(transport)
         elif isinstance(spec, StdioServerSpec):
             assert drain is not None, "stdio servers need a stderr drain"
-            read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env))
+            read, write = await stack.enter_async_context(stdio_transport(spec, drain, extra_env, on_calls))
         else:
             read, write = await stack.enter_async_context(_http(spec, egress or EgressRules(), auth))
         try:

@@ -629,7 +629,7 @@ class OrchestratorServer:
         app links to rewrite, no payloads to record. Anything else, including every call the
         typed path answers with an error, goes there.
         """
-        if self._redactor is not None or _can_answer_input(ctx):
+        if self._redactor is not None or not self._pool.config.serve.pass_through or _can_answer_input(ctx):
             return None
         call = plain_call(ctx.params)
         if call is None or not request_connection(ctx).initialize_accepted:
