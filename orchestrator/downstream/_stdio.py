@@ -15,7 +15,7 @@ import json
 import logging
 import subprocess
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import anyio.abc
@@ -24,7 +24,8 @@ from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 
-from orchestrator.downstream._stdio_calls import StdioCalls
+from orchestrator._sdk_internals import ReadStream, WrappedReadStream
+from orchestrator.downstream._stdio_calls import Handover, StdioCalls
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Mapping
@@ -53,18 +54,37 @@ def _parse(line: bytes) -> SessionMessage | Exception:
         return exc
 
 
-def _parse_unless_answer(line: bytes, calls: StdioCalls) -> SessionMessage | Exception | None:
-    """The line for the SDK, or ``None`` when it answered one of ``calls`` (handed over already)."""
+def _parse_unless_answer(line: bytes, calls: StdioCalls) -> SessionMessage | Exception | Handover:
+    """The line for the SDK, or its hand-over when it answers one of ``calls``."""
     try:
         message = json.loads(line)
     except ValueError:
         return _parse(line)  # the SDK's own words for what is wrong with it
-    if calls.answered(message):
-        return None
+    handover = calls.claim(message)
+    if handover is not None:
+        return handover
     try:
         return SessionMessage(types.jsonrpc_message_adapter.validate_python(message, by_name=False))
     except ValueError as exc:
         return exc
+
+
+class _HandingOver(WrappedReadStream):
+    """The read stream the SDK's dispatcher takes messages from; hands each ``Handover`` over on the way.
+
+    The dispatcher asks for the next message only once it has dispatched the last one, so an
+    answer reaches its caller exactly when the SDK would have resolved it.
+    """
+
+    def __init__(self, inner: MemoryObjectReceiveStream[SessionMessage | Exception | Handover]) -> None:
+        super().__init__(cast("ReadStream[SessionMessage | Exception]", inner))
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            item: object = await self._inner.receive()
+            if not isinstance(item, Handover):
+                return item
+            item.deliver()
 
 
 @asynccontextmanager
@@ -74,7 +94,7 @@ async def stdio_transport(
     extra_env: Mapping[str, str] | None = None,
     on_calls: Callable[[StdioCalls], None] | None = None,
 ) -> AsyncGenerator[
-    tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]],
+    tuple[ReadStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]],
     None,
 ]:
     """Start the child and yield the (read, write) message streams of its stdio.
@@ -97,7 +117,7 @@ async def stdio_transport(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception | Handover](0)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](0)
     writing = anyio.Lock()  # one whole line at a time on stdin, whoever writes it
 
@@ -127,7 +147,7 @@ async def stdio_transport(
         tg.start_soon(write_stdin)
         tg.start_soon(drain.run, process.stderr)
         try:
-            yield read_receive, write_send
+            yield _HandingOver(read_receive), write_send
         finally:
             with anyio.CancelScope(shield=True):
                 await _stop(process)
@@ -143,7 +163,7 @@ async def stdio_transport(
 async def _read_stdout(
     process: anyio.abc.Process,
     command: str,
-    read_send: MemoryObjectSendStream[SessionMessage | Exception],
+    read_send: MemoryObjectSendStream[SessionMessage | Exception | Handover],
     calls: StdioCalls,
 ) -> None:
     """Hand each stdout line to the SDK (or to the one of ``calls`` it answers) until the child stops."""
@@ -158,9 +178,7 @@ async def _read_stdout(
                     del buffer[: end + 1]
                     if not line.strip():
                         continue
-                    message = _parse_unless_answer(line, calls) if calls.waiting else _parse(line)
-                    if message is not None:
-                        await read_send.send(message)
+                    await read_send.send(_parse_unless_answer(line, calls) if calls.waiting else _parse(line))
                 if len(buffer) > MAX_LINE_BYTES:
                     logger.error("server %s wrote a line over %d bytes; closing it", command, MAX_LINE_BYTES)
                     # It is blocked writing to a pipe nobody reads now: stop it at once.

@@ -1,9 +1,9 @@
 """Requests written to a stdio child as JSON lines, their answers taken off its stdout untyped.
 
-The SDK's client types every message both ways and hands each through two tasks (a writer
-and a dispatcher). The pass-through path needs none of that for a ``tools/call``: it writes
-the request line itself, and the stdout reader hands the answer to the waiting call before the
-SDK sees it. Every other message (the SDK's own requests and answers, the server's requests,
+The SDK's client types every message both ways and writes through a task of its own. The
+pass-through path needs none of that for a ``tools/call``: it writes the request line itself,
+and the stdout reader hands the answer, untyped, to the waiting call in the order the SDK would
+(``Handover``). Every other message (the SDK's own requests and answers, the server's requests,
 notifications) goes through the SDK as before.
 
 The request is what the SDK's dispatcher would send: the same CLIENT span
@@ -32,12 +32,29 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectSendStream
 
-__all__ = ["StdioCalls"]
+__all__ = ["Handover", "StdioCalls"]
 
 logger = logging.getLogger(__name__)
 
 _CANCEL_WRITE_LIMIT = 2.0
 """Seconds a courtesy ``notifications/cancelled`` may take to write before it is given up."""
+
+
+class Handover:
+    """An answer to a request of ours, handed to its caller when the SDK would have resolved it.
+
+    It travels in the read stream with every other message, so it reaches its caller after the
+    server's earlier messages (a log, a progress report) have been dispatched, as on the SDK's path.
+    """
+
+    def __init__(self, waiter: MemoryObjectSendStream[dict[str, Any]], answer: dict[str, Any]) -> None:
+        self._waiter = waiter
+        self._answer = answer
+
+    def deliver(self) -> None:
+        """Wake the caller with the answer (dropped if it left, as the SDK drops a late answer)."""
+        with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._waiter.send_nowait(self._answer)
 
 
 class StdioCalls:
@@ -98,19 +115,16 @@ class StdioCalls:
             raise MCPError(code=types.INTERNAL_ERROR, message="Response has neither a result object nor an error")
         return cast("dict[str, Any]", result)
 
-    def answered(self, message: object) -> bool:
-        """Hand ``message`` (a parsed stdout line) to the request of ours it answers; ``False`` if none."""
+    def claim(self, message: object) -> Handover | None:
+        """The hand-over of ``message`` (a parsed stdout line) to the request of ours it answers, if any."""
         if not isinstance(message, dict):
-            return False
+            return None
         body = cast("dict[str, Any]", message)
         request_id: object = body.get("id")
         waiter = self._waiting.get(request_id) if isinstance(request_id, str) else None
         if waiter is None or ("result" not in body and "error" not in body):
-            return False
-        # Answered twice, or its caller left: dropped, as the SDK drops it.
-        with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            waiter.send_nowait(body)
-        return True
+            return None
+        return Handover(waiter, body)
 
     @property
     def waiting(self) -> bool:
