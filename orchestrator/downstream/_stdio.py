@@ -119,12 +119,12 @@ async def stdio_transport(
     )
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception | Handover](0)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](0)
-    writing = anyio.Lock()  # one whole line at a time on stdin, whoever writes it
 
     async def write_line(data: bytes) -> None:
+        # No lock: one send is one write() of the whole line, which asyncio's pipe transport
+        # queues whole and in order, so lines of the SDK and of StdioCalls never interleave.
         assert process.stdin is not None
-        async with writing:
-            await process.stdin.send(data)
+        await process.stdin.send(data)
 
     calls = StdioCalls(write_line)
     if on_calls is not None:

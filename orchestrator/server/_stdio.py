@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -90,6 +91,10 @@ class _StdoutLines:
 
     async def write(self, text: str) -> int:
         view = memoryview(text.encode())
+        with suppress(BlockingIOError):  # usually the pipe takes it all at once: no scopes to enter for that
+            view = view[os.write(self._fd, view) :]
+        if not view:
+            return len(text)
         # A message is written whole or not at all: half a line would corrupt the stream.
         with anyio.CancelScope(shield=True), anyio.move_on_after(_WRITE_STALL_LIMIT):
             while view:
