@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# Browser tests drive Debian's chromium (/usr/bin/chromium); Playwright downloads no browser.
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet -e ".[dev,search]"
+	# `bench` (FastMCP, for `make bench`) too: pyright checks bench/, which imports it.
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet -e ".[dev,search,bench]"
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/node/package.json
