@@ -40,8 +40,9 @@ unit: setup
 
 test: lint typecheck unit
 
+# The whole comparison (docs/benchmarks.md, "Against the field"): several minutes.
 bench: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.proxy_latency
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules .pytest_cache .ruff_cache
