@@ -1,16 +1,19 @@
 """FastMCP's proxy in a process of its own, in front of the fault server, for ``bench.proxy_latency``.
 
     python -m bench._fastmcp_proxy [--transport stdio|http] [--port 0] [--backend-url URL]
-                                   [--backend-mode auto|legacy] [-- PYTHON ARGS...]
+                                   [--backend-mode auto|legacy] [--fresh-sessions] [-- PYTHON ARGS...]
 
 The proxy is ``FastMCPProxy`` with one backend ``ProxyClient``, connected before serving and held
 for the proxy's life, handed to it as its ``client_factory``: FastMCP's documented "session reuse"
 configuration (docs/servers/providers/proxy.mdx). ``create_proxy(target)``, the default, builds a
-fresh backend client per request; over HTTP that is a new MCP session per call. A stdio backend
-keeps its process across those clients either way (``keep_alive``), so on stdio the two differ
-only in building the client. The backend is a stdio server, a child of this process: the fault
-server (``python -m tests.fakes.fault_server``), or ``sys.executable`` with the arguments after
-``--`` (``-- -m bench._many_tools_server``); or, with ``--backend-url``, a streamable HTTP server.
+fresh backend client per request, in the era of the request's own client; over HTTP that is a
+new MCP session per call. ``--fresh-sessions`` serves that default instead (not measured by
+``bench.proxy_latency``; docs/benchmarks.md quotes one run of it). A stdio backend keeps its
+process across those clients either way (``keep_alive``).
+
+The backend is a stdio server, a child of this process: the fault server (``python -m
+tests.fakes.fault_server``), or ``sys.executable`` with the arguments after ``--`` (``-- -m
+bench._many_tools_server``); or, with ``--backend-url``, a streamable HTTP server.
 
 ``--backend-mode`` is the backend client's era: ``auto`` (default, as the aggregator's downstream
 connections) or ``legacy`` (a ``ProxyClient``'s own default). Tools are exposed under their own
@@ -25,10 +28,12 @@ import argparse
 import contextlib
 import socket
 import sys
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+from fastmcp.server import create_proxy
 from fastmcp.server.providers.proxy import FastMCPProxy, ProxyClient
 
 from tests.fakes import REPO_ROOT, fault_server_argv
@@ -57,6 +62,7 @@ async def serve(
     backend_url: str | None,
     backend_mode: Literal["auto", "legacy"],
     backend_args: list[str],
+    fresh_sessions: bool = False,
 ) -> None:
     """Connect the backend client, then serve the proxy until the front closes (stdio) or a signal (HTTP)."""
     backend_transport: ClientTransport
@@ -64,13 +70,17 @@ async def serve(
         backend_transport = StdioTransport(command=sys.executable, args=backend_args, cwd=str(REPO_ROOT))
     else:
         backend_transport = StreamableHttpTransport(backend_url)
-    backend: ProxyClient[ClientTransport] = ProxyClient(backend_transport, mode=backend_mode)
+    async with AsyncExitStack() as stack:
+        if fresh_sessions:
+            proxy = create_proxy(backend_transport, name="fastmcp-proxy")
+        else:
+            backend: ProxyClient[ClientTransport] = ProxyClient(backend_transport, mode=backend_mode)
+            await stack.enter_async_context(backend)
 
-    def shared_backend() -> Client[ClientTransport]:
-        return backend
+            def shared_backend() -> Client[ClientTransport]:
+                return backend
 
-    async with backend:
-        proxy = FastMCPProxy(client_factory=shared_backend, name="fastmcp-proxy")
+            proxy = FastMCPProxy(client_factory=shared_backend, name="fastmcp-proxy")
         if transport == "stdio":
             await proxy.run_stdio_async(show_banner=False, log_level=LOG_LEVEL)
             return
@@ -95,12 +105,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--backend-url", default=None, help="the fault server's streamable HTTP URL (default: stdio)")
     parser.add_argument("--backend-mode", choices=("auto", "legacy"), default="auto")
+    parser.add_argument(
+        "--fresh-sessions", action="store_true", help="FastMCP's default create_proxy(): a backend client per request"
+    )
     parser.add_argument("backend_args", nargs="*", help="after --: the stdio backend's Python arguments")
     args = parser.parse_args()
     backend_args = list(args.backend_args) or fault_server_argv()
     # Stopped by SIGINT (as bench.proxy_latency stops its HTTP servers): no traceback for that.
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve, args.transport, args.port, args.backend_url, args.backend_mode, backend_args)
+        anyio.run(
+            serve, args.transport, args.port, args.backend_url, args.backend_mode, backend_args, args.fresh_sessions
+        )
 
 
 if __name__ == "__main__":
