@@ -28,6 +28,11 @@ runs, in rotating order:
   ``tools/list`` answer, which holds every server's tools (``serve`` waits for its servers'
   first listings before answering); its own CPU and its servers' (psutil) at that moment.
 
+Every process of the fleet part starts in a session of its own, as the SDK's ``stdio_client``
+and ``serve`` start stdio servers: with the kernel's autogroup scheduling, processes that share
+a session share one CPU share, so on a busy machine servers started in this process's session
+would get less CPU than the ones ``serve`` starts.
+
 The client speaks JSON-RPC over the pipes itself (``initialize``, then ``tools/list``), so the
 process measured is exactly the one started. Linux only (``/proc``).
 """
@@ -168,6 +173,7 @@ def _direct_fleet(count: int, env: dict[str, str], log: Path) -> tuple[float, fl
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
+                start_new_session=True,
             )
             for _ in range(count)
         ]
@@ -203,6 +209,7 @@ def _serve_fleet(config: Path, env: dict[str, str], log: Path) -> tuple[float, f
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
+            start_new_session=True,
         )
         assert process.stdin is not None
         try:
