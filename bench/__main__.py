@@ -60,17 +60,17 @@ class Part:
 
 PARTS = (
     Part(
-        "per_call", "bench.proxy_latency", ("--rounds", "3"), ("--rounds", "1", "--calls", "60", "--phase-seconds", "1")
+        "per_call", "bench.proxy_latency", ("--rounds", "5"), ("--rounds", "1", "--calls", "60", "--phase-seconds", "1")
     ),
     Part("startup", "bench.startup", ("--servers", "10", "--rounds", "5"), ("--servers", "3", "--rounds", "1")),
     Part(
         "catalogue", "bench.big_catalogue", ("--tools", "10000", "--rounds", "5"), ("--tools", "500", "--rounds", "1")
     ),
-    Part("workflow", "bench.workflow_engine", ("--rounds", "9"), ("--rounds", "1", "--chain", "20", "--items", "50")),
+    Part("workflow", "bench.workflow_engine", ("--rounds", "15"), ("--rounds", "1", "--chain", "20", "--items", "50")),
     Part(
         "workflow_traced",
         "bench.workflow_engine",
-        ("--rounds", "9", "--traced"),
+        ("--rounds", "15", "--traced"),
         ("--rounds", "1", "--chain", "20", "--items", "50", "--traced"),
     ),
 )
