@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# Browser tests drive Debian's chromium (/usr/bin/chromium); Playwright downloads no browser.
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet -e ".[dev,search]"
+	# `bench` (FastMCP, for `make bench`) too: pyright checks bench/, which imports it.
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet -e ".[dev,search,bench]"
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/node/package.json
@@ -39,8 +40,9 @@ unit: setup
 
 test: lint typecheck unit
 
+# The whole comparison (docs/benchmarks.md, "Against the field"): several minutes.
 bench: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.proxy_latency
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules .pytest_cache .ruff_cache

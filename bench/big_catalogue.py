@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    python -m bench.big_catalogue [--tools 10000] [--rounds 15] [--out bench/results/big_catalogue.json]
+    python -m bench.big_catalogue [--tools 10000] [--rounds 15] [--fastmcp | --no-fastmcp]
+                                  [--out bench/results/big_catalogue.json]
 
 One stdio server (``bench._many_tools_server``: the bundled snapshot's 184 real tool definitions,
 cycled and numbered) lists ``--tools`` tools. A list is timed on the wire, by a raw JSON-RPC
@@ -12,24 +13,29 @@ SDK client spends as long again validating 10,000 tools, whoever sent them.
 
 - **direct**: from the server itself (what an SDK server spends answering, every time);
 - **proxied**: through ``orchestrator serve`` (stdio) with that server behind it (``prefix``
-  on, so every name is rewritten).
+  on, so every name is rewritten);
+- **fastmcp**: through FastMCP's proxy (``bench._fastmcp_proxy`` over stdio, one backend session)
+  with the same server behind it, when FastMCP is installed (the ``bench`` extra) and
+  ``--no-fastmcp`` is not given.
 
-Both are started and listed once first (the aggregator then has the catalogue); each round
-lists once on each, in alternating order. The report gives the median of each, their ratio
-(the budget: at most 0.5), the CPU each serving process spent per list, and the aggregator's
-resident memory (RSS) after the rounds (the budget: at most 150 MB).
+All are started and listed once first (the aggregator then has the catalogue); each round lists
+once on each, the order rotating. The report gives the median of each, their ratio to direct
+(the aggregator's budget: at most 0.5), the CPU each serving process spent per list, and the
+resident memory (RSS) of each serving process after the rounds (the aggregator's budget: at
+most 150 MB).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,31 +128,49 @@ def _server_argv(tools: int) -> list[str]:
     return [sys.executable, "-m", "bench._many_tools_server", "--tools", str(tools)]
 
 
-async def run(tools: int, rounds: int) -> dict[str, Any]:
+def fastmcp_installed() -> bool:
+    """Whether FastMCP (the ``bench`` extra) can be imported."""
+    return importlib.util.find_spec("fastmcp") is not None
+
+
+async def run(tools: int, rounds: int, fastmcp: bool = False) -> dict[str, Any]:
+    """List ``tools`` tools ``rounds`` times on each peer; with ``fastmcp``, FastMCP's proxy is a third."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ORCHESTRATOR_"))}
     expected = tools + 1  # and echo
     with tempfile.TemporaryDirectory() as work:
         config = Path(work) / "orchestrator.yaml"
         server = {"command": sys.executable, "args": _server_argv(tools)[1:], "cwd": str(REPO_ROOT)}
         config.write_text(json.dumps({"servers": {"many": server}}), encoding="utf-8")
-        serve = [sys.executable, "-m", "orchestrator", "serve", "-c", str(config)]
         # State in the temp directory: the bench must not touch a user's pins.
-        proxied_env = {**env, "ORCHESTRATOR_STATE_DIR": work}
-        async with raw_peer(_server_argv(tools), env) as direct, raw_peer(serve, proxied_env) as proxied:
-            await _timed_list(direct, expected)
-            await _timed_list(proxied, expected)  # waits for the server; builds what is served
-            processes = {"direct": psutil.Process(direct.process.pid), "proxied": psutil.Process(proxied.process.pid)}
-            times: dict[str, list[float]] = {"direct": [], "proxied": []}
-            cpu: dict[str, float] = dict.fromkeys(processes, 0.0)
+        commands = {
+            "direct": (_server_argv(tools), env),
+            "proxied": (
+                [sys.executable, "-m", "orchestrator", "serve", "-c", str(config)],
+                {**env, "ORCHESTRATOR_STATE_DIR": work},
+            ),
+        }
+        if fastmcp:
+            commands["fastmcp"] = ([sys.executable, "-m", "bench._fastmcp_proxy", "--", *_server_argv(tools)[1:]], env)
+        async with AsyncExitStack() as stack:
+            peers = {
+                name: await stack.enter_async_context(raw_peer(argv, peer_env))
+                for name, (argv, peer_env) in commands.items()
+            }
+            for peer in peers.values():
+                await _timed_list(peer, expected)  # waits for the server; the proxies build what they serve
+            processes = {name: psutil.Process(peer.process.pid) for name, peer in peers.items()}
+            times: dict[str, list[float]] = {name: [] for name in peers}
+            cpu: dict[str, float] = dict.fromkeys(peers, 0.0)
+            names = list(peers)
             for round_index in range(rounds):
-                order = [("direct", direct), ("proxied", proxied)]
-                for name, peer in order if round_index % 2 == 0 else reversed(order):
+                shift = round_index % len(names)
+                for name in names[shift:] + names[:shift]:
                     before = _cpu(processes[name])
-                    times[name].append(await _timed_list(peer, expected))
+                    times[name].append(await _timed_list(peers[name], expected))
                     cpu[name] += _cpu(processes[name]) - before
-            rss_mb = processes["proxied"].memory_info().rss / 2**20
+            rss_mb = {name: process.memory_info().rss / 2**20 for name, process in processes.items()}
     p50 = {name: statistics.median(values) for name, values in times.items()}
-    return {
+    report: dict[str, Any] = {
         "tools": tools,
         "rounds": rounds,
         "direct_p50_s": round(p50["direct"], 4),
@@ -155,19 +179,37 @@ async def run(tools: int, rounds: int) -> dict[str, Any]:
         "ratio_budget": RATIO_BUDGET,
         "server_cpu_per_list_s": round(cpu["direct"] / rounds, 4),
         "aggregator_cpu_per_list_s": round(cpu["proxied"] / rounds, 4),
-        "aggregator_rss_mb": round(rss_mb, 1),
+        "server_rss_mb": round(rss_mb["direct"], 1),
+        "aggregator_rss_mb": round(rss_mb["proxied"], 1),
         "rss_budget_mb": RSS_BUDGET_MB,
         "cores": os.cpu_count(),
     }
+    if fastmcp:
+        report |= {
+            "fastmcp_p50_s": round(p50["fastmcp"], 4),
+            "fastmcp_ratio": round(p50["fastmcp"] / p50["direct"], 3),
+            "fastmcp_cpu_per_list_s": round(cpu["fastmcp"] / rounds, 4),
+            "fastmcp_rss_mb": round(rss_mb["fastmcp"], 1),
+        }
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="tools/list of a big catalogue, through the aggregator and direct")
     parser.add_argument("--tools", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--fastmcp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also list through FastMCP's proxy (default: when FastMCP is installed)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    report = anyio.run(run, args.tools, args.rounds)
+    fastmcp = fastmcp_installed() if args.fastmcp is None else bool(args.fastmcp)
+    if fastmcp and not fastmcp_installed():
+        parser.error("--fastmcp needs FastMCP: pip install -e '.[bench]'")
+    report = anyio.run(run, args.tools, args.rounds, fastmcp)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out is not None:

@@ -20,7 +20,16 @@ direct-http            client -> fault server (streamable HTTP, 127.0.0.1)
 proxied-http           client -> ``orchestrator serve --transport http`` -> fault server (stdio)
 proxied-http-traced    proxied-http, with the aggregator exporting spans (OTLP, see below)
 proxied-http-http      client -> ``orchestrator serve --transport http`` -> fault server (HTTP)
+fastmcp-stdio          client -> FastMCP proxy (stdio) -> fault server (stdio)
+fastmcp-http           client -> FastMCP proxy (streamable HTTP) -> fault server (stdio)
+fastmcp-http-http      client -> FastMCP proxy (streamable HTTP) -> fault server (HTTP)
 =====================  =======================================================================
+
+The FastMCP paths run ``bench._fastmcp_proxy`` (FastMCP's ``FastMCPProxy`` with one backend
+session, connected first and reused by every request; see that module) in a process of its own,
+as the aggregator runs, so its CPU is counted the same way. They need the ``bench`` extra
+(``pip install .[bench]``); without FastMCP installed they are left out of the default paths. The
+HTTP-to-HTTP paths (``proxied-http-http``, ``fastmcp-http-http``) share direct-http's fault server.
 
 Tracing: the ``-traced`` paths start their aggregator with ``OTEL_EXPORTER_OTLP_ENDPOINT``
 pointing at a real OTLP/HTTP receiver (``bench._otlp_sink``, ``tests.otlp_receiver`` in a process
@@ -54,6 +63,7 @@ aggregators.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -85,6 +95,7 @@ __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAULT_SERVER = ["-m", "tests.fakes.fault_server"]
+FASTMCP_PROXY = ["-m", "bench._fastmcp_proxy"]
 ARGUMENTS: dict[str, Any] = {"text": "hello, benchmark"}
 WARMUP_CALLS = 100
 ROUND_WARMUP_CALLS = 10
@@ -103,7 +114,11 @@ PATHS = (
     "proxied-http",
     "proxied-http-traced",
     "proxied-http-http",
+    "fastmcp-stdio",
+    "fastmcp-http",
+    "fastmcp-http-http",
 )
+FASTMCP_PATHS = ("fastmcp-stdio", "fastmcp-http", "fastmcp-http-http")
 TRACED_PATHS = ("proxied-stdio-traced", "proxied-http-traced")
 NODELAY_CHOICES = ("none", "fixture", "all")
 RATIOS = (
@@ -111,7 +126,16 @@ RATIOS = (
     ("proxied-stdio-typed", "direct-stdio"),
     ("proxied-http", "direct-http"),
     ("proxied-http-http", "direct-http"),
+    ("fastmcp-stdio", "direct-stdio"),
+    ("fastmcp-http", "direct-http"),
+    ("fastmcp-http-http", "direct-http"),
 )
+FIELD_RATIOS = (
+    ("proxied-stdio", "fastmcp-stdio"),
+    ("proxied-http", "fastmcp-http"),
+    ("proxied-http-http", "fastmcp-http-http"),
+)
+"""The aggregator against FastMCP's proxy on the same route."""
 TRACE_RATIOS = (("proxied-stdio-traced", "proxied-stdio"), ("proxied-http-traced", "proxied-http"))
 AGGREGATOR_STOP = signal.SIGINT
 """How HTTP aggregators are stopped. On SIGTERM uvicorn shuts down and then re-raises the signal,
@@ -356,6 +380,9 @@ class _Endpoints:
     proxied_http: str
     proxied_http_traced: str
     proxied_http_http: str
+    fastmcp_stdio: StdioServerParameters
+    fastmcp_http: str
+    fastmcp_http_http: str
     http_processes: dict[str, list[psutil.Process]]
     sink_log: Path | None = None
     """stderr of ``bench._otlp_sink``, where it reports what it received when stopped."""
@@ -395,6 +422,9 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
         proxied_http="",
         proxied_http_traced="",
         proxied_http_http="",
+        fastmcp_stdio=_stdio_params(FASTMCP_PROXY),
+        fastmcp_http="",
+        fastmcp_http_http="",
         http_processes={},
     )
     receiver_url = ""
@@ -409,7 +439,7 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
         endpoints.proxied_stdio_traced = _stdio_params(serve_stdio, _otel_env(receiver_url, service))
     fault_http = [*_python_m(FAULT_SERVER[1], nodelay in ("fixture", "all")), "--transport", "http", "--port", "0"]
     serve_http = [*_python_m("orchestrator", nodelay == "all"), "serve", "--transport", "http", "--port", "0"]
-    if {"direct-http", "proxied-http-http"} & set(paths):
+    if {"direct-http", "proxied-http-http", "fastmcp-http-http"} & set(paths):
         log = workdir / "fault-http.log"
         process = await stack.enter_async_context(_background(fault_http, log))
         port = (await _wait_for_log(log, r"LISTENING (\d+)", process)).group(1)
@@ -439,7 +469,28 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
         # Only the aggregator: the downstream is direct-http's server, shared.
         proxy = psutil.Process(process.pid)
         endpoints.http_processes["proxied-http-http"] = [proxy, *endpoints.http_processes["direct-http"]]
+    await _start_fastmcp(stack, workdir, paths, endpoints)
     return endpoints
+
+
+async def _start_fastmcp(stack: AsyncExitStack, workdir: Path, paths: Sequence[str], endpoints: _Endpoints) -> None:
+    """The FastMCP proxies over HTTP: in front of a stdio fault server, and of direct-http's."""
+    fastmcp_http = [sys.executable, *FASTMCP_PROXY, "--transport", "http", "--port", "0"]
+    if "fastmcp-http" in paths:
+        log = workdir / "fastmcp-http.log"
+        process = await stack.enter_async_context(_background(fastmcp_http, log, stop=AGGREGATOR_STOP))
+        port = (await _wait_for_log(log, r"LISTENING (\d+)", process)).group(1)
+        endpoints.fastmcp_http = f"http://127.0.0.1:{port}/mcp"
+        endpoints.http_processes["fastmcp-http"] = _tree(process.pid)  # refreshed once connected
+    if "fastmcp-http-http" in paths:
+        log = workdir / "fastmcp-http-http.log"
+        command = [*fastmcp_http, "--backend-url", endpoints.direct_http]
+        process = await stack.enter_async_context(_background(command, log, stop=AGGREGATOR_STOP))
+        port = (await _wait_for_log(log, r"LISTENING (\d+)", process)).group(1)
+        endpoints.fastmcp_http_http = f"http://127.0.0.1:{port}/mcp"
+        # Only the proxy: the downstream is direct-http's server, shared.
+        proxy = psutil.Process(process.pid)
+        endpoints.http_processes["fastmcp-http-http"] = [proxy, *endpoints.http_processes["direct-http"]]
 
 
 async def _refuse_sampling(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.ErrorData:
@@ -457,12 +508,16 @@ async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode
         target = stdio_client(endpoints.proxied_stdio_traced, errlog=errlog)
     elif path == "proxied-stdio-typed":
         target = stdio_client(endpoints.proxied_stdio_typed, errlog=errlog)
+    elif path == "fastmcp-stdio":
+        target = stdio_client(endpoints.fastmcp_stdio, errlog=errlog)
     else:
         target = {
             "direct-http": endpoints.direct_http,
             "proxied-http": endpoints.proxied_http,
             "proxied-http-traced": endpoints.proxied_http_traced,
             "proxied-http-http": endpoints.proxied_http_http,
+            "fastmcp-http": endpoints.fastmcp_http,
+            "fastmcp-http-http": endpoints.fastmcp_http_http,
         }[path]
     if mode == "auto+sampling":
         # Declares the sampling capability, as chat clients do (the aggregator may route such calls
@@ -475,7 +530,7 @@ async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode
     await stack.enter_async_context(client)
     with anyio.fail_after(START_TIMEOUT):
         tools = {tool.name for tool in (await client.list_tools()).tools}
-    tool = "echo" if path.startswith("direct") else "f__echo"
+    tool = "f__echo" if path.startswith("proxied") else "echo"  # FastMCP's proxy keeps the names
     if tool not in tools:
         raise RuntimeError(f"{path}: no tool {tool!r} among {sorted(tools)}")
     if path in endpoints.http_processes:
@@ -531,6 +586,10 @@ def _ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     return _pair_rows(results, RATIOS, ("proxied", "direct"))
 
 
+def _field_ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    return _pair_rows(results, FIELD_RATIOS, ("orchestrator", "fastmcp"))
+
+
 def _tracing_ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     return _pair_rows(results, TRACE_RATIOS, ("traced", "untraced"))
 
@@ -573,6 +632,7 @@ def _tracing_check(received: dict[str, Any] | None, connections: Sequence[_Conne
 def _markdown(
     results: Sequence[TargetResult],
     ratios: Sequence[dict[str, Any]],
+    field: Sequence[dict[str, Any]],
     tracing: Sequence[dict[str, Any]],
     check: Sequence[dict[str, Any]],
     received: dict[str, Any] | None,
@@ -580,12 +640,12 @@ def _markdown(
 ) -> str:
     lines = [
         f"| path | client mode | p50 ms | p99 ms | sequential calls/s | calls/s, {concurrency} in flight "
-        "| CPU ms/call: client | aggregator | downstream |",
+        "| CPU ms/call: client | proxy | downstream |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         s = r.summary()
-        proxy = f"{s['proxy_cpu_ms']:.2f}" if r.path.startswith("proxied") else "-"
+        proxy = "-" if r.path.startswith("direct") else f"{s['proxy_cpu_ms']:.2f}"
         lines.append(
             f"| {r.path} | {r.mode} ({r.protocol_version}) | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} "
             f"| {s['seq_calls_per_s']:.0f} | {s['conc_calls_per_s']:.0f} "
@@ -602,6 +662,21 @@ def _markdown(
             f"| {' / '.join(f'{x:.2f}' for x in row['p50_ratio_per_round'])} "
             f"| {row['p99_ratio']:.2f}x | {row['seq_throughput_ratio']:.2f}x | {row['conc_throughput_ratio']:.2f}x |"
         )
+    if field:
+        lines += [
+            "",
+            "| orchestrator / FastMCP | client mode | p50 | p50 per round | p99 | sequential calls/s "
+            "| calls/s in flight | proxy CPU ms/call, FastMCP → orchestrator |",
+            "|---|---|---:|---|---:|---:|---:|---:|",
+        ]
+        for row in field:
+            theirs, ours = row["proxy_cpu_ms"]
+            lines.append(
+                f"| {row['orchestrator']} / {row['fastmcp']} | {row['mode']} | {row['p50_ratio']:.2f}x "
+                f"| {' / '.join(f'{x:.2f}' for x in row['p50_ratio_per_round'])} "
+                f"| {row['p99_ratio']:.2f}x | {row['seq_throughput_ratio']:.2f}x "
+                f"| {row['conc_throughput_ratio']:.2f}x | {theirs:.2f} → {ours:.2f} |"
+            )
     if tracing:
         lines += [
             "",
@@ -639,6 +714,13 @@ def _git() -> dict[str, Any]:
     return {"head": git("rev-parse", "--short", "HEAD"), "dirty": sorted(git("status", "--porcelain").splitlines())}
 
 
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _machine() -> dict[str, Any]:
     load1, load5, _ = os.getloadavg()
     return {
@@ -648,6 +730,7 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "mcp": metadata.version("mcp"),
         "anyio": metadata.version("anyio"),
+        "fastmcp": _version("fastmcp"),
         "loadavg_at_start": [round(load1, 2), round(load5, 2)],
     }
 
@@ -696,6 +779,7 @@ async def run(options: Options) -> dict[str, Any]:
         # Every server has stopped (the aggregators flushed their spans first), so the receiver has reported.
         received = _received(endpoints.sink_log)
     ratios = _ratios(results)
+    field = _field_ratios(results)
     tracing = _tracing_ratios(results)
     check = _tracing_check(received, connections)
     return {
@@ -720,11 +804,19 @@ async def run(options: Options) -> dict[str, Any]:
             for r in results
         ],
         "ratios": ratios,
+        "field_ratios": field,
         "tracing_ratios": tracing,
         "tracing_received": received,
         "tracing_check": check,
-        "markdown": _markdown(results, ratios, tracing, check, received, options.concurrency),
+        "markdown": _markdown(results, ratios, field, tracing, check, received, options.concurrency),
     }
+
+
+def _default_paths() -> tuple[str, ...]:
+    """Every path; the FastMCP ones only when FastMCP is installed (the ``bench`` extra)."""
+    if importlib.util.find_spec("fastmcp") is not None:
+        return PATHS
+    return tuple(path for path in PATHS if path not in FASTMCP_PATHS)
 
 
 def _parse(argv: Sequence[str] | None) -> Options:
@@ -743,7 +835,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         default=4.0,
         help=f"a phase stops early after this long (but not before {MIN_PHASE_CALLS} calls); default 4",
     )
-    parser.add_argument("--paths", default=",".join(PATHS), help=f"paths to measure (default: {','.join(PATHS)})")
+    parser.add_argument(
+        "--paths",
+        default=",".join(_default_paths()),
+        help=f"paths to measure (default: {','.join(PATHS)}; the fastmcp-* paths only when FastMCP is installed)",
+    )
     parser.add_argument(
         "--tcp-nodelay",
         choices=NODELAY_CHOICES,
@@ -762,6 +858,8 @@ def _parse(argv: Sequence[str] | None) -> Options:
     for path in paths:
         if path not in PATHS:
             parser.error(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    if set(FASTMCP_PATHS) & set(paths) and importlib.util.find_spec("fastmcp") is None:
+        parser.error("the fastmcp-* paths need FastMCP: pip install -e '.[bench]'")
     if args.calls < 1 or args.concurrency < 1 or args.rounds < 1:
         parser.error("--calls, --concurrency and --rounds must be positive")
     return Options(
