@@ -167,6 +167,8 @@ _SCHEMA_NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "defi
 _WORD_EDGE_BEFORE = r"(?<![A-Za-z0-9_-])"
 _WORD_EDGE_AFTER = r"(?![A-Za-z0-9_-])"
 _PLAIN_WORD = re.compile(r"[A-Za-z]+")
+_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""What ``_is_hidden`` finds in ASCII: the control characters but tab, newline and carriage return."""
 
 
 def _is_hidden(char: str) -> bool:
@@ -188,7 +190,15 @@ def _joins_emoji(text: str, index: int) -> bool:
 
 
 def _hidden_chars(text: str) -> list[str]:
+    if text.isascii():  # most text: its only hidden characters are controls, found without a look at each
+        return _ASCII_HIDDEN.findall(text)
     return [c for i, c in enumerate(text) if _is_hidden(c) and not (c == _ZWJ and _joins_emoji(text, i))]
+
+
+def _visible(text: str) -> str:
+    if text.isascii():
+        return _ASCII_HIDDEN.sub("", text)
+    return "".join(c for c in text if not _is_hidden(c))
 
 
 def show_hidden(text: str) -> str:
@@ -338,7 +348,7 @@ class _Inspector:
             return
         if text.field.endswith("description") and len(text.value) > self.limits.description_chars:
             yield "oversized", f"{len(text.value)} characters, over the limit of {self.limits.description_chars}"
-        visible = "".join(c for c in text.value if not _is_hidden(c))
+        visible = _visible(text.value)
         folded = unicodedata.normalize("NFKC", visible).casefold()
         for rule, pattern in INJECTION_RULES.items():
             if (match := pattern.search(folded)) is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import mcp_types as types
 import pytest
 
+from orchestrator.trust import _inspect as inspect_module
 from orchestrator.trust._inspect import DEFAULT_SEVERITY, Finding, InspectionLimits, inspect_definitions
 
 if TYPE_CHECKING:
@@ -268,3 +269,14 @@ def test_findings_are_frozen_and_the_server_itself_is_never_an_other_server() ->
     with pytest.raises(dataclasses.FrozenInstanceError):
         finding.severity = "off"  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue]
     assert inspect([tool("Use calc__add twice.")], others={"calc": ["calc__add"]}) == ()
+
+
+def test_ascii_text_is_judged_hidden_or_visible_character_by_character_as_any_text() -> None:
+    # Its fast path against the character-by-character check every other text gets.
+    hidden_chars = inspect_module._hidden_chars  # pyright: ignore[reportPrivateUsage]
+    visible = inspect_module._visible  # pyright: ignore[reportPrivateUsage]
+    is_hidden = inspect_module._is_hidden  # pyright: ignore[reportPrivateUsage]
+    every = "".join(map(chr, range(128)))
+    assert hidden_chars(every) == [c for c in every if is_hidden(c)]
+    assert visible(every) == "".join(c for c in every if not is_hidden(c))
+    assert hidden_chars("tab\tnew\nline\r\x1b[31mred\x7f") == ["\x1b", "\x7f"]
