@@ -9,7 +9,8 @@ for ``orchestrator pins`` and ``doctor`` to show.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DBAPIError
@@ -18,7 +19,7 @@ from orchestrator.store._failures import database_failure
 from orchestrator.store._schema import trust_findings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import RowMapping
@@ -58,6 +59,14 @@ class StoredFinding:
         return self.kind, self.name, self.check, self.field, self.detail
 
 
+_COMPARED = ("kind", "name", "check", "severity", "field", "detail", "seen_at")
+
+
+def _compared(row: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """A row's stored values but its id and server: two sets of them equal store the same findings."""
+    return tuple(row[column] for column in _COMPARED)
+
+
 def _finding(row: RowMapping) -> StoredFinding:
     return StoredFinding(
         server=row["server"],
@@ -87,11 +96,12 @@ async def record_findings(engine: AsyncEngine, server: str, findings: Sequence[S
     try:
         async with engine.begin() as connection:
             before: dict[tuple[str, str, str, str, str], datetime] = {}
+            stored: list[tuple[Any, ...]] = []
             for row in (await connection.execute(select(trust_findings).where(where))).mappings():
                 found = _finding(row)
+                stored.append(_compared(row))
                 if found.seen_at is not None:
                     before.setdefault(found.key, found.seen_at)
-            await connection.execute(delete(trust_findings).where(where))
             rows = [
                 {
                     "server": server,
@@ -105,6 +115,9 @@ async def record_findings(engine: AsyncEngine, server: str, findings: Sequence[S
                 }
                 for item in findings
             ]
+            if Counter(stored) == Counter(map(_compared, rows)):
+                return  # what is stored already: no write (most starts find what the last one did)
+            await connection.execute(delete(trust_findings).where(where))
             if rows:
                 await connection.execute(insert(trust_findings), rows)
     except DBAPIError as exc:

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import select
 
 from orchestrator.store import StoredFinding, list_findings, record_findings
+from orchestrator.store._schema import trust_findings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -72,3 +74,23 @@ async def test_findings_of_another_server_are_refused(engine: AsyncEngine) -> No
     with pytest.raises(ValueError, match="given as findings of"):
         await record_findings(engine, server, [_finding("elsewhere", "t")], at=NOW)
     assert await list_findings(engine, server) == []
+
+
+async def _row_ids(engine: AsyncEngine, server: str) -> list[int]:
+    async with engine.connect() as connection:
+        where = trust_findings.c.server == server
+        return sorted((await connection.execute(select(trust_findings.c.id).where(where))).scalars())
+
+
+async def test_findings_recorded_again_unchanged_are_left_as_they_are(engine: AsyncEngine) -> None:
+    server = _server()
+    findings = [_finding(server, "search"), _finding(server, "send", "hidden_unicode")]
+    await record_findings(engine, server, findings, at=NOW)
+    rows = await _row_ids(engine, server)
+
+    await record_findings(engine, server, list(reversed(findings)), at=LATER)
+    assert await _row_ids(engine, server) == rows  # not deleted and written again
+    assert {item.seen_at for item in await list_findings(engine, server)} == {NOW}
+
+    await record_findings(engine, server, [*findings, _finding(server, "fetch")], at=LATER)
+    assert len(await list_findings(engine, server)) == 3
