@@ -167,7 +167,8 @@ class DownstreamPool:
         """Server key -> what the gate held back of its latest listing (only servers with some)."""
         self._withheld_tools: dict[str, tuple[str, Withheld]] = {}
         """Exposed name a held-back tool would have -> its server key and why it is held back."""
-        self._admitting = anyio.Lock()
+        self._admitting: dict[str, anyio.Lock] = {}
+        """Server key -> held while a listing of that server is judged: its judgements never overlap."""
         self._listeners: list[CatalogChangeFn] = []
         self._resource_listeners: list[ResourceListenerFn] = []
         self._lock = anyio.Lock()
@@ -399,9 +400,13 @@ class DownstreamPool:
             await self._manifest_cache.save(manifest, server.spec)
 
     async def _admit(self, manifest: ServerManifest) -> None:
-        """Record ``manifest`` as the server's listing, and what of it the gate lets through."""
-        async with self._admitting:
-            key = manifest.server
+        """Record ``manifest`` as the server's listing, and what of it the gate lets through.
+
+        Listings of different servers are judged at the same time (each one's reads and writes of
+        its pins overlap the others'), one server's one after the other.
+        """
+        key = manifest.server
+        async with self._admitting.setdefault(key, anyio.Lock()):
             if self._gate is None:
                 admission = Admission(manifest)
             else:
