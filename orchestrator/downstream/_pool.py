@@ -172,6 +172,10 @@ class DownstreamPool:
         self._listeners: list[CatalogChangeFn] = []
         self._resource_listeners: list[ResourceListenerFn] = []
         self._lock = anyio.Lock()
+        self._changes = 0
+        """How many rebuilds were asked for; a rebuild takes in every change made before it began."""
+        self._built = 0
+        """The count of asked-for rebuilds when the catalogue was last built."""
         self.catalog: Catalog = build_catalog((), config.naming, self._reserved)
         self._withdrawn_tools: dict[str, str] = {}
         """Exposed name -> server key, for the tools of servers withdrawn while unhealthy."""
@@ -453,7 +457,18 @@ class DownstreamPool:
         return server is not None and (server.healthy or server.spec.health.on_unhealthy == "keep")
 
     async def _rebuild(self) -> None:
+        """Build the catalogue from what is served now, and tell the listeners what changed.
+
+        A call made while another rebuild tells its listeners waits for it; if a rebuild has
+        begun since this call (it read everything this call's caller had changed), that one
+        stands for this one too: many servers connecting at once cost one rebuild, not many.
+        """
+        self._changes += 1
+        wanted = self._changes
         async with self._lock:
+            if self._built >= wanted:
+                return
+            self._built = self._changes
             old = self.catalog
             served = [m for key, m in self._manifests.items() if self._serves(key)]
             self.catalog = build_catalog(served, self._config.naming, self._reserved)
