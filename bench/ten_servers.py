@@ -15,7 +15,10 @@ such servers (keys ``s0`` .. ``s9``, each with its own ``--name``) and, at once,
 ``initialize``, ``notifications/initialized`` and ``tools/list`` itself; while the list lacks
 tools it waits for ``notifications/tools/list_changed`` and lists again. The figure is the wall
 time from launching ``serve`` to the first list holding every server's tools. At that moment
-it also reads the CPU of the aggregator and of all its children (psutil).
+it also reads the CPU of the aggregator and of all its children (psutil), and notes a timeline:
+the first server's process start (psutil, clock-tick resolution), ``initialize`` answered (the
+aggregator loaded and serving), and the first and last server ``ready`` (connected and listed,
+from ``serve``'s log).
 
 ``--tree NAME=PATH`` (repeatable) runs ``serve`` from another checkout (``PYTHONPATH`` and
 working directory ``PATH``): before/after comparisons in one run. The servers always come from
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import select
 import statistics
 import subprocess
@@ -41,6 +45,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -155,9 +160,13 @@ class _Tree:
     walls: list[float] = field(default_factory=lambda: list[float]())
     ratios: list[float] = field(default_factory=lambda: list[float]())
     own_cpus: list[float] = field(default_factory=lambda: list[float]())
+    initialized_cpus: list[float] = field(default_factory=lambda: list[float]())
     children_cpus: list[float] = field(default_factory=lambda: list[float]())
     initialized: list[float] = field(default_factory=lambda: list[float]())
     lists: list[int] = field(default_factory=lambda: list[int]())
+    spawned: list[float] = field(default_factory=lambda: list[float]())
+    first_ready: list[float] = field(default_factory=lambda: list[float]())
+    last_ready: list[float] = field(default_factory=lambda: list[float]())
 
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
         return dict(base) | {"XDG_STATE_HOME": str(self.state), "PYTHONPATH": str(self.path)}
@@ -167,9 +176,16 @@ class _Tree:
 class _ServeRun:
     wall: float
     initialized: float
+    initialized_cpu: float
+    """The aggregator's CPU when it answered ``initialize``: loading itself and setting up."""
     own_cpu: float
     children_cpu: float
     lists: int
+    spawned: float
+    """From the launch to the first server's process starting."""
+    first_ready: float
+    """From the launch to the first server connected and listed (its ``ready`` log line)."""
+    last_ready: float
 
 
 def _serve(
@@ -179,8 +195,8 @@ def _serve(
 
     ``python`` goes between the interpreter and ``-m orchestrator`` (a profiler, say).
     """
-    with log.open("ab") as stderr:
-        started = time.perf_counter()
+    with log.open("wb") as stderr:
+        launched, started = time.time(), time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, *python, "-m", "orchestrator", "serve", "-c", str(config)],
             cwd=tree.path,
@@ -200,6 +216,8 @@ def _serve(
         seen: list[str] = []
         lines.answer(1, deadline, seen)
         initialized = time.perf_counter() - started
+        aggregator = psutil.Process(process.pid)
+        loaded_cpu = _cpu(aggregator)
         request_id, lists = 2, 1
         while len(lines.answer(request_id, deadline, seen)["tools"]) < expected:
             while "notifications/tools/list_changed" not in seen:
@@ -210,13 +228,31 @@ def _serve(
             request_id, lists = request_id + 1, lists + 1
             _send(process.stdin, {"jsonrpc": "2.0", "id": request_id, "method": "tools/list"})
         wall = time.perf_counter() - started
-        aggregator = psutil.Process(process.pid)
         own, children = _cpu(aggregator), _children_cpu(aggregator)
+        spawned = _first_child_started(aggregator)
     except (TimeoutError, EOFError) as exc:
         raise RuntimeError(f"{tree.name}: {exc}; the log ends:\n{log.read_text()[-3000:]}") from exc
     finally:
         _close(process)
-    return _ServeRun(wall, initialized, own, children, lists)
+    ready = _ready_times(log, launched) or [wall]
+    return _ServeRun(wall, initialized, loaded_cpu, own, children, lists, spawned, min(ready), max(ready))
+
+
+def _first_child_started(process: psutil.Process) -> float:
+    """Seconds from ``process``'s start to its first child's (clock-tick resolution, one clock for both)."""
+    return min(child.create_time() for child in process.children()) - process.create_time()
+
+
+_READY = re.compile(rb"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO \S+: server '[^']*' ready:", re.MULTILINE)
+
+
+def _ready_times(log: Path, launched: float) -> list[float]:
+    """Seconds from the launch to each server's ``ready`` line in the log (millisecond resolution)."""
+    times: list[float] = []
+    for stamp in _READY.findall(log.read_bytes()):
+        clock = datetime.strptime(stamp.decode(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        times.append(clock - launched)
+    return times
 
 
 def _config(folder: Path, servers: int) -> Path:
@@ -274,9 +310,13 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
                 tree.walls.append(run.wall)
                 tree.ratios.append(run.wall / floor)
                 tree.own_cpus.append(run.own_cpu)
+                tree.initialized_cpus.append(run.initialized_cpu)
                 tree.children_cpus.append(run.children_cpu)
                 tree.initialized.append(run.initialized)
                 tree.lists.append(run.lists)
+                tree.spawned.append(run.spawned)
+                tree.first_ready.append(run.first_ready)
+                tree.last_ready.append(run.last_ready)
             print(
                 f"round {round_ + 1}/{args.rounds}: floor {floor:.2f}s; "
                 + ", ".join(f"{t.name} {t.walls[-1]:.2f}s ({t.ratios[-1]:.2f}x)" for t in trees),
@@ -300,8 +340,12 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
                 "path": str(tree.path),
                 "all_listed_s": round(statistics.median(tree.walls), 3),
                 "ratio_to_floor": round(statistics.median(tree.ratios), 3),
+                "first_server_started_s": round(statistics.median(tree.spawned), 3),
                 "initialize_answered_s": round(statistics.median(tree.initialized), 3),
+                "first_server_ready_s": round(statistics.median(tree.first_ready), 3),
+                "last_server_ready_s": round(statistics.median(tree.last_ready), 3),
                 "aggregator_cpu_s": round(statistics.median(tree.own_cpus), 3),
+                "aggregator_cpu_at_initialize_s": round(statistics.median(tree.initialized_cpus), 3),
                 "children_cpu_s": round(statistics.median(tree.children_cpus), 3),
                 "cpu_floor_s": round(
                     (statistics.median(tree.own_cpus) + statistics.median(tree.children_cpus)) / cores, 3
@@ -341,8 +385,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, tree in report["trees"].items():
         print(
             f"  {name}: all tools listed {tree['all_listed_s']:g} s = {tree['ratio_to_floor']:.2f}x the floor "
-            f"(target {TARGET:.2f}x); initialize answered {tree['initialize_answered_s']:g} s; CPU: aggregator "
-            f"{tree['aggregator_cpu_s']:g} s, servers {tree['children_cpu_s']:g} s "
+            f"(target {TARGET:.2f}x); first server started {tree['first_server_started_s']:g} s, initialize "
+            f"answered {tree['initialize_answered_s']:g} s, servers ready {tree['first_server_ready_s']:g}"
+            f"-{tree['last_server_ready_s']:g} s; CPU: aggregator {tree['aggregator_cpu_s']:g} s "
+            f"({tree['aggregator_cpu_at_initialize_s']:g} s by initialize), servers {tree['children_cpu_s']:g} s "
             f"(their sum / cores {tree['cpu_floor_s']:g} s)"
         )
     if args.out is not None:
