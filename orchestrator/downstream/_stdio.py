@@ -50,6 +50,17 @@ def _parse(line: bytes) -> SessionMessage | Exception:
         return exc
 
 
+def _take_line(buffer: bytearray) -> bytes | None:
+    """The first whole line of ``buffer`` (without its newline), taken out of it; ``None`` while there is none."""
+    end = buffer.find(b"\n")
+    if end < 0:
+        return None
+    with memoryview(buffer) as view:  # one copy of the line, where slicing the bytearray made two
+        line = bytes(view[:end])
+    del buffer[: end + 1]
+    return line
+
+
 @asynccontextmanager
 async def stdio_transport(
     spec: StdioServerSpec, drain: StderrDrain, extra_env: Mapping[str, str] | None = None
@@ -85,11 +96,15 @@ async def stdio_transport(
             try:
                 async for chunk in process.stdout:
                     buffer += chunk
-                    while (end := buffer.find(b"\n")) >= 0:
-                        line = bytes(buffer[:end])
-                        del buffer[: end + 1]
-                        if line.strip():
-                            await read_send.send(_parse(line))
+                    while (line := _take_line(buffer)) is not None:
+                        if not line.strip():
+                            continue
+                        message = _parse(line)
+                        # Neither the text (10 MB for a big listing) is kept while the message
+                        # is read, nor the message once it is taken (until the next line).
+                        del line
+                        await read_send.send(message)
+                        del message
                     if len(buffer) > MAX_LINE_BYTES:
                         logger.error("server %s wrote a line over %d bytes; closing it", spec.command, MAX_LINE_BYTES)
                         # It is blocked writing to a pipe nobody reads now: stop it at once.
