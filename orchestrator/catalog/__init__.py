@@ -37,6 +37,7 @@ from orchestrator.catalog._exposed import (
     DEFINITION_KINDS,
     VERSION_LENGTH,
     ExposedCatalogue,
+    catalogue_digest,
     exposed_catalogue,
 )
 from orchestrator.catalog._naming import NameNote, is_valid_name
@@ -59,6 +60,7 @@ __all__ = [
     "ServerManifest",
     "build_catalog",
     "canonical_json",
+    "catalogue_digest",
     "close_names",
     "diff_catalogues",
     "exposed_catalogue",

@@ -7,6 +7,9 @@ the SHA-256 of that document's RFC 8785 canonical JSON, and its version the firs
 description, a schema, an added or removed tool) changes the version; the order in which
 servers listed their definitions, key order and whitespace never do.
 
+``catalogue_digest`` computes the same digest one definition at a time, without the document:
+a server that needs only the version of 10,000 tools does not hold a copy of them all.
+
 Does not: decide what is exposed (``build_catalog`` and the server do), know who may see what
 (the version is of the whole exposed catalogue, not of one principal's view), or cache (the
 server computes it once per change of what it serves).
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from orchestrator.catalog._canonical import canonical_json, without_volatile_meta
 
@@ -33,6 +36,7 @@ __all__ = [
     "DEFINITION_KINDS",
     "VERSION_LENGTH",
     "ExposedCatalogue",
+    "catalogue_digest",
     "exposed_catalogue",
 ]
 
@@ -47,6 +51,16 @@ DEFINITION_KINDS: Final[Mapping[str, str]] = MappingProxyType(
 )
 """Each list of the document, and the field that identifies one of its definitions."""
 
+_KEY_ATTRIBUTES: Final[Mapping[str, str]] = MappingProxyType(
+    {"tools": "name", "prompts": "name", "resources": "uri", "resourceTemplates": "uri_template"}
+)
+"""The model attribute behind each list's identifying field (``DEFINITION_KINDS``)."""
+
+# RFC 8785 orders an object's keys by their UTF-16 code units.
+_CANONICAL_KIND_ORDER: Final = tuple(sorted(DEFINITION_KINDS, key=lambda kind: kind.encode("utf-16-be")))
+
+_Definition = TypeVar("_Definition", bound="types.Tool | types.Prompt | types.Resource | types.ResourceTemplate")
+
 
 def _wire(definition: types.Tool | types.Prompt | types.Resource | types.ResourceTemplate) -> dict[str, Any]:
     """A definition as the wire carries it, without the volatile ``_meta`` keys."""
@@ -56,6 +70,30 @@ def _wire(definition: types.Tool | types.Prompt | types.Resource | types.Resourc
 def _sorted(kind: str, definitions: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
     key = DEFINITION_KINDS[kind]
     return tuple(sorted(definitions, key=lambda definition: str(definition.get(key, ""))))
+
+
+def _sorted_models(kind: str, definitions: Iterable[_Definition]) -> list[_Definition]:
+    """``definitions`` in the order ``_sorted`` puts their wire forms in (the field is the attribute's value)."""
+    attribute = _KEY_ATTRIBUTES[kind]
+    return sorted(definitions, key=lambda definition: str(getattr(definition, attribute)))
+
+
+def _digest(lists: Mapping[str, Iterable[Mapping[str, Any]]]) -> str:
+    """SHA-256 hex of the canonical JSON of ``{kind: [definition, ...]}``, fed one definition at a time.
+
+    The bytes hashed are ``canonical_json`` of the whole object: its keys in canonical order,
+    each list's items in the order given.
+    """
+    hasher = hashlib.sha256(b"{")
+    for position, kind in enumerate(_CANONICAL_KIND_ORDER):
+        hasher.update(b"," if position else b"")
+        hasher.update(canonical_json(kind) + b":[")
+        for index, definition in enumerate(lists.get(kind, ())):
+            hasher.update(b"," if index else b"")
+            hasher.update(canonical_json(definition))
+        hasher.update(b"]")
+    hasher.update(b"}")
+    return hasher.hexdigest()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,8 +122,7 @@ class ExposedCatalogue:
             TypeError: A definition holds something JSON has no form for.
         """
         lists = {kind: _sorted(kind, definitions.get(kind, ())) for kind in DEFINITION_KINDS}
-        canonical = canonical_json({kind: list(items) for kind, items in lists.items()})
-        return cls(MappingProxyType(lists), hashlib.sha256(canonical).hexdigest())
+        return cls(MappingProxyType(lists), _digest(lists))
 
     @classmethod
     def from_document(cls, document: object) -> ExposedCatalogue:
@@ -124,6 +161,17 @@ class ExposedCatalogue:
             "digest": self.digest,
             **{kind: [dict(definition) for definition in items] for kind, items in self.definitions.items()},
         }
+
+
+def catalogue_digest(catalog: Catalog, composite_tools: Iterable[types.Tool] = ()) -> str:
+    """``exposed_catalogue(catalog, composite_tools).digest``, holding one definition's wire form at a time."""
+    served: dict[str, Iterable[types.Tool | types.Prompt | types.Resource | types.ResourceTemplate]] = {
+        "tools": (*catalog.tools, *composite_tools),
+        "prompts": catalog.prompts,
+        "resources": catalog.resources,
+        "resourceTemplates": catalog.resource_templates,
+    }
+    return _digest({kind: map(_wire, _sorted_models(kind, items)) for kind, items in served.items()})
 
 
 def exposed_catalogue(catalog: Catalog, composite_tools: Iterable[types.Tool] = ()) -> ExposedCatalogue:

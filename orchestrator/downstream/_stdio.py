@@ -87,6 +87,17 @@ class _HandingOver(WrappedReadStream):
             item.deliver()
 
 
+def _take_line(buffer: bytearray) -> bytes | None:
+    """The first whole line of ``buffer`` (without its newline), taken out of it; ``None`` while there is none."""
+    end = buffer.find(b"\n")
+    if end < 0:
+        return None
+    with memoryview(buffer) as view:  # one copy of the line, where slicing the bytearray made two
+        line = bytes(view[:end])
+    del buffer[: end + 1]
+    return line
+
+
 @asynccontextmanager
 async def stdio_transport(
     spec: StdioServerSpec,
@@ -173,12 +184,15 @@ async def _read_stdout(
         try:
             async for chunk in process.stdout:
                 buffer += chunk
-                while (end := buffer.find(b"\n")) >= 0:
-                    line = bytes(buffer[:end])
-                    del buffer[: end + 1]
+                while (line := _take_line(buffer)) is not None:
                     if not line.strip():
                         continue
-                    await read_send.send(_parse_unless_answer(line, calls) if calls.waiting else _parse(line))
+                    message = _parse_unless_answer(line, calls) if calls.waiting else _parse(line)
+                    # Neither the text (10 MB for a big listing) is kept while the message
+                    # is read, nor the message once it is taken (until the next line).
+                    del line
+                    await read_send.send(message)
+                    del message
                 if len(buffer) > MAX_LINE_BYTES:
                     logger.error("server %s wrote a line over %d bytes; closing it", command, MAX_LINE_BYTES)
                     # It is blocked writing to a pipe nobody reads now: stop it at once.

@@ -26,7 +26,15 @@ from opentelemetry import trace
 from orchestrator._sdk_internals import request_connection
 from orchestrator._version import NAME, __version__
 from orchestrator.auth import OWNER, AccessPolicy, Principal
-from orchestrator.catalog import UI_EXTENSION, ExposedCatalogue, close_names, exposed_catalogue, relinked_result
+from orchestrator.catalog import (
+    UI_EXTENSION,
+    VERSION_LENGTH,
+    ExposedCatalogue,
+    catalogue_digest,
+    close_names,
+    exposed_catalogue,
+    relinked_result,
+)
 from orchestrator.downstream import CatalogChange, DownstreamPool, UpstreamPeer, WireResult
 from orchestrator.errors import (
     DownstreamError,
@@ -212,9 +220,9 @@ class OrchestratorServer:
         # The level each handshake-era connection asked for with logging/setLevel (default: all).
         self._log_levels: weakref.WeakKeyDictionary[Connection, types.LoggingLevel] = weakref.WeakKeyDictionary()
         self._validator = ArgumentValidator()
-        # The served catalogue's version, made once per change of what is served: the
+        # The served catalogue's digest, made once per change of what is served: the
         # catalogue and the composites' tools it was made from are compared by identity.
-        self._exposed: tuple[Catalog, tuple[types.Tool, ...], ExposedCatalogue] | None = None
+        self._digest: tuple[Catalog, tuple[types.Tool, ...], str] | None = None
         # Every tool served, made once per change of the catalogue, the composites or tasks.
         self._tools: tuple[Catalog, tuple[types.Tool, ...], bool, tuple[types.Tool, ...]] | None = None
         self.search = SearchMode(lambda: self._pool.config.catalog)
@@ -275,22 +283,25 @@ class OrchestratorServer:
     def exposed(self) -> ExposedCatalogue:
         """Everything served now (catalogue tools, composites, prompts, resources, templates) and its version.
 
-        Computed once per change of what is served, not per request.
+        Made at each call, for the few that want the definitions (``orchestrator tools``): the
+        server keeps only the digest (``catalogue_version``), not a copy of every definition.
         """
-        catalog, composite_tools = self._pool.catalog, self.composites.tools()
-        cached = self._exposed
-        if cached is not None and cached[0] is catalog and cached[1] is composite_tools:
-            return cached[2]
-        exposed = exposed_catalogue(catalog, composite_tools)
-        if cached is None or cached[2].digest != exposed.digest:
-            logger.info("catalogue version %s", exposed.version)
-        self._exposed = (catalog, composite_tools, exposed)
-        return exposed
+        return exposed_catalogue(self._pool.catalog, self.composites.tools())
 
     @property
     def catalogue_version(self) -> str:
-        """The version of the catalogue served now (see ``CATALOGUE_VERSION_META_KEY``)."""
-        return self.exposed().version
+        """The version of the catalogue served now (see ``CATALOGUE_VERSION_META_KEY``).
+
+        Computed once per change of what is served, not per request.
+        """
+        catalog, composite_tools = self._pool.catalog, self.composites.tools()
+        cached = self._digest
+        if cached is None or cached[0] is not catalog or cached[1] is not composite_tools:
+            digest = catalogue_digest(catalog, composite_tools)
+            if cached is None or cached[2] != digest:
+                logger.info("catalogue version %s", digest[:VERSION_LENGTH])
+            cached = self._digest = (catalog, composite_tools, digest)
+        return cached[2][:VERSION_LENGTH]
 
     def policy(self) -> AccessPolicy:
         """The access policy over what is served now."""

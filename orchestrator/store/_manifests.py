@@ -52,16 +52,18 @@ async def save_manifest(
     Raises:
         StoreError: The database refused or could not be reached.
     """
+    # Values go with the execution, not into the statement: a compiled statement is cached,
+    # and one holding its values would hold a 10,000-tool listing for the process's lifetime.
     values = {"connection": connection, "listing": listing, "listed_at": at}
     where = server_manifests.c.server == server
     try:
         for _ in range(2):  # a second writer may insert the row between our update and insert
             async with engine.begin() as db:
-                changed = await db.execute(update(server_manifests).where(where).values(values))
+                changed = await db.execute(update(server_manifests).where(where), values)
                 if changed.rowcount:
                     return
                 try:
-                    await db.execute(insert(server_manifests).values(server=server, **values))
+                    await db.execute(insert(server_manifests), {"server": server, **values})
                 except IntegrityError:
                     continue
                 return

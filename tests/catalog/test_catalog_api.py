@@ -31,6 +31,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         "ServerManifest",
         "build_catalog",
         "canonical_json",
+        "catalogue_digest",
         "close_names",
         "diff_catalogues",
         "exposed_catalogue",

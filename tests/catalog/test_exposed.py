@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from typing import Any
 
 import mcp_types as types
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.catalog import (
     CATALOGUE_FORMAT,
@@ -13,6 +17,8 @@ from orchestrator.catalog import (
     ExposedCatalogue,
     ServerManifest,
     build_catalog,
+    canonical_json,
+    catalogue_digest,
     diff_catalogues,
     exposed_catalogue,
 )
@@ -67,6 +73,47 @@ def test_per_message_meta_such_as_trace_context_does_not_change_the_version() ->
 def test_integers_beyond_exact_doubles_are_hashed_rather_than_refused() -> None:
     huge = _tool("a", inputSchema={"type": "object", "properties": {"n": {"type": "integer", "maximum": 2**64 - 1}}})
     assert len(_catalogue(huge).digest) == 64
+
+
+def _document_digest(catalogue: ExposedCatalogue) -> str:
+    """The digest as defined: SHA-256 of the canonical JSON of the whole ``{kind: [definition, ...]}`` object."""
+    document = {kind: list(items) for kind, items in catalogue.definitions.items()}
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(st.text(min_size=1, max_size=6), min_size=0, max_size=5),
+    descriptions=st.lists(st.text(max_size=12), min_size=5, max_size=5),
+    schema=st.dictionaries(st.text(max_size=5), _JSON, max_size=3),
+    meta=st.dictionaries(st.sampled_from(["ui", "traceparent", "é", "z"]), _JSON, max_size=2),
+)
+def test_the_digest_made_one_definition_at_a_time_is_the_whole_documents(
+    names: list[str], descriptions: list[str], schema: dict[str, Any], meta: dict[str, Any]
+) -> None:
+    tools = tuple(
+        _tool(name, descriptions[i % 5], inputSchema={"type": "object", **schema}, _meta=meta)
+        for i, name in enumerate(names)
+    )
+    manifest = ServerManifest(
+        "s",
+        "s",
+        tools=tools,
+        prompts=tuple(types.Prompt(name=name, description=descriptions[1]) for name in names[:2]),
+        resources=tuple(types.Resource(name=name, uri=f"file:///{name}") for name in names[:3]),
+        resource_templates=(types.ResourceTemplate(name="t", uri_template="file:///{x}", _meta=meta or None),),
+    )
+    catalog = build_catalog([manifest])
+    composites = (_tool("report", descriptions[2], _meta=meta),)
+    catalogue = exposed_catalogue(catalog, composites)
+    assert catalogue_digest(catalog, composites) == catalogue.digest == _document_digest(catalogue)
 
 
 def test_a_saved_document_reads_back_to_the_same_digest() -> None:
