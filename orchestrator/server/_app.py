@@ -663,11 +663,7 @@ class OrchestratorServer:
     ) -> WireResult | types.CallToolResult:
         """``_call_downstream`` on the pass-through path: a successful result stays as the server sent it."""
         try:
-            tool = await self._pool.admitted_tool(name)  # a withdrawn or held-back tool raises why: a tool error
-            server = self._pool.catalog.route_tool(name).server
-            problems = self._validator.problems(tool, arguments)
-            if problems:
-                raise InvalidArgumentsError(name, problems)
+            server = await self._checked_call(name, arguments)
             result = await self._pool.call_tool_wire(name, arguments, peer=peer)
         except UnknownToolError:
             raise
@@ -988,15 +984,26 @@ class OrchestratorServer:
                 return tool_error_result(exc)
         return _with_trace_id(await self._call_downstream(name, arguments, progress, peer))
 
+    async def _checked_call(self, name: str, arguments: dict[str, Any]) -> str:
+        """The server a call of downstream tool ``name`` goes to, once the tool and ``arguments`` pass.
+
+        Raises:
+            UnknownToolError: No tool is exposed under ``name``.
+            DownstreamError: It is withdrawn or held back (why is in the error: a tool error).
+            InvalidArgumentsError: ``arguments`` do not fit its input schema.
+        """
+        tool = await self._pool.admitted_tool(name)
+        server = self._pool.catalog.route_tool(name).server
+        problems = self._validator.problems(tool, arguments)
+        if problems:
+            raise InvalidArgumentsError(name, problems)
+        return server
+
     async def _call_downstream(
         self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None, peer: UpstreamPeer | None
     ) -> types.CallToolResult:
         try:
-            tool = await self._pool.admitted_tool(name)  # a withdrawn or held-back tool raises why: a tool error
-            server = self._pool.catalog.route_tool(name).server
-            problems = self._validator.problems(tool, arguments)
-            if problems:
-                raise InvalidArgumentsError(name, problems)
+            server = await self._checked_call(name, arguments)
             result = _without_server_info(await self._pool.call_tool(name, arguments, progress=progress, peer=peer))
             catalog = self._pool.catalog
             if catalog.relinks(server):  # links to its resources exposed under other URIs follow them
