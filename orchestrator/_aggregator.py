@@ -45,6 +45,7 @@ from orchestrator.server import (
     Reloader,
     ReloadRecord,
     StatusReporter,
+    WorkerSeat,
     http_app,
     http_auth,
     reserved_tool_names,
@@ -108,6 +109,7 @@ class Aggregator:
         self._initial_config = config
         self._tracing = tracing
         self._env = os.environ if env is None else env
+        self._consent_key: bytes | None = None  # a worker's, shared with its siblings
         self._startup_grace = startup_grace
         self._exit_stack = AsyncExitStack()
         self._pool: DownstreamPool | None = None
@@ -398,7 +400,13 @@ class Aggregator:
         auth = None
         if self._server is not None:
             auth = http_auth(
-                serve, self._env, server=self._server, store=self._store, path=path or serve.path, source=source
+                serve,
+                self._env,
+                server=self._server,
+                store=self._store,
+                path=path or serve.path,
+                source=source,
+                consent_key=self._consent_key,
             )
         return HttpSecurity.from_config(serve, host, self._env, source, auth)
 
@@ -470,6 +478,7 @@ class Aggregator:
         path: str | None = None,
         on_listening: Callable[[str], None] | None = None,
         handle_signals: bool = False,
+        seat: WorkerSeat | None = None,
     ) -> None:
         """Serve streamable HTTP until cancelled, then stop gracefully.
 
@@ -480,6 +489,8 @@ class Aggregator:
             on_listening: Told the endpoint URL once the socket is bound.
             handle_signals: For a process whose main job this is: SIGTERM and SIGINT stop
                 serving gracefully, SIGHUP reloads the config.
+            seat: Serve as one worker of ``orchestrator serve --workers N`` (set by its
+                supervisor, which owns the listening socket).
 
         Raises:
             ConfigError: ``host`` is not a loopback address and no bearer token is configured.
@@ -487,6 +498,8 @@ class Aggregator:
         serve = self.config.serve
         if serve.auth.oauth is not None:  # its clients and grants are in the state database
             await self.open_state()
+        if seat is not None:
+            self._consent_key = seat.consent_key()
         security = self.http_security(host, path)
         async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
             self._start_background(tg, handle_signals)
@@ -501,6 +514,7 @@ class Aggregator:
                 on_listening=on_listening,
                 reporter=StatusReporter(self.server, self._reloader),
                 handle_signals=handle_signals,
+                seat=seat,
             )
             self._stop_runs(manager)
             tg.cancel_scope.cancel()

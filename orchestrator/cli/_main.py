@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 
 from orchestrator import workflow
 from orchestrator._aggregator import Aggregator
+from orchestrator._cores import usable_cores
 from orchestrator._version import __version__
 from orchestrator.cli import (
     _approve,
@@ -36,6 +39,7 @@ from orchestrator.cli import install as _install
 from orchestrator.cli._dryrun import render_dry_run
 from orchestrator.cli._runview import RunView, print_result
 from orchestrator.cli._subcommands import add_config_option, add_json_option, config_of
+from orchestrator.cli._workers import WORKER_SEAT_OPTION, supervise_workers
 from orchestrator.errors import (
     InvalidArgumentsError,
     OrchestratorError,
@@ -44,8 +48,10 @@ from orchestrator.errors import (
     WorkflowDefinitionError,
 )
 from orchestrator.server import (
+    WorkerSeat,
     run_result_to_tool_result,
 )
+from orchestrator.store import open_store, state_url
 from orchestrator.telemetry import TracingHandle, configure_tracing
 from orchestrator.tracing import current_trace_id, tracer
 
@@ -67,14 +73,16 @@ _STDERR_LINES = 6
 """Lines of a server's stderr shown when it did not start: a traceback's end says why."""
 
 
-def _configure_logging(verbosity: int, command: str) -> None:
+def _configure_logging(verbosity: int, command: str, worker: str | None = None) -> None:
     # A server's log is its only window; one-shot commands show their own output instead.
     base = logging.INFO if command == "serve" else logging.WARNING
     level = base - 10 * verbosity
+    # Workers of `serve --workers` share the supervisor's stderr: each line says whose it is.
+    who = f" [worker {worker.split('/')[0]}]" if worker else ""
     logging.basicConfig(
         level=max(level, logging.DEBUG),
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s{who} %(name)s: %(message)s",
     )
     # The SDK and HTTP libraries are chatty at INFO; their warnings still show.
     for noisy in ("mcp", "httpx", "httpx2", "uvicorn.error", "watchfiles", "alembic"):
@@ -140,13 +148,14 @@ def _telling_tail(stderr: str) -> list[str]:
 # ---------------------------------------------------------------------- serve
 
 
-async def _serve(rt: _Setup, transport: str, host: str, port: int) -> int:
+async def _serve(rt: _Setup, transport: str, host: str, port: int, seat: WorkerSeat | None = None) -> int:
     aggregator = rt.aggregator()
     if transport == "http":
         aggregator.http_security(host)  # a refused address fails before any server starts
 
     def announce(url: str) -> None:
-        print(f"mcp-orchestrator listening on {url}", file=sys.stderr, flush=True)
+        if seat is None:  # a worker tells its supervisor, which says it once for all
+            print(f"mcp-orchestrator listening on {url}", file=sys.stderr, flush=True)
 
     async with aggregator:
         if transport == "stdio":
@@ -154,7 +163,7 @@ async def _serve(rt: _Setup, transport: str, host: str, port: int) -> int:
             logger.info("client closed stdin; shutting down")
         else:
             # SIGTERM and SIGINT stop accepting, drain, then return here.
-            await aggregator.serve_http(host=host, port=port, on_listening=announce, handle_signals=True)
+            await aggregator.serve_http(host=host, port=port, on_listening=announce, handle_signals=True, seat=seat)
             logger.info("shutting down")
     return 0
 
@@ -393,6 +402,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], help="default: serve.transport, else stdio")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765; 0 picks a free one)")
+    serve.add_argument(
+        "--workers",
+        type=_workers_count,
+        metavar="N",
+        help="HTTP serving processes on the one port, each with its own servers; 'auto': one per core "
+        "(default: serve.workers, else 1)",
+    )
+    serve.add_argument(WORKER_SEAT_OPTION, help=argparse.SUPPRESS)
 
     tools = add_config_option(commands.add_parser("tools", help="list the merged tools and their name mapping"))
     add_json_option(tools, "the whole exposed catalogue and its version as JSON (save it to compare with --diff)")
@@ -511,7 +528,8 @@ _STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = _parser().parse_args(argv)
-    _configure_logging(args.verbose, args.command)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(args.verbose, args.command, getattr(args, "worker_seat", None))
     # These handle a missing or broken config themselves (install --from creates one).
     if (standalone := _STANDALONE.get(args.command)) is not None:
         return standalone(args)
@@ -537,6 +555,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+async def _migrate_state(config: OrchestratorConfig) -> None:
+    """Open the state database once, which creates or migrates it."""
+    async with open_store(state_url(config.state, os.environ, str(config.source or "<config>"))):
+        pass
+
+
+def _workers_count(text: str) -> int | Literal["auto"]:
+    if text == "auto":
+        return "auto"
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError("between 1 and 64")
+    return count
+
+
+def _resolved_workers(wanted: int | Literal["auto"]) -> int:
+    return usable_cores() if wanted == "auto" else wanted
+
+
 def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
     if args.command == "validate":
         return anyio.run(_validate, rt, args.files, True)
@@ -549,6 +589,14 @@ def _dispatch(args: argparse.Namespace, rt: _Setup) -> int:
         transport = args.transport or rt.config.serve.transport
         host = args.host or rt.config.serve.host
         port = args.port if args.port is not None else rt.config.serve.port
+        if args.worker_seat is not None:
+            return anyio.run(_serve, rt, transport, host, port, WorkerSeat.parse(args.worker_seat))
+        workers = _resolved_workers(args.workers if args.workers is not None else rt.config.serve.workers)
+        if transport == "http" and workers > 1:
+            rt.aggregator().http_security(host)  # a refused address fails before any worker starts
+            prepare = partial(_migrate_state, rt.config)
+            trace_file = rt.tracing.settings.file if "jaeger_file" in rt.tracing.settings.exporters else None
+            return anyio.run(supervise_workers, workers, args.argv, host, port, prepare, trace_file)
         return anyio.run(_serve, rt, transport, host, port)
     if args.command == "tools":
         return anyio.run(_tools, rt, args.json, args.diff)

@@ -385,6 +385,20 @@ class ServeSpec(_Frozen):
             "(every check still applies); false: every call takes the typed path, for diagnosis."
         ),
     )
+    workers: int | Literal["auto"] = Field(
+        default=1,
+        description=(
+            "HTTP only: serving processes on one port, each with its own downstream servers "
+            "(docs/scale-out.md); 'auto' is one per usable core."
+        ),
+    )
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_positive(cls, value: int | Literal["auto"]) -> int | Literal["auto"]:
+        if value != "auto" and not 1 <= value <= 64:
+            raise ValueError("workers must be 'auto' or between 1 and 64")
+        return value
 
 
 class TracingSpec(_Frozen):

@@ -7,9 +7,10 @@ before them. On one core there is nothing to gain, so the work runs in the calli
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
+
+from orchestrator._cores import usable_cores
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -17,17 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["in_background", "usable_cores"]
 
 _T = TypeVar("_T")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (taskset, cgroups' cpusets), where the platform tells.
-
-    Returns:
-        At least 1.
-    """
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 _WORKERS = 4

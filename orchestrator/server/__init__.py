@@ -23,6 +23,7 @@ from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
 from orchestrator.server._search_mode import META_TOOL_NAMES
 from orchestrator.server._status import StatusReporter, is_ready
 from orchestrator.server._stdio import serve_stdio
+from orchestrator.server._workers import WorkerSeat, write_consent_key
 
 __all__ = [
     "CATALOGUE_VERSION_META_KEY",
@@ -44,6 +45,7 @@ __all__ = [
     "ReloadRecord",
     "Reloader",
     "StatusReporter",
+    "WorkerSeat",
     "http_app",
     "http_auth",
     "is_ready",
@@ -53,4 +55,5 @@ __all__ = [
     "run_result_to_tool_result",
     "serve_http",
     "serve_stdio",
+    "write_consent_key",
 ]

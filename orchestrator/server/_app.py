@@ -233,6 +233,7 @@ class OrchestratorServer:
         self._exit_stack = AsyncExitStack()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._rounds: InputRounds | None = None
+        self._worker_mark = ""
         self.controls = CallControls()
         """Rate limits and the audit log of calls; off unless the serving process sets them."""
         self._plans: Plans | None = None
@@ -554,9 +555,15 @@ class OrchestratorServer:
         except InvalidArgumentsError as exc:  # a blank query
             return tool_error_result(exc)
 
+    def mark_ids(self, mark: str) -> None:
+        """Begin the ids of suspended calls with ``mark``: one worker of several (``serve --workers``)."""
+        self._worker_mark = mark
+        if self._rounds is not None:
+            self._rounds.token_prefix = mark
+
     async def __aenter__(self) -> OrchestratorServer:
         self._task_group = task_group = await self._exit_stack.enter_async_context(anyio.create_task_group())
-        self._rounds = InputRounds(task_group)
+        self._rounds = InputRounds(task_group, token_prefix=self._worker_mark)
         self._prepare_search()
         return self
 

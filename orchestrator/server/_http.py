@@ -22,6 +22,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import signal
 import socket
 from dataclasses import dataclass
@@ -40,9 +41,11 @@ from orchestrator._version import NAME
 from orchestrator.errors import ConfigError
 from orchestrator.server._access import AUTH_REQUIRED_SCOPE_KEY, scope_principal
 from orchestrator.server._status import StatusReporter
+from orchestrator.server._workers import OwnerRouting, WorkerSeat, owned_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
+    from pathlib import Path
 
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -334,6 +337,7 @@ async def serve_http(
     on_listening: Callable[[str], None] | None = None,
     reporter: StatusReporter | None = None,
     handle_signals: bool = False,
+    seat: WorkerSeat | None = None,
 ) -> None:
     """Serve streamable HTTP until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM).
 
@@ -349,10 +353,19 @@ async def serve_http(
         reporter: Answers ``/healthz``, ``/readyz`` and ``/status``; default one for ``server``.
         handle_signals: Stop on SIGINT and SIGTERM (process-wide handlers, for a process whose
             main job this is); off for an application that embeds the aggregator.
+        seat: Serve as one worker of several (``serve --workers``): on the supervisor's socket
+            (``port`` unused) and a private one for the requests the others pass on; stop when
+            the supervisor asks or goes.
     """
     app = http_app(server, security, path=path, reporter=reporter)
-    sock = bind_socket(security.bind_host, port)
-    actual_port = sock.getsockname()[1]
+    routing: OwnerRouting | None = None
+    if seat is None:
+        sockets = [bind_socket(security.bind_host, port)]
+    else:
+        server.mark_ids(owned_id(seat.index, ""))
+        app = routing = OwnerRouting(app, seat)
+        sockets = [socket.socket(fileno=seat.listener_fd), _bind_private(seat.own_socket)]
+    actual_port = sockets[0].getsockname()[1]
     shown_host = f"[{security.bind_host}]" if ":" in security.bind_host else security.bind_host
     url = f"http://{shown_host}:{actual_port}{path}"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
@@ -366,13 +379,53 @@ async def serve_http(
         # abandoned socket and session manager.
         with anyio.CancelScope(shield=True):
             try:
-                await uvicorn_server.serve(sockets=[sock])
+                await uvicorn_server.serve(sockets=sockets)
             finally:
                 stopped.set()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        try:
-            await stopped.wait()
-        finally:
-            uvicorn_server.should_exit = True
+    async def stop_when_asked(lifeline: int) -> None:
+        # The supervisor closes its end to stop this worker; the kernel does if it dies.
+        while True:
+            await anyio.wait_readable(lifeline)
+            if not os.read(lifeline, 64):
+                break
+        logger.info("the supervisor asked this worker to stop")
+        uvicorn_server.should_exit = True
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            if seat is not None:
+                tg.start_soon(stop_when_asked, seat.lifeline_fd)
+                _say_ready(seat.ready_fd, url)
+            try:
+                await stopped.wait()
+            finally:
+                uvicorn_server.should_exit = True
+                tg.cancel_scope.cancel()
+    finally:
+        if routing is not None:
+            await routing.aclose()
+        if seat is not None:
+            with contextlib.suppress(OSError):
+                seat.own_socket.unlink()
+
+
+def _bind_private(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path`` (in the workers' owner-only directory)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a dead predecessor's
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.listen(128)
+    return sock
+
+
+def _say_ready(ready_fd: int, url: str) -> None:
+    """Tell the supervisor this worker listens (one line, then the pipe closes)."""
+    try:
+        os.write(ready_fd, f"{url}\n".encode())
+    except OSError:  # the supervisor is gone; the lifeline stops us
+        pass
+    finally:
+        os.close(ready_fd)

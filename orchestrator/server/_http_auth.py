@@ -124,8 +124,11 @@ def http_auth(
     store: Store | None,
     path: str,
     source: str,
+    consent_key: bytes | None = None,
 ) -> HttpAuth | None:
     """The authentication the config asks for; ``None`` when no credentials are configured.
+
+    ``consent_key`` signs the consent page's cookies (default: a random key of this process).
 
     Raises:
         ConfigError: The embedded authorization server is configured but no store is open, a
@@ -154,7 +157,12 @@ def http_auth(
         routes: list[BaseRoute] = [
             *oauth_routes,
             *_metadata_routes(resource_url, provider.issuer, [access.OAUTH_SCOPE]),
-            *access.consent_routes(provider, path=CONSENT_PATH, secure_cookies=provider.issuer.startswith("https://")),
+            *access.consent_routes(
+                provider,
+                path=CONSENT_PATH,
+                secure_cookies=provider.issuer.startswith("https://"),
+                session_key=consent_key,
+            ),
         ]
         return HttpAuth(
             verifier=access.VerifierChain(static, provider),

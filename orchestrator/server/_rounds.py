@@ -134,10 +134,12 @@ class _RoundPeer:
 class InputRounds:
     """Suspended calls awaiting their client's next round, keyed by request state."""
 
-    def __init__(self, task_group: anyio.abc.TaskGroup, ttl: float = 300.0) -> None:
+    def __init__(self, task_group: anyio.abc.TaskGroup, ttl: float = 300.0, token_prefix: str = "") -> None:
         self._task_group = task_group
         self._ttl = ttl
         self._calls: dict[str, RoundState] = {}
+        self.token_prefix = token_prefix
+        """Begins every request state handed out: one worker of several marks its rounds (``_workers``)."""
 
     def owns(self, request_state: str | None) -> bool:
         """Whether ``request_state`` names a call suspended here."""
@@ -149,7 +151,7 @@ class InputRounds:
         """Run ``call`` detached; return its result, or the first round of input it needs."""
         send, receive = anyio.create_memory_object_stream[_PendingInput | types.CallToolResult](1)
         state = RoundState(ctx=ctx, events=send, receive=receive, identity=client_identity(ctx))
-        token = secrets.token_urlsafe(24)
+        token = self.token_prefix + secrets.token_urlsafe(24)
 
         async def run() -> None:
             ended = False

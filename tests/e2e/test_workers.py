@@ -1,0 +1,322 @@
+"""``serve --transport http --workers N``: N real worker processes on one port, under one supervisor.
+
+Which worker the kernel hands a connection to is not ours to choose, so where a test needs a
+request to reach a given worker it sends it to that worker's private socket (in the supervisor's
+owner-only directory, which it names in its log): exactly what a sibling does when a
+request for a session or round it does not hold lands on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import httpx2
+import mcp_types as types
+import psutil
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.auth.helpers import pkce
+from tests.e2e.harness import REPO_ROOT, aggregator_command, fault_entry, logged_process, write_config
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from mcp.client.session import ClientRequestContext
+
+    from tests.e2e.harness import ProcessLog
+
+pytestmark = pytest.mark.anyio
+
+WORKERS = 2
+LISTENING = r"listening on (\S+) \(2 workers\)"
+MARKED_SESSION = re.compile(r"^w(\d)\.[0-9a-f]{32}$")
+LEGACY_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2025-11-25",
+}
+
+
+@asynccontextmanager
+async def _served(tmp_path: Path, *args: str) -> AsyncGenerator[tuple[str, ProcessLog, Path], None]:
+    """The aggregator with two workers over one fault server; its URL, log and workers' folder."""
+    config = write_config(tmp_path, {"f": fault_entry()})
+    command = [*aggregator_command(config), "--workers", str(WORKERS), *args]
+    async with logged_process(command, LISTENING, timeout=60) as (match, log):
+        folder = Path((await log.wait_for(r"their private sockets are in (\S+)")).group(1))
+        yield match.group(1), log, folder
+
+
+def _worker_socket(folder: Path, index: int) -> Path:
+    return folder / f"worker-{index}.sock"
+
+
+@asynccontextmanager
+async def _through_worker(
+    folder: Path, index: int, base_url: str = "http://127.0.0.1", cookies: httpx2.Cookies | None = None
+) -> AsyncGenerator[httpx2.AsyncClient, None]:
+    """An HTTP client whose every request reaches worker ``index`` first."""
+    transport = httpx2.AsyncHTTPTransport(uds=str(_worker_socket(folder, index)))
+    async with httpx2.AsyncClient(transport=transport, base_url=base_url, cookies=cookies, timeout=30) as http:
+        yield http
+
+
+async def _legacy_session(url: str) -> str:
+    """A 2025-11-25 session opened through the public port; its (marked) id."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(url, headers=LEGACY_HEADERS, json=initialize)
+        assert opened.status_code == 200, opened.text
+        session = opened.headers["mcp-session-id"]
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        done = await http.post(url, headers={**LEGACY_HEADERS, "mcp-session-id": session}, json=initialized)
+        assert done.status_code == 202, done.text
+    return session
+
+
+def _sse_result(body: str) -> dict[str, Any]:
+    [data] = [line.removeprefix("data: ") for line in body.splitlines() if line.startswith("data: ")]
+    message: dict[str, Any] = json.loads(data)
+    return message
+
+
+def _echo_call(text: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "f__echo", "arguments": {"text": text}},
+    }
+
+
+async def test_a_legacy_session_is_served_whichever_worker_a_request_reaches(tmp_path: Path) -> None:
+    async with _served(tmp_path) as (url, _log, folder):
+        session = await _legacy_session(url)
+        marked = MARKED_SESSION.match(session)
+        assert marked is not None, session
+        owner = int(marked.group(1))
+        headers = {**LEGACY_HEADERS, "mcp-session-id": session}
+        for index in range(WORKERS):  # the owner itself, and a sibling that passes it on
+            call = _echo_call(f"via {index}")
+            async with _through_worker(folder, index) as http:
+                answered = await http.post("/mcp", headers=headers, json=call)
+            assert answered.status_code == 200, (index, owner, answered.text)
+            result = _sse_result(answered.text)["result"]
+            assert result["content"][0]["text"] == f"via {index}"
+        # A session id no worker handed out is unknown everywhere, as with one process.
+        call = _echo_call("again")
+        async with _through_worker(folder, 1 - owner) as http:
+            unknown = await http.post("/mcp", headers={**headers, "mcp-session-id": f"w{owner}.{'0' * 32}"}, json=call)
+            foreign = await http.post("/mcp", headers={**headers, "mcp-session-id": f"w7.{'0' * 32}"}, json=call)
+            # Closing the session through the sibling closes it at its owner.
+            closed = await http.delete("/mcp", headers=headers)
+        assert unknown.status_code == 404
+        assert foreign.status_code == 404
+        assert closed.status_code == 200, closed.text
+        async with _through_worker(folder, owner) as http:
+            gone = await http.post("/mcp", headers=headers, json=call)
+        assert gone.status_code == 404
+
+
+async def test_an_sdk_client_on_fresh_connections_keeps_its_session(tmp_path: Path) -> None:
+    # No keep-alive: every request is a new connection, which any worker may accept.
+    async with (
+        _served(tmp_path) as (url, _log, _folder),
+        httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0), timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+    ):
+        for number in range(20):
+            result = await client.call_tool("f__echo", {"text": str(number)})
+            assert not result.is_error
+            assert isinstance(result.content[0], types.TextContent)
+            assert result.content[0].text == str(number)
+
+
+async def _elicit(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    raise AssertionError("the test answers the round by hand")
+
+
+async def test_an_input_round_is_answered_through_another_worker(tmp_path: Path) -> None:
+    async with _served(tmp_path) as (url, _log, folder), Client(url, elicitation_callback=_elicit) as client:
+        assert client.protocol_version == "2026-07-28"
+        first = await client.session.call_tool("f__elicit", {"question": "colour?"}, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult), first
+        assert first.request_state is not None
+        marked = re.match(r"^w(\d)\.", first.request_state)
+        assert marked is not None, first.request_state
+        [(key, _request)] = (first.input_requests or {}).items()
+        sibling = 1 - int(marked.group(1))
+        answer = types.ElicitResult(action="accept", content={"answer": "blue"})
+        async with (
+            _through_worker(folder, sibling) as http,
+            Client(
+                streamable_http_client("http://127.0.0.1/mcp", http_client=http), elicitation_callback=_elicit
+            ) as other,
+        ):
+            done = await other.session.call_tool(
+                "f__elicit", {"question": "colour?"}, input_responses={key: answer}, request_state=first.request_state
+            )
+        assert isinstance(done, types.CallToolResult)
+        assert done.structured_content == {"action": "accept", "content": {"answer": "blue"}}
+
+
+async def test_each_worker_runs_its_own_servers_and_a_dead_worker_is_replaced(tmp_path: Path) -> None:
+    async with _served(tmp_path) as (_url, log, folder):
+        pids: dict[int, str] = {}
+        for index in range(WORKERS):
+            async with (
+                _through_worker(folder, index) as http,
+                Client(streamable_http_client("http://127.0.0.1/mcp", http_client=http)) as client,
+            ):
+                result = await client.call_tool("f__pid", {})
+                assert isinstance(result.content[0], types.TextContent)
+                pids[index] = result.content[0].text
+        assert pids[0] != pids[1], "each worker has its own downstream process"
+        worker_pid = _worker_pids(log)
+        os.kill(worker_pid[1], signal.SIGKILL)
+        exited = await log.wait_for(r"worker 1 exited with code -9; starting it again", timeout=30)
+        await log.wait_for(r"worker 1 is serving again", after=exited.end(), timeout=30)
+        async with (
+            _through_worker(folder, 1) as http,
+            Client(streamable_http_client("http://127.0.0.1/mcp", http_client=http)) as client,
+        ):
+            assert not (await client.call_tool("f__echo", {"text": "back"})).is_error
+
+
+def _worker_pids(log: ProcessLog) -> dict[int, int]:
+    """Each worker's process id, from the supervisor's children."""
+    found: dict[int, int] = {}
+    for child in psutil.Process(log.process.pid).children():
+        seat = re.search(r"--worker-seat (\d+)/", " ".join(child.cmdline()))
+        if seat is not None:
+            found[int(seat.group(1))] = child.pid
+    assert len(found) == WORKERS, found
+    return found
+
+
+async def test_stopping_the_supervisor_stops_every_worker(tmp_path: Path) -> None:
+    async with _served(tmp_path) as (_url, log, folder):
+        workers = [psutil_process(pid) for pid in _worker_pids(log).values()]
+        log.process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(40):
+            assert await log.process.wait() == 0
+        for worker in workers:
+            await _exited(worker, 10)
+        assert not folder.exists(), "the private folder (sockets, consent key) is removed"
+
+
+async def test_workers_stop_by_themselves_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    async with _served(tmp_path) as (_url, log, _folder):
+        workers = [psutil_process(pid) for pid in _worker_pids(log).values()]
+        log.process.send_signal(signal.SIGKILL)
+        await log.process.wait()
+        for worker in workers:
+            # Their lifelines closed with the supervisor: they drain and exit, orphans no more.
+            await _exited(worker, 40)
+
+
+def psutil_process(pid: int) -> psutil.Process:
+    return psutil.Process(pid)
+
+
+async def _exited(process: psutil.Process, timeout: float) -> None:
+    """Wait (bounded) for a process that is not our child to exit."""
+    await anyio.to_thread.run_sync(process.wait, timeout)
+
+
+async def test_the_consent_page_signs_in_across_workers(tmp_path: Path) -> None:
+    # A person's browser may reach any worker between two steps of the sign-in: the cookie and
+    # the CSRF token one worker signed must hold at the other.
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    config = write_config(
+        tmp_path,
+        {"f": fault_entry()},
+        serve={"auth": {"oauth": {"issuer": issuer}}},
+        state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
+    )
+    await anyio.to_thread.run_sync(_set_password, config)
+    command = [*aggregator_command(config), "--workers", str(WORKERS), "--port", str(port)]
+    async with logged_process(command, LISTENING, timeout=60) as (_match, log):
+        folder = Path((await log.wait_for(r"their private sockets are in (\S+)")).group(1))
+        async with httpx2.AsyncClient(base_url=issuer, timeout=30) as http:
+            registered = await http.post(
+                "/register",
+                json={"redirect_uris": [CALLBACK], "client_name": "Test", "token_endpoint_auth_method": "none"},
+            )
+            assert registered.status_code == 201, registered.text
+            _verifier, challenge = pkce()
+            authorized = await http.get(
+                "/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": registered.json()["client_id"],
+                    "redirect_uri": CALLBACK,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "state": "xyz",
+                    "resource": f"{issuer}/mcp",
+                },
+            )
+        assert authorized.status_code == 302, authorized.text
+        consent_url = authorized.headers["location"].removeprefix(issuer)
+        request_id = parse_qs(urlsplit(consent_url).query)["request"][0]
+        async with _through_worker(folder, 0, issuer) as first:
+            page = await first.get(consent_url)
+            cookies = first.cookies  # the visitor's cookie, signed by worker 0
+        assert page.status_code == 200, page.text
+        async with _through_worker(folder, 1, issuer, cookies) as second:
+            signed_in = await second.post(
+                "/consent/sign-in", data={"request": request_id, "csrf": _csrf(page.text), "password": PASSWORD}
+            )
+            cookies = second.cookies  # signed in, signed by worker 1
+        assert signed_in.status_code == 303, signed_in.text
+        async with _through_worker(folder, 0, issuer, cookies) as first:
+            decision = await first.get(consent_url)
+        assert "Allow this app to use your tools?" in decision.text
+
+
+PASSWORD = "correct horse battery staple"
+CALLBACK = "http://127.0.0.1:9/callback"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _csrf(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def _set_password(config: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "orchestrator", "auth", "set-password", "--password-stdin", "-c", str(config)],
+        cwd=REPO_ROOT,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return int(sock.getsockname()[1])
