@@ -19,6 +19,7 @@ proxied-stdio-typed    proxied-stdio with ``serve.pass_through: false`` (every c
 direct-http            client -> fault server (streamable HTTP, 127.0.0.1)
 proxied-http           client -> ``orchestrator serve --transport http`` -> fault server (stdio)
 proxied-http-traced    proxied-http, with the aggregator exporting spans (OTLP, see below)
+proxied-http-2w        proxied-http served by ``--workers 2`` (two worker processes on one port)
 proxied-http-http      client -> ``orchestrator serve --transport http`` -> fault server (HTTP)
 fastmcp-stdio          client -> FastMCP proxy (stdio) -> fault server (stdio)
 fastmcp-http           client -> FastMCP proxy (streamable HTTP) -> fault server (stdio)
@@ -113,6 +114,7 @@ PATHS = (
     "direct-http",
     "proxied-http",
     "proxied-http-traced",
+    "proxied-http-2w",
     "proxied-http-http",
     "fastmcp-stdio",
     "fastmcp-http",
@@ -125,6 +127,7 @@ RATIOS = (
     ("proxied-stdio", "direct-stdio"),
     ("proxied-stdio-typed", "direct-stdio"),
     ("proxied-http", "direct-http"),
+    ("proxied-http-2w", "direct-http"),
     ("proxied-http-http", "direct-http"),
     ("fastmcp-stdio", "direct-stdio"),
     ("fastmcp-http", "direct-http"),
@@ -137,6 +140,8 @@ FIELD_RATIOS = (
 )
 """The aggregator against FastMCP's proxy on the same route."""
 TRACE_RATIOS = (("proxied-stdio-traced", "proxied-stdio"), ("proxied-http-traced", "proxied-http"))
+WORKER_RATIOS = (("proxied-http-2w", "proxied-http"),)
+"""Two worker processes against one, same route."""
 AGGREGATOR_STOP = signal.SIGINT
 """How HTTP aggregators are stopped. On SIGTERM uvicorn shuts down and then re-raises the signal,
 which kills ``orchestrator serve --transport http`` before it flushes its spans; SIGINT ends it
@@ -379,6 +384,7 @@ class _Endpoints:
     direct_http: str
     proxied_http: str
     proxied_http_traced: str
+    proxied_http_workers: str
     proxied_http_http: str
     fastmcp_stdio: StdioServerParameters
     fastmcp_http: str
@@ -421,6 +427,7 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
         direct_http="",
         proxied_http="",
         proxied_http_traced="",
+        proxied_http_workers="",
         proxied_http_http="",
         fastmcp_stdio=_stdio_params(FASTMCP_PROXY),
         fastmcp_http="",
@@ -445,17 +452,20 @@ async def _start_servers(stack: AsyncExitStack, workdir: Path, paths: Sequence[s
         port = (await _wait_for_log(log, r"LISTENING (\d+)", process)).group(1)
         endpoints.direct_http = f"http://127.0.0.1:{port}/mcp"
         endpoints.http_processes["direct-http"] = _tree(process.pid)
-    for path in ("proxied-http", "proxied-http-traced"):
+    for path in ("proxied-http", "proxied-http-traced", "proxied-http-2w"):
         if path not in paths:
             continue
         env = _otel_env(receiver_url, f"bench-{path}") if path in TRACED_PATHS else None
         log = workdir / f"orchestrator-{path}.log"
+        workers = ["--workers", "2"] if path == "proxied-http-2w" else []
         process = await stack.enter_async_context(
-            _background([*serve_http, "-c", str(stdio_config)], log, env, AGGREGATOR_STOP)
+            _background([*serve_http, "-c", str(stdio_config), *workers], log, env, AGGREGATOR_STOP)
         )
         url = (await _wait_for_log(log, r"listening on (\S+)", process)).group(1)
         if path == "proxied-http":
             endpoints.proxied_http = url
+        elif path == "proxied-http-2w":
+            endpoints.proxied_http_workers = url
         else:
             endpoints.proxied_http_traced = url
         endpoints.http_processes[path] = _tree(process.pid)  # refreshed once connected
@@ -515,6 +525,7 @@ async def _connect(stack: AsyncExitStack, endpoints: _Endpoints, path: str, mode
             "direct-http": endpoints.direct_http,
             "proxied-http": endpoints.proxied_http,
             "proxied-http-traced": endpoints.proxied_http_traced,
+            "proxied-http-2w": endpoints.proxied_http_workers,
             "proxied-http-http": endpoints.proxied_http_http,
             "fastmcp-http": endpoints.fastmcp_http,
             "fastmcp-http-http": endpoints.fastmcp_http_http,
@@ -592,6 +603,10 @@ def _field_ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
 
 def _tracing_ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     return _pair_rows(results, TRACE_RATIOS, ("traced", "untraced"))
+
+
+def _worker_ratios(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    return _pair_rows(results, WORKER_RATIOS, ("workers", "one"))
 
 
 def _received(sink_log: Path | None) -> dict[str, Any] | None:
@@ -703,6 +718,25 @@ def _markdown(
     return "\n".join(lines)
 
 
+def _workers_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    lines = [
+        "",
+        "",
+        "| 2 workers / 1 | client mode | p50 | p99 | sequential calls/s | calls/s in flight "
+        "| aggregator CPU ms/call, 1 → 2 workers |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        one, two = row["proxy_cpu_ms"]
+        lines.append(
+            f"| {row['workers']} / {row['one']} | {row['mode']} | {row['p50_ratio']:.2f}x | {row['p99_ratio']:.2f}x "
+            f"| {row['seq_throughput_ratio']:.2f}x | {row['conc_throughput_ratio']:.2f}x | {one:.2f} → {two:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def _git() -> dict[str, Any]:
     def git(*args: str) -> str:
         try:
@@ -781,6 +815,7 @@ async def run(options: Options) -> dict[str, Any]:
     ratios = _ratios(results)
     field = _field_ratios(results)
     tracing = _tracing_ratios(results)
+    workers = _worker_ratios(results)
     check = _tracing_check(received, connections)
     return {
         "benchmark": "proxy_latency",
@@ -806,9 +841,11 @@ async def run(options: Options) -> dict[str, Any]:
         "ratios": ratios,
         "field_ratios": field,
         "tracing_ratios": tracing,
+        "worker_ratios": workers,
         "tracing_received": received,
         "tracing_check": check,
-        "markdown": _markdown(results, ratios, field, tracing, check, received, options.concurrency),
+        "markdown": _markdown(results, ratios, field, tracing, check, received, options.concurrency)
+        + _workers_markdown(workers),
     }
 
 

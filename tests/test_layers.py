@@ -28,6 +28,7 @@ FLOORS: dict[str, int] = {
     "_schema_messages": 0,
     "_masking": 0,
     "_lazy": 0,
+    "_cores": 0,  # how many cores this process may use
     "_egress": 0,  # the SSRF guard for URLs fetched on a stranger's say-so
     "_locations": 1,  # words problems of config and workflow files: builds ConfigError
     "tracing": 1,

@@ -748,3 +748,12 @@ def test_symmetric_jwt_algorithms_are_refused(tmp_path: Path) -> None:
     )
 
     assert any("HS256, none cannot be verified" in p for p in load_error(path).problems)
+
+
+def test_serve_workers_is_a_count_or_auto(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "a.yaml", "servers: {}\nserve: {workers: auto}\n")).serve.workers == "auto"
+    assert load_config(write(tmp_path, "b.yaml", "servers: {}\nserve: {workers: 3}\n")).serve.workers == 3
+    assert load_config(write(tmp_path, "c.yaml", "servers: {}\n")).serve.workers == 1
+    [problem] = load_error(write(tmp_path, "d.yaml", "servers: {}\nserve: {workers: 0}\n")).problems
+    assert problem.startswith(f"{tmp_path / 'd.yaml'}:2: serve.workers:"), problem
+    assert "between 1 and 64" in problem

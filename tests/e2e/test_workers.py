@@ -320,3 +320,18 @@ def _set_password(config: Path) -> None:
 def free_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as sock:
         return int(sock.getsockname()[1])
+
+
+def test_a_bad_worker_count_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"f": fault_entry()})
+    for bad in ("0", "65", "many"):
+        done = subprocess.run(
+            [*aggregator_command(config), "--workers", bad],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "--workers" in done.stderr
