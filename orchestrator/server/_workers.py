@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import anyio
 import httpx2
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,8 +44,8 @@ SESSION_HEADER = b"mcp-session-id"
 
 _MARK = re.compile(r"^w(\d{1,4})\.(.+)$", re.DOTALL)
 
-_BODY_LIMIT = 4 * 1024 * 1024
-"""A request body read before routing is at most this big (the SDK's own limit is the same)."""
+_BODY_LIMIT = DEFAULT_MAX_REQUEST_BODY_SIZE
+"""A request body read before routing is at most this big: the SDK's own limit."""
 
 
 _CONSENT_KEY_FILE = "consent-session.key"
@@ -211,18 +213,23 @@ class OwnerRouting:
             await _respond(send, 503, b"Service Unavailable: the worker holding this session is gone\n")
             return
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": [
-                        (name, value) for name, value in response.headers.raw if name.lower() not in _HOP_HEADERS
-                    ],
-                }
-            )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            async with anyio.create_task_group() as tg:
+                # A client that goes away ends the passing on, so the owner's stream (a legacy
+                # GET stream may last for hours) is closed too.
+                tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status_code,
+                        "headers": [
+                            (name, value) for name, value in response.headers.raw if name.lower() not in _HOP_HEADERS
+                        ],
+                    }
+                )
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+                tg.cancel_scope.cancel()
         finally:
             await response.aclose()
 
@@ -235,6 +242,12 @@ class OwnerRouting:
 
 _HOP_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"upgrade", b"te"})
 """Headers of one HTTP hop, not of the request (httpx and uvicorn set their own)."""
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
 
 
 def _round_owner(body: bytes) -> int | None:
