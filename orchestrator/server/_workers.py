@@ -129,10 +129,10 @@ class WorkerSeat:
 class OwnerRouting:
     """ASGI middleware: requests about another worker's session or round go to that worker.
 
-    Outermost, so a forwarded request is parsed and guarded once, by its owner. Ids this
-    worker hands out (the ``Mcp-Session-Id`` response header, ``requestState`` in results) are
-    marked with its index on the way out and unmarked on the way in; the app inside sees the
-    SDK's own ids.
+    Outermost, so a forwarded request is parsed and guarded once, by its owner. The SDK's
+    session ids are marked with this worker's index in the ``Mcp-Session-Id`` response header
+    and unmarked on the way in, so the app inside sees its own ids. A round's ``requestState``
+    is made marked (``InputRounds.token_prefix``) and kept as it is.
     """
 
     def __init__(self, app: ASGIApp, seat: WorkerSeat) -> None:
