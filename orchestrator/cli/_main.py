@@ -51,7 +51,6 @@ from orchestrator.server import (
     WorkerSeat,
     run_result_to_tool_result,
 )
-from orchestrator.store import open_store, state_url
 from orchestrator.telemetry import TracingHandle, configure_tracing
 from orchestrator.tracing import current_trace_id, tracer
 
@@ -557,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _migrate_state(config: OrchestratorConfig) -> None:
     """Open the state database once, which creates or migrates it."""
+    # Here, not at the top: SQLAlchemy loads only when there are workers to prepare for.
+    from orchestrator.store import open_store, state_url
+
     async with open_store(state_url(config.state, os.environ, str(config.source or "<config>"))):
         pass
 
