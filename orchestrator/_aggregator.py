@@ -507,7 +507,8 @@ class Aggregator:
         if seat is not None:
             self._consent_key = seat.consent_key()
         security = self.http_security(host, path)
-        async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
+        # Workers serving together share their rate limits' buckets through the state database.
+        async with self._call_controls(over_http=True, shared_limits=seat is not None), anyio.create_task_group() as tg:
             self._start_background(tg, handle_signals)
             manager = await self._start_runs(tg)
             if security.auth is not None and security.auth.maintenance is not None:
