@@ -30,7 +30,7 @@ import anyio.abc
 from orchestrator import runs, trust
 from orchestrator import store as state_db
 from orchestrator import workflow as workflows
-from orchestrator.auth import AuditLog, RateLimiter, definition_change_record
+from orchestrator.auth import AuditLog, InProcessLimiter, RateLimiter, SharedRateLimiter, definition_change_record
 from orchestrator.catalog import Catalog, close_names
 from orchestrator.config import HttpServerSpec, OrchestratorConfig, load_config
 from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
@@ -433,6 +433,12 @@ class Aggregator:
                 self._store = await self._state_stack.enter_async_context(state_db.open_store(url))
             return self._store
 
+    def _state_is_shared(self) -> bool:
+        """Whether the state database is PostgreSQL, which replicas on several machines may share."""
+        config = self.config
+        url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
+        return url.get_backend_name() == "postgresql"
+
     async def _audit_served_change(self, change: ServedChange) -> None:
         """A definition served although it differs from its pin (``trust: warn``) goes to the audit log."""
         audit = self._server.controls.audit if self._server is not None else None
@@ -501,7 +507,8 @@ class Aggregator:
         if seat is not None:
             self._consent_key = seat.consent_key()
         security = self.http_security(host, path)
-        async with self._call_controls(over_http=True), anyio.create_task_group() as tg:
+        # Workers serving together share their rate limits' buckets through the state database.
+        async with self._call_controls(over_http=True, shared_limits=seat is not None), anyio.create_task_group() as tg:
             self._start_background(tg, handle_signals)
             manager = await self._start_runs(tg)
             if security.auth is not None and security.auth.maintenance is not None:
@@ -520,14 +527,31 @@ class Aggregator:
             tg.cancel_scope.cancel()
 
     @asynccontextmanager
-    async def _call_controls(self, *, over_http: bool) -> AsyncGenerator[None, None]:
-        """Rate limits and the audit log around serving: the audit log on by default over HTTP only."""
+    async def _call_controls(self, *, over_http: bool, shared_limits: bool = False) -> AsyncGenerator[None, None]:
+        """Rate limits and the audit log around serving: the audit log on by default over HTTP only.
+
+        Args:
+            over_http: Serving over HTTP: rate limits apply (stdio has only the local owner).
+            shared_limits: Keep the rate limits' buckets in the state database, so that the
+                processes serving from it (``serve --workers``) enforce one limit between them.
+                Always so when the state database is PostgreSQL: replicas share it.
+
+        Raises:
+            StoreError: The state database, needed by the audit log or shared limits, cannot be used.
+        """
         config = self.config
         audit_on = config.audit.enabled if config.audit.enabled is not None else over_http
         limiter = RateLimiter(config.serve.rate_limits)
-        # No limiter when none is set: nothing to check on each call.
-        controls = CallControls(limiter=limiter if over_http and limiter.enabled else None)
+        controls = CallControls()
         async with AsyncExitStack() as stack:
+            # No limiter when none is set: nothing to check on each call.
+            if over_http and limiter.enabled:
+                if shared_limits or self._state_is_shared():
+                    store = await self.open_state()
+                    shared = SharedRateLimiter(config.serve.rate_limits, store)
+                    controls.limiter = await stack.enter_async_context(shared)
+                else:
+                    controls.limiter = InProcessLimiter(limiter)
             if audit_on:
                 store = await self.open_state()
                 controls.audit = await stack.enter_async_context(AuditLog(store, config.audit))

@@ -64,7 +64,12 @@ if TYPE_CHECKING:
         principal_of,
     )
     from orchestrator.auth._ratelimit import (
+        CallLimiter,
+        InProcessLimiter,
         RateLimiter,
+    )
+    from orchestrator.auth._shared_ratelimit import (
+        SharedRateLimiter,
     )
     from orchestrator.auth._static import (
         StaticTokenVerifier,
@@ -77,17 +82,20 @@ __all__ = [
     "AccessPolicy",
     "AuditLog",
     "AuthorizationRequestGone",
+    "CallLimiter",
     "ConsentBackend",
     "ConsentGroup",
     "ConsentTool",
     "EmbeddedAuthServer",
     "Grant",
     "GrantedAccessToken",
+    "InProcessLimiter",
     "JwtVerifier",
     "PendingAuthorization",
     "Principal",
     "PrincipalKind",
     "RateLimiter",
+    "SharedRateLimiter",
     "SignInResult",
     "StaticTokenVerifier",
     "VerifierChain",
@@ -130,7 +138,10 @@ _HOMES: dict[str, str] = {
     "Principal": "orchestrator.auth._principal",
     "PrincipalKind": "orchestrator.auth._principal",
     "principal_of": "orchestrator.auth._principal",
+    "CallLimiter": "orchestrator.auth._ratelimit",
+    "InProcessLimiter": "orchestrator.auth._ratelimit",
     "RateLimiter": "orchestrator.auth._ratelimit",
+    "SharedRateLimiter": "orchestrator.auth._shared_ratelimit",
     "StaticTokenVerifier": "orchestrator.auth._static",
 }
 """Where each public name lives; loaded on first use."""

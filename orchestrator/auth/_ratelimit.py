@@ -1,8 +1,10 @@
 """Rate limits of calls: token buckets per principal, and per principal and tool.
 
-Pure bookkeeping in memory: no I/O and no awaits, so a check is atomic under anyio; a lock
-makes it safe from worker threads too. Each replica keeps its own buckets (limits are per
-process, not shared through the store).
+``RateLimiter`` is pure bookkeeping in memory: no I/O and no awaits, so a check is atomic
+under anyio; a lock makes it safe from worker threads too. Its buckets are this process's
+own; several processes serving together (``serve --workers``, replicas on PostgreSQL) share
+theirs through the store instead (``SharedRateLimiter``). The server sees either as a
+``CallLimiter``.
 
 Does not: decide who the principal is (the HTTP edge does), or turn a refusal into a tool
 result (``orchestrator.server`` does, from ``RateLimitedError``).
@@ -14,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from orchestrator.errors import RateLimitedError
 
@@ -23,13 +25,46 @@ if TYPE_CHECKING:
 
     from orchestrator.config import RateLimitSpec, RateLimitsSpec
 
-__all__ = ["DEFAULT_MAX_BUCKETS", "RateLimiter"]
+__all__ = ["DEFAULT_MAX_BUCKETS", "CallLimiter", "InProcessLimiter", "RateLimiter", "call_limits", "limits_set"]
 
 DEFAULT_MAX_BUCKETS = 10_000
 """Buckets kept at most; past it, the least recently used go (their owners start afresh with a full burst)."""
 
 _SWEEP_EVERY = 60.0
 """Seconds between sweeps of the buckets that have filled up again (and so hold nothing worth keeping)."""
+
+
+class CallLimiter(Protocol):
+    """What the server asks before each call of a principal: may it go now?"""
+
+    async def enforce(self, principal_key: str, tool: str) -> None:
+        """Admit one call of ``principal_key`` to ``tool`` (taking its tokens), or refuse it.
+
+        Raises:
+            RateLimitedError: A bucket is empty; ``retry_after`` says for how long.
+            StoreError: The limiter keeps its buckets in the store and cannot reach it.
+        """
+        ...
+
+
+def limits_set(spec: RateLimitsSpec) -> bool:
+    """Whether ``spec`` sets any limit."""
+    return spec.per_principal is not None or spec.per_tool is not None or bool(spec.tools)
+
+
+def call_limits(spec: RateLimitsSpec, tool: str) -> list[tuple[str | None, RateLimitSpec]]:
+    """The buckets a call to ``tool`` takes a token from, as (tool, limit): ``None`` for the principal's own.
+
+    The principal's (``per_principal``) and the principal's for the tool (``tools[tool]``,
+    else ``per_tool``); unset limits do not apply.
+    """
+    tool_limit = spec.tools.get(tool, spec.per_tool)
+    limits: list[tuple[str | None, RateLimitSpec]] = []
+    if spec.per_principal is not None:
+        limits.append((None, spec.per_principal))
+    if tool_limit is not None:
+        limits.append((tool, tool_limit))
+    return limits
 
 
 @dataclass(slots=True)
@@ -97,8 +132,7 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         """Whether any limit is set."""
-        spec = self._spec
-        return spec.per_principal is not None or spec.per_tool is not None or bool(spec.tools)
+        return limits_set(self._spec)
 
     def __len__(self) -> int:
         """How many buckets are kept now."""
@@ -115,7 +149,7 @@ class RateLimiter:
             ``None`` when the call is admitted (a token was taken from each bucket), else the
             seconds until the same call would be admitted (nothing was taken).
         """
-        limits = self._limits(tool)
+        limits = call_limits(self._spec, tool)
         if not limits:
             return None
         with self._lock:
@@ -139,15 +173,6 @@ class RateLimiter:
         if retry_after is not None:
             raise RateLimitedError(tool, retry_after)
 
-    def _limits(self, tool: str) -> list[tuple[str | None, RateLimitSpec]]:
-        tool_limit = self._spec.tools.get(tool, self._spec.per_tool)
-        limits: list[tuple[str | None, RateLimitSpec]] = []
-        if self._spec.per_principal is not None:
-            limits.append((None, self._spec.per_principal))
-        if tool_limit is not None:
-            limits.append((tool, tool_limit))
-        return limits
-
     def _bucket(self, key: _Key, limit: RateLimitSpec, now: float) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -166,3 +191,18 @@ class RateLimiter:
         self._last_sweep = now
         for key in [key for key, bucket in self._buckets.items() if bucket.full_at(now)]:
             del self._buckets[key]
+
+
+class InProcessLimiter:
+    """A ``RateLimiter`` as a ``CallLimiter``: this process's buckets, checked without waiting."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def enforce(self, principal_key: str, tool: str) -> None:
+        """Admit one call, or refuse it (``RateLimiter.enforce``).
+
+        Raises:
+            RateLimitedError: A bucket is empty; ``retry_after`` says for how long.
+        """
+        self.limiter.enforce(principal_key, tool)

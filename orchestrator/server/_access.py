@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
 from orchestrator.auth import OWNER, Grant, Principal, audit_record, outcome_of, principal_of
-from orchestrator.errors import RateLimitedError, StepNotGranted
+from orchestrator.errors import RateLimitedError, StepNotGranted, StoreError
 from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import step_call_of
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import mcp_types as types
     from mcp.server.context import ServerRequestContext
 
-    from orchestrator.auth import AccessPolicy, AuditLog, RateLimiter
+    from orchestrator.auth import AccessPolicy, AuditLog, CallLimiter
     from orchestrator.workflow import ToolInvoker
 
 __all__ = [
@@ -117,10 +117,11 @@ class CallControls:
     """What every call passes through besides the grant check: rate limits and the audit log.
 
     Both are off until the process that serves sets them (``orchestrator serve`` over HTTP):
-    an embedding application's in-process calls are its own business.
+    an embedding application's in-process calls are its own business. The limiter keeps its
+    buckets in memory (one process) or in the store (several processes sharing one limit).
     """
 
-    limiter: RateLimiter | None = None
+    limiter: CallLimiter | None = None
     audit: AuditLog | None = None
 
     async def call(
@@ -134,11 +135,13 @@ class CallControls:
         """Run ``call`` within ``principal``'s rate limits (the local owner has none), leaving an audit record.
 
         A refused call is a tool error saying when to retry, recorded too; nothing is called.
+        So is a call whose limits are shared through the store when the store cannot be
+        reached: limits that cannot be checked do not let calls through.
         """
         if self.limiter is not None and principal.kind != "owner":
             try:
-                self.limiter.enforce(principal.key, name)
-            except RateLimitedError as exc:
+                await self.limiter.enforce(principal.key, name)
+            except (RateLimitedError, StoreError) as exc:
                 await self._record(principal, name, arguments, outcome_of(exc), 0.0, served_by(None))
                 return tool_error_result(exc)
         if self.audit is None:

@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         record_pending,
     )
     from orchestrator.store._principal import RunPrincipal
+    from orchestrator.store._rate_buckets import RateBucket, admit_call, prune_rate_buckets
     from orchestrator.store._runs import (
         APPROVAL_STATUSES,
         RESUMABLE_STATUSES,
@@ -138,6 +139,7 @@ __all__ = [
     "OwnerCredentials",
     "PendingDefinition",
     "PendingRecord",
+    "RateBucket",
     "RunPrincipal",
     "RunRecord",
     "ServerPins",
@@ -149,6 +151,7 @@ __all__ = [
     "StoredManifest",
     "add_authorization_code",
     "add_pending_authorization",
+    "admit_call",
     "answer_approval",
     "approve_pins",
     "cancel_run",
@@ -176,6 +179,7 @@ __all__ = [
     "pin_first_sight",
     "prune_audit",
     "prune_oauth",
+    "prune_rate_buckets",
     "prune_runs",
     "read_audit",
     "read_downstream_credentials",
@@ -304,6 +308,7 @@ _HOMES: dict[str, str] = {
         "orchestrator.store._runs",
     ),
     "RunPrincipal": "orchestrator.store._principal",
+    **dict.fromkeys(("RateBucket", "admit_call", "prune_rate_buckets"), "orchestrator.store._rate_buckets"),
     "Store": "orchestrator.store._store",
     "HEAD_REVISION": "orchestrator.store._store",
     "head_revision": "orchestrator.store._migrate",

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-import anyio
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -26,17 +25,16 @@ from orchestrator.errors import RunAlreadyOver, RunLeaseLost, RunNotResumable, S
 from orchestrator.store._failures import database_failure, shown_url
 from orchestrator.store._principal import RunPrincipal
 from orchestrator.store._schema import run_steps, runs
-from orchestrator.store._twin import twin_of
+from orchestrator.store._twin import in_transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Connection, RowMapping
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql.elements import ColumnElement
 
-_T = TypeVar("_T")
 
 __all__ = [
     "APPROVAL_STATUSES",
@@ -255,25 +253,6 @@ def _read_sync(connection: Connection, ids: Sequence[str], with_steps: bool = Tr
     return [_run(rows[run_id], steps[run_id]) for run_id in ids if run_id in rows]
 
 
-async def _transaction(engine: AsyncEngine, body: Callable[[Connection], _T]) -> _T:
-    """Run ``body`` in one transaction: on SQLite's synchronous twin in one worker-thread trip
-    (see ``_twin``), elsewhere on the async engine.
-
-    Raises:
-        DBAPIError: The database refused (the caller turns it into a ``StoreError``).
-    """
-    twin = twin_of(engine)
-    if twin is not None:
-
-        def on_twin() -> _T:
-            with twin.begin() as connection:
-                return body(connection)
-
-        return await anyio.to_thread.run_sync(on_twin)
-    async with engine.begin() as connection:
-        return await connection.run_sync(body)
-
-
 async def create_run(
     engine: AsyncEngine,
     run_id: str,
@@ -323,7 +302,7 @@ async def create_run(
     }
     try:
         try:
-            await _transaction(engine, lambda connection: connection.execute(insert(runs), [row]))
+            await in_transaction(engine, lambda connection: connection.execute(insert(runs), [row]))
         except IntegrityError:
             pass  # the key was used before (or by another process just now): that run stands
         else:
@@ -533,7 +512,7 @@ async def _record_one(
         return _step(connection.execute(query).mappings().one())
 
     try:
-        return await _transaction(engine, record)
+        return await in_transaction(engine, record)
     except DBAPIError as exc:
         raise database_failure(engine, doing, exc) from None
 
@@ -582,7 +561,7 @@ async def finish_run(
         return _read_sync(connection, [run_id], with_steps)[0]
 
     try:
-        return await _transaction(engine, finish)
+        return await in_transaction(engine, finish)
     except DBAPIError as exc:
         raise database_failure(engine, "finish a run", exc) from None
 
@@ -630,7 +609,7 @@ async def write_journal(
         raise ValueError(f"a step's status is one of {sorted(STEP_STATUSES)}, not {sorted(unknown)}")
     shown = shown_url(engine)
     try:
-        return await _transaction(
+        return await in_transaction(
             engine, lambda connection: _write_entries(connection, engine, shown, entries, owner, at)
         )
     except DBAPIError as exc:

@@ -39,6 +39,7 @@ __all__ = [
     "oauth_pending_authorizations",
     "oauth_refresh_tokens",
     "owner_credentials",
+    "rate_buckets",
     "run_steps",
     "runs",
     "server_manifests",
@@ -333,3 +334,20 @@ server_manifests = Table(
     Column("listing", JSON, nullable=False),
     Column("listed_at", UtcDateTime(), nullable=False),
 )
+
+# The token buckets of rate limits shared by several processes (``serve --workers``, replicas):
+# one row per principal (``tool`` empty) and per principal and tool. The principal is kept as
+# the SHA-256 hex digest of its key: a bucket needs to tell principals apart, not to name them.
+# Times are wall-clock seconds (every process reads the same clock, not its own monotonic one);
+# ``full_at`` is when the bucket is full again, from when on it is the same as no row at all.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("principal", String(_HASH), nullable=False),
+    Column("tool", String(255), nullable=False),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("full_at", Float, nullable=False),
+    PrimaryKeyConstraint("principal", "tool"),
+)
+Index(None, rate_buckets.c.full_at)

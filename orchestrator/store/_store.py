@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-HEAD_REVISION: Final = "0008"
+HEAD_REVISION: Final = "0009"
 """The newest migration's revision (a test keeps it equal to the migration scripts' head)."""
 
 

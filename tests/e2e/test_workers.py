@@ -335,3 +335,22 @@ def test_a_bad_worker_count_is_refused_before_anything_starts(tmp_path: Path) ->
         )
         assert done.returncode == 2, done.stderr
         assert "--workers" in done.stderr
+
+
+async def test_a_principal_gets_its_rate_limit_once_across_the_workers(tmp_path: Path) -> None:
+    token = "limited-token-canary-41b"
+    limits = {"per_tool": {"rate": 0.01, "burst": 1}}
+    auth = {"tokens": {"limited": {"env": "LIMITED_TOKEN", "grant": ["*"]}}}
+    config = write_config(tmp_path, {"f": fault_entry()}, serve={"auth": auth, "rate_limits": limits})
+    command = [*aggregator_command(config), "--workers", str(WORKERS)]
+    async with logged_process(command, LISTENING, env={"LIMITED_TOKEN": token}, timeout=60) as (_match, log):
+        folder = Path((await log.wait_for(r"their private sockets are in (\S+)")).group(1))
+        results: list[types.CallToolResult] = []
+        for index in range(WORKERS):  # the same principal, one call through each worker
+            async with _through_worker(folder, index) as http:
+                http.headers["authorization"] = f"Bearer {token}"
+                async with Client(streamable_http_client("http://127.0.0.1/mcp", http_client=http)) as client:
+                    results.append(await client.call_tool("f__echo", {"text": str(index)}))
+    assert not results[0].is_error
+    assert results[1].is_error, "the second worker saw the bucket the first one emptied"
+    assert (results[1].meta or {})["io.github.mcp-orchestrator/error"]["type"] == "RateLimitedError"
