@@ -2,7 +2,9 @@
 
 A database already at ``HEAD_REVISION`` is used as it is; only one that is behind (or new)
 is handed to ``orchestrator.store._migrate`` (Alembic), through the package's lazy names so
-that Alembic is not even imported on the common path.
+that Alembic is not even imported on the common path. The check and the upgrade are made
+under the database's migration lock (``orchestrator.store._migration_lock``): processes that
+open it at once migrate it once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from orchestrator import store as _package
 from orchestrator.errors import StoreError
 from orchestrator.store._failures import shown_url
+from orchestrator.store._migration_lock import migration_lock
 from orchestrator.store._twin import dispose_twin, make_twin
 
 if TYPE_CHECKING:
@@ -41,6 +44,20 @@ def _current_revision(connection: Connection) -> str | None:
         return None
     revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     return None if revision is None else str(revision)
+
+
+async def _migrate_if_behind(engine: AsyncEngine, shown: str) -> tuple[str | None, str | None]:
+    """Bring the schema to the head; the revisions before and after (equal when it was there)."""
+    async with engine.begin() as connection:
+        before = await connection.run_sync(_current_revision)
+    if before == HEAD_REVISION:
+        return before, before
+    # Looked at again under the lock: another process may have migrated it while this one waited.
+    async with migration_lock(engine, shown), engine.begin() as connection:
+        before = after = await connection.run_sync(_current_revision)
+        if before != HEAD_REVISION:
+            before, after = await connection.run_sync(_package.upgrade_schema, shown)
+    return before, after
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -76,8 +93,8 @@ async def open_store(url: URL) -> AsyncGenerator[Store, None]:
 
     Raises:
         StoreError: The database cannot be reached, or its schema is newer than this version
-            knows (never downgraded), or a migration failed. The message names the URL
-            without its password.
+            knows (never downgraded), or a migration failed, or another process's migration
+            took too long to wait for. The message names the URL without its password.
     """
     shown = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -88,10 +105,7 @@ async def open_store(url: URL) -> AsyncGenerator[Store, None]:
         make_twin(engine, _sqlite_pragmas)
     try:
         try:
-            async with engine.begin() as connection:
-                before = after = await connection.run_sync(_current_revision)
-                if before != HEAD_REVISION:
-                    before, after = await connection.run_sync(_package.upgrade_schema, shown)
+            before, after = await _migrate_if_behind(engine, shown)
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
             raise StoreError(shown, f"cannot open or migrate the state database: {type(exc).__name__}") from None
         if before != after:

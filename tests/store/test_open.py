@@ -5,16 +5,22 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import uuid
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.to_thread
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from orchestrator.config import StateSpec
 from orchestrator.errors import ConfigError, StoreError
 from orchestrator.store import HEAD_REVISION, default_state_dir, head_revision, open_store, state_url
+from orchestrator.store import _migration_lock as migration_lock_module
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
@@ -133,3 +139,116 @@ def test_an_up_to_date_database_is_opened_without_loading_alembic(tmp_path: Path
     again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     assert first.stdout.strip() == "True"  # a new database is migrated
     assert again.stdout.strip() == "False"
+
+
+@pytest.fixture
+async def new_database_url(database_url: str) -> AsyncIterator[str]:
+    """A database no one has opened yet: the SQLite file, or a new database on the session's PostgreSQL."""
+    if not database_url.startswith("postgresql"):
+        yield database_url
+        return
+    name = f"fresh_{uuid.uuid4().hex}"
+    server = create_async_engine(state_url(StateSpec(url=database_url), {}), isolation_level="AUTOCOMMIT")
+    async with server.connect() as connection:
+        await connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with server.connect() as connection:
+            await connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        await server.dispose()
+
+
+_OPEN_ON_GO = """\
+import logging
+import sys
+
+import anyio
+
+import orchestrator.store._migrate  # Alembic loaded before "go": the processes reach the migration together
+from orchestrator.config import StateSpec
+from orchestrator.store import open_store, state_url
+
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+
+
+async def main() -> None:
+    url = state_url(StateSpec(url=sys.argv[1]), {})
+    print("ready", flush=True)
+    sys.stdin.readline()
+    async with open_store(url):
+        pass
+
+
+anyio.run(main)
+"""
+
+
+def _open_together(url: str, count: int) -> list[tuple[int, str]]:
+    """Start ``count`` processes opening ``url``; when all are ready, let them go at once. Their exit codes and logs."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_ON_GO, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            if process.stdout.readline() != "ready\n":
+                _, errors = process.communicate(timeout=10)
+                raise AssertionError(f"a process died before opening the database:\n{errors}")
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outcomes: list[tuple[int, str]] = []
+        for process in processes:
+            _, errors = process.communicate(timeout=40)
+            outcomes.append((process.returncode, errors))
+        return outcomes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+async def test_processes_opening_a_new_database_at_once_all_succeed_and_one_of_them_migrates_it(
+    new_database_url: str,
+) -> None:
+    """Replicas on PostgreSQL, or servers on one SQLite file, start together: one migrates, the others wait for it."""
+    outcomes = await anyio.to_thread.run_sync(_open_together, new_database_url, 4)
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0], "\n".join(errors for _, errors in outcomes)
+    assert sum("migrated from empty to" in errors for _, errors in outcomes) == 1
+    async with (
+        open_store(state_url(StateSpec(url=new_database_url), {})) as store,
+        store.engine.connect() as connection,
+    ):
+        versions = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalars().all()
+    assert versions == [HEAD_REVISION]
+
+
+async def test_waiting_for_another_process_migration_is_bounded_and_names_the_database_without_its_password(
+    new_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = state_url(StateSpec(url=new_database_url), {})
+    if url.get_backend_name() == "postgresql":
+        url = url.set(password="s3cret")  # the test server trusts every login: the password is only shown, or not
+    holder = create_async_engine(url)
+    monkeypatch.setattr(migration_lock_module, "WAIT_SECONDS", 0.3)
+    try:
+        async with migration_lock_module.migration_lock(holder, "the other process"):
+            with pytest.raises(StoreError, match="gave up waiting") as waited:
+                async with open_store(url):
+                    pass
+    finally:
+        await holder.dispose()
+    assert waited.value.url == url.render_as_string(hide_password=True)
+    assert "s3cret" not in str(waited.value)
+    async with open_store(url):  # the lock's holder is gone: the next start migrates
+        pass
