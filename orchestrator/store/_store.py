@@ -35,6 +35,9 @@ _SQLITE_BUSY_TIMEOUT_MS = 10_000
 HEAD_REVISION: Final = "0008"
 """The newest migration's revision (a test keeps it equal to the migration scripts' head)."""
 
+_MIGRATION_LOCK: Final = 0x6D63702D6F7263  # "mcp-orc"
+"""The PostgreSQL advisory lock held while the schema is checked and migrated (any constant of our own)."""
+
 
 def _current_revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
@@ -90,6 +93,12 @@ async def open_store(url: URL) -> AsyncGenerator[Store, None]:
         try:
             async with engine.begin() as connection:
                 before = after = await connection.run_sync(_current_revision)
+                if before != HEAD_REVISION and engine.dialect.name == "postgresql":
+                    # Replicas started at once on a new database would each create the schema,
+                    # and all but one fail on the catalogue's unique keys. One migrates under
+                    # this lock (released at commit); the others wait for it, then read again.
+                    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                    before = after = await connection.run_sync(_current_revision)
                 if before != HEAD_REVISION:
                     before, after = await connection.run_sync(_package.upgrade_schema, shown)
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
