@@ -361,8 +361,7 @@ class Traffic:
         if len(self.outcomes) >= KILL_AFTER:
             self.answered.set()
 
-    async def _call(self, client: Client, label: str, limit: anyio.Semaphore) -> None:
-        after_kill = self.routed_around.is_set()
+    async def _call(self, client: Client, label: str, after_kill: bool, limit: anyio.Semaphore) -> None:
         try:
             result = await client.call_tool("f__mark", {"label": label, "seconds": 0.2})
         except (MCPError, httpx2.TransportError) as exc:
@@ -382,21 +381,21 @@ class Traffic:
         """
         pending = list(share)
         while pending:
-            sent: list[str] = []
+            sent: dict[str, bool] = {}  # label -> sent once the dead replica was out of rotation
             try:
                 async with Client(self.url) as client, anyio.create_task_group() as calls:
                     assert client.protocol_version == "2026-07-28"
                     limit = anyio.Semaphore(IN_FLIGHT_PER_CLIENT)
                     while pending:
                         await limit.acquire()
-                        sent.append(label := pending.pop(0))
-                        calls.start_soon(self._call, client, label, limit)
+                        label = pending.pop(0)
+                        sent[label] = self.routed_around.is_set()
+                        calls.start_soon(self._call, client, label, sent[label], limit)
             except* httpx2.TransportError as broken:
                 why = " / ".join(sorted({f"{type(leaf).__name__}: {leaf}" for leaf in _leaves(broken)}))
-                for label in sent:
+                for label, after_kill in sent.items():
                     if label not in self.outcomes:
-                        detail = f"the client's connection broke: {why}"
-                        self._record(label, Outcome(False, self.routed_around.is_set(), detail))
+                        self._record(label, Outcome(False, after_kill, f"the client's connection broke: {why}"))
 
 
 async def test_calls_through_the_balancer_survive_a_replica_killed_mid_traffic(
