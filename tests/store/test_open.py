@@ -118,6 +118,32 @@ async def test_postgresql_is_migrated_at_start_and_opening_it_again_changes_noth
     assert {"alembic_version", "audit_records"} <= tables
 
 
+async def test_replicas_starting_at_once_on_a_new_postgresql_database_migrate_it_once(postgres_url: str) -> None:
+    """Each would otherwise create the schema, and all but one fail on PostgreSQL's catalogue keys."""
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(state_url(StateSpec(url=postgres_url), {}), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = state_url(StateSpec(url=postgres_url), {}).set(database=name)
+        revisions: list[str] = []
+
+        async def open_one() -> None:
+            async with open_store(url) as store, store.engine.connect() as connection:
+                found = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+                revisions.append(str(found.scalar_one()))
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for _ in range(4):
+                    tg.start_soon(open_one)
+        assert revisions == [HEAD_REVISION] * 4
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.dispose()
+
+
 def test_the_head_the_store_checks_first_is_the_migration_scripts_head() -> None:
     assert head_revision() == HEAD_REVISION
 
