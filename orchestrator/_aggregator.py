@@ -77,6 +77,10 @@ _TRUST_RECHECK_PERIOD = 5.0
 """Seconds between looks for approvals of held-back definitions (only servers with some are asked)."""
 
 
+_CONSENT_KEY_PURPOSE = "consent page sessions"
+"""What the key derived from the secrets key signs, for replicas sharing a state database."""
+
+
 class Aggregator:
     """Many MCP servers served as one: start them, list and call their tools, run workflows, serve.
 
@@ -506,6 +510,12 @@ class Aggregator:
             await self.open_state()
         if seat is not None:
             self._consent_key = seat.consent_key()
+        elif serve.auth.oauth is not None and self._state_is_shared():
+            # Replicas: a person's browser may reach any of them between two steps of a sign-in,
+            # so they sign its cookies alike, with a key derived from the secrets key they share.
+            config = self.config
+            url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
+            self._consent_key = trust.open_secret_box(url, self._env).derived_key(_CONSENT_KEY_PURPOSE)
         security = self.http_security(host, path)
         # Workers serving together share their rate limits' buckets through the state database.
         async with self._call_controls(over_http=True, shared_limits=seat is not None), anyio.create_task_group() as tg:

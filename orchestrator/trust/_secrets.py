@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -25,6 +26,8 @@ import keyring
 import keyring.errors
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keyring.backends import fail
 
 from orchestrator.errors import SecretKeyError
@@ -55,8 +58,17 @@ class SecretBox:
         if len(key) != _KEY_BYTES:
             raise SecretKeyError(location, f"is not a key of this program ({_KEY_BYTES} bytes, base64)")
         self._aead = AESGCM(key)
+        self._key = key
         self.location = location
         """Where the key is kept (a file path or the keyring entry), for messages."""
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (HKDF-SHA256 of this key): the same wherever this key is.
+
+        Replicas given one key file sign with one derived key (the consent page's cookies),
+        while the key itself never signs anything but these blobs.
+        """
+        return HKDF(algorithm=SHA256(), length=_KEY_BYTES, salt=None, info=purpose.encode()).derive(self._key)
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         """``plaintext`` encrypted and bound to ``context`` (e.g. ``"tokens:KEY"``)."""
@@ -137,15 +149,23 @@ def _read_key_file(path: Path) -> bytes:
 def _create_key_file(path: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(_KEY_BYTES)
+    # Written whole under a temporary name, then linked into place, which fails if the file is
+    # there: two processes starting at once never each keep a key of their own, and neither
+    # reads the other's file half written.
     try:
-        # O_EXCL: two processes starting at once must not each write a key of their own.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise SecretKeyError(str(path), f"cannot be created: {exc.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(base64.b64encode(key) + b"\n")
+        os.link(temporary, path)
     except FileExistsError:
         return _read_key_file(path)
     except OSError as exc:
         raise SecretKeyError(str(path), f"cannot be created: {exc.strerror}") from None
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(base64.b64encode(key) + b"\n")
+    finally:
+        os.unlink(temporary)
     logger.info("created the key file %s (owner-only) for secrets at rest", path)
     return key
 

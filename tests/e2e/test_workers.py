@@ -12,13 +12,10 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
@@ -28,7 +25,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.auth.helpers import pkce
+from tests.e2e.consent_flow import free_port, set_owner_password, sign_in_across
 from tests.e2e.harness import REPO_ROOT, aggregator_command, fault_entry, logged_process, write_config
 
 if TYPE_CHECKING:
@@ -243,8 +240,6 @@ async def _exited(process: psutil.Process, timeout: float) -> None:
 
 
 async def test_the_consent_page_signs_in_across_workers(tmp_path: Path) -> None:
-    # A person's browser may reach any worker between two steps of the sign-in: the cookie and
-    # the CSRF token one worker signed must hold at the other.
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     config = write_config(
@@ -253,73 +248,11 @@ async def test_the_consent_page_signs_in_across_workers(tmp_path: Path) -> None:
         serve={"auth": {"oauth": {"issuer": issuer}}},
         state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
     )
-    await anyio.to_thread.run_sync(_set_password, config)
+    await anyio.to_thread.run_sync(set_owner_password, config)
     command = [*aggregator_command(config), "--workers", str(WORKERS), "--port", str(port)]
     async with logged_process(command, LISTENING, timeout=60) as (_match, log):
         folder = Path((await log.wait_for(r"their private sockets are in (\S+)")).group(1))
-        async with httpx2.AsyncClient(base_url=issuer, timeout=30) as http:
-            registered = await http.post(
-                "/register",
-                json={"redirect_uris": [CALLBACK], "client_name": "Test", "token_endpoint_auth_method": "none"},
-            )
-            assert registered.status_code == 201, registered.text
-            _verifier, challenge = pkce()
-            authorized = await http.get(
-                "/authorize",
-                params={
-                    "response_type": "code",
-                    "client_id": registered.json()["client_id"],
-                    "redirect_uri": CALLBACK,
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "state": "xyz",
-                    "resource": f"{issuer}/mcp",
-                },
-            )
-        assert authorized.status_code == 302, authorized.text
-        consent_url = authorized.headers["location"].removeprefix(issuer)
-        request_id = parse_qs(urlsplit(consent_url).query)["request"][0]
-        async with _through_worker(folder, 0, issuer) as first:
-            page = await first.get(consent_url)
-            cookies = first.cookies  # the visitor's cookie, signed by worker 0
-        assert page.status_code == 200, page.text
-        async with _through_worker(folder, 1, issuer, cookies) as second:
-            signed_in = await second.post(
-                "/consent/sign-in", data={"request": request_id, "csrf": _csrf(page.text), "password": PASSWORD}
-            )
-            cookies = second.cookies  # signed in, signed by worker 1
-        assert signed_in.status_code == 303, signed_in.text
-        async with _through_worker(folder, 0, issuer, cookies) as first:
-            decision = await first.get(consent_url)
-        assert "Allow this app to use your tools?" in decision.text
-
-
-PASSWORD = "correct horse battery staple"
-CALLBACK = "http://127.0.0.1:9/callback"
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _csrf(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found is not None, html
-    return found.group(1)
-
-
-def _set_password(config: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "orchestrator", "auth", "set-password", "--password-stdin", "-c", str(config)],
-        cwd=REPO_ROOT,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
+        await sign_in_across(issuer, lambda index, cookies: _through_worker(folder, index, issuer, cookies))
 
 
 def test_a_bad_worker_count_is_refused_before_anything_starts(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator.errors import SecretKeyError
-from orchestrator.trust import KEY_FILE_NAME, key_file_for, open_secret_box
+from orchestrator.trust import KEY_FILE_NAME, SecretBox, key_file_for, open_secret_box
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,3 +91,14 @@ def test_without_a_usable_os_keyring_the_key_file_is_used(tmp_path: Path) -> Non
     box = open_secret_box(_sqlite(tmp_path), {})
 
     assert box.location == str(tmp_path / KEY_FILE_NAME)
+
+
+def test_a_derived_key_is_the_same_for_one_key_and_purpose_and_tells_keys_and_purposes_apart() -> None:
+    key = bytes(range(32))
+    one, same = SecretBox(key, "a"), SecretBox(key, "b")
+    other = SecretBox(bytes(32), "c")
+    assert one.derived_key("consent page sessions") == same.derived_key("consent page sessions")
+    assert len(one.derived_key("consent page sessions")) == 32
+    assert one.derived_key("consent page sessions") != one.derived_key("something else")
+    assert one.derived_key("consent page sessions") != other.derived_key("consent page sessions")
+    assert one.derived_key("consent page sessions") != key
