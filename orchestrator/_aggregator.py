@@ -36,6 +36,7 @@ from orchestrator.config import HttpServerSpec, OrchestratorConfig, load_config
 from orchestrator.downstream import DownstreamPool, ServerStatus, secret_values
 from orchestrator.errors import ConfigError, InvalidArgumentsError, StoreError, UsageError
 from orchestrator.server import (
+    ROUND_OWNER_PURPOSE,
     CallControls,
     Composites,
     HttpSecurity,
@@ -44,6 +45,7 @@ from orchestrator.server import (
     PoolInvoker,
     Reloader,
     ReloadRecord,
+    ReplicaMark,
     StatusReporter,
     WorkerSeat,
     http_app,
@@ -437,6 +439,12 @@ class Aggregator:
                 self._store = await self._state_stack.enter_async_context(state_db.open_store(url))
             return self._store
 
+    def _shared_secrets(self) -> trust.SecretBox:
+        """The secrets key of the state database, which replicas sharing the database share too."""
+        config = self.config
+        url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
+        return trust.open_secret_box(url, self._env)
+
     def _state_is_shared(self) -> bool:
         """Whether the state database is PostgreSQL, which replicas on several machines may share."""
         config = self.config
@@ -513,9 +521,13 @@ class Aggregator:
         elif serve.auth.oauth is not None and self._state_is_shared():
             # Replicas: a person's browser may reach any of them between two steps of a sign-in,
             # so they sign its cookies alike, with a key derived from the secrets key they share.
-            config = self.config
-            url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
-            self._consent_key = trust.open_secret_box(url, self._env).derived_key(_CONSENT_KEY_PURPOSE)
+            self._consent_key = self._shared_secrets().derived_key(_CONSENT_KEY_PURPOSE)
+        replica = None
+        if serve.advertise_url is not None and self._state_is_shared():
+            box = self._shared_secrets()
+            replica = ReplicaMark(
+                trust.SecretBox(box.derived_key(ROUND_OWNER_PURPOSE), box.location), serve.advertise_url
+            )
         security = self.http_security(host, path)
         # Workers serving together share their rate limits' buckets through the state database.
         async with self._call_controls(over_http=True, shared_limits=seat is not None), anyio.create_task_group() as tg:
@@ -532,6 +544,7 @@ class Aggregator:
                 reporter=StatusReporter(self.server, self._reloader),
                 handle_signals=handle_signals,
                 seat=seat,
+                replica=replica,
             )
             self._stop_runs(manager)
             tg.cancel_scope.cancel()

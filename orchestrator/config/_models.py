@@ -13,6 +13,7 @@ import difflib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, cast
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -392,6 +393,25 @@ class ServeSpec(_Frozen):
             "(docs/scale-out.md); 'auto' is one per usable core."
         ),
     )
+
+    advertise_url: str | None = Field(
+        default=None,
+        description=(
+            "Replicas on PostgreSQL: the URL other replicas reach this one at (e.g. "
+            "'http://${HOSTNAME}:8765'), so the answer to an input round this replica holds is passed "
+            "to it whichever replica it reaches (docs/scale-out.md). Empty or unset: not passed."
+        ),
+    )
+
+    @field_validator("advertise_url")
+    @classmethod
+    def _advertise_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. 'http://replica1:8765'")
+        return value
 
     @field_validator("workers")
     @classmethod

@@ -40,6 +40,7 @@ from starlette.requests import HTTPConnection
 from orchestrator._version import NAME
 from orchestrator.errors import ConfigError
 from orchestrator.server._access import AUTH_REQUIRED_SCOPE_KEY, scope_principal
+from orchestrator.server._replicas import ReplicaMark, ReplicaRouting
 from orchestrator.server._status import StatusReporter
 from orchestrator.server._workers import OwnerRouting, WorkerSeat, owned_id
 
@@ -338,6 +339,7 @@ async def serve_http(
     reporter: StatusReporter | None = None,
     handle_signals: bool = False,
     seat: WorkerSeat | None = None,
+    replica: ReplicaMark | None = None,
 ) -> None:
     """Serve streamable HTTP until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM).
 
@@ -356,15 +358,24 @@ async def serve_http(
         seat: Serve as one worker of several (``serve --workers``): on the supervisor's socket
             (``port`` unused) and a private one for the requests the others pass on; stop when
             the supervisor asks or goes.
+        replica: Serve as one replica of several (``serve.advertise_url``): the answers to this
+            replica's input rounds that reach another replica are passed here, and the other way
+            round.
     """
     app = http_app(server, security, path=path, reporter=reporter)
-    routing: OwnerRouting | None = None
+    routers: list[OwnerRouting | ReplicaRouting] = []
+    replica_prefix = replica.prefix if replica is not None else ""
     if seat is None:
         sockets = [bind_socket(security.bind_host, port)]
     else:
-        server.mark_ids(owned_id(seat.index, ""))
-        app = routing = OwnerRouting(app, seat)
+        app = OwnerRouting(app, seat, round_prefix=replica_prefix)
+        routers.append(app)
         sockets = [socket.socket(fileno=seat.listener_fd), _bind_private(seat.own_socket)]
+    if replica is not None:
+        app = ReplicaRouting(app, replica)
+        routers.append(app)
+    if seat is not None or replica is not None:
+        server.mark_ids(replica_prefix + (owned_id(seat.index, "") if seat is not None else ""))
     actual_port = sockets[0].getsockname()[1]
     shown_host = f"[{security.bind_host}]" if ":" in security.bind_host else security.bind_host
     url = f"http://{shown_host}:{actual_port}{path}"
@@ -404,8 +415,8 @@ async def serve_http(
                 uvicorn_server.should_exit = True
                 tg.cancel_scope.cancel()
     finally:
-        if routing is not None:
-            await routing.aclose()
+        for router in routers:
+            await router.aclose()
         if seat is not None:
             with contextlib.suppress(OSError):
                 seat.own_socket.unlink()

@@ -36,7 +36,18 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["WorkerSeat", "owned_id", "owner_of", "write_consent_key"]
+__all__ = [
+    "OwnerRouting",
+    "WorkerSeat",
+    "owned_id",
+    "owner_of",
+    "pass_on",
+    "read_body",
+    "replay",
+    "request_states",
+    "respond",
+    "write_consent_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +146,11 @@ class OwnerRouting:
     is made marked (``InputRounds.token_prefix``) and kept as it is.
     """
 
-    def __init__(self, app: ASGIApp, seat: WorkerSeat) -> None:
+    def __init__(self, app: ASGIApp, seat: WorkerSeat, round_prefix: str = "") -> None:
         self._app = app
         self._seat = seat
+        self._round_prefix = round_prefix
+        """What begins this machine's round states before the worker's mark (a replica's, ``_replicas``)."""
         self._clients: dict[int, httpx2.AsyncClient] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,19 +168,19 @@ class OwnerRouting:
                     headers[position] = (name, marked[1].encode("latin-1"))
                 break
         if owner is None and scope.get("method") == "POST":
-            body = await _read_body(receive)
+            body = await read_body(receive)
             if body is None:
-                await _respond(send, 413, b"Request body too large\n")
+                await respond(send, 413, b"Request body too large\n")
                 return
-            owner = _round_owner(body)
+            owner = _round_owner(body, self._round_prefix)
         if owner is not None and owner != self._seat.index:
             if not 0 <= owner < self._seat.count:
-                await _respond(send, 404, b"Not Found: no such session or round\n")
+                await respond(send, 404, b"Not Found: no such session or round\n")
                 return
-            await self._forward(owner, scope, receive if body is None else _replay(body, receive), send)
+            await self._forward(owner, scope, receive if body is None else replay(body, receive), send)
             return
         inner_scope = {**scope, "headers": headers}
-        inner_receive = receive if body is None else _replay(body, receive)
+        inner_receive = receive if body is None else replay(body, receive)
         await self._app(inner_scope, inner_receive, self._marking(send))
 
     def _marking(self, send: Send) -> Send:
@@ -197,47 +210,63 @@ class OwnerRouting:
 
     async def _forward(self, owner: int, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request to worker ``owner`` as it came, and its answer back as it streams."""
-        body = await _read_body(receive)
-        if body is None:
-            await _respond(send, 413, b"Request body too large\n")
-            return
-        path = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string", b"")
-        url = "http://worker" + path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-        headers = [(name, value) for name, value in scope.get("headers", []) if name not in _HOP_HEADERS]
-        request = self._client(owner).build_request(scope["method"], url, headers=headers, content=body)
-        try:
-            response = await self._client(owner).send(request, stream=True)
-        except httpx2.TransportError as exc:
-            logger.warning("worker %d did not take a request for its session or round: %s", owner, exc)
-            await _respond(send, 503, b"Service Unavailable: the worker holding this session is gone\n")
-            return
-        try:
-            async with anyio.create_task_group() as tg:
-                # A client that goes away ends the passing on, so the owner's stream (a legacy
-                # GET stream may last for hours) is closed too.
-                tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": response.status_code,
-                        "headers": [
-                            (name, value) for name, value in response.headers.raw if name.lower() not in _HOP_HEADERS
-                        ],
-                    }
-                )
-                async for chunk in response.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
-                tg.cancel_scope.cancel()
-        finally:
-            await response.aclose()
+        await pass_on(self._client(owner), "http://worker", scope, receive, send, f"worker {owner}")
 
     async def aclose(self) -> None:
         """Close the connections to the other workers."""
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+async def pass_on(
+    client: httpx2.AsyncClient, base_url: str, scope: Scope, receive: Receive, send: Send, holder: str
+) -> None:
+    """Send the request to ``base_url`` (same path and query) as it came; stream the answer back.
+
+    Args:
+        client: The connection pool to the process that holds what the request is about.
+        base_url: Its scheme and authority.
+        scope: The request.
+        receive: Its body and then its disconnect.
+        send: Where the answer goes.
+        holder: The process, for the log.
+    """
+    body = await read_body(receive)
+    if body is None:
+        await respond(send, 413, b"Request body too large\n")
+        return
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    url = base_url + path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+    headers = [(name, value) for name, value in scope.get("headers", []) if name not in _HOP_HEADERS]
+    request = client.build_request(scope["method"], url, headers=headers, content=body)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx2.TransportError as exc:
+        logger.warning("%s did not take a request for its session or round: %s", holder, exc)
+        await respond(send, 503, b"Service Unavailable: the process holding this session or round is gone\n")
+        return
+    try:
+        async with anyio.create_task_group() as tg:
+            # A client that goes away ends the passing on, so the holder's stream (a legacy
+            # GET stream may last for hours) is closed too.
+            tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (name, value) for name, value in response.headers.raw if name.lower() not in _HOP_HEADERS
+                    ],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            tg.cancel_scope.cancel()
+    finally:
+        await response.aclose()
 
 
 _HOP_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"upgrade", b"te"})
@@ -250,20 +279,24 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
     scope.cancel()
 
 
-def _round_owner(body: bytes) -> int | None:
+def _round_owner(body: bytes, prefix: str) -> int | None:
     """The worker holding the round a ``tools/call`` answers (its ``requestState``), if any."""
-    if b'"requestState"' not in body:  # most requests: no parse
-        return None
+    for state in request_states(body):
+        if state.startswith(prefix) and (marked := owner_of(state.removeprefix(prefix))) is not None:
+            return marked[0]
+    return None
+
+
+def request_states(body: bytes) -> list[str]:
+    """The ``requestState`` of each JSON-RPC message of a request body (most bodies: none, unparsed)."""
+    if b'"requestState"' not in body:
+        return []
     try:
         message: Any = json.loads(body)
     except ValueError:
-        return None
+        return []
     items: list[object] = cast("list[object]", message) if isinstance(message, list) else [message]
-    for item in items:
-        state = _request_state(item)
-        if state is not None and (marked := owner_of(state)) is not None:
-            return marked[0]
-    return None
+    return [state for item in items if (state := _request_state(item)) is not None]
 
 
 def _request_state(message: object) -> str | None:
@@ -277,7 +310,7 @@ def _request_state(message: object) -> str | None:
     return state if isinstance(state, str) else None
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def read_body(receive: Receive) -> bytes | None:
     """The whole request body, or ``None`` past ``_BODY_LIMIT``."""
     chunks: list[bytes] = []
     size = 0
@@ -295,7 +328,7 @@ async def _read_body(receive: Receive) -> bytes | None:
     return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """``receive`` with the body already read given once more, then the client's own messages.
 
     After its body the app only learns of a disconnect, which still comes from the client.
@@ -312,7 +345,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _respond(send: Send, status: int, body: bytes) -> None:
+async def respond(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -46,8 +46,12 @@ from tests.e2e.tasks_client import CreatedTask, TasksExtension, wait_for_status
 from tests.fakes import EVENTS_FILE_ENV, read_events
 
 if TYPE_CHECKING:
+    import re
     from collections.abc import AsyncGenerator
+    from contextlib import AbstractAsyncContextManager
     from pathlib import Path
+
+    from mcp.client.session import ClientRequestContext
 
 pytestmark = pytest.mark.anyio
 
@@ -577,3 +581,50 @@ async def test_the_consent_page_signs_in_across_replicas(tmp_path: Path, postgre
                     yield http
 
             await sign_in_across(issuer, reach)
+
+
+async def _elicit_by_hand(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    raise AssertionError("the test answers the round by hand")
+
+
+async def test_the_answer_to_an_input_round_reaches_the_replica_that_holds_it(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    ports = [free_port(), free_port()]
+    async with _fresh_database(postgres_url) as state:
+        config = write_config(
+            tmp_path, {"f": fault_entry()}, serve={"advertise_url": "${ADVERTISE_URL}"}, state={"url": state}
+        )
+
+        def replica(port: int) -> AbstractAsyncContextManager[tuple[re.Match[str], ProcessLog]]:
+            command = [*aggregator_command(config), "--port", str(port)]
+            return logged_process(command, LISTENING, env={"ADVERTISE_URL": f"http://127.0.0.1:{port}"}, timeout=90)
+
+        async with (
+            replica(ports[0]),
+            replica(ports[1]),
+            Client(f"http://127.0.0.1:{ports[0]}/mcp", elicitation_callback=_elicit_by_hand) as first,
+            Client(f"http://127.0.0.1:{ports[1]}/mcp", elicitation_callback=_elicit_by_hand) as second,
+        ):
+            round_ = await first.session.call_tool("f__elicit", {"question": "colour?"}, allow_input_required=True)
+            assert isinstance(round_, types.InputRequiredResult), round_
+            assert round_.request_state is not None
+            assert round_.request_state.startswith("r.")
+            assert "127.0.0.1" not in round_.request_state, "the holder's address is sealed"
+            [(key, _request)] = (round_.input_requests or {}).items()
+            answer: types.InputResponses = {key: types.ElicitResult(action="accept", content={"answer": "blue"})}
+            # A forged mark opens nowhere: that round is unknown, as any state no replica holds.
+            sealed, _, rest = round_.request_state.removeprefix("r.").partition(".")
+            forged = f"r.{sealed[:-2]}{'A' if sealed[-2] != 'A' else 'B'}{sealed[-1]}.{rest}"
+            refused = await second.session.call_tool(
+                "f__elicit", {"question": "colour?"}, input_responses=answer, request_state=forged
+            )
+            assert isinstance(refused, types.CallToolResult)
+            assert refused.is_error
+            assert "expired or is unknown" in str(refused.content)
+            # The real one, sent to the other replica, is passed to the holder.
+            done = await second.session.call_tool(
+                "f__elicit", {"question": "colour?"}, input_responses=answer, request_state=round_.request_state
+            )
+        assert isinstance(done, types.CallToolResult)
+        assert done.structured_content == {"action": "accept", "content": {"answer": "blue"}}
