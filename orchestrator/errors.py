@@ -140,6 +140,8 @@ class StoreError(OrchestratorError):
 
     def __init__(self, url: str, message: str) -> None:
         self.url = url
+        self.detail = message
+        """What went wrong, without the URL: what a remote client is told."""
         super().__init__(f"{url}: {message}")
 
 

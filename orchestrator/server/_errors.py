@@ -42,6 +42,7 @@ from orchestrator.errors import (
     InvalidArgumentsError,
     OrchestratorError,
     RateLimitedError,
+    StoreError,
     UnknownToolError,
     WorkflowExecutionError,
 )
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_META_KEY",
+    "client_message",
     "downstream_error_result",
     "error_fields",
     "internal_error_result",
@@ -78,15 +80,20 @@ def error_fields(exc: OrchestratorError) -> dict[str, Any]:
     return fields
 
 
+def client_message(exc: OrchestratorError) -> str:
+    """What a client is told of ``exc``: its message, except where the state database is (the log has it)."""
+    return f"the state database: {exc.detail}" if isinstance(exc, StoreError) else str(exc)
+
+
 def tool_error_result(exc: OrchestratorError, meta: Mapping[str, Any] | None = None) -> types.CallToolResult:
     """A ``tools/call`` result that reports ``exc`` to the caller.
 
     Args:
-        exc: The failure; its message is the result's text.
+        exc: The failure; its message (``client_message``) is the result's text.
         meta: Other ``_meta`` entries the result carries beside the error (a composite's run).
     """
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=str(exc))],
+        content=[types.TextContent(type="text", text=client_message(exc))],
         is_error=True,
         _meta={**(meta or {}), ERROR_META_KEY: error_fields(exc)},
     )
@@ -124,7 +131,7 @@ def request_error(exc: OrchestratorError) -> MCPError:
         return MCPError(code=types.INVALID_PARAMS, message=str(exc), data=data)
     if isinstance(exc, DownstreamToolError):
         return MCPError(code=exc.code, message=str(exc), data=data)
-    return MCPError(code=types.INTERNAL_ERROR, message=str(exc), data=data)
+    return MCPError(code=types.INTERNAL_ERROR, message=client_message(exc), data=data)
 
 
 def refused_call_error(result: types.CallToolResult) -> MCPError:

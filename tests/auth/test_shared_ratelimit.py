@@ -177,3 +177,6 @@ async def test_a_call_whose_shared_limits_cannot_be_checked_is_refused_and_nothi
     assert refused.is_error
     assert refused.meta is not None
     assert refused.meta[ERROR_META_KEY]["type"] == "StoreError"
+    text = refused.content[0].text if isinstance(refused.content[0], types.TextContent) else ""
+    assert text.startswith("the state database: "), text
+    assert store.url not in text, "where the state database is stays in the log"
