@@ -87,17 +87,19 @@ async def test_pruning_goes_on_through_database_failures_and_logs_each_kind_once
     async with sqlite_store.engine.begin() as connection:
         await connection.execute(text("DROP TABLE run_steps"))
     rounds = 0
+    healed_after: int | None = None
     failures: list[str] = []
     kept: list[str] = []
     failing_rounds_done, healed_round_done = anyio.Event(), anyio.Event()
 
     def clock() -> datetime:
+        # Called once as each round starts, so when round N starts, round N - 1 is over.
         nonlocal rounds
         rounds += 1
         if rounds == 4:
             failing_rounds_done.set()
-        if rounds == 6:
-            healed_round_done.set()
+        if healed_after is not None and rounds >= healed_after + 2:
+            healed_round_done.set()  # a whole round ran on the healed table
         return NOW
 
     caplog.set_level(logging.INFO, logger="orchestrator.runs")
@@ -109,6 +111,7 @@ async def test_pruning_goes_on_through_database_failures_and_logs_each_kind_once
             async with sqlite_store.engine.begin() as connection:
                 kept += (await connection.execute(text("SELECT id FROM runs"))).scalars()
                 await connection.run_sync(lambda sync: run_steps.create(sync))
+            healed_after = rounds
             await healed_round_done.wait()
             group.cancel_scope.cancel()
 
