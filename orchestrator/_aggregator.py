@@ -524,7 +524,7 @@ class Aggregator:
                 tg.start_soon(_every, _MAINTENANCE_PERIOD, security.auth.maintenance)
             if self._state_is_shared():
                 # Replicas (or workers) on PostgreSQL hear of each other's pins and catalogue changes.
-                tg.start_soon(ReplicaFeed(await self.open_state(), self.server).run)
+                await tg.start(ReplicaFeed(await self.open_state(), self.server).run)
             await serve_http(
                 self.server,
                 security,

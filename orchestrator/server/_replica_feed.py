@@ -26,6 +26,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 
 from orchestrator import store as state_db
 from orchestrator.errors import StoreError
@@ -57,10 +58,11 @@ class ReplicaFeed:
         """How many feed-caused refreshes are running: changes they make are not announced."""
         server.add_change_listener(self._on_change)
 
-    async def run(self) -> None:
-        """Listen and announce until cancelled; the feed's own failures are logged, never raised."""
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Listen and announce until cancelled; started once listening. The feed's failures are logged, never raised."""
         async with state_db.listen(self._store) as changes, anyio.create_task_group() as tg:
             tg.start_soon(self._announce)
+            task_status.started()
             async for change in changes:
                 if change.own:
                     continue
