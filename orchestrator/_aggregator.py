@@ -45,6 +45,7 @@ from orchestrator.server import (
     PoolInvoker,
     Reloader,
     ReloadRecord,
+    ReplicaFeed,
     ReplicaMark,
     StatusReporter,
     WorkerSeat,
@@ -75,8 +76,6 @@ logger = logging.getLogger("orchestrator")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _MAINTENANCE_PERIOD = 3600.0
 """Seconds between prunings of expired authorization requests, codes and tokens."""
-_TRUST_RECHECK_PERIOD = 5.0
-"""Seconds between looks for approvals of held-back definitions (only servers with some are asked)."""
 
 
 _CONSENT_KEY_PURPOSE = "consent page sessions"
@@ -535,6 +534,9 @@ class Aggregator:
             manager = await self._start_runs(tg)
             if security.auth is not None and security.auth.maintenance is not None:
                 tg.start_soon(_every, _MAINTENANCE_PERIOD, security.auth.maintenance)
+            if self._state_is_shared():
+                # Replicas (or workers) on PostgreSQL hear of each other's pins and catalogue changes.
+                await tg.start(ReplicaFeed(await self.open_state(), self.server).run)
             await serve_http(
                 self.server,
                 security,
@@ -611,22 +613,23 @@ class Aggregator:
 
     def _start_background(self, tg: anyio.abc.TaskGroup, on_sighup: bool) -> None:
         assert self._reloader is not None
-        # While serving, an approval made by another process shows in the list without a call.
-        tg.start_soon(_every, _TRUST_RECHECK_PERIOD, self.pool.recheck)
+        # While serving, an approval made by another process shows in the list without a call
+        # (``trust.recheck``, read at each turn: a reload may change it).
+        tg.start_soon(_every, lambda: self.config.trust.recheck, self.pool.recheck)
         if on_sighup:
             tg.start_soon(self._reloader.watch_signals)
         if self.config.serve.watch and self.config.source is not None:
             tg.start_soon(self._reloader.watch_files)
 
 
-async def _every(period: float, job: Callable[[], Awaitable[object]]) -> None:
+async def _every(period: float | Callable[[], float], job: Callable[[], Awaitable[object]]) -> None:
     """Run ``job`` now and then every ``period`` seconds, until cancelled; a failure is logged, not fatal."""
     while True:
         try:
             await job()
         except StoreError as exc:
             logger.warning("state maintenance failed: %s", exc)
-        await anyio.sleep(period)
+        await anyio.sleep(period() if callable(period) else period)
 
 
 async def _cancel_on_signals(

@@ -48,6 +48,7 @@ from orchestrator.cli._subcommands import (
     exit_status_of,
     open_state_of,
 )
+from orchestrator.errors import StoreError
 from orchestrator.trust import FingerprintKind, kind_word, report_pending, show_hidden
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 
     from orchestrator.cli._subcommands import SubcommandAdder
     from orchestrator.config import OrchestratorConfig
-    from orchestrator.store import ServerPins, StoredFinding
+    from orchestrator.store import ServerPins, Store, StoredFinding
     from orchestrator.trust import ChangeReport
 
 __all__ = ["add_parser", "parse_name", "run"]
@@ -108,6 +109,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.pins_command == "forget":
         return anyio.run(_forget, config, args.server)
     return anyio.run(_list, config, args.server, args.json)
+
+
+async def _announce(store: Store, server: str) -> None:
+    """Tell the servers serving from a PostgreSQL state database to look at the pins now."""
+    try:
+        await state_db.notify(store, "pins", {"server": server})
+    except StoreError as exc:
+        print(
+            f"note: running servers could not be told at once ({exc}); they see it within trust.recheck",
+            file=sys.stderr,
+        )
 
 
 def _now() -> datetime:
@@ -304,6 +316,8 @@ async def _approve(config: OrchestratorConfig, server: str, names: Sequence[str]
         reports = {(change.kind, change.name): change for change in report_pending(pins)}
         by = acted_by("orchestrator pins approve")
         approved = await state_db.approve_pins(store.engine, server, wanted, at=_now(), approved_by=by)
+        if approved or pins.pending_identity is not None:
+            await _announce(store, server)
     identity = pins.pending_identity if wanted is None else None
     if not approved and identity is None:
         print(f"nothing pending for {server!r}: its pins stand as they are", file=sys.stderr)
@@ -328,5 +342,6 @@ async def _forget(config: OrchestratorConfig, server: str) -> int:
         if not await state_db.forget_pins(store.engine, server):
             known = [item.server for item in await state_db.list_pins(store.engine)]
             raise _unknown_server(server, known, config)
+        await _announce(store, server)
     print(f"forgot the pins of {server}: its next listing pins it afresh", file=sys.stderr)
     return 0

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.config._duration import Seconds
+
 __all__ = ["CHECK_NAMES", "CheckName", "CheckSeverity", "EgressSpec", "TrustMode", "TrustSpec"]
 
 TrustMode = Literal["pin", "auto", "warn"]
@@ -38,6 +40,15 @@ class TrustSpec(BaseModel):
         description=(
             "Check -> quarantine, warn or off. Defaults: hidden_unicode and cross_server_reference "
             "quarantine, injection_phrase and oversized warn."
+        ),
+    )
+    recheck: Seconds = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "How often a serving process looks at the pins of servers with withheld definitions, for "
+            "approvals made by another process (e.g. '5s'). Replicas on PostgreSQL also hear of an "
+            "approval at once; this is what catches one they missed."
         ),
     )
 

@@ -269,6 +269,16 @@ class DownstreamServer:
         """Whether it is a lazy server that is not running now (a request would start it)."""
         return self._state == "cold"
 
+    async def relist(self) -> None:
+        """List the server again now, as if it said its lists changed, and wait until that listing is published.
+
+        Nothing to do while it is not connected: its next connection lists it anyway. A wait
+        for a connection that drops meanwhile does not end by itself; bound it.
+        """
+        if self._client is None:
+            return
+        await self._catalogue.relisted()
+
     def reconfigure(self, spec: ServerSpec, prefix: str | None) -> None:
         """Take on changed settings that need no new connection (see ``DownstreamPool.apply``).
 

@@ -327,7 +327,7 @@ class DownstreamPool:
         common = [key for key in new if key in old]
         restarted = tuple(key for key in common if _connection_fields(old[key]) != _connection_fields(new[key]))
         updated = tuple(key for key in common if key not in restarted and old[key] != new[key])
-        checks_changed = config.trust != self._config.trust
+        checks_changed = config.trust.checks != self._config.trust.checks
         self._config = config
         # Taken by every connection from now on; connections already up are not re-checked.
         self._egress = EgressRules.from_allow(config.egress.allow)
@@ -451,6 +451,22 @@ class DownstreamPool:
             if listed is not None and key in self.servers:
                 await self._admit(listed)
         await self._rebuild()
+
+    async def relist(self) -> None:
+        """List every connected server again now, and wait until each listing is published.
+
+        For a change the servers did not announce to this process (another process saw it):
+        what differs is judged and served, and the listeners hear of it as usual. Each server is
+        waited for at most its ``timeout``; cold and disconnected servers are not started.
+        """
+
+        async def relist_one(server: DownstreamServer) -> None:
+            with anyio.move_on_after(server.spec.timeout):
+                await server.relist()
+
+        async with anyio.create_task_group() as tg:
+            for server in list(self.servers.values()):
+                tg.start_soon(relist_one, server)
 
     def _serves(self, key: str) -> bool:
         server = self.servers.get(key)

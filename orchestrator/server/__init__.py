@@ -20,6 +20,7 @@ from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, ht
 from orchestrator.server._http_auth import HttpAuth, http_auth, resource_metadata_url, resource_url_for
 from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, reserved_tool_names
 from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
+from orchestrator.server._replica_feed import ReplicaFeed
 from orchestrator.server._replicas import ROUND_OWNER_PURPOSE, ReplicaMark
 from orchestrator.server._search_mode import META_TOOL_NAMES
 from orchestrator.server._status import StatusReporter, is_ready
@@ -46,6 +47,7 @@ __all__ = [
     "PoolInvoker",
     "ReloadRecord",
     "Reloader",
+    "ReplicaFeed",
     "ReplicaMark",
     "StatusReporter",
     "WorkerSeat",

@@ -212,6 +212,7 @@ class OrchestratorServer:
         self._listen = ListenHandler(self._bus)
         # Handshake-era connections, to notify of list changes; weak so closed ones vanish.
         self._legacy_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._change_listeners: list[Callable[[], None]] = []
         # Resources each handshake-era connection subscribed to, to relay their updates.
         self._subscriptions: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
         # Who holds a subscription to each exposed URI (connections, listen streams): the
@@ -410,8 +411,22 @@ class OrchestratorServer:
         await self._notify(CatalogChange(tools=True, prompts=False, resources=False))
         self._prepare_search()
 
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after clients were told a list changed (``catalogue_version`` may differ now).
+
+        It is called in the middle of the change: it must not block (set a flag, an event).
+        """
+        self._change_listeners.append(listener)
+
     async def _notify(self, change: CatalogChange) -> None:
         """Tell every client which lists changed: listen streams (2026-07-28) and sessions."""
+        try:
+            await self._notify_clients(change)
+        finally:
+            for listener in self._change_listeners:
+                listener()
+
+    async def _notify_clients(self, change: CatalogChange) -> None:
         if change.tools:
             await self._bus.publish(ToolsListChanged())
         if change.prompts:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         read_audit,
         write_audit,
     )
+    from orchestrator.store._changes import PROCESS_ID, Change, ChangeTopic, listen, notify, shares_changes
     from orchestrator.store._downstream_tokens import (
         DownstreamCredentials,
         delete_downstream_tokens,
@@ -126,11 +127,14 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROVAL_STATUSES",
     "HEAD_REVISION",
+    "PROCESS_ID",
     "RESUMABLE_STATUSES",
     "RUN_STATUSES",
     "STATE_DIR_ENV",
     "STEP_STATUSES",
     "AuditRecord",
+    "Change",
+    "ChangeTopic",
     "ClientOrigin",
     "DefinitionPin",
     "DownstreamCredentials",
@@ -175,6 +179,8 @@ __all__ = [
     "list_findings",
     "list_pins",
     "list_runs",
+    "listen",
+    "notify",
     "open_store",
     "pin_first_sight",
     "prune_audit",
@@ -208,6 +214,7 @@ __all__ = [
     "save_manifest",
     "set_grant",
     "set_owner_password",
+    "shares_changes",
     "state_file_missing",
     "state_url",
     "step_key",
@@ -223,6 +230,9 @@ _HOMES: dict[str, str] = {
     "prune_audit": "orchestrator.store._audit",
     "read_audit": "orchestrator.store._audit",
     "write_audit": "orchestrator.store._audit",
+    **dict.fromkeys(
+        ("PROCESS_ID", "Change", "ChangeTopic", "listen", "notify", "shares_changes"), "orchestrator.store._changes"
+    ),
     "StoredFinding": "orchestrator.store._findings",
     "list_findings": "orchestrator.store._findings",
     "record_findings": "orchestrator.store._findings",

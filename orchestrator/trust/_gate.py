@@ -221,7 +221,17 @@ class TrustGate:
         names = {_key(item.kind, item.name) for item in added}
         await state_db.approve_pins(engine, pins.server, names, at=at, approved_by=_AUTO_APPROVER)
         logger.info("server %r: %d added definitions pinned on sight (trust: auto)", pins.server, len(added))
+        await self._announce_pins(pins.server)
         return [item for item in changes if _key(item.kind, item.name) not in names]
+
+    async def _announce_pins(self, key: str) -> None:
+        """Tell other processes on a PostgreSQL state database that pins changed (their held-back
+        definitions may be served now). Findings and pending changes are not announced: another
+        process judges its own listing, and they change nothing it serves."""
+        try:
+            await state_db.notify(await self._open_store(), "pins", {"server": key})
+        except StoreError as exc:  # the approval stands; the others see it at their next recheck
+            logger.warning("server %r: could not tell other processes of its new pins: %s", key, exc)
 
     async def _report_served(self, key: str, verdict: _Verdict) -> None:
         for kind, name in sorted(verdict.newly_seen):
