@@ -9,13 +9,8 @@ at the downstream (its events file), what ran: nothing lost silently, nothing ru
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,20 +23,12 @@ import pytest
 import yaml
 from mcp import Client, MCPError
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from orchestrator.store import RunRecord, open_store, read_run
 from tests.e2e.consent_flow import free_port, set_owner_password, sign_in_across
 from tests.e2e.durable_harness import marks, workflow_document
-from tests.e2e.harness import (
-    REPO_ROOT,
-    ProcessLog,
-    aggregator_command,
-    events_seen,
-    fault_entry,
-    logged_process,
-    write_config,
-)
+from tests.e2e.harness import aggregator_command, events_seen, fault_entry, logged_process, write_config
+from tests.e2e.replica_cluster import HAPROXY, LISTENING, Cluster, Replica, fresh_database, replica_cluster
 from tests.e2e.tasks_client import CreatedTask, TasksExtension, wait_for_status
 from tests.fakes import EVENTS_FILE_ENV, read_events
 
@@ -53,11 +40,11 @@ if TYPE_CHECKING:
 
     from mcp.client.session import ClientRequestContext
 
+    from tests.e2e.harness import ProcessLog
+
 pytestmark = pytest.mark.anyio
 
-HAPROXY = "/usr/sbin/haproxy"
 REPLICAS = 3
-LISTENING = r"listening on http://127\.0\.0\.1:(\d+)/mcp"
 LEASE = "2s"
 """How long a replica holds a run without renewing it (short: a test waits for a takeover)."""
 
@@ -96,179 +83,9 @@ if not os.path.exists(HAPROXY) and not os.environ.get("CI"):  # pragma: no cover
 # ---------------------------------------------------------------------------------------------- parts
 
 
-@asynccontextmanager
-async def _fresh_database(server_url: str) -> AsyncGenerator[str, None]:
-    """A new, empty database on the session's PostgreSQL server; its URL (dropped after)."""
-    name = f"replicas_{uuid.uuid4().hex[:12]}"
-    server = make_url(server_url)
-    admin = create_async_engine(server.set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.dispose()
-
-
-@dataclass
-class Replica:
-    """One running ``orchestrator serve``."""
-
-    index: int
-    port: int
-    log: ProcessLog
-
-    @property
-    def pid(self) -> int:
-        """Its process id."""
-        return self.log.process.pid
-
-    def kill(self) -> None:
-        """SIGKILL it: no drain, no goodbye (its stdio fault server sees its stdin close and exits)."""
-        os.kill(self.pid, signal.SIGKILL)
-
-
-@dataclass
-class Cluster:
-    """The replicas, the load balancer in front of them, and what they share."""
-
-    url: str
-    replicas: list[Replica]
-    haproxy: ProcessLog
-    events: Path
-    state: str
-
-    def replica_with_pid(self, pid: int) -> Replica:
-        """The replica whose process is ``pid``."""
-        (found,) = [replica for replica in self.replicas if replica.pid == pid]
-        return found
-
-    async def kill(self, replica: Replica, *, wait: bool = True) -> None:
-        """SIGKILL ``replica``, and wait (bounded) until HAProxy has taken it out of rotation."""
-        after = len(self.haproxy.text)
-        replica.kill()
-        if wait:
-            await self._out_of_rotation(replica, after)
-
-    async def freeze(self, replica: Replica) -> None:
-        """SIGSTOP ``replica`` (alive, answering nothing), and wait until HAProxy has taken it out."""
-        after = len(self.haproxy.text)
-        os.kill(replica.pid, signal.SIGSTOP)
-        await self._out_of_rotation(replica, after)
-
-    async def _out_of_rotation(self, replica: Replica, after: int) -> None:
-        await self.haproxy.wait_for(rf"Server replicas/r{replica.index} is DOWN", after=after, timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def haproxy_config(port: int, backends: list[int]) -> str:
-    """HAProxy's config: round robin over ``backends``, ``/readyz`` checks, sessions kept on their replica."""
-    servers = "\n".join(f"    server r{index} 127.0.0.1:{backend}" for index, backend in enumerate(backends))
-    return f"""\
-global
-    log stderr format raw local0 info
-    maxconn 2000
-
-defaults
-    mode http
-    log global
-    option httplog
-    option dontlog-normal          # log only errors (a 5xx, a cut connection) and server state changes
-    timeout connect 2s
-    timeout client 120s
-    timeout server 120s            # longer than the longest streamed (SSE) answer
-    retries 3
-    option redispatch 1            # a connection refused is retried on another replica
-
-frontend mcp
-    bind 127.0.0.1:{port}
-    default_backend replicas
-
-backend replicas
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect status 200
-    # A 2025-11-25 session lives in the memory of the replica that answered its initialize:
-    # remember which one handed out each Mcp-Session-Id, and send the session's requests there.
-    stick-table type string len 64 size 100k expire 1h
-    stick store-response res.hdr(mcp-session-id)
-    stick match req.hdr(mcp-session-id)
-    default-server check inter 300ms fall 2 rise 2
-{servers}
-"""
-
-
-async def _until_accepting(port: int, process: Any, log: ProcessLog) -> None:
-    """Wait (bounded, polling) until something accepts connections on ``port``."""
-    with anyio.fail_after(20):
-        while True:
-            if process.returncode is not None:
-                pytest.fail(f"HAProxy exited with {process.returncode}:\n{log.text[-3000:]}", pytrace=False)
-            with contextlib.suppress(OSError):
-                stream = await anyio.connect_tcp("127.0.0.1", port)
-                await stream.aclose()
-                return
-            await anyio.sleep(0.05)
-
-
-@asynccontextmanager
-async def _haproxy(folder: Path, backends: list[int]) -> AsyncGenerator[tuple[str, ProcessLog], None]:
-    """HAProxy in the foreground on a free loopback port; its MCP URL and its log."""
-    port = _free_port()
-    config = folder / "haproxy.cfg"
-    config.write_text(haproxy_config(port, backends), encoding="utf-8")
-    checked = await anyio.run_process([HAPROXY, "-c", "-f", str(config)], check=False)
-    assert checked.returncode == 0, (checked.stdout + checked.stderr).decode()
-    process = await anyio.open_process(
-        [HAPROXY, "-f", str(config), "-db"],
-        cwd=str(REPO_ROOT),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-    log = ProcessLog(process)
-
-    async def drain() -> None:
-        async for chunk in stderr:
-            log.add(chunk)
-        log.end()
-
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(drain)
-            await _until_accepting(port, process, log)
-            try:
-                yield f"http://127.0.0.1:{port}/mcp", log
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            with anyio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-
-
-async def _ready(port: int) -> None:
-    """Wait (bounded, polling) until replica ``port`` says it is ready (its downstream is up)."""
-    async with httpx2.AsyncClient(timeout=5) as http:
-        with anyio.fail_after(30):
-            while True:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-                await anyio.sleep(0.05)
+def _events(tmp_path: Path) -> Path:
+    """The events file the fault servers of ``_cluster`` write to."""
+    return tmp_path / "events.log"
 
 
 @asynccontextmanager
@@ -277,40 +94,16 @@ async def _cluster(tmp_path: Path, postgres_url: str) -> AsyncGenerator[Cluster,
     folder = tmp_path / "workflows"
     folder.mkdir()
     (folder / f"{TAGGED_MARKS}.yaml").write_text(yaml.safe_dump(_tagged_marks(), sort_keys=False), encoding="utf-8")
-    events = tmp_path / "events.log"
-    async with _fresh_database(postgres_url) as state:
+    async with fresh_database(postgres_url) as state:
         config = write_config(
             tmp_path,
-            {"f": fault_entry("--mark-tool", env={EVENTS_FILE_ENV: str(events)})},
+            {"f": fault_entry("--mark-tool", env={EVENTS_FILE_ENV: str(_events(tmp_path))})},
             workflows=[str(folder)],
             state={"url": state},
             runs={"lease": LEASE},
         )
-        replicas: dict[int, Replica] = {}
-        all_started = anyio.Event()
-        stop = anyio.Event()
-
-        async def replica(index: int) -> None:
-            # All three start at once on a database no one has migrated yet, as in a deployment.
-            async with logged_process(aggregator_command(config), LISTENING, timeout=90) as (match, log):
-                replicas[index] = Replica(index, int(match.group(1)), log)
-                if len(replicas) == REPLICAS:
-                    all_started.set()
-                await stop.wait()
-
-        async with anyio.create_task_group() as tg:
-            for index in range(REPLICAS):
-                tg.start_soon(replica, index)
-            try:
-                with anyio.fail_after(120):
-                    await all_started.wait()
-                ordered = [replicas[index] for index in range(REPLICAS)]
-                for each in ordered:
-                    await _ready(each.port)
-                async with _haproxy(tmp_path, [each.port for each in ordered]) as (url, haproxy_log):
-                    yield Cluster(url, ordered, haproxy_log, events, state)
-            finally:
-                stop.set()
+        async with replica_cluster(tmp_path, config, REPLICAS, state) as cluster:
+            yield cluster
 
 
 async def _read_run(state: str, run_id: str) -> RunRecord:
@@ -420,7 +213,7 @@ async def test_calls_through_the_balancer_survive_a_replica_killed_mid_traffic(
                 traffic.routed_around.set()
 
         outcomes = traffic.outcomes
-        ran = [line.removeprefix("mark ") for line in read_events(cluster.events) if line.startswith("mark call-")]
+        ran = [line.removeprefix("mark ") for line in read_events(_events(tmp_path)) if line.startswith("mark call-")]
         failed = {label: outcome for label, outcome in outcomes.items() if not outcome.ok}
         print(
             f"{len(outcomes)} calls: {CALLS - len(failed)} answered, {len(failed)} failed cleanly "
@@ -487,7 +280,7 @@ async def test_a_durable_task_whose_replica_dies_is_taken_over_and_completes_onc
             assert isinstance(handle, CreatedTask), handle
             ids[tag] = handle.task_id
         for tag in tags:
-            await events_seen(cluster.events, f"mark {tag}.b")
+            await events_seen(_events(tmp_path), f"mark {tag}.b")
         runs = {tag: await _step_started(cluster.state, ids[tag], "b") for tag in tags}
         victim = cluster.replica_with_pid(_owner_pid(runs[tags[0]]))
         moved = {tag for tag, run in runs.items() if _owner_pid(run) == victim.pid}
@@ -505,7 +298,7 @@ async def test_a_durable_task_whose_replica_dies_is_taken_over_and_completes_onc
     for tag in tags:
         assert done[tag]["status"] == "completed", done[tag]
         assert done[tag]["result"]["structuredContent"] == {"last": f"{tag}.c"}, done[tag]
-    counts = marks(cluster.events)
+    counts = marks(_events(tmp_path))
     for tag in tags:
         # a and c (not idempotent) ran once; b, in flight on the dead replica, again where it moved.
         expected = {f"{tag}.a": 1, f"{tag}.b": 2 if tag in moved else 1, f"{tag}.c": 1}
@@ -563,7 +356,7 @@ async def test_the_consent_page_signs_in_across_replicas(tmp_path: Path, postgre
     # state folder on one machine; on several, the same secrets.key file given to each).
     ports = [free_port(), free_port()]
     issuer = f"http://127.0.0.1:{ports[0]}"
-    async with _fresh_database(postgres_url) as state:
+    async with fresh_database(postgres_url) as state:
         config = write_config(
             tmp_path, {"f": fault_entry()}, serve={"auth": {"oauth": {"issuer": issuer}}}, state={"url": state}
         )
@@ -591,7 +384,7 @@ async def test_the_answer_to_an_input_round_reaches_the_replica_that_holds_it(
     tmp_path: Path, postgres_url: str
 ) -> None:
     ports = [free_port(), free_port()]
-    async with _fresh_database(postgres_url) as state:
+    async with fresh_database(postgres_url) as state:
         config = write_config(
             tmp_path, {"f": fault_entry()}, serve={"advertise_url": "${ADVERTISE_URL}"}, state={"url": state}
         )
