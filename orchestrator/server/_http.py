@@ -368,7 +368,7 @@ async def serve_http(
     if seat is None:
         sockets = [bind_socket(security.bind_host, port)]
     else:
-        app = OwnerRouting(app, seat, round_prefix=replica_prefix)
+        app = OwnerRouting(app, seat)
         routers.append(app)
         sockets = [socket.socket(fileno=seat.listener_fd), _bind_private(seat.own_socket)]
     if replica is not None:

@@ -146,11 +146,9 @@ class OwnerRouting:
     is made marked (``InputRounds.token_prefix``) and kept as it is.
     """
 
-    def __init__(self, app: ASGIApp, seat: WorkerSeat, round_prefix: str = "") -> None:
+    def __init__(self, app: ASGIApp, seat: WorkerSeat) -> None:
         self._app = app
         self._seat = seat
-        self._round_prefix = round_prefix
-        """What begins this machine's round states before the worker's mark (a replica's, ``_replicas``)."""
         self._clients: dict[int, httpx2.AsyncClient] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -172,7 +170,7 @@ class OwnerRouting:
             if body is None:
                 await respond(send, 413, b"Request body too large\n")
                 return
-            owner = _round_owner(body, self._round_prefix)
+            owner = _round_owner(body)
         if owner is not None and owner != self._seat.index:
             if not 0 <= owner < self._seat.count:
                 await respond(send, 404, b"Not Found: no such session or round\n")
@@ -279,12 +277,20 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
     scope.cancel()
 
 
-def _round_owner(body: bytes, prefix: str) -> int | None:
-    """The worker holding the round a ``tools/call`` answers (its ``requestState``), if any."""
+def _round_owner(body: bytes) -> int | None:
+    """The worker holding the round a ``tools/call`` answers (its ``requestState``), if any.
+
+    A replica's mark before the worker's (``_replicas``) has been dealt with by then: a round
+    sealed by another replica went there, so what reaches the workers is this replica's.
+    """
     for state in request_states(body):
-        if state.startswith(prefix) and (marked := owner_of(state.removeprefix(prefix))) is not None:
+        if (marked := owner_of(_REPLICA_MARK.sub("", state, count=1))) is not None:
             return marked[0]
     return None
+
+
+_REPLICA_MARK = re.compile(r"^r\.[A-Za-z0-9_-]+\.")
+"""A replica's mark (``_replicas.ReplicaMark.prefix``): each worker of a replica seals its own."""
 
 
 def request_states(body: bytes) -> list[str]:

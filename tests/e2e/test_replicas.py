@@ -380,44 +380,58 @@ async def _elicit_by_hand(context: ClientRequestContext, params: types.ElicitReq
     raise AssertionError("the test answers the round by hand")
 
 
+@pytest.mark.parametrize("holder_workers", [1, 2])
 async def test_the_answer_to_an_input_round_reaches_the_replica_that_holds_it(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, holder_workers: int
 ) -> None:
+    # With workers, the holder replica's round lives in one of its workers: the answer comes in
+    # at the replica's port, reaches any of them, and the workers pass it on among themselves.
     ports = [free_port(), free_port()]
     async with fresh_database(postgres_url) as state:
         config = write_config(
             tmp_path, {"f": fault_entry()}, serve={"advertise_url": "${ADVERTISE_URL}"}, state={"url": state}
         )
 
-        def replica(port: int) -> AbstractAsyncContextManager[tuple[re.Match[str], ProcessLog]]:
-            command = [*aggregator_command(config), "--port", str(port)]
+        def replica(port: int, *args: str) -> AbstractAsyncContextManager[tuple[re.Match[str], ProcessLog]]:
+            command = [*aggregator_command(config), "--port", str(port), *args]
             return logged_process(command, LISTENING, env={"ADVERTISE_URL": f"http://127.0.0.1:{port}"}, timeout=90)
 
+        holder_url, other_url = (f"http://127.0.0.1:{port}/mcp" for port in ports)
         async with (
-            replica(ports[0]),
+            replica(ports[0], "--workers", str(holder_workers)),
             replica(ports[1]),
-            Client(f"http://127.0.0.1:{ports[0]}/mcp", elicitation_callback=_elicit_by_hand) as first,
-            Client(f"http://127.0.0.1:{ports[1]}/mcp", elicitation_callback=_elicit_by_hand) as second,
+            Client(other_url, elicitation_callback=_elicit_by_hand) as other,
         ):
-            round_ = await first.session.call_tool("f__elicit", {"question": "colour?"}, allow_input_required=True)
-            assert isinstance(round_, types.InputRequiredResult), round_
-            assert round_.request_state is not None
-            assert round_.request_state.startswith("r.")
-            assert "127.0.0.1" not in round_.request_state, "the holder's address is sealed"
-            [(key, _request)] = (round_.input_requests or {}).items()
-            answer: types.InputResponses = {key: types.ElicitResult(action="accept", content={"answer": "blue"})}
-            # A forged mark opens nowhere: that round is unknown, as any state no replica holds.
-            sealed, _, rest = round_.request_state.removeprefix("r.").partition(".")
-            forged = f"r.{sealed[:-2]}{'A' if sealed[-2] != 'A' else 'B'}{sealed[-1]}.{rest}"
-            refused = await second.session.call_tool(
-                "f__elicit", {"question": "colour?"}, input_responses=answer, request_state=forged
-            )
-            assert isinstance(refused, types.CallToolResult)
-            assert refused.is_error
-            assert "expired or is unknown" in str(refused.content)
-            # The real one, sent to the other replica, is passed to the holder.
-            done = await second.session.call_tool(
-                "f__elicit", {"question": "colour?"}, input_responses=answer, request_state=round_.request_state
-            )
-        assert isinstance(done, types.CallToolResult)
-        assert done.structured_content == {"action": "accept", "content": {"answer": "blue"}}
+            for number in range(4):
+                # A new client each time: a new connection, which any of the holder's workers may take.
+                async with Client(holder_url, elicitation_callback=_elicit_by_hand) as holder:
+                    round_ = await holder.session.call_tool(
+                        "f__elicit", {"question": f"colour {number}?"}, allow_input_required=True
+                    )
+                assert isinstance(round_, types.InputRequiredResult), round_
+                assert round_.request_state is not None
+                assert round_.request_state.startswith("r.")
+                assert "127.0.0.1" not in round_.request_state, "the holder's address is sealed"
+                [(key, _request)] = (round_.input_requests or {}).items()
+                answer: types.InputResponses = {
+                    key: types.ElicitResult(action="accept", content={"answer": f"blue {number}"})
+                }
+                if number == 0:
+                    # A forged mark opens nowhere: that round is unknown, as any state no replica holds.
+                    sealed, _, rest = round_.request_state.removeprefix("r.").partition(".")
+                    forged = f"r.{sealed[:-2]}{'A' if sealed[-2] != 'A' else 'B'}{sealed[-1]}.{rest}"
+                    refused = await other.session.call_tool(
+                        "f__elicit", {"question": "colour 0?"}, input_responses=answer, request_state=forged
+                    )
+                    assert isinstance(refused, types.CallToolResult)
+                    assert refused.is_error
+                    assert "expired or is unknown" in str(refused.content)
+                # The real one, sent to the other replica, is passed to the holder.
+                done = await other.session.call_tool(
+                    "f__elicit",
+                    {"question": f"colour {number}?"},
+                    input_responses=answer,
+                    request_state=round_.request_state,
+                )
+                assert isinstance(done, types.CallToolResult)
+                assert done.structured_content == {"action": "accept", "content": {"answer": f"blue {number}"}}
