@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.abc
 
-from orchestrator import runs, trust
+from orchestrator import auth, runs, trust
 from orchestrator import store as state_db
 from orchestrator import workflow as workflows
 from orchestrator.auth import AuditLog, InProcessLimiter, RateLimiter, SharedRateLimiter, definition_change_record
@@ -559,10 +559,12 @@ class Aggregator:
             over_http: Serving over HTTP: rate limits apply (stdio has only the local owner).
             shared_limits: Keep the rate limits' buckets in the state database, so that the
                 processes serving from it (``serve --workers``) enforce one limit between them.
-                Always so when the state database is PostgreSQL: replicas share it.
+                Always so when the state database is PostgreSQL: replicas share it. With
+                ``state.redis_url`` set, the buckets are in that Redis instead, whatever this says.
 
         Raises:
             StoreError: The state database, needed by the audit log or shared limits, cannot be used.
+            RateLimitsUnavailable: ``state.redis_url`` is set and that Redis cannot be used.
         """
         config = self.config
         audit_on = config.audit.enabled if config.audit.enabled is not None else over_http
@@ -571,7 +573,12 @@ class Aggregator:
         async with AsyncExitStack() as stack:
             # No limiter when none is set: nothing to check on each call.
             if over_http and limiter.enabled:
-                if shared_limits or self._state_is_shared():
+                if config.state.redis_url is not None:
+                    # Named through the package, so redis-py loads only when a Redis is configured.
+                    url = config.state.redis_url.get_secret_value()
+                    redis = auth.RedisRateLimiter(config.serve.rate_limits, url)
+                    controls.limiter = await stack.enter_async_context(redis)
+                elif shared_limits or self._state_is_shared():
                     store = await self.open_state()
                     shared = SharedRateLimiter(config.serve.rate_limits, store)
                     controls.limiter = await stack.enter_async_context(shared)

@@ -14,6 +14,7 @@ Every error the orchestrator raises on purpose derives from ``OrchestratorError`
     ├── InvalidArgumentsError            a tool call's arguments do not fit its inputSchema (.tool, .problems)
     ├── InputRoundExpired                a retried call's requestState names no waiting call
     ├── RateLimitedError                 a call was refused by a rate limit (.tool, .retry_after)
+    ├── RateLimitsUnavailable            shared rate limits cannot be checked: Redis is unreachable (.url)
     ├── InternalError                    an unexpected exception reached a boundary: a bug
     ├── DownstreamError                  .server names the downstream server
     │   ├── DownstreamUnavailable        not connected, died mid-call, transport fault (retryable)
@@ -69,6 +70,7 @@ __all__ = [
     "InvalidArgumentsError",
     "OrchestratorError",
     "RateLimitedError",
+    "RateLimitsUnavailable",
     "RecordingError",
     "RunAlreadyOver",
     "RunLeaseLost",
@@ -236,6 +238,23 @@ class RateLimitedError(OrchestratorError):
         # Rounded up: a caller that waits exactly what it is told must get through.
         shown = max(math.ceil(retry_after * 10) / 10, 0.1)
         super().__init__(f"rate limit reached for tool {tool!r}: retry in {shown:g} s")
+
+
+class RateLimitsUnavailable(OrchestratorError):
+    """The rate limits' buckets are kept in Redis (``state.redis_url``), and Redis cannot be used.
+
+    A limited call is refused with it rather than let through unlimited; serving does not
+    start with it either.
+
+    Attributes:
+        url: Where Redis is, its password hidden: for the log, not for a remote client.
+        detail: What went wrong, without the URL: what a remote client is told.
+    """
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        self.detail = message
+        super().__init__(f"{url}: {message}")
 
 
 class InternalError(OrchestratorError):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from orchestrator.store import open_store
 from tests.fakes import REPO_ROOT
 from tests.postgres import running_postgres
+from tests.redis_server import RedisServer, running_redis
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,6 +50,16 @@ def postgres_url() -> Iterator[str]:
     """The URL of a real PostgreSQL server on 127.0.0.1, shared by the tests of a session."""
     with running_postgres() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis server on 127.0.0.1, with a password, shared by the tests of a session.
+
+    Outside CI, its tests are skipped when ``redis-server`` is not installed; on CI they fail.
+    """
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -98,3 +98,20 @@ def test_imports_point_down_only(path: Path) -> None:
                 f"{relative}:{line} imports {module} ({here} floor {FLOORS[here]} -> {there} floor {FLOORS[there]})"
             )
     assert wrong == []
+
+
+SINGLE_HOMES = {"redis": "auth/_redis_ratelimit.py"}
+"""Libraries with one module of their own inside a room that ruff's TID251 lets import them all."""
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_a_library_with_one_home_is_imported_only_there(path: Path) -> None:
+    relative = str(path.relative_to(PACKAGE))
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+    assert [library for library, home in SINGLE_HOMES.items() if library in imported and relative != home] == []

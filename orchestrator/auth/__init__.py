@@ -68,6 +68,9 @@ if TYPE_CHECKING:
         InProcessLimiter,
         RateLimiter,
     )
+    from orchestrator.auth._redis_ratelimit import (
+        RedisRateLimiter,
+    )
     from orchestrator.auth._shared_ratelimit import (
         SharedRateLimiter,
     )
@@ -95,6 +98,7 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "RateLimiter",
+    "RedisRateLimiter",
     "SharedRateLimiter",
     "SignInResult",
     "StaticTokenVerifier",
@@ -141,6 +145,7 @@ _HOMES: dict[str, str] = {
     "CallLimiter": "orchestrator.auth._ratelimit",
     "InProcessLimiter": "orchestrator.auth._ratelimit",
     "RateLimiter": "orchestrator.auth._ratelimit",
+    "RedisRateLimiter": "orchestrator.auth._redis_ratelimit",
     "SharedRateLimiter": "orchestrator.auth._shared_ratelimit",
     "StaticTokenVerifier": "orchestrator.auth._static",
 }

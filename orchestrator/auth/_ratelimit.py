@@ -3,8 +3,8 @@
 ``RateLimiter`` is pure bookkeeping in memory: no I/O and no awaits, so a check is atomic
 under anyio; a lock makes it safe from worker threads too. Its buckets are this process's
 own; several processes serving together (``serve --workers``, replicas on PostgreSQL) share
-theirs through the store instead (``SharedRateLimiter``). The server sees either as a
-``CallLimiter``.
+theirs through the store instead (``SharedRateLimiter``), or through Redis where
+``state.redis_url`` says (``RedisRateLimiter``). The server sees each as a ``CallLimiter``.
 
 Does not: decide who the principal is (the HTTP edge does), or turn a refusal into a tool
 result (``orchestrator.server`` does, from ``RateLimitedError``).
@@ -43,6 +43,7 @@ class CallLimiter(Protocol):
         Raises:
             RateLimitedError: A bucket is empty; ``retry_after`` says for how long.
             StoreError: The limiter keeps its buckets in the store and cannot reach it.
+            RateLimitsUnavailable: The limiter keeps its buckets in Redis and cannot use it.
         """
         ...
 

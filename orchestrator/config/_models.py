@@ -461,6 +461,30 @@ class StateSpec(_Frozen):
             "else ~/.local/state/mcp-orchestrator."
         ),
     )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Redis URL (redis://[:password@]host:6379/0, or rediss:// for TLS) to keep the rate limits' "
+            "token buckets in, shared by every process that names the same Redis, instead of the state "
+            "database (no database write per limited call). A secret when it holds a password: write "
+            "it as ${REDIS_URL}. Empty or unset: not used."
+        ),
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        # Never quote the value: it may hold a password.
+        try:
+            parts = urlsplit(value.get_secret_value())
+            _ = parts.port
+        except ValueError:
+            raise ValueError("not a URL; write redis://host:6379/0 or rediss://host:6380/0") from None
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("must be a redis:// or rediss:// URL with a host, e.g. 'redis://127.0.0.1:6379/0'")
+        return value
 
 
 class OrchestratorConfig(_Frozen):

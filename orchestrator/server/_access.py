@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
 from orchestrator.auth import OWNER, Grant, Principal, audit_record, outcome_of, principal_of
-from orchestrator.errors import RateLimitedError, StepNotGranted, StoreError
+from orchestrator.errors import RateLimitedError, RateLimitsUnavailable, StepNotGranted, StoreError
 from orchestrator.server._errors import tool_error_result
 from orchestrator.tracing import current_trace_id
 from orchestrator.workflow import step_call_of
@@ -118,7 +118,7 @@ class CallControls:
 
     Both are off until the process that serves sets them (``orchestrator serve`` over HTTP):
     an embedding application's in-process calls are its own business. The limiter keeps its
-    buckets in memory (one process) or in the store (several processes sharing one limit).
+    buckets in memory (one process), or in the store or Redis (several processes sharing one limit).
     """
 
     limiter: CallLimiter | None = None
@@ -135,13 +135,13 @@ class CallControls:
         """Run ``call`` within ``principal``'s rate limits (the local owner has none), leaving an audit record.
 
         A refused call is a tool error saying when to retry, recorded too; nothing is called.
-        So is a call whose limits are shared through the store when the store cannot be
+        So is a call whose limits are shared through the store or Redis when that cannot be
         reached: limits that cannot be checked do not let calls through.
         """
         if self.limiter is not None and principal.kind != "owner":
             try:
                 await self.limiter.enforce(principal.key, name)
-            except (RateLimitedError, StoreError) as exc:
+            except (RateLimitedError, RateLimitsUnavailable, StoreError) as exc:
                 await self._record(principal, name, arguments, outcome_of(exc), 0.0, served_by(None))
                 return tool_error_result(exc)
         if self.audit is None:

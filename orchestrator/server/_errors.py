@@ -42,6 +42,7 @@ from orchestrator.errors import (
     InvalidArgumentsError,
     OrchestratorError,
     RateLimitedError,
+    RateLimitsUnavailable,
     StoreError,
     UnknownToolError,
     WorkflowExecutionError,
@@ -81,8 +82,12 @@ def error_fields(exc: OrchestratorError) -> dict[str, Any]:
 
 
 def client_message(exc: OrchestratorError) -> str:
-    """What a client is told of ``exc``: its message, except where the state database is (the log has it)."""
-    return f"the state database: {exc.detail}" if isinstance(exc, StoreError) else str(exc)
+    """What a client is told of ``exc``: its message, except where the state database or Redis is (the log has it)."""
+    if isinstance(exc, StoreError):
+        return f"the state database: {exc.detail}"
+    if isinstance(exc, RateLimitsUnavailable):
+        return f"the rate limits cannot be checked: {exc.detail}"
+    return str(exc)
 
 
 def tool_error_result(exc: OrchestratorError, meta: Mapping[str, Any] | None = None) -> types.CallToolResult:

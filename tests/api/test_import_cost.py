@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-HEAVY = ("sqlalchemy", "alembic", "jinja2", "jwt", "asyncpg", "aiosqlite")
+HEAVY = ("sqlalchemy", "alembic", "jinja2", "jwt", "asyncpg", "aiosqlite", "redis")
 
 UNUSED_BY_A_PLAIN_SERVE = (
     "networkx",  # the workflow compiler
@@ -42,6 +42,7 @@ UNUSED_BY_A_PLAIN_SERVE = (
     "alembic",  # only when the state database is behind
     "jinja2",
     "jwt",
+    "redis",  # rate limits in Redis (state.redis_url)
 )
 
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)\s*$", re.MULTILINE)

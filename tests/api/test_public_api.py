@@ -36,6 +36,7 @@ PUBLIC_NAMES = [
     "OrchestratorConfig",
     "OrchestratorError",
     "RateLimitedError",
+    "RateLimitsUnavailable",
     "RecordingError",
     "RunAlreadyOver",
     "RunLeaseLost",

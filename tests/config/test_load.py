@@ -496,6 +496,22 @@ def test_secrets_never_appear_in_error_text(tmp_path: Path) -> None:
     assert CANARY not in repr(error.problems)
 
 
+def test_a_redis_url_is_a_secret_read_from_the_environment_and_never_quoted_when_wrong(tmp_path: Path) -> None:
+    path = write(tmp_path, "orchestrator.yaml", "state: {redis_url: '${REDIS_URL}'}\n")
+
+    config = load_config(path, env={"REDIS_URL": f"rediss://app:{CANARY}@cache:6380/2"})
+    assert config.state.redis_url is not None
+    assert config.state.redis_url.get_secret_value() == f"rediss://app:{CANARY}@cache:6380/2"
+    assert CANARY not in repr(config)
+    assert load_config(path, env={"REDIS_URL": ""}).state.redis_url is None
+
+    for wrong in (f"http://:{CANARY}@cache/0", f"redis://:{CANARY}@/0", f"redis://:{CANARY}@cache:port/0"):
+        error = load_error(path, env={"REDIS_URL": wrong})
+        [problem] = error.problems
+        assert problem.startswith(f"{path}:1: state.redis_url: "), problem
+        assert CANARY not in str(error)
+
+
 def test_yaml_syntax_error_is_a_config_error_with_the_line_and_no_file_text(tmp_path: Path) -> None:
     path = write(tmp_path, "orchestrator.yaml", f"servers:\n  s: {{command: x, env: {{K: '{CANARY}'}}\n  t: [\n")
 
