@@ -11,7 +11,6 @@ at the pins itself) is made.
 from __future__ import annotations
 
 import sys
-import uuid
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,32 +19,15 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.shared.subscriptions import ToolsListChanged
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.e2e.harness import REPO_ROOT, Notifications, http_aggregator, http_fault_server, write_config
+from tests.e2e.replica_cluster import fresh_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def _fresh_database(server_url: str) -> AsyncGenerator[str, None]:
-    """A new, empty database on the session's PostgreSQL server; its URL (dropped after)."""
-    name = f"feed_{uuid.uuid4().hex[:12]}"
-    server = make_url(server_url)
-    admin = create_async_engine(server.set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.dispose()
 
 
 class Session:
@@ -87,7 +69,7 @@ async def _session(url: str) -> AsyncGenerator[Session, None]:
 async def _two_replicas(tmp_path: Path, postgres_url: str, trust: str) -> AsyncGenerator[tuple[Path, str, str], None]:
     """Replicas A and B of one config (state on a new PostgreSQL database, one shared fault server)."""
     async with (
-        _fresh_database(postgres_url) as state,
+        fresh_database(postgres_url, prefix="feed") as state,
         http_fault_server("--legacy-only", "--mutation-tools", "--tools", "victim,spare") as (fault_url, _fault),
     ):
         config = write_config(
