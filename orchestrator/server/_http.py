@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -401,6 +402,7 @@ async def serve_http(
             if not os.read(lifeline, 64):
                 break
         logger.info("the supervisor asked this worker to stop")
+        _exit_after(_ORPHAN_GRACE)
         uvicorn_server.should_exit = True
 
     try:
@@ -420,6 +422,27 @@ async def serve_http(
         if seat is not None:
             with contextlib.suppress(OSError):
                 seat.own_socket.unlink()
+
+
+_ORPHAN_GRACE = 45.0
+"""Seconds a worker told to stop may take to drain and exit before it exits regardless.
+
+A supervisor that stops its workers kills any still there after its own grace (30 s); one that
+died cannot, and a worker must never outlive it for good (a request or a task that ignores
+its cancellation would otherwise hold it forever)."""
+
+
+def _exit_after(seconds: float) -> None:
+    """End this process in ``seconds``, from a thread of its own, whatever its event loop does."""
+
+    def exit_now() -> None:
+        logger.warning("this worker did not stop within %.0f s of being asked; exiting now", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True  # a process that stops in time is not kept waiting for it
+    timer.start()
 
 
 def _bind_private(path: Path) -> socket.socket:
