@@ -36,10 +36,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench._machine import cpu_model, git, version
 from bench.big_catalogue import fastmcp_installed
 
 if TYPE_CHECKING:
@@ -76,34 +76,16 @@ PARTS = (
 )
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip()
-
-
 def _machine() -> dict[str, Any]:
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     return {
         "cores": len(os.sched_getaffinity(0)),
         "cpu_model": model,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "mcp": _version("mcp"),
-        "anyio": _version("anyio"),
-        "fastmcp": _version("fastmcp"),
+        "mcp": version("mcp"),
+        "anyio": version("anyio"),
+        "fastmcp": version("fastmcp"),
         "load_average": [round(value, 2) for value in os.getloadavg()],
     }
 
@@ -246,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "field",
         "quick": args.quick,
-        "git": {"head": _git("rev-parse", "--short", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
+        "git": {"head": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))},
         "machine": machine,
         "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
         "seconds": {name: round(value, 1) for name, value in seconds.items()} | {"total": round(total, 1)},

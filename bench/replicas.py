@@ -42,7 +42,6 @@ import tempfile
 import time
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,7 @@ from mcp import Client
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench._machine import cpu_model, git, version
 from tests.e2e.harness import fault_entry, http_fault_server, write_config
 from tests.e2e.replica_cluster import fresh_database, replica_cluster
 from tests.postgres import running_postgres
@@ -291,34 +291,16 @@ async def _audited(state: str) -> int:
 # --------------------------------------------------------------------------- report
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip()
-
-
 def _machine() -> dict[str, Any]:
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     haproxy = subprocess.run(["/usr/sbin/haproxy", "-v"], capture_output=True, text=True, check=False)
     return {
         "cores": len(os.sched_getaffinity(0)),
         "cpu_model": model,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "mcp": _version("mcp"),
-        "anyio": _version("anyio"),
+        "mcp": version("mcp"),
+        "anyio": version("anyio"),
         "haproxy": haproxy.stdout.splitlines()[0] if haproxy.stdout else None,
         "load_average": [round(value, 2) for value in os.getloadavg()],
     }
@@ -406,7 +388,7 @@ async def run(options: Options, postgres_url: str) -> dict[str, Any]:
             "rounds": options.rounds,
             "phase_seconds": options.phase_seconds,
         },
-        "git": {"head": _git("rev-parse", "--short", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
+        "git": {"head": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))},
         "machine": machine,
         "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
         "setup_seconds": round(setup_seconds, 1),
