@@ -179,9 +179,9 @@ class Aggregator:
         servers = self._initial_config.enabled_servers().values()
         if not any(isinstance(spec, HttpServerSpec) and spec.auth is not None for spec in servers):
             return None
-        url = state_db.state_url(self._initial_config.state, self._env, str(self._initial_config.source or "<config>"))
         store = await self._state()
-        return trust.DownstreamAuthFactory(store.engine, trust.open_secret_box(url, self._env))
+        box = trust.open_secret_box(self._state_url(self._initial_config), self._env)
+        return trust.DownstreamAuthFactory(store.engine, box)
 
     async def __aexit__(
         self,
@@ -433,22 +433,21 @@ class Aggregator:
         """The state database, opened on first use (the pins of the first listing, or serving)."""
         async with self._opening_state:
             if self._store is None:
-                config = self._pool.config if self._pool is not None else self._initial_config
-                url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
-                self._store = await self._state_stack.enter_async_context(state_db.open_store(url))
+                self._store = await self._state_stack.enter_async_context(state_db.open_store(self._state_url()))
             return self._store
+
+    def _state_url(self, config: OrchestratorConfig | None = None):
+        """The state database's URL in ``config`` (default: the configuration served now)."""
+        config = config or self.config
+        return state_db.state_url(config.state, self._env, str(config.source or "<config>"))
 
     def _shared_secrets(self) -> trust.SecretBox:
         """The secrets key of the state database, which replicas sharing the database share too."""
-        config = self.config
-        url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
-        return trust.open_secret_box(url, self._env)
+        return trust.open_secret_box(self._state_url(), self._env)
 
     def _state_is_shared(self) -> bool:
         """Whether the state database is PostgreSQL, which replicas on several machines may share."""
-        config = self.config
-        url = state_db.state_url(config.state, self._env, str(config.source or "<config>"))
-        return url.get_backend_name() == "postgresql"
+        return self._state_url().get_backend_name() == "postgresql"
 
     async def _audit_served_change(self, change: ServedChange) -> None:
         """A definition served although it differs from its pin (``trust: warn``) goes to the audit log."""

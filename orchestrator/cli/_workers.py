@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from orchestrator.server import WorkerSeat, write_consent_key
-from orchestrator.server._http import bind_socket
-from orchestrator.telemetry import FILE_ENV, merge_jaeger_files
+from orchestrator import telemetry
+from orchestrator.server import WorkerSeat, bind_socket, write_consent_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -78,14 +77,14 @@ class _Supervisor:
         # Each start its own file: a restarted worker must not overwrite its predecessor's.
         own = main.with_name(f"{main.stem}.worker-{index}-{len(self.trace_files)}{main.suffix or '.json'}")
         self.trace_files.append(own)
-        return {**os.environ, FILE_ENV: str(own)}
+        return {**os.environ, telemetry.FILE_ENV: str(own)}
 
     def merge_traces(self) -> None:
         """The workers' trace files, merged into the configured one once they have all stopped."""
         if self.trace_file is None or not self.trace_files:
             return
         try:
-            merge_jaeger_files([self.trace_file, *self.trace_files], self.trace_file)
+            telemetry.merge_jaeger_files([self.trace_file, *self.trace_files], self.trace_file)
         except (OSError, ValueError) as exc:
             logger.warning("tracing: could not merge the workers' trace files into %s: %s", self.trace_file, exc)
             return

@@ -16,7 +16,7 @@ from orchestrator.server._access import CallControls
 from orchestrator.server._app import CATALOGUE_VERSION_META_KEY, TRACE_META_KEY, OrchestratorServer
 from orchestrator.server._composites import RUN_META_KEY, Composites, PoolInvoker, run_result_to_tool_result
 from orchestrator.server._errors import ERROR_META_KEY
-from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, http_app, serve_http
+from orchestrator.server._http import PROBE_PATHS, STATUS_PATH, HttpSecurity, bind_socket, http_app, serve_http
 from orchestrator.server._http_auth import HttpAuth, http_auth, resource_metadata_url, resource_url_for
 from orchestrator.server._plans import RUN_PLAN_TOOL_NAME, reserved_tool_names
 from orchestrator.server._reload import Loaded, LoadFn, Reloader, ReloadRecord
@@ -51,6 +51,7 @@ __all__ = [
     "ReplicaMark",
     "StatusReporter",
     "WorkerSeat",
+    "bind_socket",
     "http_app",
     "http_auth",
     "is_ready",

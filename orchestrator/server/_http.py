@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from orchestrator.server._app import OrchestratorServer
     from orchestrator.server._http_auth import HttpAuth
 
-__all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "http_app", "serve_http"]
+__all__ = ["PROBE_PATHS", "STATUS_PATH", "HttpSecurity", "bind_socket", "http_app", "serve_http"]
 
 PROBE_PATHS = ("/healthz", "/readyz")
 """Answered without a token: a supervisor or load balancer learns nothing else from them."""

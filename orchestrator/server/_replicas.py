@@ -22,10 +22,8 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx2
-
 from orchestrator.errors import SecretKeyError
-from orchestrator.server._workers import pass_on, read_body, replay, request_states, respond
+from orchestrator.server._workers import Peers, pass_on, read_body, replay, request_states, respond
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -81,7 +79,7 @@ class ReplicaRouting:
     def __init__(self, app: ASGIApp, mark: ReplicaMark) -> None:
         self._app = app
         self._mark = mark
-        self._clients: dict[str, httpx2.AsyncClient] = {}
+        self._peers = Peers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -102,17 +100,8 @@ class ReplicaRouting:
         if holder is None or holder == self._mark.base_url:
             await self._app(scope, replay(body, receive), send)
             return
-        await pass_on(self._client(holder), holder, scope, replay(body, receive), send, f"replica {holder}")
-
-    def _client(self, base_url: str) -> httpx2.AsyncClient:
-        client = self._clients.get(base_url)
-        if client is None:
-            client = httpx2.AsyncClient(timeout=httpx2.Timeout(None), trust_env=False)
-            self._clients[base_url] = client
-        return client
+        await pass_on(self._peers.client(holder), holder, scope, replay(body, receive), send, f"replica {holder}")
 
     async def aclose(self) -> None:
         """Close the connections to the other replicas."""
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self._peers.aclose()

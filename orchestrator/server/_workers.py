@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OwnerRouting",
+    "Peers",
     "WorkerSeat",
     "owned_id",
     "owner_of",
@@ -149,7 +150,7 @@ class OwnerRouting:
     def __init__(self, app: ASGIApp, seat: WorkerSeat) -> None:
         self._app = app
         self._seat = seat
-        self._clients: dict[int, httpx2.AsyncClient] = {}
+        self._peers = Peers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,20 +199,33 @@ class OwnerRouting:
 
         return marked_send
 
-    def _client(self, owner: int) -> httpx2.AsyncClient:
-        client = self._clients.get(owner)
-        if client is None:
-            transport = httpx2.AsyncHTTPTransport(uds=str(self._seat.socket_of(owner)))
-            client = httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(None), trust_env=False)
-            self._clients[owner] = client
-        return client
-
     async def _forward(self, owner: int, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request to worker ``owner`` as it came, and its answer back as it streams."""
-        await pass_on(self._client(owner), "http://worker", scope, receive, send, f"worker {owner}")
+        client = self._peers.client(str(owner), uds=str(self._seat.socket_of(owner)))
+        await pass_on(client, "http://worker", scope, receive, send, f"worker {owner}")
 
     async def aclose(self) -> None:
         """Close the connections to the other workers."""
+        await self._peers.aclose()
+
+
+class Peers:
+    """One connection pool per sibling process that requests are passed on to, made on first use."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, httpx2.AsyncClient] = {}
+
+    def client(self, peer: str, *, uds: str | None = None) -> httpx2.AsyncClient:
+        """The pool for ``peer`` (over the Unix socket ``uds``, if given); no timeout: answers stream."""
+        client = self._clients.get(peer)
+        if client is None:
+            transport = httpx2.AsyncHTTPTransport(uds=uds)
+            client = httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(None), trust_env=False)
+            self._clients[peer] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close every pool."""
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
