@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench._machine import cpu_model, git, version
+from bench._machine import git, machine, version
 from bench.big_catalogue import fastmcp_installed
 
 if TYPE_CHECKING:
@@ -77,17 +76,7 @@ PARTS = (
 
 
 def _machine() -> dict[str, Any]:
-    model = cpu_model()
-    return {
-        "cores": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "mcp": version("mcp"),
-        "anyio": version("anyio"),
-        "fastmcp": version("fastmcp"),
-        "load_average": [round(value, 2) for value in os.getloadavg()],
-    }
+    return machine(fastmcp=version("fastmcp"))
 
 
 def _run_part(part: Part, quick: bool, folder: Path) -> tuple[list[str], dict[str, Any], float]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cpu_model", "git", "version"]
+__all__ = ["cpu_model", "git", "machine", "version"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,3 +36,17 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return ""
+
+
+def machine(**extra: Any) -> dict[str, Any]:
+    """Cores, CPU, platform, Python, the MCP SDK and anyio, the load average now, and ``extra``."""
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "mcp": version("mcp"),
+        "anyio": version("anyio"),
+        **extra,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from mcp import Client
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench._machine import cpu_model, git, version
+from bench._machine import git, machine
 from tests.e2e.harness import fault_entry, http_fault_server, write_config
 from tests.e2e.replica_cluster import fresh_database, replica_cluster
 from tests.postgres import running_postgres
@@ -292,18 +291,8 @@ async def _audited(state: str) -> int:
 
 
 def _machine() -> dict[str, Any]:
-    model = cpu_model()
     haproxy = subprocess.run(["/usr/sbin/haproxy", "-v"], capture_output=True, text=True, check=False)
-    return {
-        "cores": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "mcp": version("mcp"),
-        "anyio": version("anyio"),
-        "haproxy": haproxy.stdout.splitlines()[0] if haproxy.stdout else None,
-        "load_average": [round(value, 2) for value in os.getloadavg()],
-    }
+    return machine(haproxy=haproxy.stdout.splitlines()[0] if haproxy.stdout else None)
 
 
 def _markdown(targets: Sequence[Target], concurrency: int) -> str:

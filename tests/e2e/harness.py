@@ -150,10 +150,10 @@ class ProcessLog:
 
 
 @asynccontextmanager
-async def logged_process(
-    command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
-) -> AsyncGenerator[tuple[re.Match[str], ProcessLog], None]:
-    """Start a server process; yield the ``pattern`` match from its stderr, and its log.
+async def running_process(
+    command: Sequence[str | Path], *, env: Mapping[str, str] | None = None
+) -> AsyncGenerator[ProcessLog, None]:
+    """Start a process in a session of its own; yield its log, its stderr read into it all along.
 
     Its stderr keeps being read into the log (a full pipe would block it); at the end it gets
     SIGTERM, then, after 10 s, SIGKILL for its whole process group.
@@ -180,11 +180,7 @@ async def logged_process(
         async with anyio.create_task_group() as tg:
             tg.start_soon(drain)
             try:
-                match = await log.wait_for(pattern, timeout=timeout)
-            except TimeoutError:
-                pytest.fail(f"{command} did not log {pattern!r}:\n{log.text[-4000:]}", pytrace=False)
-            try:
-                yield match, log
+                yield log
             finally:
                 tg.cancel_scope.cancel()
     finally:
@@ -195,6 +191,19 @@ async def logged_process(
             if process.returncode is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
+
+
+@asynccontextmanager
+async def logged_process(
+    command: Sequence[str | Path], pattern: str, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> AsyncGenerator[tuple[re.Match[str], ProcessLog], None]:
+    """Start a server process (``running_process``); yield the ``pattern`` match from its stderr, and its log."""
+    async with running_process(command, env=env) as log:
+        try:
+            match = await log.wait_for(pattern, timeout=timeout)
+        except TimeoutError:
+            pytest.fail(f"{command} did not log {pattern!r}:\n{log.text[-4000:]}", pytrace=False)
+        yield match, log
 
 
 @asynccontextmanager

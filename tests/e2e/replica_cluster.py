@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.e2e.consent_flow import free_port
-from tests.e2e.harness import REPO_ROOT, ProcessLog, aggregator_command, logged_process
+from tests.e2e.harness import ProcessLog, aggregator_command, logged_process, running_process
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -184,38 +183,9 @@ async def haproxy(
     checked = await anyio.run_process([HAPROXY, "-c", "-f", str(config)], check=False)
     if checked.returncode != 0:
         raise RuntimeError((checked.stdout + checked.stderr).decode())
-    process = await anyio.open_process(
-        [HAPROXY, "-f", str(config), "-db"],
-        cwd=str(REPO_ROOT),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-    log = ProcessLog(process)
-
-    async def drain() -> None:
-        async for chunk in stderr:
-            log.add(chunk)
-        log.end()
-
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(drain)
-            await _until_accepting(port, process, log)
-            try:
-                yield f"http://127.0.0.1:{port}/mcp", log
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            with anyio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    async with running_process([HAPROXY, "-f", str(config), "-db"]) as log:
+        await _until_accepting(port, log.process, log)
+        yield f"http://127.0.0.1:{port}/mcp", log
 
 
 async def _ready(port: int) -> None:
